@@ -1,0 +1,59 @@
+"""School concerns (attendance drops, children missing education, safeguarding concerns), from a
+CSV export of the school information system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from connectors.sdk import (
+    Connector,
+    Mapped,
+    optional,
+    parse_date,
+    parse_datetime,
+    parse_percent,
+    parse_sex,
+    parse_symbol,
+    require,
+)
+
+CONCERN_KINDS = frozenset({"ATTENDANCE_DROP", "CHILD_MISSING_EDUCATION", "SAFEGUARDING_CONCERN",
+                           "OTHER"})
+CATEGORIES = frozenset({"NEGLECT", "PHYSICAL", "EMOTIONAL", "SEXUAL", "DOMESTIC_ABUSE", "OTHER"})
+
+
+class EducationConnector(Connector):
+    name = "education"
+    agency = "EDUCATION"
+    event_type = "education.concern"
+    source_system = "school-information-system"
+    sample = Path(__file__).parent / "samples" / "concerns.csv"
+
+    def map(self, fields: dict[str, Any]) -> Mapped:
+        category = optional(fields, "safeguarding_category")
+        return Mapped(
+            source_record_id=require(fields, "concern_id"),
+            occurred_at=parse_datetime(fields, "logged_at"),
+            subject={
+                "local_id": require(fields, "pupil_id"),
+                "nhs_number": optional(fields, "nhs_number"),
+                "upn": optional(fields, "upn"),
+                "given_name": optional(fields, "forename"),
+                "family_name": optional(fields, "surname"),
+                "date_of_birth": parse_date(fields, "dob"),
+                "sex": parse_sex(fields, "sex"),
+                "address_line": optional(fields, "address"),
+                "postcode": optional(fields, "postcode"),
+            },
+            payload={
+                "school_urn": require(fields, "school_urn"),
+                "concern_kind": parse_symbol(fields, "concern_kind", CONCERN_KINDS),
+                "attendance_percent": parse_percent(fields, "attendance_percent"),
+                "previous_attendance_percent": parse_percent(fields, "previous_attendance_percent"),
+                "safeguarding_category": (
+                    parse_symbol(fields, "safeguarding_category", CATEGORIES) if category else None
+                ),
+                "detail": optional(fields, "detail"),
+            },
+        )

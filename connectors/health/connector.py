@@ -1,0 +1,58 @@
+"""Emergency department attendances of children, from a file drop of JSON lines.
+
+Health data is special category (UK GDPR Art 9): every event is marked so, and the sharing
+rules decide who may see which field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from connectors.sdk import (
+    Connector,
+    Mapped,
+    optional,
+    parse_bool,
+    parse_consent,
+    parse_date,
+    parse_datetime,
+    parse_sex,
+    require,
+)
+
+
+class HealthConnector(Connector):
+    name = "health"
+    agency = "HEALTH"
+    event_type = "health.emergency_attendance"
+    source_system = "ed-patient-administration"
+    sensitivity = "SPECIAL_CATEGORY"
+    sample = Path(__file__).parent / "samples" / "ed_attendances.jsonl"
+
+    def map(self, fields: dict[str, Any]) -> Mapped:
+        return Mapped(
+            source_record_id=require(fields, "attendance_id"),
+            occurred_at=parse_datetime(fields, "arrived_at"),
+            consent=parse_consent(fields, "consent"),
+            subject={
+                "local_id": require(fields, "mrn"),
+                "nhs_number": optional(fields, "nhs_number"),
+                "upn": None,
+                "given_name": optional(fields, "given_name"),
+                "family_name": optional(fields, "family_name"),
+                "date_of_birth": parse_date(fields, "birth_date"),
+                "sex": parse_sex(fields, "gender"),
+                "address_line": optional(fields, "address"),
+                "postcode": optional(fields, "postcode"),
+            },
+            payload={
+                "attendance_id": require(fields, "attendance_id"),
+                "site_code": require(fields, "site_code"),
+                "presenting_complaint": require(fields, "presenting_complaint"),
+                "safeguarding_concern": parse_bool(fields, "safeguarding_concern"),
+                "injury_pattern_concern": parse_bool(fields, "injury_pattern_concern", default=False),
+                "child_protection_flag": parse_bool(fields, "child_protection_flag"),
+                "discharge_destination": optional(fields, "discharge_destination"),
+            },
+        )

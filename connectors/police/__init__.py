@@ -1,0 +1,1 @@
+"""The police reference connector."""

@@ -1,0 +1,30 @@
+"""The connector SDK: a connector reads and maps; the SDK encodes, keys, produces and
+dead-letters."""
+
+from connectors.sdk.contract import Connector, Mapped, MappingError
+from connectors.sdk.fields import (
+    optional,
+    parse_bool,
+    parse_consent,
+    parse_date,
+    parse_datetime,
+    parse_percent,
+    parse_sex,
+    parse_symbol,
+    require,
+)
+
+__all__ = [
+    "Connector",
+    "Mapped",
+    "MappingError",
+    "optional",
+    "parse_bool",
+    "parse_consent",
+    "parse_date",
+    "parse_datetime",
+    "parse_percent",
+    "parse_sex",
+    "parse_symbol",
+    "require",
+]

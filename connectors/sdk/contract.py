@@ -1,0 +1,75 @@
+"""The contract a connector implements: declare what it is, map one source record to an event.
+
+Everything else (reading the file, building the envelope, Avro encoding, the Kafka key,
+producing, the dead-letter path) belongs to the SDK, so a connector stays a page long.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mash.topics import INBOUND_SCHEMAS, inbound
+
+# Event ids derive from the source record, so a resubmitted record keeps its id and the hub's
+# idempotency on event_id recognises it.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a8e-3b5d-4d0e-9a57-0c6b8e2f4a11")
+
+
+class MappingError(ValueError):
+    """A source record cannot become an event; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """What a connector extracts from one source record."""
+
+    source_record_id: str
+    occurred_at: datetime
+    subject: dict[str, Any]
+    payload: dict[str, Any]
+    consent: str = "UNKNOWN"
+
+
+class Connector(ABC):
+    name: ClassVar[str]  # also the agency folder, e.g. "police"
+    agency: ClassVar[str]  # the Agency enum symbol, e.g. "POLICE"
+    event_type: ClassVar[str]
+    source_system: ClassVar[str]
+    sensitivity: ClassVar[str] = "STANDARD"
+    sample: ClassVar[Path]  # the shipped sample the demo and tests run
+
+    @abstractmethod
+    def map(self, fields: dict[str, Any]) -> Mapped:
+        """Map one parsed source record; raise MappingError naming the field on bad input."""
+
+    @property
+    def topic(self) -> str:
+        return inbound(self.name)
+
+    @property
+    def schema(self) -> str:
+        return INBOUND_SCHEMAS[self.name]
+
+    def to_event(self, mapped: Mapped, received_at: datetime | None = None) -> dict[str, Any]:
+        """Wrap a mapped record in the shared envelope."""
+        event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.source_system}/{mapped.source_record_id}")
+        return {
+            "envelope": {
+                "event_id": str(event_id),
+                "event_type": self.event_type,
+                "source_agency": self.agency,
+                "source_system": self.source_system,
+                "source_record_id": mapped.source_record_id,
+                "occurred_at": mapped.occurred_at,
+                "received_at": received_at or datetime.now(UTC),
+                "subject": mapped.subject,
+                "sensitivity": self.sensitivity,
+                "consent": mapped.consent,
+            },
+            "payload": mapped.payload,
+        }

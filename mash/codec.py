@@ -1,0 +1,76 @@
+"""Avro single-object encoding: every message names its writer's schema by fingerprint.
+
+Layout (Avro specification, "Single-object encoding"): the marker C3 01, the 8-byte
+little-endian CRC-64-AVRO fingerprint of the writer schema's canonical form, then the Avro
+binary body. A reader looks the fingerprint up in the catalogue and resolves the writer's schema
+to its own, so old messages stay readable after a compatible schema change.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.validation import ValidationError, validate
+
+from mash.schema_catalogue import SchemaCatalogue, SchemaVersion, default_catalogue
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = len(MAGIC) + 8
+MAX_MESSAGE_BYTES = 1_000_000  # matches the broker's default message.max.bytes
+
+
+class CodecError(ValueError):
+    """A message cannot be encoded or decoded; the message says which and why."""
+
+
+class Codec:
+    def __init__(self, catalogue: SchemaCatalogue | None = None) -> None:
+        self.catalogue = catalogue or default_catalogue()
+
+    def encode(self, record: dict[str, Any], schema_name: str) -> bytes:
+        """Validate against the latest version of `schema_name` and encode with its header."""
+        schema = self.catalogue.latest(schema_name)
+        try:
+            validate(record, schema.parsed, raise_errors=True, strict=True)
+        except ValidationError as exc:
+            raise CodecError(f"record does not match {schema_name} v{schema.version}: {exc}") from exc
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(schema.fingerprint)
+        schemaless_writer(buf, schema.parsed, record)
+        data = buf.getvalue()
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise CodecError(f"encoded {schema_name} is {len(data)} bytes; the limit is "
+                             f"{MAX_MESSAGE_BYTES}")
+        return data
+
+    def decode(self, data: bytes, reader_name: str | None = None) -> tuple[dict[str, Any], SchemaVersion]:
+        """Decode `data`; with `reader_name`, resolve to that schema's latest version."""
+        writer = self.writer_of(data)
+        reader = self.catalogue.latest(reader_name) if reader_name else writer
+        if reader_name and reader.name != writer.name:
+            raise CodecError(f"expected {reader_name}, the message holds {writer.name}")
+        buf = io.BytesIO(data)
+        buf.seek(HEADER_SIZE)
+        try:
+            record = schemaless_reader(buf, writer.parsed, reader.parsed)
+        except Exception as exc:  # fastavro raises a variety of errors on a corrupt body
+            raise CodecError(f"corrupt {writer.name} v{writer.version} body: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        if buf.tell() != len(data):
+            raise CodecError(f"{len(data) - buf.tell()} trailing bytes after the {writer.name} body")
+        if not isinstance(record, dict):
+            raise CodecError(f"{writer.name} did not decode to a record")
+        return record, writer
+
+    def writer_of(self, data: bytes) -> SchemaVersion:
+        if len(data) < HEADER_SIZE or not data.startswith(MAGIC):
+            raise CodecError("not an Avro single-object message (missing the C3 01 marker)")
+        fp = bytes(data[len(MAGIC):HEADER_SIZE])
+        writer = self.catalogue.by_fingerprint(fp)
+        if writer is None:
+            raise CodecError(f"unknown writer schema fingerprint {fp.hex()}: is this reader's "
+                             "schemas/ older than the writer's?")
+        return writer

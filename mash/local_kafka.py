@@ -1,0 +1,245 @@
+"""The embedded Apache Kafka broker (KRaft, single node) for the demo and the tests.
+
+The jars come from Maven Central through `infra/kafka/pom.xml`; the broker runs from them on a
+free loopback port with its data in a directory of its own. Nothing here is used in production,
+where `MASH_BOOTSTRAP_SERVERS` names a real cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from mash.settings import PROJECT_ROOT, Settings
+
+POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
+START_TIMEOUT_S = 90.0
+
+
+class KafkaSetupError(RuntimeError):
+    """The embedded broker could not be fetched or started; the message says what to do."""
+
+
+def ensure_jars(jars_dir: Path) -> Path:
+    """Fetch the broker's jars with Maven unless a previous run already did."""
+    if any(jars_dir.glob("kafka_2.13-*.jar")):
+        return jars_dir
+    if shutil.which("mvn") is None:
+        raise KafkaSetupError("Maven (mvn) is needed to fetch Kafka's jars: apt-get install maven")
+    print(f"mash: fetching Apache Kafka's jars from Maven Central into {jars_dir} ...", flush=True)
+    started = time.monotonic()
+    result = subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(POM), "package", f"-DoutputDirectory={jars_dir.resolve()}"],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0 or not any(jars_dir.glob("kafka_2.13-*.jar")):
+        raise KafkaSetupError(
+            "fetching Kafka's jars failed; run `mvn -B -f infra/kafka/pom.xml package` to see "
+            f"why.\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    count = len(list(jars_dir.glob("*.jar")))
+    print(f"mash: {count} jars fetched in {time.monotonic() - started:.0f} s", flush=True)
+    return jars_dir
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data_dir / 'log'}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            # Topics come from the catalogue (`mash topics provision`) or, for Faust's own
+            # changelogs, from its admin calls; a typo in a topic name must not create one.
+            "auto.create.topics.enable=false",
+            "",
+        ]
+    )
+
+
+_LOG4J = """log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File={path}
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+"""
+
+
+@dataclass
+class BrokerProcess:
+    """A running embedded broker: where it answers, its process and its files."""
+
+    bootstrap: str
+    pid: int
+    data_dir: Path
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop cleanly (SIGTERM lets Kafka close its logs), then force if it hangs."""
+        _terminate(self.pid, timeout_s)
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            waited, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child: poll for its exit instead
+            waited = 0
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        if waited == pid:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
+    """Format KRaft storage in `data_dir`, start the broker and wait until it answers."""
+    if shutil.which("java") is None:
+        raise KafkaSetupError("Java 17 is needed to run Kafka: apt-get install openjdk-17-jre")
+    ensure_jars(jars_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port, controller_port = free_port(), free_port()
+    config = data_dir / "server.properties"
+    config.write_text(_server_properties(data_dir, port, controller_port))
+    (data_dir / "log4j.properties").write_text(_LOG4J.format(path=data_dir / "broker.log"))
+    classpath = f"{jars_dir}/*"
+    java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j.configuration=file:{data_dir}/log4j.properties"]
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    fmt = subprocess.run(
+        [*java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+         "-c", str(config), "--ignore-formatted"],
+        capture_output=True,
+        text=True,
+    )
+    if fmt.returncode != 0:
+        raise KafkaSetupError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+    out = open(data_dir / "broker.out", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [*java, "-cp", classpath, "kafka.Kafka", str(config)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it cleanly
+    )
+    out.close()
+    broker = BrokerProcess(bootstrap=f"127.0.0.1:{port}", pid=proc.pid, data_dir=data_dir)
+    try:
+        wait_until_ready(broker.bootstrap, START_TIMEOUT_S, proc)
+    except BaseException:
+        broker.stop()
+        raise
+    return broker
+
+
+def wait_until_ready(bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until the broker answers a metadata request with itself as a live broker."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise KafkaSetupError(f"the broker exited with status {proc.returncode}; see its log")
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
+                                     client_id="mash-readiness")
+            try:
+                if admin.describe_cluster().get("brokers"):
+                    return
+            finally:
+                admin.close()
+        except (KafkaError, OSError) as exc:
+            last_error = exc
+        time.sleep(0.25)
+    raise KafkaSetupError(f"the broker at {bootstrap} did not answer in {timeout_s:.0f} s: {last_error}")
+
+
+# --- the detached broker behind `mash kafka start|stop` and `mash demo` -----------------------
+
+def _state_file(settings: Settings) -> Path:
+    return settings.state_dir / "kafka" / "broker.env"
+
+
+def start_detached(settings: Settings) -> BrokerProcess:
+    """Start a broker that outlives this command, recording where it is for later commands."""
+    running = running_broker(settings)
+    if running is not None:
+        return running
+    data_dir = settings.state_dir / "kafka"
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # a stale broker's data: the embedded stack starts clean
+    broker = start_broker(data_dir, settings.kafka_jars_dir)
+    _state_file(settings).write_text(f"{broker.bootstrap}\n{broker.pid}\n")
+    return broker
+
+
+def running_broker(settings: Settings) -> BrokerProcess | None:
+    state = _state_file(settings)
+    if not state.exists():
+        return None
+    bootstrap, pid = state.read_text().split()
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return None
+    return BrokerProcess(bootstrap=bootstrap, pid=int(pid), data_dir=state.parent)
+
+
+def stop_detached(settings: Settings) -> bool:
+    broker = running_broker(settings)
+    if broker is None:
+        return False
+    broker.stop()
+    _state_file(settings).unlink(missing_ok=True)
+    return True
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """The configured servers, else the embedded broker's; a clear error if there is neither."""
+    if settings.bootstrap_servers:
+        return settings.bootstrap_servers
+    broker = running_broker(settings)
+    if broker is None:
+        print("mash: no Kafka broker: set MASH_BOOTSTRAP_SERVERS or run `mash kafka start`",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return broker.bootstrap

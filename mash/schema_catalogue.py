@@ -1,0 +1,125 @@
+"""The Avro schemas under `schemas/`, loaded once and looked up by name or by fingerprint.
+
+Files are named `<name>.v<N>.avsc`. Named types are shared across files: `common/` first (the
+envelope), then the agencies, then the hub's own records, so a later file may refer to a type an
+earlier one defined (e.g. every event refers to `uk.mash.Envelope`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastavro.schema import expand_schema, fingerprint, parse_schema, to_parsing_canonical_form
+
+from mash.settings import PROJECT_ROOT
+
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+LOAD_ORDER = ("common", "police", "health", "education", "social_care", "hub")
+_FILE_NAME = re.compile(r"^(?P<stem>[a-z0-9_]+)\.v(?P<version>[0-9]+)\.avsc$")
+
+
+class SchemaError(ValueError):
+    """A schema file is missing, unparseable or misnamed."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One version of one schema, in the forms the codec and the checks need."""
+
+    name: str  # full Avro name, e.g. uk.mash.police.PublicProtectionNotification
+    version: int
+    path: Path
+    parsed: Any = field(repr=False, compare=False)  # fastavro's parsed form
+    expanded: Any = field(repr=False, compare=False)  # named references inlined
+    fingerprint: bytes = field(repr=False)  # CRC-64-AVRO of the canonical form, little-endian
+
+
+class SchemaCatalogue:
+    def __init__(self, versions: list[SchemaVersion]) -> None:
+        self._by_name: dict[str, list[SchemaVersion]] = {}
+        self._by_fingerprint: dict[bytes, SchemaVersion] = {}
+        for item in versions:
+            self._by_name.setdefault(item.name, []).append(item)
+            self._by_fingerprint[item.fingerprint] = item
+        for family in self._by_name.values():
+            family.sort(key=lambda v: v.version)
+
+    def latest(self, name: str) -> SchemaVersion:
+        try:
+            return self._by_name[name][-1]
+        except KeyError:
+            raise SchemaError(f"no schema named {name!r} under {SCHEMAS_DIR}") from None
+
+    def by_fingerprint(self, fp: bytes) -> SchemaVersion | None:
+        return self._by_fingerprint.get(fp)
+
+    def families(self) -> dict[str, list[SchemaVersion]]:
+        """Every schema name with its versions, oldest first."""
+        return {name: list(versions) for name, versions in self._by_name.items()}
+
+
+def load_catalogue(root: Path = SCHEMAS_DIR) -> SchemaCatalogue:
+    named: dict[str, Any] = {}
+    versions: list[SchemaVersion] = []
+    for folder in LOAD_ORDER:
+        for path in sorted((root / folder).glob("*.avsc")):
+            versions.append(_load_file(path, named))
+    return SchemaCatalogue(versions)
+
+
+def _load_file(path: Path, named: dict[str, Any]) -> SchemaVersion:
+    match = _FILE_NAME.match(path.name)
+    if match is None:
+        raise SchemaError(f"{path}: schema files are named <name>.v<N>.avsc")
+    try:
+        raw = json.loads(path.read_text())
+        # A new version redefines its own names: parse it against every other known type,
+        # then let its definitions replace the older ones for the files loaded after it.
+        own = _defined_names(raw, "")
+        scope = {k: v for k, v in named.items() if k not in own}
+        parsed = parse_schema(raw, named_schemas=scope)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SchemaError(f"{path}: {exc}") from exc
+    named.update(scope)
+    expanded = expand_schema(parsed)
+    canonical = to_parsing_canonical_form(expanded)
+    return SchemaVersion(
+        name=parsed["name"],
+        version=int(match["version"]),
+        path=path,
+        parsed=parsed,
+        expanded=expanded,
+        fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+    )
+
+
+def _defined_names(node: Any, namespace: str) -> set[str]:
+    """Full names of the records, enums and fixeds a schema defines (not merely refers to)."""
+    if isinstance(node, list):
+        return set().union(*(_defined_names(item, namespace) for item in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    names: set[str] = set()
+    if node.get("type") in ("record", "error", "enum", "fixed") and "name" in node:
+        name = node["name"]
+        full = name if "." in name else ".".join(p for p in (node.get("namespace", namespace), name) if p)
+        names.add(full)
+        namespace = full.rpartition(".")[0]
+    for child in node.get("fields", []):
+        names |= _defined_names(child.get("type"), namespace)
+    for key in ("items", "values"):
+        if key in node:
+            names |= _defined_names(node[key], namespace)
+    if isinstance(node.get("type"), (dict, list)):
+        names |= _defined_names(node["type"], namespace)
+    return names
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> SchemaCatalogue:
+    return load_catalogue()

@@ -1,0 +1,64 @@
+"""One typed settings object, read from `MASH_*` environment variables.
+
+Every default runs the embedded stack on one machine: a local Kafka broker on loopback and a
+SQLite file under `.mash/`. Production overrides them (a Kafka cluster, PostgreSQL) without code
+changes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Settings for every process of the bus; each field documents its `MASH_` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = Field(
+        "",
+        description="Kafka bootstrap servers (host:port,...). Empty means: use the embedded "
+        "broker recorded in `state_dir` by `mash kafka start`.",
+    )
+    state_dir: Path = Field(
+        PROJECT_ROOT / ".mash",
+        description="Where the embedded stack keeps its broker data, pid files and SQLite file.",
+    )
+    database_url: SecretStr = Field(
+        SecretStr(""),
+        description="SQLAlchemy URL of the hub's database. Empty means a SQLite file in "
+        "`state_dir`. Secret: never printed.",
+    )
+    topic_prefix: str = Field(
+        "",
+        description="Prefix for every topic name; lets tests and tenants share one broker.",
+    )
+    app_id: str = Field("mash-hub", description="Faust application id (consumer group prefix).")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of the hub's topics.")
+    replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
+    correlation_window_days: int = Field(
+        7, ge=1, description="Two or more agencies reporting one child within this many days "
+        "raise an alert."
+    )
+    kafka_jars_dir: Path = Field(
+        PROJECT_ROOT / "infra" / "kafka" / "lib",
+        description="Where `mash kafka fetch` puts the broker's jars.",
+    )
+    web_port: int = Field(0, ge=0, description="Faust worker web port; 0 picks a free port.")
+    demo_exit: bool = Field(False, description="`mash demo` exits after printing its summary.")
+    demo_timeout_s: float = Field(180.0, gt=0, description="How long the demo waits to drain.")
+
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url.get_secret_value()
+        return url or f"sqlite:///{self.state_dir / 'mash.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,93 @@
+"""The topic catalogue: every topic the bus uses, declared once, and its idempotent provisioning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mash.settings import Settings
+
+DAY_MS = 24 * 60 * 60 * 1000
+AGENCIES = ("police", "health", "education", "social_care")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as the catalogue declares it; `name` is before any `MASH_TOPIC_PREFIX`."""
+
+    name: str
+    schema: str
+    key: str
+    retention_ms: int
+    partitions: int | None = None  # None: the settings' topic_partitions
+    cleanup_policy: str = "delete"
+    doc: str = ""
+
+
+INBOUND_SCHEMAS = {
+    "police": "uk.mash.police.PublicProtectionNotification",
+    "health": "uk.mash.health.EmergencyAttendance",
+    "education": "uk.mash.education.EducationConcern",
+    "social_care": "uk.mash.social_care.SocialCareEvent",
+}
+
+
+def inbound(agency: str) -> str:
+    return f"mash.inbound.{agency}.v1"
+
+
+ENRICHED = "mash.enriched.v1"
+ALERTS = "mash.alerts.v1"
+OUTCOMES = "mash.outcomes.v1"
+DEADLETTER = "mash.deadletter.v1"
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    *(
+        TopicSpec(inbound(agency), INBOUND_SCHEMAS[agency], "the agency's subject id",
+                  retention_ms=30 * DAY_MS, doc=f"Events from {agency} connectors.")
+        for agency in AGENCIES
+    ),
+    TopicSpec(ENRICHED, "uk.mash.hub.EnrichedEvent", "person_id", retention_ms=30 * DAY_MS,
+              doc="Inbound events linked to one person."),
+    TopicSpec(ALERTS, "uk.mash.hub.Alert", "person_id", retention_ms=365 * DAY_MS,
+              doc="Alert revisions for the triage queue; the latest per person is current."),
+    TopicSpec(OUTCOMES, "uk.mash.hub.EventOutcome", "event_id", retention_ms=365 * DAY_MS,
+              doc="One recorded outcome per inbound event."),
+    TopicSpec(DEADLETTER, "uk.mash.hub.DeadLetter", "the original key", retention_ms=90 * DAY_MS,
+              doc="Everything that could not be processed, with its reason."),
+)
+
+
+def topic_name(name: str, settings: Settings) -> str:
+    return f"{settings.topic_prefix}{name}"
+
+
+def provision(bootstrap: str, settings: Settings) -> list[str]:
+    """Create every catalogue topic that does not exist yet; returns the ones created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-provision")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=topic_name(spec.name, settings),
+                num_partitions=spec.partitions or settings.topic_partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs={"retention.ms": str(spec.retention_ms),
+                               "cleanup.policy": spec.cleanup_policy},
+            )
+            for spec in CATALOGUE
+            if topic_name(spec.name, settings) not in existing
+        ]
+        created = []
+        for topic in wanted:  # one at a time: a concurrent creator must not fail the batch
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
