@@ -32,14 +32,15 @@ class Codec:
     def encode(self, record: dict[str, Any], schema_name: str) -> bytes:
         """Validate against the latest version of `schema_name` and encode with its header."""
         schema = self.catalogue.latest(schema_name)
-        try:
-            validate(record, schema.parsed, raise_errors=True, strict=True)
-        except ValidationError as exc:
-            raise CodecError(f"record does not match {schema_name} v{schema.version}: {exc}") from exc
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(schema.fingerprint)
-        schemaless_writer(buf, schema.parsed, record)
+        try:
+            # strict: a field the schema does not know is an error, never silently dropped
+            schemaless_writer(buf, schema.parsed, record, strict=True)
+        except Exception as exc:  # fastavro raises ValueError, TypeError, AttributeError...
+            raise CodecError(f"record does not match {schema_name} v{schema.version}: "
+                             f"{self._explain(record, schema, exc)}") from exc
         data = buf.getvalue()
         if len(data) > MAX_MESSAGE_BYTES:
             raise CodecError(f"encoded {schema_name} is {len(data)} bytes; the limit is "
@@ -55,7 +56,7 @@ class Codec:
         buf = io.BytesIO(data)
         buf.seek(HEADER_SIZE)
         try:
-            record = schemaless_reader(buf, writer.parsed, reader.parsed)
+            record = schemaless_reader(buf, writer.reading, reader.reading)
         except Exception as exc:  # fastavro raises a variety of errors on a corrupt body
             raise CodecError(f"corrupt {writer.name} v{writer.version} body: "
                              f"{type(exc).__name__}: {exc}") from exc
@@ -64,6 +65,15 @@ class Codec:
         if not isinstance(record, dict):
             raise CodecError(f"{writer.name} did not decode to a record")
         return record, writer
+
+    @staticmethod
+    def _explain(record: dict[str, Any], schema: SchemaVersion, exc: Exception) -> str:
+        """fastavro's validator names the offending field; its writer often does not."""
+        try:
+            validate(record, schema.parsed, raise_errors=True, strict=True)
+        except ValidationError as detail:
+            return str(detail)[:600]
+        return f"{type(exc).__name__}: {exc}"[:600]
 
     def writer_of(self, data: bytes) -> SchemaVersion:
         if len(data) < HEADER_SIZE or not data.startswith(MAGIC):

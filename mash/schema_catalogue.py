@@ -34,7 +34,8 @@ class SchemaVersion:
     name: str  # full Avro name, e.g. uk.mash.police.PublicProtectionNotification
     version: int
     path: Path
-    parsed: Any = field(repr=False, compare=False)  # fastavro's parsed form
+    parsed: Any = field(repr=False, compare=False)  # fastavro's parsed form, for writing
+    reading: Any = field(repr=False, compare=False)  # the same, decoding uuids as plain strings
     expanded: Any = field(repr=False, compare=False)  # named references inlined
     fingerprint: bytes = field(repr=False)  # CRC-64-AVRO of the canonical form, little-endian
 
@@ -65,27 +66,26 @@ class SchemaCatalogue:
 
 def load_catalogue(root: Path = SCHEMAS_DIR) -> SchemaCatalogue:
     named: dict[str, Any] = {}
+    named_reading: dict[str, Any] = {}
     versions: list[SchemaVersion] = []
     for folder in LOAD_ORDER:
         for path in sorted((root / folder).glob("*.avsc")):
-            versions.append(_load_file(path, named))
+            versions.append(_load_file(path, named, named_reading))
     return SchemaCatalogue(versions)
 
 
-def _load_file(path: Path, named: dict[str, Any]) -> SchemaVersion:
+def _load_file(path: Path, named: dict[str, Any], named_reading: dict[str, Any]) -> SchemaVersion:
     match = _FILE_NAME.match(path.name)
     if match is None:
         raise SchemaError(f"{path}: schema files are named <name>.v<N>.avsc")
     try:
         raw = json.loads(path.read_text())
-        # A new version redefines its own names: parse it against every other known type,
-        # then let its definitions replace the older ones for the files loaded after it.
-        own = _defined_names(raw, "")
-        scope = {k: v for k, v in named.items() if k not in own}
-        parsed = parse_schema(raw, named_schemas=scope)
+        parsed = _parse_in_scope(raw, named)
+        # fastavro decodes the uuid logical type to uuid.UUID; the hub passes ids on as text
+        # (JSON state, SQL, headers). Canonical form ignores logical types: same fingerprint.
+        reading = _parse_in_scope(_without_uuid_type(raw), named_reading)
     except (ValueError, TypeError, KeyError) as exc:
         raise SchemaError(f"{path}: {exc}") from exc
-    named.update(scope)
     expanded = expand_schema(parsed)
     canonical = to_parsing_canonical_form(expanded)
     return SchemaVersion(
@@ -93,9 +93,29 @@ def _load_file(path: Path, named: dict[str, Any]) -> SchemaVersion:
         version=int(match["version"]),
         path=path,
         parsed=parsed,
+        reading=reading,
         expanded=expanded,
         fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
     )
+
+
+def _parse_in_scope(raw: Any, named: dict[str, Any]) -> Any:
+    """Parse against every known type; a new version's own definitions replace older ones."""
+    own = _defined_names(raw, "")
+    scope = {k: v for k, v in named.items() if k not in own}
+    parsed = parse_schema(raw, named_schemas=scope)
+    named.update(scope)
+    return parsed
+
+
+def _without_uuid_type(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_without_uuid_type(item) for item in node]
+    if isinstance(node, dict):
+        if node.get("logicalType") == "uuid":
+            return {k: v for k, v in node.items() if k != "logicalType"}
+        return {k: _without_uuid_type(v) for k, v in node.items()}
+    return node
 
 
 def _defined_names(node: Any, namespace: str) -> set[str]:

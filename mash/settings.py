@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "infra" / "kafka" / "lib",
         description="Where `mash kafka fetch` puts the broker's jars.",
     )
+    stage_retry_budget_s: float = Field(
+        300.0, ge=0, description="How long a hub stage retries a failing batch (database or "
+        "broker down) before the worker exits for its supervisor to restart it.",
+    )
     web_port: int = Field(0, ge=0, description="Faust worker web port; 0 picks a free port.")
     demo_exit: bool = Field(False, description="`mash demo` exits after printing its summary.")
     demo_timeout_s: float = Field(180.0, gt=0, description="How long the demo waits to drain.")

@@ -1,0 +1,125 @@
+"""The `mash` command line.
+
+The kernel's own commands live here; the edge and the hub add theirs through the
+`mash.commands` entry point group (`connectors.cli`, `services.cli`), so the kernel never
+imports either side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import entry_points
+
+from mash.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    return int(args.handler(args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mash", description="The MASH integration bus.")
+    commands = parser.add_subparsers(title="commands")
+    _add_kafka(commands)
+    _add_topics(commands)
+    _add_schemas(commands)
+    demo = commands.add_parser("demo", help="run the whole pipeline over the shipped samples")
+    demo.set_defaults(handler=_demo)
+    for plugin in entry_points(group="mash.commands"):
+        plugin.load()(commands)
+    return parser
+
+
+def _add_kafka(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    kafka = commands.add_parser("kafka", help="the embedded Kafka broker (KRaft, loopback)")
+    actions = kafka.add_subparsers(title="actions", required=True)
+    actions.add_parser("fetch", help="fetch the broker's jars from Maven Central").set_defaults(handler=_kafka_fetch)
+    actions.add_parser("start", help="start the broker in the background").set_defaults(handler=_kafka_start)
+    actions.add_parser("stop", help="stop the background broker").set_defaults(handler=_kafka_stop)
+
+
+def _add_topics(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    topics = commands.add_parser("topics", help="the topic catalogue")
+    actions = topics.add_subparsers(title="actions", required=True)
+    actions.add_parser("list", help="print the catalogue").set_defaults(handler=_topics_list)
+    actions.add_parser("provision", help="create missing topics").set_defaults(handler=_topics_provision)
+
+
+def _add_schemas(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    schemas = commands.add_parser("schemas", help="the Avro schemas under schemas/")
+    actions = schemas.add_subparsers(title="actions", required=True)
+    actions.add_parser("check", help="parse every schema and check BACKWARD compatibility").set_defaults(
+        handler=_schemas_check)
+
+
+def _kafka_fetch(_: argparse.Namespace) -> int:
+    from mash.local_kafka import ensure_jars
+
+    print(ensure_jars(get_settings().kafka_jars_dir))
+    return 0
+
+
+def _kafka_start(_: argparse.Namespace) -> int:
+    from mash.local_kafka import start_detached
+
+    broker = start_detached(get_settings())
+    print(f"kafka: {broker.bootstrap} (pid {broker.pid}); stop with `mash kafka stop`")
+    return 0
+
+
+def _kafka_stop(_: argparse.Namespace) -> int:
+    from mash.local_kafka import stop_detached
+
+    print("kafka: stopped" if stop_detached(get_settings()) else "kafka: not running")
+    return 0
+
+
+def _topics_list(_: argparse.Namespace) -> int:
+    from mash.topics import CATALOGUE, topic_name
+
+    settings = get_settings()
+    for spec in CATALOGUE:
+        days = spec.retention_ms // 86_400_000
+        print(f"{topic_name(spec.name, settings):32} {spec.partitions or settings.topic_partitions:>3}p "
+              f"{days:>4}d  key={spec.key:24} {spec.schema}")
+    return 0
+
+
+def _topics_provision(_: argparse.Namespace) -> int:
+    from mash.local_kafka import resolve_bootstrap
+    from mash.topics import provision
+
+    settings = get_settings()
+    created = provision(resolve_bootstrap(settings), settings)
+    print(f"topics: created {len(created)}: {', '.join(created) or '(all existed)'}")
+    return 0
+
+
+def _schemas_check(_: argparse.Namespace) -> int:
+    from mash.compatibility import backward_problems
+    from mash.schema_catalogue import default_catalogue
+
+    failures = 0
+    for name, versions in default_catalogue().families().items():
+        for older, newer in zip(versions, versions[1:], strict=False):
+            for problem in backward_problems(newer.expanded, older.expanded):
+                print(f"{newer.path}: not BACKWARD compatible with v{older.version}: {problem}")
+                failures += 1
+        print(f"ok  {name} v{versions[-1].version}")
+    return 1 if failures else 0
+
+
+def _demo(_: argparse.Namespace) -> int:
+    from mash.demo import run_demo
+
+    return run_demo(get_settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

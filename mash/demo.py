@@ -1,0 +1,171 @@
+"""`mash demo`: the whole pipeline on the embedded stack, over the shipped samples.
+
+Starts a fresh Kafka broker, provisions the topics, starts the hub worker, runs the four
+connectors, waits until every inbound event is accounted for, and prints the summary. The
+connectors and the hub run as `mash` subprocesses, as they would in production, so the kernel
+imports neither.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from pydantic import SecretStr
+
+from mash.db import engine_for
+from mash.local_kafka import BrokerProcess, start_broker
+from mash.pipeline_counts import PipelineCounts, count
+from mash.settings import Settings
+from mash.topics import AGENCIES, provision
+
+
+def run_demo(base: Settings) -> int:
+    demo_dir = base.state_dir / "demo"
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)  # each demo starts from nothing, so its figures are its own
+    demo_dir.mkdir(parents=True)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    children: list[subprocess.Popen[bytes]] = []
+    broker: BrokerProcess | None = None
+    try:
+        step("starting Apache Kafka (KRaft, loopback)")
+        started = time.monotonic()
+        broker = start_broker(demo_dir / "kafka", base.kafka_jars_dir)
+        step(f"broker ready at {broker.bootstrap} in {time.monotonic() - started:.1f} s")
+        settings = base.model_copy(update={
+            "bootstrap_servers": broker.bootstrap,
+            "database_url": SecretStr(f"sqlite:///{demo_dir / 'mash.db'}"),
+            "state_dir": demo_dir,
+        })
+        env = {**os.environ, "MASH_BOOTSTRAP_SERVERS": broker.bootstrap,
+               "MASH_DATABASE_URL": settings.sqlalchemy_url(), "MASH_STATE_DIR": str(demo_dir)}
+        engine = engine_for(settings)
+        created = provision(broker.bootstrap, settings)
+        step(f"provisioned {len(created)} topics")
+        children.append(_spawn(["hub", "worker"], env, demo_dir / "hub.log"))
+        step(f"hub worker started (log: {demo_dir / 'hub.log'})")
+        connectors = {a: _spawn(["connector", "run", a, "--report-json", str(demo_dir / f"{a}.json")],
+                                env, demo_dir / f"connector-{a}.log") for a in AGENCIES}
+        children.extend(connectors.values())
+        reports = _wait_for_connectors(connectors, demo_dir)
+        counts = _wait_until_drained(broker.bootstrap, settings, engine, children[0])
+        ok = print_summary(reports, counts)
+        if base.demo_exit:
+            return 0 if ok else 1
+        step("pipeline running; add records with `mash connector run <agency> --file F` "
+             f"(MASH_BOOTSTRAP_SERVERS={broker.bootstrap}). Ctrl-C stops everything.")
+        while children[0].poll() is None:
+            time.sleep(1)
+        step("the hub worker exited; see its log")
+        return 1
+    except KeyboardInterrupt:
+        step("stopping")
+        return 0
+    finally:
+        for child in children:
+            _stop(child)
+        if broker is not None:
+            broker.stop()
+        step("stopped every process the demo started")
+
+
+def step(message: str) -> None:
+    print(f"demo: {message}", flush=True)
+
+
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "mash.cli", *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _wait_for_connectors(connectors: dict[str, subprocess.Popen[bytes]], demo_dir: Path) -> dict[str, dict[str, int]]:
+    reports = {}
+    for agency, proc in connectors.items():
+        if proc.wait(timeout=300) != 0:
+            raise SystemExit(f"demo: the {agency} connector failed; see {demo_dir}/connector-{agency}.log")
+        reports[agency] = json.loads((demo_dir / f"{agency}.json").read_text())
+        step(f"connector {agency}: read {reports[agency]['read']}, produced "
+             f"{reports[agency]['produced']}, dead-lettered {reports[agency]['dead_lettered']}")
+    return reports
+
+
+def _wait_until_drained(bootstrap: str, settings: Settings, engine: object,
+                        hub: subprocess.Popen[bytes]) -> PipelineCounts:
+    deadline = time.monotonic() + settings.demo_timeout_s
+    shown = None
+    while True:
+        counts = count(bootstrap, settings, engine)  # type: ignore[arg-type]
+        progress = (sum(counts.outcomes.values()), counts.inbound_events, counts.hub_lag)
+        if progress != shown:  # a line per change, readable in a terminal and in a CI log
+            step("waiting for the hub: {}/{} events decided, consumer lag {}".format(*progress))
+            shown = progress
+        if counts.accounted:
+            return counts
+        if hub.poll() is not None:
+            raise SystemExit(f"demo: the hub worker exited ({hub.returncode}); see "
+                             f"{settings.state_dir / 'hub.log'}")
+        if time.monotonic() > deadline:
+            step(f"gave up waiting after {settings.demo_timeout_s:.0f} s (MASH_DEMO_TIMEOUT_S)")
+            return counts
+        time.sleep(1.0)
+
+
+def print_summary(reports: dict[str, dict[str, int]], counts: PipelineCounts) -> bool:
+    """Print the figures and the conservation check; True when everything is accounted for."""
+    print("\n=== MASH demo summary ===")
+    print(f"{'agency':12} {'read':>6} {'produced':>9} {'dead-lettered':>14} {'on topic':>9}")
+    for agency, r in reports.items():
+        print(f"{agency:12} {r['read']:>6} {r['produced']:>9} {r['dead_lettered']:>14} "
+              f"{counts.inbound_messages[agency]:>9}")
+    read = sum(r["read"] for r in reports.values())
+    produced = sum(r["produced"] for r in reports.values())
+    connector_dlq = sum(r["dead_lettered"] for r in reports.values())
+    messages = sum(counts.inbound_messages.values())
+    outcomes = sum(counts.outcomes.values())
+    print(f"\ninbound: {messages} messages, {counts.inbound_events} distinct events "
+          f"({messages - counts.inbound_events - counts.inbound_undecodable} resubmissions recognised "
+          "as duplicates)")
+    print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.outcomes.items())))
+    print(f"alerts raised: {sum(counts.alerts.values())} ("
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.alerts.items())) + ")")
+    print(f"dead letters: {sum(counts.dead_letters.values())}")
+    for reason, n in sorted(counts.dead_letter_reasons.items()):
+        print(f"  {n} x {reason}")
+    checks = [
+        (read == produced + connector_dlq, f"source records {read} = produced {produced} + "
+         f"dead-lettered by connectors {connector_dlq}"),
+        (produced == messages, f"produced {produced} = on inbound topics {messages}"),
+        (connector_dlq == sum(v for k, v in counts.dead_letters.items() if k.startswith("connector:")),
+         "connector dead letters are all on the dead-letter topic"),
+        (counts.accounted, f"distinct inbound events {counts.inbound_events} = outcomes {outcomes}; "
+         f"undecodable inbound {counts.inbound_undecodable} = hub dead letters "
+         f"{counts.dead_letters['hub:enrichment']}; hub lag {counts.hub_lag}"),
+        (sum(counts.alerts.values()) > 0, "at least one alert raised"),
+    ]
+    print("\nconservation check:")
+    for ok, text in checks:
+        print(f"  [{'ok' if ok else 'FAILED'}] {text}")
+    return all(ok for ok, _ in checks)

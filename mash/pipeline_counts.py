@@ -1,0 +1,114 @@
+"""Counting what went into the pipeline and what came out, to prove nothing was lost.
+
+Reads the topics and the triage store; used by `mash demo` and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from sqlalchemy import Engine, func, select
+
+from mash.codec import Codec
+from mash.models import AlertRecord, EventOutcomeRecord
+from mash.settings import Settings
+from mash.topics import (
+    AGENCIES,
+    ALERTS,
+    DEADLETTER,
+    ENRICHED,
+    INBOUND_SCHEMAS,
+    OUTCOMES,
+    inbound,
+    topic_name,
+)
+
+HUB_INPUTS = (*(inbound(a) for a in AGENCIES), ENRICHED, ALERTS, OUTCOMES)
+
+
+@dataclass
+class PipelineCounts:
+    inbound_messages: Counter[str] = field(default_factory=Counter)  # per agency
+    inbound_events: int = 0  # distinct event ids among decodable inbound messages
+    inbound_undecodable: int = 0  # messages on inbound topics that are not inbound events
+    dead_letters: Counter[str] = field(default_factory=Counter)  # per stage
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)  # "stage: class"
+    outcomes: Counter[str] = field(default_factory=Counter)
+    alerts: Counter[str] = field(default_factory=Counter)  # per RAG
+    hub_lag: int | None = None  # None until the hub's consumer group has committed
+
+    @property
+    def accounted(self) -> bool:
+        """Every inbound event has exactly one outcome; every other message was dead-lettered."""
+        return (self.hub_lag == 0
+                and sum(self.outcomes.values()) == self.inbound_events
+                and self.dead_letters["hub:enrichment"] == self.inbound_undecodable)
+
+
+def count(bootstrap: str, settings: Settings, engine: Engine, codec: Codec | None = None) -> PipelineCounts:
+    codec = codec or Codec()
+    counts = PipelineCounts()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=1000, client_id="mash-counter")
+    try:
+        event_ids: set[str] = set()
+        for agency in AGENCIES:
+            for value in _read_all(consumer, topic_name(inbound(agency), settings)):
+                counts.inbound_messages[agency] += 1
+                try:
+                    record, writer = codec.decode(value)
+                    if writer.name not in INBOUND_SCHEMAS.values():
+                        raise ValueError(writer.name)
+                    event_ids.add(record["envelope"]["event_id"])
+                except ValueError:
+                    counts.inbound_undecodable += 1  # the enrichment stage dead-letters these
+        counts.inbound_events = len(event_ids)
+        for value in _read_all(consumer, topic_name(DEADLETTER, settings)):
+            record, _ = codec.decode(value)
+            counts.dead_letters[record["stage"]] += 1
+            counts.dead_letter_reasons[f"{record['stage']}: {record['error_class']}"] += 1
+        counts.hub_lag = _group_lag(bootstrap, consumer, settings)
+    finally:
+        consumer.close()
+    with engine.connect() as db:
+        counts.outcomes.update(dict(db.execute(
+            select(EventOutcomeRecord.outcome, func.count()).group_by(EventOutcomeRecord.outcome)).all()))
+        counts.alerts.update(dict(db.execute(
+            select(AlertRecord.rag, func.count()).group_by(AlertRecord.rag)).all()))
+    return counts
+
+
+def _read_all(consumer: KafkaConsumer, topic: str) -> list[bytes]:
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    values: list[bytes] = []
+    remaining = {tp for tp in partitions if end[tp] > 0}
+    while remaining:
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            values.extend(r.value for r in records)
+            if records and records[-1].offset + 1 >= end[tp]:
+                remaining.discard(tp)
+    return values
+
+
+def _group_lag(bootstrap: str, consumer: KafkaConsumer, settings: Settings) -> int | None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-counter")
+    try:
+        committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+    except KafkaError:  # e.g. the group coordinator is still starting: not known yet
+        return None
+    finally:
+        admin.close()
+    partitions = [TopicPartition(topic_name(t, settings), p) for t in HUB_INPUTS
+                  for p in consumer.partitions_for_topic(topic_name(t, settings)) or ()]
+    end = consumer.end_offsets(partitions)
+    lag = 0
+    for tp in partitions:
+        done = committed.get(tp)
+        lag += end[tp] - (done.offset if done is not None and done.offset >= 0 else 0)
+    return lag

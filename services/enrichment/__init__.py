@@ -1,0 +1,1 @@
+"""Enrichment: link each inbound event to one person."""

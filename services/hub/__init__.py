@@ -1,0 +1,1 @@
+"""The Faust application that hosts the hub's stages."""

@@ -1,0 +1,113 @@
+"""The hub's Faust application: enrichment → triage → triage store, over Kafka.
+
+Agents are thin: they turn Faust events into plain messages, call a stage, and send what the
+stage returns, waiting for the broker's acknowledgement before the input is acknowledged (so a
+crash re-delivers rather than loses; stages are idempotent on event_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import partial
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+
+from mash.codec import Codec
+from mash.db import engine_for, session_factory
+from mash.settings import Settings
+from mash.topics import AGENCIES, ALERTS, DEADLETTER, ENRICHED, OUTCOMES, inbound, topic_name
+from services.enrichment.person_index import PersonIndex
+from services.hub.guard import guarded
+from services.enrichment.stage import Enricher
+from services.messages import InMessage, OutMessage
+from services.triage.correlation import PersonState
+from services.triage.stage import Triage
+from services.triage_store.stage import StoreSink
+from services.triage_store.store import TriageStore
+
+BATCH_SIZE = 500
+BATCH_WITHIN_S = 0.3
+
+
+def build_app(settings: Settings, bootstrap: str) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        web_enabled=False,
+    )
+    codec = Codec()
+    sessions = session_factory(engine_for(settings))
+
+    def topic(*names: str) -> Any:
+        return app.topic(*(topic_name(n, settings) for n in names),
+                         key_serializer="raw", value_serializer="raw")
+
+    out_topics = {name: topic(name) for name in (ENRICHED, ALERTS, OUTCOMES, DEADLETTER)}
+
+    async def emit(messages: Sequence[OutMessage]) -> None:
+        pending = [await out_topics[m.topic].send(key=m.key, value=m.value, headers=m.headers)
+                   for m in messages]
+        await asyncio.gather(*pending)  # delivered before the input is acknowledged
+
+    async def run_batch(stage: str, process: Callable[[list[InMessage]], list[OutMessage]],
+                        events: Sequence[Any]) -> None:
+        batch = [_in_message(e) for e in events]
+
+        async def attempt() -> None:
+            await emit(await asyncio.to_thread(process, batch))
+
+        await guarded(stage, attempt, settings.stage_retry_budget_s)
+
+    enricher = Enricher(codec, PersonIndex(sessions))
+
+    @app.agent(topic(*(inbound(a) for a in AGENCIES)), name="enrichment")
+    async def enrichment(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            await run_batch("enrichment", enricher.process, events)
+
+    triage = Triage(codec, settings.correlation_window_days)
+    # Keys are raw person-id bytes, values JSON: the app's default serializers.
+    states = app.Table("triage-state", default=None, partitions=settings.topic_partitions)
+
+    # One event at a time: a Faust table writes its changelog to the partition of the event
+    # being processed, so batching here would file state under the wrong partition.
+    @app.agent(topic(ENRICHED), name="triage")
+    async def triage_agent(stream: Any) -> None:
+        async for event in stream.events():
+            out = triage_step(_in_message(event))
+            await guarded("triage", partial(emit, out), settings.stage_retry_budget_s)
+
+    def triage_step(message: InMessage) -> list[OutMessage]:
+        try:
+            enriched, _ = codec.decode(message.value, "uk.mash.hub.EnrichedEvent")
+        except Exception as exc:  # noqa: BLE001 - dead-letter and go on
+            return [triage.dead_letter(message, exc)]
+        key = enriched["person_id"].encode()
+        state = PersonState.from_json(states.get(key))
+        new_state, out = triage.process(state, enriched, int(time.time() * 1000))
+        states[key] = new_state.to_json()
+        return out
+
+    sink = StoreSink(codec, TriageStore(sessions))
+
+    @app.agent(topic(ALERTS, OUTCOMES), name="triage-store")
+    async def triage_store(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            await run_batch("triage-store", sink.process, events)
+
+    return app
+
+
+def _in_message(event: Any) -> InMessage:
+    message = event.message
+    return InMessage(message.topic, message.partition, message.offset, message.key, message.value)

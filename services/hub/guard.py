@@ -1,0 +1,42 @@
+"""Keeping at-least-once when a stage's infrastructure fails (database down, broker unreachable).
+
+Data errors never get here: stages dead-letter bad messages themselves. What does get here is a
+failure to process a whole batch. Faust acknowledges a `take_events` batch even when the agent
+raises, so an exception escaping an agent would commit offsets past unprocessed events. Instead
+the guard retries with backoff, and if the failure outlasts the retry budget it ends the process
+at once, before anything is acknowledged: the restarted worker resumes from the last commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("mash.hub")
+EXIT_INFRASTRUCTURE = 70  # EX_SOFTWARE: the supervisor (systemd, compose) restarts the worker
+
+
+async def guarded(stage: str, attempt: Callable[[], Awaitable[T]], budget_s: float,
+                  exit_process: Callable[[int], None] = os._exit) -> T:
+    """Run `attempt` until it succeeds; retry with backoff; exit the process past the budget."""
+    delay, waited = 0.5, 0.0
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:  # noqa: BLE001 - every failure here is retried or fatal
+            if waited >= budget_s:
+                log.critical("stage=%s giving up after %.0f s: %s: %s. Exiting without "
+                             "acknowledging the batch; fix the cause and restart the worker, it "
+                             "resumes from the last committed offset.", stage, waited,
+                             type(exc).__name__, exc)
+                exit_process(EXIT_INFRASTRUCTURE)
+                raise
+            log.error("stage=%s batch failed (%s: %s); retrying in %.1f s", stage,
+                      type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 30.0)

@@ -1,0 +1,1 @@
+"""Triage: correlate a child's events across agencies into one alert."""
