@@ -12,7 +12,7 @@ import io
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
-from fastavro.validation import ValidationError, validate
+from fastavro.validation import validate
 
 from mash.schema_catalogue import SchemaCatalogue, SchemaVersion, default_catalogue
 
@@ -32,15 +32,17 @@ class Codec:
     def encode(self, record: dict[str, Any], schema_name: str) -> bytes:
         """Validate against the latest version of `schema_name` and encode with its header."""
         schema = self.catalogue.latest(schema_name)
-        buf = io.BytesIO()
-        buf.write(MAGIC)
-        buf.write(schema.fingerprint)
         try:
-            # strict: a field the schema does not know is an error, never silently dropped
+            # fastavro's writer coerces some wrong types (e.g. "yes" for a boolean): validate
+            # first, then write strictly so a field the schema does not know is an error too.
+            validate(record, schema.parsed, raise_errors=True, strict=True)
+            buf = io.BytesIO()
+            buf.write(MAGIC)
+            buf.write(schema.fingerprint)
             schemaless_writer(buf, schema.parsed, record, strict=True)
-        except Exception as exc:  # fastavro raises ValueError, TypeError, AttributeError...
+        except Exception as exc:  # ValidationError, or ValueError/TypeError from the writer
             raise CodecError(f"record does not match {schema_name} v{schema.version}: "
-                             f"{self._explain(record, schema, exc)}") from exc
+                             f"{str(exc)[:600]}") from exc
         data = buf.getvalue()
         if len(data) > MAX_MESSAGE_BYTES:
             raise CodecError(f"encoded {schema_name} is {len(data)} bytes; the limit is "
@@ -65,15 +67,6 @@ class Codec:
         if not isinstance(record, dict):
             raise CodecError(f"{writer.name} did not decode to a record")
         return record, writer
-
-    @staticmethod
-    def _explain(record: dict[str, Any], schema: SchemaVersion, exc: Exception) -> str:
-        """fastavro's validator names the offending field; its writer often does not."""
-        try:
-            validate(record, schema.parsed, raise_errors=True, strict=True)
-        except ValidationError as detail:
-            return str(detail)[:600]
-        return f"{type(exc).__name__}: {exc}"[:600]
 
     def writer_of(self, data: bytes) -> SchemaVersion:
         if len(data) < HEADER_SIZE or not data.startswith(MAGIC):

@@ -8,6 +8,7 @@ where `MASH_BOOTSTRAP_SERVERS` names a real cluster.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -101,13 +102,23 @@ class BrokerProcess:
     bootstrap: str
     pid: int
     data_dir: Path
+    process: subprocess.Popen[bytes] | None = None  # None when started by another command
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop cleanly (SIGTERM lets Kafka close its logs), then force if it hangs."""
-        _terminate(self.pid, timeout_s)
+        if self.process is None:
+            _terminate(self.pid, timeout_s)
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def _terminate(pid: int, timeout_s: float) -> None:
+    """Stop a broker this process did not start (recorded by `mash kafka start`)."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -115,20 +126,12 @@ def _terminate(pid: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # not our child: poll for its exit instead
-            waited = 0
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-        if waited == pid:
+            os.kill(pid, 0)
+        except ProcessLookupError:
             return
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
@@ -160,7 +163,7 @@ def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
         start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it cleanly
     )
     out.close()
-    broker = BrokerProcess(bootstrap=f"127.0.0.1:{port}", pid=proc.pid, data_dir=data_dir)
+    broker = BrokerProcess(bootstrap=f"127.0.0.1:{port}", pid=proc.pid, data_dir=data_dir, process=proc)
     try:
         wait_until_ready(broker.bootstrap, START_TIMEOUT_S, proc)
     except BaseException:
@@ -176,10 +179,13 @@ def wait_until_ready(bootstrap: str, timeout_s: float, proc: subprocess.Popen[by
 
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
+    host, port = bootstrap.split(",")[0].rsplit(":", 1)
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise KafkaSetupError(f"the broker exited with status {proc.returncode}; see its log")
         try:
+            # A bare TCP probe first: the Kafka client backs off for seconds after a refusal.
+            socket.create_connection((host, int(port)), timeout=1).close()
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
                                      client_id="mash-readiness")
             try:
@@ -189,7 +195,7 @@ def wait_until_ready(bootstrap: str, timeout_s: float, proc: subprocess.Popen[by
                 admin.close()
         except (KafkaError, OSError) as exc:
             last_error = exc
-        time.sleep(0.25)
+        time.sleep(0.1)
     raise KafkaSetupError(f"the broker at {bootstrap} did not answer in {timeout_s:.0f} s: {last_error}")
 
 

@@ -1,0 +1,131 @@
+"""Integration fixtures: one real Kafka broker per session, and per-test topics, groups and databases.
+
+Set MASH_TEST_BOOTSTRAP_SERVERS to use a running broker instead of starting one, and
+MASH_TEST_POSTGRES_URL (a database the tests may freely write to) to run the database tests on
+PostgreSQL as well as SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from mash.db import engine_for
+from mash.local_kafka import start_broker
+from mash.models import Base
+from mash.settings import PROJECT_ROOT, Settings
+from mash.topics import provision
+
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    external = os.environ.get("MASH_TEST_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="mash-kafka-") as data_dir:
+        broker = start_broker(Path(data_dir), Settings().kafka_jars_dir)
+        try:
+            yield broker.bootstrap
+        finally:
+            broker.stop()
+
+
+DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("MASH_TEST_POSTGRES_URL") else [])
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mash.db'}"
+        return
+    url = os.environ["MASH_TEST_POSTGRES_URL"]
+    yield url
+    engine = engine_for(Settings(database_url=SecretStr(url)))
+    Base.metadata.drop_all(engine)  # leave the next test a clean database
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(bootstrap: str, database_url: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its own topics (prefix), consumer group, state and database."""
+    run = uuid.uuid4().hex[:8]
+    return Settings(bootstrap_servers=bootstrap, topic_prefix=f"t{run}.", app_id=f"mash-test-{run}",
+                    state_dir=tmp_path, database_url=SecretStr(database_url), stage_retry_budget_s=5)
+
+
+@pytest.fixture
+def provisioned(settings: Settings) -> Settings:
+    provision(settings.bootstrap_servers, settings)
+    return settings
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = engine_for(settings)
+    yield engine
+    engine.dispose()
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MASH_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "MASH_TOPIC_PREFIX": settings.topic_prefix,
+        "MASH_APP_ID": settings.app_id,
+        "MASH_STATE_DIR": str(settings.state_dir),
+        "MASH_DATABASE_URL": settings.sqlalchemy_url(),
+        "MASH_STAGE_RETRY_BUDGET_S": str(settings.stage_retry_budget_s),
+    }
+
+
+def mash(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mash.cli", *args], env=env_for(settings), cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, check=check, timeout=300)
+
+
+@pytest.fixture
+def hub_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Starts hub workers (real Faust processes) for the test and stops them after it."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"hub-{len(started)}.log").open("wb")
+        proc = subprocess.Popen([sys.executable, "-m", "mash.cli", "hub", "worker", "--loglevel", "info"],
+                                env=env_for(settings), cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float = 120.0, what: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: {last!r}")

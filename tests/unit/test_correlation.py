@@ -1,0 +1,75 @@
+from services.triage.correlation import EventFacts, PersonState, correlate
+
+DAY = 86_400_000
+WINDOW = 7 * DAY
+
+
+def run(events: list[EventFacts], state: PersonState | None = None) -> tuple[PersonState, list[str]]:
+    state = state or PersonState()
+    outcomes = []
+    for event in events:
+        state, decision = correlate(state, "person-1", event, WINDOW, now_ms=event.occurred_ms)
+        outcomes.append(decision.outcome)
+    return state, outcomes
+
+
+def test_one_agency_alone_raises_no_alert() -> None:
+    state, outcomes = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "POLICE", DAY)])
+    assert outcomes == ["NO_ALERT", "NO_ALERT"] and state.alert is None
+
+
+def test_two_agencies_within_the_window_raise_an_amber_alert_with_both_events() -> None:
+    state, outcomes = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", 2 * DAY)])
+    assert outcomes == ["NO_ALERT", "ALERT_RAISED"]
+    assert state.alert is not None
+    assert state.alert.rag == "AMBER"
+    assert state.alert.event_ids == ("e1", "e2")
+    assert state.alert.agencies == ("HEALTH", "POLICE")
+
+
+def test_two_agencies_further_apart_than_the_window_raise_nothing() -> None:
+    _, outcomes = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", 45 * DAY)])
+    assert outcomes == ["NO_ALERT", "NO_ALERT"]
+
+
+def test_out_of_order_arrival_still_correlates_by_when_events_happened() -> None:
+    _, outcomes = run([EventFacts("late", "HEALTH", 10 * DAY), EventFacts("early", "POLICE", 8 * DAY)])
+    assert outcomes == ["NO_ALERT", "ALERT_RAISED"]
+
+
+def test_later_events_attach_to_the_one_open_alert_and_raise_it_to_red() -> None:
+    state, outcomes = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY),
+                           EventFacts("e3", "EDUCATION", 40 * DAY)])
+    assert outcomes == ["NO_ALERT", "ALERT_RAISED", "ATTACHED_TO_ALERT"]
+    assert state.alert is not None
+    assert (state.alert.rag, state.alert.revision) == ("RED", 2)
+    assert len(state.alert.reasons) == 2
+
+
+def test_an_attached_event_never_lowers_the_rating() -> None:
+    state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY),
+                    EventFacts("e3", "EDUCATION", DAY)])
+    state, outcomes = run([EventFacts("e4", "POLICE", 2 * DAY)], state)
+    assert outcomes == ["ATTACHED_TO_ALERT"]
+    assert state.alert is not None and state.alert.rag == "RED"
+
+
+def test_a_redelivered_event_gets_its_first_decision_and_changes_nothing() -> None:
+    state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)])
+    again, decision = correlate(state, "person-1", EventFacts("e2", "HEALTH", DAY), WINDOW, now_ms=99 * DAY)
+    assert decision.duplicate and decision.outcome == "ALERT_RAISED"
+    assert again == state
+
+
+def test_alert_id_is_deterministic_so_a_replay_cannot_make_a_second_alert() -> None:
+    events = [EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)]
+    first, _ = run(events)
+    second, _ = run(events)
+    assert first.alert is not None and second.alert is not None
+    assert first.alert.alert_id == second.alert.alert_id
+
+
+def test_state_survives_its_json_form() -> None:
+    state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)])
+    assert PersonState.from_json(state.to_json()) == state
+    assert PersonState.from_json(None) == PersonState()

@@ -1,0 +1,64 @@
+"""Every schema under schemas/ parses, and every version reads data written by its predecessor."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mash.compatibility import backward_problems
+from mash.schema_catalogue import SCHEMAS_DIR, SchemaError, default_catalogue, load_catalogue
+from mash.topics import CATALOGUE
+
+FAMILIES = default_catalogue().families()
+
+
+def test_every_schema_file_is_loaded() -> None:
+    files = sorted(SCHEMAS_DIR.glob("*/*.avsc"))
+    loaded = sorted(v.path for versions in FAMILIES.values() for v in versions)
+    assert files == loaded and len(files) >= 9
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_each_version_is_backward_compatible_with_every_earlier_one(name: str) -> None:
+    versions = FAMILIES[name]
+    for i, newer in enumerate(versions):
+        for older in versions[:i]:
+            assert backward_problems(newer.expanded, older.expanded) == [], f"{newer.path} vs v{older.version}"
+
+
+def test_every_topic_names_a_schema_that_exists() -> None:
+    for spec in CATALOGUE:
+        assert spec.schema in FAMILIES
+
+
+def test_every_inbound_event_carries_the_shared_envelope() -> None:
+    for spec in CATALOGUE:
+        if spec.name.startswith("mash.inbound."):
+            fields = {f["name"]: f for f in FAMILIES[spec.schema][-1].expanded["fields"]}
+            assert fields["envelope"]["type"]["name"] == "uk.mash.Envelope"
+
+
+def _write(root: Path, folder: str, name: str, schema: dict) -> None:  # type: ignore[type-arg]
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / folder / name).write_text(json.dumps(schema))
+
+
+def test_an_incompatible_new_version_is_detected(tmp_path: Path) -> None:
+    base = {"type": "record", "name": "Thing", "namespace": "uk.mash.hub",
+            "fields": [{"name": "a", "type": "string"}]}
+    _write(tmp_path, "hub", "thing.v1.avsc", base)
+    _write(tmp_path, "hub", "thing.v2.avsc", {**base, "fields": [*base["fields"], {"name": "b", "type": "int"}]})
+    v1, v2 = load_catalogue(tmp_path).families()["uk.mash.hub.Thing"]
+    assert backward_problems(v2.expanded, v1.expanded) == ["$.b: new field without a default"]
+
+
+def test_a_misnamed_schema_file_is_rejected_with_its_path(tmp_path: Path) -> None:
+    _write(tmp_path, "hub", "thing.avsc", {"type": "record", "name": "T", "fields": []})
+    with pytest.raises(SchemaError, match="thing.avsc"):
+        load_catalogue(tmp_path)
+
+
+def test_an_unparseable_schema_is_rejected_with_its_path(tmp_path: Path) -> None:
+    _write(tmp_path, "hub", "thing.v1.avsc", {"type": "record", "name": "T", "fields": [{"name": "a", "type": "nope"}]})
+    with pytest.raises(SchemaError, match="thing.v1.avsc"):
+        load_catalogue(tmp_path)

@@ -1,0 +1,41 @@
+import pytest
+
+from mash.settings import Settings
+from mash.topics import CATALOGUE, topic_name
+
+
+def test_settings_come_from_mash_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASH_BOOTSTRAP_SERVERS", "127.0.0.1:9999")
+    monkeypatch.setenv("MASH_CORRELATION_WINDOW_DAYS", "14")
+    settings = Settings()
+    assert settings.bootstrap_servers == "127.0.0.1:9999"
+    assert settings.correlation_window_days == 14
+
+
+def test_a_bad_setting_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASH_TOPIC_PARTITIONS", "0")
+    with pytest.raises(ValueError, match="topic_partitions"):
+        Settings()
+
+
+def test_database_password_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASH_DATABASE_URL", "postgresql+psycopg://mash:s3cret@127.0.0.1/mash")
+    settings = Settings()
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
+    assert "s3cret" in settings.sqlalchemy_url()
+
+
+def test_default_database_is_a_sqlite_file_in_the_state_dir() -> None:
+    settings = Settings(state_dir="/tmp/x")  # type: ignore[arg-type]
+    assert settings.sqlalchemy_url() == "sqlite:////tmp/x/mash.db"
+
+
+def test_catalogue_names_are_unique_and_versioned() -> None:
+    names = [spec.name for spec in CATALOGUE]
+    assert len(names) == len(set(names))
+    assert all(name.startswith("mash.") and name.endswith(".v1") for name in names)
+
+
+def test_topic_prefix_applies_to_every_name() -> None:
+    settings = Settings(topic_prefix="t1.")
+    assert topic_name("mash.alerts.v1", settings) == "t1.mash.alerts.v1"
