@@ -43,6 +43,10 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_interval=1.0,
+        # A worker that dies without leaving the group holds its partitions until its session
+        # times out; keep that short so a restarted worker takes over within seconds.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         web_enabled=False,
     )
     codec = Codec()
@@ -76,7 +80,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
             await run_batch("enrichment", enricher.process, events)
 
     triage = Triage(codec, settings.correlation_window_days)
-    # Keys are raw person-id bytes, values JSON: the app's default serializers.
+    # Keyed by person id (str); Faust writes keys and values of its changelog as JSON.
     states = app.Table("triage-state", default=None, partitions=settings.topic_partitions)
 
     # One event at a time: a Faust table writes its changelog to the partition of the event
@@ -92,7 +96,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
             enriched, _ = codec.decode(message.value, "uk.mash.hub.EnrichedEvent")
         except Exception as exc:  # noqa: BLE001 - dead-letter and go on
             return [triage.dead_letter(message, exc)]
-        key = enriched["person_id"].encode()
+        key = enriched["person_id"]
         state = PersonState.from_json(states.get(key))
         new_state, out = triage.process(state, enriched, int(time.time() * 1000))
         states[key] = new_state.to_json()

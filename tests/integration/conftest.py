@@ -102,9 +102,9 @@ def hub_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subp
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"hub-{len(started)}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "mash.cli", "hub", "worker", "--loglevel", "info"],
-                                env=env_for(settings), cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        with (tmp_path / f"hub-{len(started)}.log").open("wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "mash.cli", "hub", "worker", "--loglevel", "info"],
+                                    env=env_for(settings), cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
         started.append(proc)
         return proc
 
