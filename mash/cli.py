@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib.metadata import entry_points
+from itertools import pairwise
 
 from mash.settings import get_settings
 
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schemas(commands)
     demo = commands.add_parser("demo", help="run the whole pipeline over the shipped samples")
     demo.set_defaults(handler=_demo)
+    settings = commands.add_parser("settings", help="every MASH_* setting: default and meaning")
+    settings.set_defaults(handler=_settings)
     for plugin in entry_points(group="mash.commands"):
         plugin.load()(commands)
     return parser
@@ -107,12 +110,23 @@ def _schemas_check(_: argparse.Namespace) -> int:
 
     failures = 0
     for name, versions in default_catalogue().families().items():
-        for older, newer in zip(versions, versions[1:], strict=False):
+        for older, newer in pairwise(versions):
             for problem in backward_problems(newer.expanded, older.expanded):
                 print(f"{newer.path}: not BACKWARD compatible with v{older.version}: {problem}")
                 failures += 1
         print(f"ok  {name} v{versions[-1].version}")
     return 1 if failures else 0
+
+
+def _settings(_: argparse.Namespace) -> int:
+    from mash.settings import Settings
+
+    current = get_settings()
+    for name, field in Settings.model_fields.items():
+        value = getattr(current, name)
+        shown = "**********" if "secret" in type(value).__name__.lower() else value
+        print(f"MASH_{name.upper()}={shown}\n    {field.description}")
+    return 0
 
 
 def _demo(_: argparse.Namespace) -> int:

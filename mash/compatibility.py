@@ -30,13 +30,14 @@ def _type_of(schema: Any) -> str:
     if isinstance(schema, list):
         return "union"
     if isinstance(schema, dict):
-        return str(schema["type"]) if not isinstance(schema["type"], (dict, list)) else _type_of(schema["type"])
+        inner = schema["type"]
+        return _type_of(inner) if isinstance(inner, (dict, list)) else str(inner)
     return str(schema)
 
 
 def _unwrap(schema: Any) -> Any:
     """{"type": "string", "logicalType": ...} reads like "string"; named types stay dicts."""
-    if isinstance(schema, dict) and _type_of(schema) not in _NAMED and _type_of(schema) not in ("array", "map"):
+    if isinstance(schema, dict) and _type_of(schema) not in (*_NAMED, "array", "map"):
         return _type_of(schema)
     return schema
 
@@ -47,36 +48,38 @@ def _check(reader: Any, writer: Any, path: str, problems: list[str], seen: set[t
     if w_type == "union":
         for i, branch in enumerate(writer):
             _check(reader, branch, f"{path}<{i}>", problems, seen)
-        return
-    if r_type == "union":
-        if not any(not _probe(branch, writer) for branch in reader):
+    elif r_type == "union":
+        if all(_probe(branch, writer) for branch in reader):
             problems.append(f"{path}: no branch of the reader's union reads the writer's {w_type}")
-        return
-    if r_type != w_type:
-        if w_type not in _PROMOTIONS or r_type not in _PROMOTIONS[w_type]:
+    elif r_type != w_type:
+        if r_type not in _PROMOTIONS.get(w_type, set()):
             problems.append(f"{path}: reader has {r_type}, writer has {w_type}")
-        return
-    if r_type in _NAMED:
-        if not _same_name(reader, writer):
-            problems.append(f"{path}: reader's {reader['name']} is not the writer's {writer['name']}")
-            return
-        key = (reader["name"], writer["name"])
-        if key in seen:  # recursive type already being checked
-            return
-        seen = seen | {key}
-    if r_type in ("record", "error"):
-        _check_record(reader, writer, path, problems, seen)
-    elif r_type == "enum":
-        missing = set(writer["symbols"]) - set(reader["symbols"])
-        if missing and "default" not in reader:
-            problems.append(f"{path}: reader's enum lacks {sorted(missing)} and has no default")
-    elif r_type == "fixed":
-        if reader["size"] != writer["size"]:
-            problems.append(f"{path}: fixed size {reader['size']} != {writer['size']}")
+    elif r_type in _NAMED:
+        _check_named(reader, writer, path, problems, seen)
     elif r_type == "array":
         _check(reader["items"], writer["items"], f"{path}[]", problems, seen)
     elif r_type == "map":
         _check(reader["values"], writer["values"], f"{path}{{}}", problems, seen)
+
+
+def _check_named(reader: dict[str, Any], writer: dict[str, Any], path: str, problems: list[str],
+                 seen: set[tuple[str, str]]) -> None:
+    if not _same_name(reader, writer):
+        problems.append(f"{path}: reader's {reader['name']} is not the writer's {writer['name']}")
+        return
+    key = (reader["name"], writer["name"])
+    if key in seen:  # a recursive type already being checked
+        return
+    seen = seen | {key}
+    kind = _type_of(reader)
+    if kind in ("record", "error"):
+        _check_record(reader, writer, path, problems, seen)
+    elif kind == "enum":
+        missing = set(writer["symbols"]) - set(reader["symbols"])
+        if missing and "default" not in reader:
+            problems.append(f"{path}: reader's enum lacks {sorted(missing)} and has no default")
+    elif reader["size"] != writer["size"]:  # fixed
+        problems.append(f"{path}: fixed size {reader['size']} != {writer['size']}")
 
 
 def _check_record(reader: dict[str, Any], writer: dict[str, Any], path: str,

@@ -54,7 +54,6 @@ class Settings(BaseSettings):
         300.0, ge=0, description="How long a hub stage retries a failing batch (database or "
         "broker down) before the worker exits for its supervisor to restart it.",
     )
-    web_port: int = Field(0, ge=0, description="Faust worker web port; 0 picks a free port.")
     demo_exit: bool = Field(False, description="`mash demo` exits after printing its summary.")
     demo_timeout_s: float = Field(180.0, gt=0, description="How long the demo waits to drain.")
 

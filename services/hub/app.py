@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from functools import partial
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
+from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.settings import Settings
 from mash.topics import AGENCIES, ALERTS, DEADLETTER, ENRICHED, OUTCOMES, inbound, topic_name
 from services.enrichment.person_index import PersonIndex
-from services.hub.guard import guarded
 from services.enrichment.stage import Enricher
+from services.hub.guard import guarded
 from services.messages import InMessage, OutMessage
 from services.triage.correlation import PersonState
 from services.triage.stage import Triage
@@ -30,6 +32,35 @@ from services.triage_store.store import TriageStore
 
 BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.3
+
+
+@dataclass
+class Hub:
+    """What every agent needs: the app, its settings, the codec, the database, the outputs."""
+
+    app: faust.App
+    settings: Settings
+    codec: Codec
+    sessions: sessionmaker[Session]
+    outputs: dict[str, Any]
+
+    def topic(self, *names: str) -> Any:
+        return self.app.topic(*(topic_name(n, self.settings) for n in names),
+                              key_serializer="raw", value_serializer="raw")
+
+    async def emit(self, messages: Sequence[OutMessage]) -> None:
+        pending = [await self.outputs[m.topic].send(key=m.key, value=m.value, headers=m.headers)
+                   for m in messages]
+        await asyncio.gather(*pending)  # delivered before the input is acknowledged
+
+    async def run_batch(self, stage: str, process: Callable[[list[InMessage]], list[OutMessage]],
+                        events: Sequence[Any]) -> None:
+        batch = [_in_message(e) for e in events]
+
+        async def attempt() -> None:
+            await self.emit(await asyncio.to_thread(process, batch))
+
+        await guarded(stage, attempt, self.settings.stage_retry_budget_s)
 
 
 def build_app(settings: Settings, bootstrap: str) -> faust.App:
@@ -49,67 +80,55 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         broker_heartbeat_interval=2.0,
         web_enabled=False,
     )
-    codec = Codec()
-    sessions = session_factory(engine_for(settings))
+    hub = Hub(app, settings, Codec(), session_factory(engine_for(settings)), {})
+    hub.outputs = {name: hub.topic(name) for name in (ENRICHED, ALERTS, OUTCOMES, DEADLETTER)}
+    _enrichment(hub)
+    _triage(hub)
+    _triage_store(hub)
+    return app
 
-    def topic(*names: str) -> Any:
-        return app.topic(*(topic_name(n, settings) for n in names),
-                         key_serializer="raw", value_serializer="raw")
 
-    out_topics = {name: topic(name) for name in (ENRICHED, ALERTS, OUTCOMES, DEADLETTER)}
+def _enrichment(hub: Hub) -> None:
+    enricher = Enricher(hub.codec, PersonIndex(hub.sessions))
 
-    async def emit(messages: Sequence[OutMessage]) -> None:
-        pending = [await out_topics[m.topic].send(key=m.key, value=m.value, headers=m.headers)
-                   for m in messages]
-        await asyncio.gather(*pending)  # delivered before the input is acknowledged
-
-    async def run_batch(stage: str, process: Callable[[list[InMessage]], list[OutMessage]],
-                        events: Sequence[Any]) -> None:
-        batch = [_in_message(e) for e in events]
-
-        async def attempt() -> None:
-            await emit(await asyncio.to_thread(process, batch))
-
-        await guarded(stage, attempt, settings.stage_retry_budget_s)
-
-    enricher = Enricher(codec, PersonIndex(sessions))
-
-    @app.agent(topic(*(inbound(a) for a in AGENCIES)), name="enrichment")
+    @hub.app.agent(hub.topic(*(inbound(a) for a in AGENCIES)), name="enrichment")
     async def enrichment(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await run_batch("enrichment", enricher.process, events)
+            await hub.run_batch("enrichment", enricher.process, events)
 
-    triage = Triage(codec, settings.correlation_window_days)
+
+def _triage(hub: Hub) -> None:
+    triage = Triage(hub.codec, hub.settings.correlation_window_days)
     # Keyed by person id (str); Faust writes keys and values of its changelog as JSON.
-    states = app.Table("triage-state", default=None, partitions=settings.topic_partitions)
+    states = hub.app.Table("triage-state", default=None, partitions=hub.settings.topic_partitions)
 
-    # One event at a time: a Faust table writes its changelog to the partition of the event
-    # being processed, so batching here would file state under the wrong partition.
-    @app.agent(topic(ENRICHED), name="triage")
-    async def triage_agent(stream: Any) -> None:
-        async for event in stream.events():
-            out = triage_step(_in_message(event))
-            await guarded("triage", partial(emit, out), settings.stage_retry_budget_s)
-
-    def triage_step(message: InMessage) -> list[OutMessage]:
+    def step(message: InMessage) -> list[OutMessage]:
         try:
-            enriched, _ = codec.decode(message.value, "uk.mash.hub.EnrichedEvent")
+            enriched, _ = hub.codec.decode(message.value, "uk.mash.hub.EnrichedEvent")
         except Exception as exc:  # noqa: BLE001 - dead-letter and go on
             return [triage.dead_letter(message, exc)]
         key = enriched["person_id"]
-        state = PersonState.from_json(states.get(key))
-        new_state, out = triage.process(state, enriched, int(time.time() * 1000))
+        new_state, out = triage.process(PersonState.from_json(states.get(key)), enriched,
+                                        int(time.time() * 1000))
         states[key] = new_state.to_json()
         return out
 
-    sink = StoreSink(codec, TriageStore(sessions))
+    # One event at a time: a Faust table writes its changelog to the partition of the event
+    # being processed, so batching here would file state under the wrong partition.
+    @hub.app.agent(hub.topic(ENRICHED), name="triage")
+    async def triage_agent(stream: Any) -> None:
+        async for event in stream.events():
+            out = step(_in_message(event))
+            await guarded("triage", partial(hub.emit, out), hub.settings.stage_retry_budget_s)
 
-    @app.agent(topic(ALERTS, OUTCOMES), name="triage-store")
+
+def _triage_store(hub: Hub) -> None:
+    sink = StoreSink(hub.codec, TriageStore(hub.sessions))
+
+    @hub.app.agent(hub.topic(ALERTS, OUTCOMES), name="triage-store")
     async def triage_store(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await run_batch("triage-store", sink.process, events)
-
-    return app
+            await hub.run_batch("triage-store", sink.process, events)
 
 
 def _in_message(event: Any) -> InMessage:

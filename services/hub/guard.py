@@ -27,7 +27,7 @@ async def guarded(stage: str, attempt: Callable[[], Awaitable[T]], budget_s: flo
     while True:
         try:
             return await attempt()
-        except Exception as exc:  # noqa: BLE001 - every failure here is retried or fatal
+        except Exception as exc:
             if waited >= budget_s:
                 log.critical("stage=%s giving up after %.0f s: %s: %s. Exiting without "
                              "acknowledging the batch; fix the cause and restart the worker, it "

@@ -66,9 +66,16 @@ class PersonState:
         alert = data.get("alert")
         return cls(
             events=tuple(SeenEvent(**e) for e in data["events"]),
-            alert=AlertState(**{k: tuple(v) if isinstance(v, list) else v for k, v in alert.items()})
-            if alert else None,
+            alert=_alert_from_json(alert) if alert else None,
         )
+
+
+def _alert_from_json(data: dict[str, Any]) -> AlertState:
+    return AlertState(
+        alert_id=data["alert_id"], revision=data["revision"], rag=data["rag"],
+        reasons=tuple(data["reasons"]), agencies=tuple(data["agencies"]), event_ids=tuple(data["event_ids"]),
+        opened_ms=data["opened_ms"], updated_ms=data["updated_ms"], status=data["status"],
+    )
 
 
 @dataclass(frozen=True)

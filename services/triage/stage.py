@@ -20,7 +20,8 @@ class Triage:
         self.codec = codec
         self.window_ms = window_days * 86_400_000
 
-    def process(self, state: PersonState, enriched: dict[str, Any], now_ms: int) -> tuple[PersonState, list[OutMessage]]:
+    def process(self, state: PersonState, enriched: dict[str, Any],
+                now_ms: int) -> tuple[PersonState, list[OutMessage]]:
         envelope = enriched["envelope"]
         person_id = enriched["person_id"]
         facts = EventFacts(envelope["event_id"], envelope["source_agency"], _ms(envelope["occurred_at"]))

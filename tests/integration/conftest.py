@@ -28,7 +28,6 @@ from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import provision
 
 
-
 @pytest.fixture(scope="session")
 def bootstrap() -> Iterator[str]:
     external = os.environ.get("MASH_TEST_BOOTSTRAP_SERVERS")

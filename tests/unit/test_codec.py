@@ -115,5 +115,5 @@ def test_reader_resolves_an_older_writer_to_its_own_version(tmp_path: Path) -> N
 
 def test_decoding_as_a_different_schema_is_refused() -> None:
     codec = Codec()
-    with pytest.raises(CodecError, match="expected uk.mash.hub.Alert"):
+    with pytest.raises(CodecError, match=r"expected uk\.mash\.hub\.Alert"):
         codec.decode(codec.encode(ppn_event(), PPN), reader_name="uk.mash.hub.Alert")

@@ -1,0 +1,50 @@
+"""docker-compose.yml describes the same stack as the embedded demo (Docker cannot run here)."""
+
+import re
+from typing import Any
+
+import yaml
+
+from mash.settings import PROJECT_ROOT
+from mash.topics import AGENCIES
+
+COMPOSE: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+
+
+def pinned_kafka_version() -> str:
+    pom = (PROJECT_ROOT / "infra" / "kafka" / "pom.xml").read_text()
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert match
+    return match.group(1)
+
+
+def test_kafka_is_the_pinned_version_in_kraft_mode() -> None:
+    kafka = SERVICES["kafka"]
+    assert kafka["image"] == f"apache/kafka:{pinned_kafka_version()}"
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_every_pipeline_process_is_a_service_of_the_project_image() -> None:
+    expected = {"provision", "hub", *(f"connector-{a.replace('_', '-')}" for a in AGENCIES)}
+    assert expected <= set(SERVICES)
+    for name in expected:
+        assert SERVICES[name]["image"].startswith("mash-bus:")
+        assert (PROJECT_ROOT / SERVICES[name]["build"]["dockerfile"]).exists()
+        assert SERVICES[name]["command"][0] in {"topics", "hub", "connector"}
+
+
+def test_hub_uses_postgresql_and_the_compose_broker() -> None:
+    env = SERVICES["hub"]["environment"]
+    assert env["MASH_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env["MASH_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert SERVICES["postgres"]["image"].startswith("postgres:")
+
+
+def test_no_secret_is_written_in_the_file() -> None:
+    text = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    for line in text.splitlines():
+        if "PASSWORD" in line and ":" in line and not line.lstrip().startswith("#"):
+            assert "${POSTGRES_PASSWORD" in line or "POSTGRES_PASSWORD=" not in line
+    assert "${POSTGRES_PASSWORD:?" in SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"]
