@@ -88,6 +88,8 @@ def provision(bootstrap: str, settings: Settings) -> list[str]:
                 created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass
+        if created:  # accepted is not ready: wait for a leader on every partition
+            admin.wait_for_topics(created, timeout_ms=30_000)
         return created
     finally:
         admin.close()
