@@ -52,7 +52,7 @@ class Enricher:
                 "payload": (_PAYLOAD_TYPES[schema_name], event["payload"]),
             }
             out.append(OutMessage(ENRICHED, decision.person_id.encode(),
-                                  self.codec.encode(enriched, ENRICHED_SCHEMA)))
+                                  self.codec.encode(enriched, ENRICHED_SCHEMA, check_types=False)))
         return out
 
     def _decode(self, message: InMessage) -> tuple[dict[str, Any], str, list[Identifier]]:

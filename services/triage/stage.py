@@ -45,7 +45,8 @@ class Triage:
             "alert_id": decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None,
             "recorded_at": now_ms,
         }
-        return OutMessage(OUTCOMES, facts.event_id.encode(), self.codec.encode(record, OUTCOME_SCHEMA))
+        value = self.codec.encode(record, OUTCOME_SCHEMA, check_types=False)  # built here, typed
+        return OutMessage(OUTCOMES, facts.event_id.encode(), value)
 
     def _alert(self, person_id: str, alert: AlertState) -> OutMessage:
         record = {
@@ -60,7 +61,8 @@ class Triage:
             "opened_at": alert.opened_ms,
             "updated_at": alert.updated_ms,
         }
-        return OutMessage(ALERTS, person_id.encode(), self.codec.encode(record, ALERT_SCHEMA))
+        value = self.codec.encode(record, ALERT_SCHEMA, check_types=False)  # built here, typed
+        return OutMessage(ALERTS, person_id.encode(), value)
 
 
 def _ms(value: datetime | int) -> int:

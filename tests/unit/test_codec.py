@@ -117,3 +117,10 @@ def test_decoding_as_a_different_schema_is_refused() -> None:
     codec = Codec()
     with pytest.raises(CodecError, match=r"expected uk\.mash\.hub\.Alert"):
         codec.decode(codec.encode(ppn_event(), PPN), reader_name="uk.mash.hub.Alert")
+
+
+def test_trusted_encoding_still_refuses_unknown_fields() -> None:
+    event = ppn_event()
+    event["envelope"]["extra"] = "x"
+    with pytest.raises(CodecError, match="extra"):
+        Codec().encode(event, PPN, check_types=False)
