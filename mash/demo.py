@@ -32,7 +32,8 @@ def run_demo(base: Settings) -> int:
     if demo_dir.exists():
         shutil.rmtree(demo_dir)  # each demo starts from nothing, so its figures are its own
     demo_dir.mkdir(parents=True)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        signal.signal(signum, _raise_interrupt)
     children: list[subprocess.Popen[bytes]] = []
     broker: BrokerProcess | None = None
     try:
