@@ -9,11 +9,10 @@ from typing import Any
 from connectors.sdk import (
     Connector,
     Mapped,
+    SubjectFields,
     optional,
-    parse_date,
     parse_datetime,
     parse_percent,
-    parse_sex,
     parse_symbol,
     require,
 )
@@ -29,23 +28,17 @@ class EducationConnector(Connector):
     event_type = "education.concern"
     source_system = "school-information-system"
     sample = Path(__file__).parent / "samples" / "concerns.csv"
+    subject_fields = SubjectFields(
+        local_id="pupil_id", nhs_number="nhs_number", upn="upn", given_name="forename", family_name="surname",
+        date_of_birth="dob", sex="sex", address_line="address", postcode="postcode",
+    )
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         category = optional(fields, "safeguarding_category")
         return Mapped(
             source_record_id=require(fields, "concern_id"),
             occurred_at=parse_datetime(fields, "logged_at"),
-            subject={
-                "local_id": require(fields, "pupil_id"),
-                "nhs_number": optional(fields, "nhs_number"),
-                "upn": optional(fields, "upn"),
-                "given_name": optional(fields, "forename"),
-                "family_name": optional(fields, "surname"),
-                "date_of_birth": parse_date(fields, "dob"),
-                "sex": parse_sex(fields, "sex"),
-                "address_line": optional(fields, "address"),
-                "postcode": optional(fields, "postcode"),
-            },
+            subject=self.subject_fields.read(fields),
             payload={
                 "school_urn": require(fields, "school_urn"),
                 "concern_kind": parse_symbol(fields, "concern_kind", CONCERN_KINDS),

@@ -12,12 +12,11 @@ from typing import Any
 from connectors.sdk import (
     Connector,
     Mapped,
+    SubjectFields,
     optional,
     parse_bool,
     parse_consent,
-    parse_date,
     parse_datetime,
-    parse_sex,
     require,
 )
 
@@ -29,23 +28,17 @@ class HealthConnector(Connector):
     source_system = "ed-patient-administration"
     sensitivity = "SPECIAL_CATEGORY"
     sample = Path(__file__).parent / "samples" / "ed_attendances.jsonl"
+    subject_fields = SubjectFields(
+        local_id="mrn", nhs_number="nhs_number", given_name="given_name", family_name="family_name",
+        date_of_birth="birth_date", sex="gender", address_line="address", postcode="postcode",
+    )
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         return Mapped(
             source_record_id=require(fields, "attendance_id"),
             occurred_at=parse_datetime(fields, "arrived_at"),
             consent=parse_consent(fields, "consent"),
-            subject={
-                "local_id": require(fields, "mrn"),
-                "nhs_number": optional(fields, "nhs_number"),
-                "upn": None,
-                "given_name": optional(fields, "given_name"),
-                "family_name": optional(fields, "family_name"),
-                "date_of_birth": parse_date(fields, "birth_date"),
-                "sex": parse_sex(fields, "gender"),
-                "address_line": optional(fields, "address"),
-                "postcode": optional(fields, "postcode"),
-            },
+            subject=self.subject_fields.read(fields),
             payload={
                 "attendance_id": require(fields, "attendance_id"),
                 "site_code": require(fields, "site_code"),

@@ -8,12 +8,11 @@ from typing import Any
 from connectors.sdk import (
     Connector,
     Mapped,
+    SubjectFields,
     optional,
     parse_bool,
     parse_consent,
-    parse_date,
     parse_datetime,
-    parse_sex,
     parse_symbol,
     require,
 )
@@ -30,23 +29,17 @@ class PoliceConnector(Connector):
     event_type = "police.public_protection_notification"
     source_system = "police-records-management"
     sample = Path(__file__).parent / "samples" / "ppn.jsonl"
+    subject_fields = SubjectFields(
+        local_id="person_ref", nhs_number="nhs_number", given_name="forename", family_name="surname",
+        date_of_birth="dob", sex="sex", address_line="address", postcode="postcode",
+    )
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         return Mapped(
             source_record_id=require(fields, "ppn_id"),
             occurred_at=parse_datetime(fields, "occurred_at"),
             consent=parse_consent(fields, "consent"),
-            subject={
-                "local_id": require(fields, "person_ref"),
-                "nhs_number": optional(fields, "nhs_number"),
-                "upn": None,
-                "given_name": optional(fields, "forename"),
-                "family_name": optional(fields, "surname"),
-                "date_of_birth": parse_date(fields, "dob"),
-                "sex": parse_sex(fields, "sex"),
-                "address_line": optional(fields, "address"),
-                "postcode": optional(fields, "postcode"),
-            },
+            subject=self.subject_fields.read(fields),
             payload={
                 "incident_reference": require(fields, "incident_ref"),
                 "incident_type": parse_symbol(fields, "incident_type", INCIDENT_TYPES),

@@ -13,11 +13,13 @@ from connectors.sdk.fields import (
     parse_symbol,
     require,
 )
+from connectors.sdk.subject import SubjectFields
 
 __all__ = [
     "Connector",
     "Mapped",
     "MappingError",
+    "SubjectFields",
     "optional",
     "parse_bool",
     "parse_consent",

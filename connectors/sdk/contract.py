@@ -11,9 +11,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mash.topics import INBOUND_SCHEMAS, inbound
+
+if TYPE_CHECKING:
+    from connectors.sdk.subject import SubjectFields
 
 # Event ids derive from the source record, so a resubmitted record keeps its id and the hub's
 # idempotency on event_id recognises it.
@@ -42,6 +45,7 @@ class Connector(ABC):
     source_system: ClassVar[str]
     sensitivity: ClassVar[str] = "STANDARD"
     sample: ClassVar[Path]  # the shipped sample the demo and tests run
+    subject_fields: ClassVar[SubjectFields]  # where the source keeps the child's details
 
     @abstractmethod
     def map(self, fields: dict[str, Any]) -> Mapped:

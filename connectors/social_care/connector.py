@@ -9,11 +9,10 @@ from typing import Any
 from connectors.sdk import (
     Connector,
     Mapped,
+    SubjectFields,
     optional,
     parse_consent,
-    parse_date,
     parse_datetime,
-    parse_sex,
     parse_symbol,
     require,
 )
@@ -28,23 +27,17 @@ class SocialCareConnector(Connector):
     event_type = "social_care.case_event"
     source_system = "case-management"
     sample = Path(__file__).parent / "samples" / "case_events.jsonl"
+    subject_fields = SubjectFields(
+        local_id="lcs_person_id", nhs_number="nhs_number", upn="upn", given_name="first_name",
+        family_name="last_name", date_of_birth="dob", sex="gender", address_line="address", postcode="postcode",
+    )
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         return Mapped(
             source_record_id=require(fields, "case_event_id"),
             occurred_at=parse_datetime(fields, "occurred_at"),
             consent=parse_consent(fields, "consent"),
-            subject={
-                "local_id": require(fields, "lcs_person_id"),
-                "nhs_number": optional(fields, "nhs_number"),
-                "upn": optional(fields, "upn"),
-                "given_name": optional(fields, "first_name"),
-                "family_name": optional(fields, "last_name"),
-                "date_of_birth": parse_date(fields, "dob"),
-                "sex": parse_sex(fields, "gender"),
-                "address_line": optional(fields, "address"),
-                "postcode": optional(fields, "postcode"),
-            },
+            subject=self.subject_fields.read(fields),
             payload={
                 "case_reference": require(fields, "case_reference"),
                 "kind": parse_symbol(fields, "kind", KINDS),
