@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
-from connectors.registry import CONNECTORS, get_connector
-from connectors.sdk.runner import RunReport, make_producer, prepare, run
-from connectors.sdk.sources import read_records
+from connectors.registry import CONNECTORS, build_connector
+from connectors.sdk.config import ConfigError
+from connectors.sdk.contract import Connector
+from connectors.sdk.formats import read_records
+from connectors.sdk.offsets import OffsetStore
+from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
+from connectors.sdk.sources.base import Source
 from mash.codec import Codec
 from mash.settings import get_settings
 
@@ -17,11 +24,13 @@ from mash.settings import get_settings
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     connector = commands.add_parser("connector", help="agency connectors")
     actions = connector.add_subparsers(title="actions", required=True)
-    actions.add_parser("list", help="the connectors and their topics").set_defaults(handler=_list)
-    run_cmd = actions.add_parser("run", help="read a source file and produce its events")
+    actions.add_parser("list", help="the connectors, their sources and topics").set_defaults(handler=_list)
+    run_cmd = actions.add_parser("run", help="read the connector's source and produce its events")
     run_cmd.add_argument("name")
-    run_cmd.add_argument("--file", type=Path, help="source file (default: the shipped sample)")
+    run_cmd.add_argument("--config", type=Path, help="YAML configuration (default: the embedded stack's)")
     run_cmd.add_argument("--report-json", type=Path, help="write the run's counts here")
+    run_cmd.add_argument("--sample", action="store_true",
+                         help="first drop the connector's shipped sample into its inbox (to try it out)")
     run_cmd.set_defaults(handler=_run)
     check = actions.add_parser("check", help="map a sample and print events or errors; sends nothing")
     check.add_argument("name")
@@ -31,7 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def _list(_: argparse.Namespace) -> int:
     for name, cls in CONNECTORS.items():
-        print(f"{name:12} {cls.event_type:42} sample: {cls.sample}")
+        print(f"{name:12} {cls.event_type:42} {cls.config_class.__name__:18} sample: {cls.sample}")
     return 0
 
 
@@ -39,19 +48,46 @@ def _run(args: argparse.Namespace) -> int:
     from mash.local_kafka import resolve_bootstrap
 
     settings = get_settings()
-    connector = get_connector(args.name)
-    path = args.file or connector.sample
-    producer = make_producer(resolve_bootstrap(settings))
     try:
-        report = run(connector, path, producer, settings, progress=_progress)
+        connector = build_connector(args.name, settings.state_dir, args.config)
+    except ConfigError as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
+    if args.sample:
+        _drop_sample(connector)
+    state_url = connector.config.state_url or f"sqlite:///{settings.state_dir / 'connectors.db'}"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    offsets = OffsetStore(state_url, connector.name)
+    producer = make_producer(resolve_bootstrap(settings))
+    source = connector.open_source()
+    _stop_on_signals(source)
+    try:
+        report = Runner(connector, producer, offsets, settings, progress=_progress).run(source)
     finally:
         producer.close()
-    summary = report.as_dict()
+        offsets.close()
     print(f"\r{args.name}: done: read {report.read}, produced {report.produced}, "
           f"dead-lettered {report.dead_lettered}      ", file=sys.stderr)
     if args.report_json:
-        args.report_json.write_text(json.dumps(summary))
+        args.report_json.write_text(json.dumps(report.as_dict()))
     return 0
+
+
+def _drop_sample(connector: Connector) -> None:
+    inbox = getattr(connector.config, "inbox", None)
+    if inbox is None:
+        raise SystemExit(f"mash: the {connector.name} connector has no inbox to drop its sample into")
+    inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(connector.sample, inbox / connector.sample.name)
+
+
+def _stop_on_signals(source: Source) -> None:
+    """Ctrl-C or SIGTERM: finish the current record, confirm and checkpoint, then exit."""
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        source.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
 
 
 def _progress(report: RunReport) -> None:
@@ -60,12 +96,14 @@ def _progress(report: RunReport) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    connector = get_connector(args.name)
+    settings = get_settings()
+    connector = build_connector(args.name, settings.state_dir)
     failures = 0
-    for outcome in prepare(connector, read_records(args.sample), Codec()):
+    file_format = getattr(connector.config, "format", None)
+    for outcome in prepare_all(connector, read_records(args.sample, file_format=file_format), Codec()):
         if outcome.error is None:
-            print(f"ok    {outcome.record.position}  key={outcome.key!r}")
+            print(f"ok    {outcome.record.label}  key={outcome.key!r}")
         else:
             failures += 1
-            print(f"ERROR {outcome.record.position}  {type(outcome.error).__name__}: {outcome.error}")
+            print(f"ERROR {outcome.record.label}  {type(outcome.error).__name__}: {outcome.error}")
     return 1 if failures else 0

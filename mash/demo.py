@@ -53,7 +53,7 @@ def run_demo(base: Settings) -> int:
         step(f"provisioned {len(created)} topics")
         children.append(_spawn(["hub", "worker"], env, demo_dir / "hub.log"))
         step(f"hub worker started (log: {demo_dir / 'hub.log'})")
-        connectors = {a: _spawn(["connector", "run", a, "--report-json", str(demo_dir / f"{a}.json")],
+        connectors = {a: _spawn(["connector", "run", a, "--sample", "--report-json", str(demo_dir / f"{a}.json")],
                                 env, demo_dir / f"connector-{a}.log") for a in AGENCIES}
         children.extend(connectors.values())
         reports = _wait_for_connectors(connectors, demo_dir)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sdk import (
-    Connector,
     Mapped,
     SubjectFields,
     optional,
@@ -16,17 +15,19 @@ from connectors.sdk import (
     parse_symbol,
     require,
 )
+from connectors.sdk.file_drop_connector import FileDropConnector
 
 CONCERN_KINDS = frozenset({"ATTENDANCE_DROP", "CHILD_MISSING_EDUCATION", "SAFEGUARDING_CONCERN",
                            "OTHER"})
 CATEGORIES = frozenset({"NEGLECT", "PHYSICAL", "EMOTIONAL", "SEXUAL", "DOMESTIC_ABUSE", "OTHER"})
 
 
-class EducationConnector(Connector):
+class EducationConnector(FileDropConnector):
     name = "education"
     agency = "EDUCATION"
     event_type = "education.concern"
     source_system = "school-information-system"
+    file_format = "csv"
     sample = Path(__file__).parent / "samples" / "concerns.csv"
     subject_fields = SubjectFields(
         local_id="pupil_id", nhs_number="nhs_number", upn="upn", given_name="forename", family_name="surname",

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sdk import (
-    Connector,
     Mapped,
     SubjectFields,
     optional,
@@ -19,15 +18,17 @@ from connectors.sdk import (
     parse_datetime,
     require,
 )
+from connectors.sdk.file_drop_connector import FileDropConnector
 
 
-class HealthConnector(Connector):
+class HealthConnector(FileDropConnector):
     name = "health"
     agency = "HEALTH"
     event_type = "health.emergency_attendance"
     source_system = "ed-patient-administration"
     sensitivity = "SPECIAL_CATEGORY"
-    sample = Path(__file__).parent / "samples" / "ed_attendances.jsonl"
+    file_format = "fhir"
+    sample = Path(__file__).parent / "samples" / "ed_attendances.fhir.json"
     subject_fields = SubjectFields(
         local_id="mrn", nhs_number="nhs_number", given_name="given_name", family_name="family_name",
         date_of_birth="birth_date", sex="gender", address_line="address", postcode="postcode",

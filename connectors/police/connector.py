@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sdk import (
-    Connector,
     Mapped,
     SubjectFields,
     optional,
@@ -16,6 +15,7 @@ from connectors.sdk import (
     parse_symbol,
     require,
 )
+from connectors.sdk.file_drop_connector import FileDropConnector
 
 INCIDENT_TYPES = frozenset({"DOMESTIC_ABUSE", "CHILD_AT_RISK", "MISSING_EPISODE", "ASSAULT",
                             "SEXUAL_OFFENCE", "EXPLOITATION", "OTHER"})
@@ -23,11 +23,12 @@ CHILD_ROLES = frozenset({"VICTIM", "WITNESS", "PRESENT", "SUSPECT", "OTHER"})
 RISK_GRADINGS = frozenset({"STANDARD", "MEDIUM", "HIGH"})
 
 
-class PoliceConnector(Connector):
+class PoliceConnector(FileDropConnector):
     name = "police"
     agency = "POLICE"
     event_type = "police.public_protection_notification"
     source_system = "police-records-management"
+    file_format = "jsonl"
     sample = Path(__file__).parent / "samples" / "ppn.jsonl"
     subject_fields = SubjectFields(
         local_id="person_ref", nhs_number="nhs_number", given_name="forename", family_name="surname",

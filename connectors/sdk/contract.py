@@ -1,7 +1,9 @@
-"""The contract a connector implements: declare what it is, map one source record to an event.
+"""The contract a connector implements: declare what it is and its configuration, name its
+source, and map one source record to an event.
 
-Everything else (reading the file, building the envelope, Avro encoding, the Kafka key,
-producing, the dead-letter path) belongs to the SDK, so a connector stays a page long.
+Everything else (reading the source, building the envelope, Avro encoding, the Kafka key,
+producing, confirmation, checkpoints, retries, the dead-letter path) belongs to the SDK, so a
+connector stays a page long.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from connectors.sdk.config import ConnectorConfig
 from mash.topics import INBOUND_SCHEMAS, inbound
 
 if TYPE_CHECKING:
+    from connectors.sdk.sources.base import Source
     from connectors.sdk.subject import SubjectFields
 
 # Event ids derive from the source record, so a resubmitted record keeps its id and the hub's
@@ -46,6 +50,20 @@ class Connector(ABC):
     sensitivity: ClassVar[str] = "STANDARD"
     sample: ClassVar[Path]  # the shipped sample the demo and tests run
     subject_fields: ClassVar[SubjectFields]  # where the source keeps the child's details
+    config_class: ClassVar[type[ConnectorConfig]]
+    ignored_fields: ClassVar[frozenset[str]] = frozenset()  # known source fields the mapping skips
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def defaults(cls, state_dir: Path) -> dict[str, Any]:
+        """Configuration defaults that run on the embedded stack (e.g. an inbox under state_dir)."""
+        return {}
+
+    @abstractmethod
+    def open_source(self) -> Source:
+        """The source this connector reads, built from its configuration."""
 
     @abstractmethod
     def map(self, fields: dict[str, Any]) -> Mapped:

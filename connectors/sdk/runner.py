@@ -1,28 +1,33 @@
-"""Runs a connector over a source file: map, encode, key, produce; dead-letter what fails.
+"""Runs a connector: read from its source, map, encode, key, produce, confirm, checkpoint.
 
 Every record read ends in exactly one place: its agency's inbound topic or the dead-letter
-topic, and the run's report counts both, so `read == produced + dead_lettered` always holds.
+topic, and the report counts both, so `read == produced + dead_lettered` always holds. A
+checkpoint is saved only after the broker has acknowledged every record before it, so a
+restarted connector neither skips a record nor (outside the last unconfirmed batch, whose
+event ids the hub recognises) sends one twice.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
-from connectors.sdk.contract import Connector
-from connectors.sdk.sources import SourceRecord, read_records
+from connectors.sdk.contract import Connector, MappingError
+from connectors.sdk.offsets import OffsetStore
+from connectors.sdk.sources.base import Idle, Source, SourceRecord, StreamEnd
 from mash import deadletter
 from mash.codec import Codec
 from mash.settings import Settings
 from mash.topics import DEADLETTER, topic_name
 
 DELIVERY_TIMEOUT_S = 60.0
-CONFIRM_EVERY = 1000  # wait for delivery of this many sends before reading on
+RETRY_BUDGET_S = 300.0
 
 
 @dataclass
@@ -49,6 +54,22 @@ class Outcome:
     error: Exception | None
 
 
+class TrackedFields(dict[str, Any]):
+    """A record's fields that remember which ones the mapping read, to find unknown ones."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__(fields)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
 def make_producer(bootstrap: str) -> KafkaProducer:
     """Durable, ordered, idempotent: acks from every in-sync replica and no duplicate on retry."""
     return KafkaProducer(
@@ -57,64 +78,122 @@ def make_producer(bootstrap: str) -> KafkaProducer:
         enable_idempotence=True,
         linger_ms=20,
         batch_size=256 * 1024,
+        max_request_size=2 * 1024 * 1024,
         client_id="mash-connector",
     )
 
 
-def prepare(connector: Connector, records: Iterator[SourceRecord], codec: Codec) -> Iterator[Outcome]:
-    """Turn each source record into the message to send; the pure half of a run."""
-    stage = f"connector:{connector.name}"
+def prepare(connector: Connector, record: SourceRecord, codec: Codec) -> Outcome:
+    """Turn one source record into the message to send; the pure half of a run."""
+    try:
+        if record.error is not None:
+            raise record.error
+        assert record.fields is not None
+        fields = TrackedFields(record.fields)
+        event = connector.to_event(connector.map(fields))
+        unknown = sorted(set(fields) - fields.read - connector.ignored_fields)
+        if unknown:
+            raise MappingError(f"unknown field(s) {', '.join(map(repr, unknown))[:500]}: not in the "
+                               f"{connector.name} mapping; map them or list them in ignored_fields")
+        value = codec.encode(event, connector.schema)
+    except Exception as exc:  # noqa: BLE001 - any failure of one record dead-letters it
+        origin = deadletter.Origin(stage=f"connector:{connector.name}", position=record.label)
+        dl_value, headers = deadletter.build(record.raw, origin, exc, codec)
+        return Outcome(record, None, dl_value, headers, exc)
+    key = event["envelope"]["subject"]["local_id"].encode()
+    return Outcome(record, key, value, [], None)
+
+
+def prepare_all(connector: Connector, records: Iterable[SourceRecord], codec: Codec) -> Iterator[Outcome]:
     for record in records:
-        try:
-            if record.error is not None:
-                raise record.error
-            assert record.fields is not None
-            event = connector.to_event(connector.map(record.fields))
-            value = codec.encode(event, connector.schema)
-        except Exception as exc:  # noqa: BLE001 - any failure of one record dead-letters it
-            origin = deadletter.Origin(stage=stage, position=record.position)
-            dl_value, headers = deadletter.build(record.raw, origin, exc, codec)
-            yield Outcome(record, None, dl_value, headers, exc)
-            continue
-        key = event["envelope"]["subject"]["local_id"].encode()
-        yield Outcome(record, key, value, [], None)
+        yield prepare(connector, record, codec)
 
 
-def run(
-    connector: Connector,
-    path: Path,
-    producer: KafkaProducer,
-    settings: Settings,
-    codec: Codec | None = None,
-    progress: Callable[[RunReport], None] | None = None,
-) -> RunReport:
-    codec = codec or Codec()
-    report = RunReport(connector.name)
-    inbound_topic = topic_name(connector.topic, settings)
-    dlq_topic = topic_name(DEADLETTER, settings)
-    pending = []
-    for outcome in prepare(connector, read_records(path), codec):
-        report.read += 1
+class Runner:
+    """Sends prepared records in batches and checkpoints each confirmed batch."""
+
+    def __init__(self, connector: Connector, producer: KafkaProducer, offsets: OffsetStore, settings: Settings,
+                 codec: Codec | None = None, progress: Callable[[RunReport], None] | None = None) -> None:
+        self.connector = connector
+        self.producer = producer
+        self.offsets = offsets
+        self.codec = codec or Codec()
+        self.progress = progress
+        self.report = RunReport(connector.name)
+        self.inbound = topic_name(connector.topic, settings)
+        self.dlq = topic_name(DEADLETTER, settings)
+        self._batch: list[Outcome] = []
+        self._positions: dict[str, dict[str, Any]] = {}
+        self._ends: list[StreamEnd] = []
+        self._sent_at = time.monotonic()
+        self._rate_started = time.monotonic()
+
+    def run(self, source: Source) -> RunReport:
+        batch_size = self.connector.config.batch_size
+        for item in source.items(self.offsets.load()):
+            if isinstance(item, SourceRecord):
+                self._add(prepare(self.connector, item, self.codec))
+                if len(self._batch) >= batch_size:
+                    self.commit(source)
+            elif isinstance(item, StreamEnd):
+                self._positions[item.stream] = item.position
+                self._ends.append(item)
+                self.commit(source)
+            elif isinstance(item, Idle):
+                self.commit(source)
+        self.commit(source)
+        return self.report
+
+    def _add(self, outcome: Outcome) -> None:
+        self._throttle()
+        self.report.read += 1
         if outcome.error is None:
-            pending.append(producer.send(inbound_topic, key=outcome.key, value=outcome.value))
-            report.produced += 1
+            self.report.produced += 1
         else:
-            pending.append(producer.send(dlq_topic, value=outcome.value, headers=outcome.headers))
-            report.dead_lettered += 1
-            report.errors[type(outcome.error).__name__] += 1
-        if len(pending) >= CONFIRM_EVERY:
-            _confirm(producer, pending)
-            if progress:
-                progress(report)
-    _confirm(producer, pending)
-    if progress:
-        progress(report)
-    return report
+            self.report.dead_lettered += 1
+            self.report.errors[type(outcome.error).__name__] += 1
+        self._batch.append(outcome)
+        self._positions[outcome.record.stream] = outcome.record.position
 
+    def commit(self, source: Source) -> None:
+        """Send the batch, wait for the broker, then save the checkpoint and acknowledge."""
+        if self._batch:
+            self._deliver(self._batch)
+        self.offsets.save(self._positions)
+        for end in self._ends:
+            source.acknowledge(end)
+        self._batch, self._positions, self._ends = [], {}, []
+        if self.progress:
+            self.progress(self.report)
 
-def _confirm(producer: KafkaProducer, pending: list[Any]) -> None:
-    """Block until the broker has acknowledged every pending send; raise if any failed."""
-    producer.flush(timeout=DELIVERY_TIMEOUT_S)
-    for future in pending:
-        future.get(timeout=DELIVERY_TIMEOUT_S)
-    pending.clear()
+    def _deliver(self, batch: list[Outcome]) -> None:
+        """Send and confirm the whole batch, resending it with backoff on broker errors."""
+        delay, waited = 0.5, 0.0
+        while True:
+            try:
+                futures = [self._send(o) for o in batch]
+                self.producer.flush(timeout=DELIVERY_TIMEOUT_S)
+                for future in futures:
+                    future.get(timeout=DELIVERY_TIMEOUT_S)
+                return
+            except KafkaError as exc:
+                if waited >= RETRY_BUDGET_S:
+                    raise
+                print(f"\n{self.connector.name}: broker error ({type(exc).__name__}: {exc}); "
+                      f"resending the batch in {delay:.1f} s", flush=True)
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 30.0)
+
+    def _send(self, outcome: Outcome) -> Any:
+        if outcome.error is None:
+            return self.producer.send(self.inbound, key=outcome.key, value=outcome.value)
+        return self.producer.send(self.dlq, value=outcome.value, headers=outcome.headers)
+
+    def _throttle(self) -> None:
+        rate = self.connector.config.max_rate
+        if rate > 0:
+            due = self._rate_started + self.report.read / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sdk import (
-    Connector,
     Mapped,
     SubjectFields,
     optional,
@@ -16,16 +15,18 @@ from connectors.sdk import (
     parse_symbol,
     require,
 )
+from connectors.sdk.file_drop_connector import FileDropConnector
 
 KINDS = frozenset({"REFERRAL", "CP_PLAN_STARTED", "CP_PLAN_ENDED", "LOOKED_AFTER_STARTED",
                    "LOOKED_AFTER_ENDED", "OTHER"})
 
 
-class SocialCareConnector(Connector):
+class SocialCareConnector(FileDropConnector):
     name = "social_care"
     agency = "SOCIAL_CARE"
     event_type = "social_care.case_event"
     source_system = "case-management"
+    file_format = "jsonl"
     sample = Path(__file__).parent / "samples" / "case_events.jsonl"
     subject_fields = SubjectFields(
         local_id="lcs_person_id", nhs_number="nhs_number", upn="upn", given_name="first_name",

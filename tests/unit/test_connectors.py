@@ -5,14 +5,24 @@ from pathlib import Path
 
 import pytest
 
-from connectors.registry import CONNECTORS, get_connector
-from connectors.sdk.runner import prepare
-from connectors.sdk.sources import ParseError, read_records
+from connectors.registry import CONNECTORS, build_connector
+from connectors.sdk.contract import Connector
+from connectors.sdk.formats import ParseError, read_records
+from connectors.sdk.runner import Outcome, prepare_all
 from mash.codec import Codec
+
+
+def get_connector(name: str) -> Connector:
+    return build_connector(name, Path("/tmp/mash-unit"))
+
+
+def sample_outcomes(connector: Connector, path: Path | None = None) -> list[Outcome]:
+    file_format = getattr(connector.config, "format", None)
+    return list(prepare_all(connector, read_records(path or connector.sample, file_format=file_format), Codec()))
 
 EXPECTED = {  # (events, dead letters) in each shipped sample
     "police": (6, 2),
-    "health": (7, 1),
+    "health": (7, 2),
     "education": (6, 1),
     "social_care": (5, 0),
 }
@@ -22,7 +32,7 @@ EXPECTED = {  # (events, dead letters) in each shipped sample
 def test_shipped_sample_maps_to_valid_keyed_events_and_known_dead_letters(name: str) -> None:
     connector = get_connector(name)
     codec = Codec()
-    outcomes = list(prepare(connector, read_records(connector.sample), codec))
+    outcomes = sample_outcomes(connector)
     events = [o for o in outcomes if o.error is None]
     dead = [o for o in outcomes if o.error is not None]
     assert (len(events), len(dead)) == EXPECTED[name]
@@ -35,21 +45,20 @@ def test_shipped_sample_maps_to_valid_keyed_events_and_known_dead_letters(name: 
         letter, _ = codec.decode(outcome.value, "uk.mash.hub.DeadLetter")
         assert letter["original"] == outcome.record.raw
         assert letter["stage"] == f"connector:{name}"
-        assert letter["source_position"] == outcome.record.position
+        assert letter["source_position"] == outcome.record.label
         assert dict(outcome.headers)["mash.dlq.error_class"] == type(outcome.error).__name__.encode()
 
 
 def test_health_events_are_marked_special_category() -> None:
     connector = get_connector("health")
-    event = next(o for o in prepare(connector, read_records(connector.sample), Codec()) if o.error is None)
+    event = next(o for o in sample_outcomes(connector) if o.error is None)
     record, _ = Codec().decode(event.value)
     assert record["envelope"]["sensitivity"] == "SPECIAL_CATEGORY"
 
 
 def test_a_resubmitted_record_keeps_its_event_id() -> None:
     connector = get_connector("social_care")
-    ids = [Codec().decode(o.value)[0]["envelope"]["event_id"]
-           for o in prepare(connector, read_records(connector.sample), Codec())]
+    ids = [Codec().decode(o.value)[0]["envelope"]["event_id"] for o in sample_outcomes(connector)]
     assert ids[0] == ids[-1] and len(set(ids)) == len(ids) - 1
 
 
@@ -60,15 +69,14 @@ def test_mapping_errors_name_the_field(tmp_path: Path) -> None:
         {"risk_grading": "EXTREME"}, {"children_present": "perhaps"}, {"ppn_id": ""},
         {"summary": "x" * 20_000}, {"forename": {"nested": "object"}},
     )))
-    errors = [str(o.error) for o in prepare(get_connector("police"), read_records(path), Codec())]
+    errors = [str(o.error) for o in sample_outcomes(get_connector("police"), path)]
     assert [e.split("'")[1] for e in errors] == ["risk_grading", "children_present", "ppn_id", "summary",
                                                  "forename"]
 
 
 def test_hostile_text_is_carried_as_data_unchanged() -> None:
     connector = get_connector("police")
-    texts = [Codec().decode(o.value)[0]["payload"]["summary"]
-             for o in prepare(connector, read_records(connector.sample), Codec()) if o.error is None]
+    texts = [Codec().decode(o.value)[0]["payload"]["summary"] for o in sample_outcomes(connector) if o.error is None]
     assert any("<script>" in (t or "") for t in texts)
 
 
@@ -76,7 +84,7 @@ def test_csv_rows_with_the_wrong_number_of_columns_are_parse_errors(tmp_path: Pa
     path = tmp_path / "x.csv"
     path.write_bytes(b"a,b\n1,2\n1,2,3\n\xff\xfe,1\n")
     records = list(read_records(path))
-    assert [r.position for r in records] == ["x.csv:2", "x.csv:3", "x.csv:4"]
+    assert [r.label for r in records] == ["x.csv:2", "x.csv:3", "x.csv:4"]
     assert records[0].fields == {"a": "1", "b": "2"}
     assert all(isinstance(r.error, ParseError) for r in records[1:])
 
@@ -85,10 +93,24 @@ def test_json_lines_that_are_not_objects_are_parse_errors(tmp_path: Path) -> Non
     path = tmp_path / "x.jsonl"
     path.write_text('{"a": 1}\n[1, 2]\n\n{broken\n')
     records = list(read_records(path))
-    assert [r.position for r in records] == ["x.jsonl:1", "x.jsonl:2", "x.jsonl:4"]
+    assert [r.label for r in records] == ["x.jsonl:1", "x.jsonl:2", "x.jsonl:4"]
     assert [r.error is None for r in records] == [True, False, False]
 
 
 def test_unsupported_source_format_says_which_to_use(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"use \.jsonl or \.csv"):
+    with pytest.raises(ValueError, match="unsupported source format"):
         list(read_records(tmp_path / "x.xml"))
+
+
+def test_unknown_fields_are_dead_lettered_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "extra.jsonl"
+    good = json.loads(get_connector("police").sample.read_text().splitlines()[0])
+    path.write_text(json.dumps({**good, "officer_private_notes": "x", "bank_details": "y"}) + "\n")
+    outcome, = sample_outcomes(get_connector("police"), path)
+    assert "unknown field(s) 'bank_details', 'officer_private_notes'" in str(outcome.error)
+
+
+def test_records_after_a_checkpoint_are_the_only_ones_read(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text("".join(f'{{"n": {i}}}\n' for i in range(1, 6)))
+    assert [r.position["n"] for r in read_records(path, after=3)] == [4, 5]
