@@ -114,7 +114,8 @@ def _schemas_check(_: argparse.Namespace) -> int:
             for problem in backward_problems(newer.expanded, older.expanded):
                 print(f"{newer.path}: not BACKWARD compatible with v{older.version}: {problem}")
                 failures += 1
-        print(f"ok  {name} v{versions[-1].version}")
+        latest = versions[-1]
+        print(f"ok  {name} v{latest.version} (envelope v{latest.generation}; {len(versions)} readable forms)")
     return 1 if failures else 0
 
 

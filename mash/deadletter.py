@@ -13,6 +13,7 @@ from mash.codec import Codec
 
 SCHEMA = "uk.mash.hub.DeadLetter"
 MAX_REASON_CHARS = 2000  # an error quoting a huge hostile value must not make a huge header
+MAX_ORIGINAL_BYTES = 900_000  # with the rest of the record, under the broker's message size
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,11 @@ def build(original: bytes, origin: Origin, error: BaseException, codec: Codec) -
     """The dead-letter message value and headers for `original`, which failed with `error`."""
     error_class = type(error).__name__
     message = str(error)[:MAX_REASON_CHARS]
+    original = bytes(original)
     record = {
-        "original": bytes(original),
+        "original": original[:MAX_ORIGINAL_BYTES],
+        "original_size": len(original),
+        "original_truncated": len(original) > MAX_ORIGINAL_BYTES,
         "original_key": origin.key,
         "original_topic": origin.topic,
         "original_partition": origin.partition,
@@ -52,4 +56,6 @@ def build(original: bytes, origin: Origin, error: BaseException, codec: Codec) -
         headers.append(("mash.dlq.source_position", origin.position.encode("utf-8", "replace")))
     if origin.topic:
         headers.append(("mash.dlq.original_topic", origin.topic.encode()))
+    if len(original) > MAX_ORIGINAL_BYTES:
+        headers.append(("mash.dlq.original_truncated", str(len(original)).encode()))
     return codec.encode(record, SCHEMA), headers

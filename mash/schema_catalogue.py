@@ -3,6 +3,11 @@
 Files are named `<name>.v<N>.avsc`. Named types are shared across files: `common/` first (the
 envelope), then the agencies, then the hub's own records, so a later file may refer to a type an
 earlier one defined (e.g. every event refers to `uk.mash.Envelope`).
+
+The common types have versions of their own. Every other schema is expanded once per common
+version ("generation"): a message written when the envelope was v1 carries the fingerprint of
+that expansion, and stays readable after the envelope moves to v2. The latest of a schema is its
+highest version expanded with the newest common types.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class SchemaVersion:
     name: str  # full Avro name, e.g. uk.mash.police.PublicProtectionNotification
     version: int
     path: Path
+    generation: int  # the version of the common types (the envelope) it was expanded with
     parsed: Any = field(repr=False, compare=False)  # fastavro's parsed form, for writing
     reading: Any = field(repr=False, compare=False)  # the same, decoding uuids as plain strings
     expanded: Any = field(repr=False, compare=False)  # named references inlined
@@ -48,7 +54,7 @@ class SchemaCatalogue:
             self._by_name.setdefault(item.name, []).append(item)
             self._by_fingerprint[item.fingerprint] = item
         for family in self._by_name.values():
-            family.sort(key=lambda v: v.version)
+            family.sort(key=lambda v: (v.version, v.generation))
 
     def latest(self, name: str) -> SchemaVersion:
         try:
@@ -60,24 +66,37 @@ class SchemaCatalogue:
         return self._by_fingerprint.get(fp)
 
     def families(self) -> dict[str, list[SchemaVersion]]:
-        """Every schema name with its versions, oldest first."""
+        """Every schema name with its versions (one per generation that changes it), oldest first."""
         return {name: list(versions) for name, versions in self._by_name.items()}
 
 
 def load_catalogue(root: Path = SCHEMAS_DIR) -> SchemaCatalogue:
-    named: dict[str, Any] = {}
-    named_reading: dict[str, Any] = {}
-    versions: list[SchemaVersion] = []
-    for folder in LOAD_ORDER:
-        for path in sorted((root / folder).glob("*.avsc")):
-            versions.append(_load_file(path, named, named_reading))
-    return SchemaCatalogue(versions)
+    common = sorted(((_version_of(p), p) for p in (root / LOAD_ORDER[0]).glob("*.avsc")), key=lambda vp: vp[0])
+    generations = sorted({v for v, _ in common}) or [1]
+    others = [p for folder in LOAD_ORDER[1:] for p in sorted((root / folder).glob("*.avsc"))]
+    versions: dict[bytes, SchemaVersion] = {}
+    for generation in generations:
+        named: dict[str, Any] = {}
+        named_reading: dict[str, Any] = {}
+        for version, path in common:
+            if version <= generation:
+                item = _load_file(path, named, named_reading, generation=version)
+                versions.setdefault(item.fingerprint, item)
+        for path in others:
+            item = _load_file(path, named, named_reading, generation)
+            versions.setdefault(item.fingerprint, item)  # unchanged by this generation: keep the first
+    return SchemaCatalogue(list(versions.values()))
 
 
-def _load_file(path: Path, named: dict[str, Any], named_reading: dict[str, Any]) -> SchemaVersion:
+def _version_of(path: Path) -> int:
     match = _FILE_NAME.match(path.name)
     if match is None:
         raise SchemaError(f"{path}: schema files are named <name>.v<N>.avsc")
+    return int(match["version"])
+
+
+def _load_file(path: Path, named: dict[str, Any], named_reading: dict[str, Any], generation: int) -> SchemaVersion:
+    version = _version_of(path)
     try:
         raw = json.loads(path.read_text())
         parsed = _parse_in_scope(raw, named)
@@ -90,8 +109,9 @@ def _load_file(path: Path, named: dict[str, Any], named_reading: dict[str, Any])
     canonical = to_parsing_canonical_form(expanded)
     return SchemaVersion(
         name=parsed["name"],
-        version=int(match["version"]),
+        version=version,
         path=path,
+        generation=generation,
         parsed=parsed,
         reading=reading,
         expanded=expanded,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from connectors.sdk.fields import optional, parse_date, parse_sex, require
+from mash.identifiers import is_valid_nhs_number, is_valid_upn, normalise_nhs_number, normalise_upn
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,14 @@ class SubjectFields:
         def text(name: str | None) -> str | None:
             return optional(fields, name) if name else None
 
+        nhs_number = normalise_nhs_number(text(self.nhs_number))
+        upn = normalise_upn(text(self.upn))
         return {
             "local_id": require(fields, self.local_id),
-            "nhs_number": text(self.nhs_number),
-            "upn": text(self.upn),
+            "nhs_number": nhs_number,
+            "nhs_number_status": _status(nhs_number, is_valid_nhs_number),
+            "upn": upn,
+            "upn_status": _status(upn, is_valid_upn),
             "given_name": text(self.given_name),
             "family_name": text(self.family_name),
             "date_of_birth": parse_date(fields, self.date_of_birth) if self.date_of_birth else None,
@@ -37,3 +43,10 @@ class SubjectFields:
             "address_line": text(self.address_line),
             "postcode": text(self.postcode),
         }
+
+
+def _status(value: str | None, is_valid: Callable[[str | None], bool]) -> str:
+    """An invalid identifier is kept and marked, never dropped and never trusted for linking."""
+    if value is None:
+        return "ABSENT"
+    return "VALID" if is_valid(value) else "INVALID"

@@ -114,3 +114,43 @@ def test_records_after_a_checkpoint_are_the_only_ones_read(tmp_path: Path) -> No
     path = tmp_path / "x.jsonl"
     path.write_text("".join(f'{{"n": {i}}}\n' for i in range(1, 6)))
     assert [r.position["n"] for r in read_records(path, after=3)] == [4, 5]
+
+
+def test_identifier_checks_are_recorded_on_the_event_and_bad_ones_kept() -> None:
+    subjects = {Codec().decode(o.value)[0]["envelope"]["subject"]["local_id"]:
+                Codec().decode(o.value)[0]["envelope"]["subject"]
+                for o in sample_outcomes(get_connector("health")) if o.error is None}
+    mistyped = subjects["RR8000011"]  # the sample's mistyped NHS number
+    assert mistyped["nhs_number_status"] == "INVALID" and mistyped["nhs_number"]
+    assert subjects["RR8000001"]["nhs_number_status"] == "VALID"
+    assert subjects["RR8000001"]["upn_status"] == "ABSENT"
+
+
+def test_a_ten_megabyte_field_is_dead_lettered_with_its_original_cut_to_fit(tmp_path: Path) -> None:
+    path = tmp_path / "huge.jsonl"
+    good = json.loads(get_connector("police").sample.read_text().splitlines()[0])
+    path.write_text(json.dumps({**good, "summary": "A" * 10_000_000}) + "\n")
+    outcome, = sample_outcomes(get_connector("police"), path)
+    assert "summary" in str(outcome.error)
+    letter, _ = Codec().decode(outcome.value)
+    assert letter["original_truncated"] and letter["original_size"] > 10_000_000
+    assert len(outcome.value) < 1_000_000
+    assert dict(outcome.headers)["mash.dlq.original_truncated"] == str(letter["original_size"]).encode()
+
+
+def test_wrongly_encoded_lines_are_dead_lettered_not_guessed(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    good = json.loads(get_connector("police").sample.read_text().splitlines()[0])
+    path.write_bytes(json.dumps({**good, "surname": "Zoë"}, ensure_ascii=False).encode("latin-1") + b"\n")
+    outcome, = sample_outcomes(get_connector("police"), path)
+    assert isinstance(outcome.error, ParseError) and "JSON" in str(outcome.error)
+
+
+def test_sql_and_html_in_text_fields_travel_as_inert_data(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.jsonl"
+    good = json.loads(get_connector("police").sample.read_text().splitlines()[0])
+    hostile = "Robert'); DROP TABLE persons;-- <img src=x onerror=alert(1)>"
+    path.write_text(json.dumps({**good, "surname": hostile, "summary": hostile}) + "\n")
+    outcome, = sample_outcomes(get_connector("police"), path)
+    record, _ = Codec().decode(outcome.value)
+    assert record["envelope"]["subject"]["family_name"] == hostile == record["payload"]["summary"]
