@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -12,8 +11,6 @@ from types import FrameType
 
 from connectors.registry import CONNECTORS, build_connector
 from connectors.sdk.config import ConfigError
-from connectors.sdk.contract import Connector
-from connectors.sdk.formats import read_records
 from connectors.sdk.offsets import OffsetStore
 from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
 from connectors.sdk.sources.base import Source
@@ -30,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     run_cmd.add_argument("--config", type=Path, help="YAML configuration (default: the embedded stack's)")
     run_cmd.add_argument("--report-json", type=Path, help="write the run's counts here")
     run_cmd.add_argument("--sample", action="store_true",
-                         help="first drop the connector's shipped sample into its inbox (to try it out)")
+                         help="first put the connector's shipped sample where its source reads (to try it out)")
     run_cmd.set_defaults(handler=_run)
     check = actions.add_parser("check", help="map a sample and print events or errors; sends nothing")
     check.add_argument("name")
@@ -54,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"mash: {exc}", file=sys.stderr)
         return 2
     if args.sample:
-        _drop_sample(connector)
+        connector.install_sample()
     state_url = connector.config.state_url or f"sqlite:///{settings.state_dir / 'connectors.db'}"
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     offsets = OffsetStore(state_url, connector.name)
@@ -71,14 +68,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.report_json:
         args.report_json.write_text(json.dumps(report.as_dict()))
     return 0
-
-
-def _drop_sample(connector: Connector) -> None:
-    inbox = getattr(connector.config, "inbox", None)
-    if inbox is None:
-        raise SystemExit(f"mash: the {connector.name} connector has no inbox to drop its sample into")
-    inbox.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(connector.sample, inbox / connector.sample.name)
 
 
 def _stop_on_signals(source: Source) -> None:
@@ -99,8 +88,7 @@ def _check(args: argparse.Namespace) -> int:
     settings = get_settings()
     connector = build_connector(args.name, settings.state_dir)
     failures = 0
-    file_format = getattr(connector.config, "format", None)
-    for outcome in prepare_all(connector, read_records(args.sample, file_format=file_format), Codec()):
+    for outcome in prepare_all(connector, connector.sample_records(args.sample), Codec()):
         if outcome.error is None:
             print(f"ok    {outcome.record.label}  key={outcome.key!r}")
         else:

@@ -1,5 +1,5 @@
-"""School concerns (attendance drops, children missing education, safeguarding concerns), from a
-CSV export of the school information system."""
+"""School concerns (attendance drops, children missing education, safeguarding concerns), polled
+from the school information system's database through two views (see samples/school.sql)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,34 @@ from connectors.sdk import (
     parse_symbol,
     require,
 )
-from connectors.sdk.file_drop_connector import FileDropConnector
+from connectors.sdk.database_connector import DatabasePollConnector
 
 CONCERN_KINDS = frozenset({"ATTENDANCE_DROP", "CHILD_MISSING_EDUCATION", "SAFEGUARDING_CONCERN",
                            "OTHER"})
 CATEGORIES = frozenset({"NEGLECT", "PHYSICAL", "EMOTIONAL", "SEXUAL", "DOMESTIC_ABUSE", "OTHER"})
 
 
-class EducationConnector(FileDropConnector):
+class EducationConnector(DatabasePollConnector):
     name = "education"
     agency = "EDUCATION"
     event_type = "education.concern"
     source_system = "school-information-system"
-    file_format = "csv"
-    sample = Path(__file__).parent / "samples" / "concerns.csv"
+    sample = Path(__file__).parent / "samples" / "school.sql"
+    ignored_fields = frozenset({"updated_at"})  # the poll cursor, not part of the concern
     subject_fields = SubjectFields(
         local_id="pupil_id", nhs_number="nhs_number", upn="upn", given_name="forename", family_name="surname",
         date_of_birth="dob", sex="sex", address_line="address", postcode="postcode",
     )
+
+    @classmethod
+    def defaults(cls, state_dir: Path) -> dict[str, Any]:
+        return {
+            "url": f"sqlite:///{state_dir / 'connectors' / cls.name / 'school.db'}",
+            "streams": [
+                {"table": "mash_attendance", "cursor": "updated_at", "key": "concern_id"},
+                {"table": "mash_safeguarding", "cursor": "updated_at", "key": "concern_id"},
+            ],
+        }
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         category = optional(fields, "safeguarding_category")

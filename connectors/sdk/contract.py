@@ -19,7 +19,9 @@ from connectors.sdk.config import ConnectorConfig
 from mash.topics import INBOUND_SCHEMAS, inbound
 
 if TYPE_CHECKING:
-    from connectors.sdk.sources.base import Source
+    from collections.abc import Iterator
+
+    from connectors.sdk.sources.base import Source, SourceRecord
     from connectors.sdk.subject import SubjectFields
 
 # Event ids derive from the source record, so a resubmitted record keeps its id and the hub's
@@ -64,6 +66,14 @@ class Connector(ABC):
     @abstractmethod
     def open_source(self) -> Source:
         """The source this connector reads, built from its configuration."""
+
+    @abstractmethod
+    def install_sample(self) -> None:
+        """Put the shipped sample where the configured source will find it (to try it out)."""
+
+    @abstractmethod
+    def sample_records(self, path: Path) -> Iterator[SourceRecord]:
+        """The records of a sample file as the source would read them (`mash connector check`)."""
 
     @abstractmethod
     def map(self, fields: dict[str, Any]) -> Mapped:

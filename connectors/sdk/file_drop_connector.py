@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.sdk.contract import Connector
-from connectors.sdk.sources.base import Source
+from connectors.sdk.formats import read_records
+from connectors.sdk.sources.base import Source, SourceRecord
 from connectors.sdk.sources.file_drop import FileDropConfig, FileDropSource
 
 
@@ -21,3 +24,10 @@ class FileDropConnector(Connector):
 
     def open_source(self) -> Source:
         return FileDropSource(self.config)
+
+    def install_sample(self) -> None:
+        self.config.inbox.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.sample, self.config.inbox / self.sample.name)
+
+    def sample_records(self, path: Path) -> Iterator[SourceRecord]:
+        return read_records(path, file_format=self.config.format)

@@ -122,3 +122,46 @@ def test_fhir_encounters_are_joined_with_patient_and_child_protection_flag() -> 
 def test_a_document_that_is_not_a_bundle_is_one_error() -> None:
     (_, fields, error), = encounter_records({"resourceType": "Patient"})
     assert fields is None and error is not None and "Bundle" in error
+
+
+def poll_db(tmp_path: Path, rows: int) -> tuple[str, list[dict[str, object]]]:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, insert
+
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    engine = create_engine(url)
+    table = Table("concerns", MetaData(), Column("id", Integer, primary_key=True), Column("note", String),
+                  Column("updated_at", DateTime))
+    table.metadata.create_all(engine)
+    start = datetime(2026, 11, 1, tzinfo=UTC).replace(tzinfo=None)
+    values = [{"id": i, "note": f"n{i}", "updated_at": start + timedelta(minutes=i // 2)} for i in range(1, rows + 1)]
+    with engine.begin() as db:
+        db.execute(insert(table), values)
+    engine.dispose()
+    return url, values
+
+
+def test_database_poll_reads_in_cursor_order_and_resumes_after_a_checkpoint(tmp_path: Path) -> None:
+    from connectors.sdk.sources.database import DatabasePollConfig, DatabasePollSource
+
+    url, _ = poll_db(tmp_path, 25)
+    config = DatabasePollConfig.model_validate(
+        {"url": url, "page_size": 4, "streams": [{"table": "concerns", "cursor": "updated_at", "key": "id"}]})
+    first = [i for i in DatabasePollSource(config).items({}) if isinstance(i, SourceRecord)]
+    assert [r.fields["id"] for r in first if r.fields] == list(range(1, 26))
+    assert first[0].fields is not None and first[0].fields["updated_at"].endswith("+00:00")
+    checkpoint = {"concerns": first[10].position}  # rows 1-11 confirmed; 11 and 12 share a cursor value
+    again = [i for i in DatabasePollSource(config).items(checkpoint) if isinstance(i, SourceRecord)]
+    assert [r.fields["id"] for r in again if r.fields] == list(range(12, 26))
+
+
+def test_database_poll_binds_values_so_hostile_text_stays_data(tmp_path: Path) -> None:
+    from connectors.sdk.sources.database import DatabasePollConfig, DatabasePollSource
+
+    url, _ = poll_db(tmp_path, 3)
+    config = DatabasePollConfig.model_validate(
+        {"url": url, "streams": [{"table": "concerns", "cursor": "note", "key": "id"}]})
+    hostile = {"concerns": {"cursor": "n1' OR '1'='1", "key": 0}}
+    rows = [i for i in DatabasePollSource(config).items(hostile) if isinstance(i, SourceRecord)]
+    assert [r.fields["note"] for r in rows if r.fields] == ["n2", "n3"]

@@ -17,8 +17,7 @@ def get_connector(name: str) -> Connector:
 
 
 def sample_outcomes(connector: Connector, path: Path | None = None) -> list[Outcome]:
-    file_format = getattr(connector.config, "format", None)
-    return list(prepare_all(connector, read_records(path or connector.sample, file_format=file_format), Codec()))
+    return list(prepare_all(connector, connector.sample_records(path or connector.sample), Codec()))
 
 EXPECTED = {  # (events, dead letters) in each shipped sample
     "police": (6, 2),
