@@ -125,12 +125,14 @@ class Runner:
         self._batch: list[Outcome] = []
         self._positions: dict[str, dict[str, Any]] = {}
         self._ends: list[StreamEnd] = []
+        self._failures: dict[str, list[tuple[str, str]]] = {}
         self._sent_at = time.monotonic()
         self._rate_started = time.monotonic()
 
     def run(self, source: Source) -> RunReport:
         batch_size = self.connector.config.batch_size
-        for item in source.items(self.offsets.load()):
+        checkpoints = self.offsets.load() if source.keeps_checkpoints else {}
+        for item in source.items(checkpoints):
             if isinstance(item, SourceRecord):
                 self._add(prepare(self.connector, item, self.codec))
                 if len(self._batch) >= batch_size:
@@ -152,6 +154,8 @@ class Runner:
         else:
             self.report.dead_lettered += 1
             self.report.errors[type(outcome.error).__name__] += 1
+            reason = f"{type(outcome.error).__name__}: {str(outcome.error)[:500]}"
+            self._failures.setdefault(outcome.record.stream, []).append((outcome.record.label, reason))
         self._batch.append(outcome)
         self._positions[outcome.record.stream] = outcome.record.position
 
@@ -159,9 +163,10 @@ class Runner:
         """Send the batch, wait for the broker, then save the checkpoint and acknowledge."""
         if self._batch:
             self._deliver(self._batch)
-        self.offsets.save(self._positions)
+        if source.keeps_checkpoints:
+            self.offsets.save(self._positions)
         for end in self._ends:
-            source.acknowledge(end)
+            source.acknowledge(end, self._failures.pop(end.stream, []))
         self._batch, self._positions, self._ends = [], {}, []
         if self.progress:
             self.progress(self.report)

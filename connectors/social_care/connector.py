@@ -1,5 +1,5 @@
 """Children's social care case events (referrals, child protection plans, looked-after status),
-from a file drop of JSON lines exported by the case management system."""
+pushed over HTTP by the case management system."""
 
 from __future__ import annotations
 
@@ -15,23 +15,26 @@ from connectors.sdk import (
     parse_symbol,
     require,
 )
-from connectors.sdk.file_drop_connector import FileDropConnector
+from connectors.sdk.http_push_connector import HttpPushConnector
 
 KINDS = frozenset({"REFERRAL", "CP_PLAN_STARTED", "CP_PLAN_ENDED", "LOOKED_AFTER_STARTED",
                    "LOOKED_AFTER_ENDED", "OTHER"})
 
 
-class SocialCareConnector(FileDropConnector):
+class SocialCareConnector(HttpPushConnector):
     name = "social_care"
     agency = "SOCIAL_CARE"
     event_type = "social_care.case_event"
     source_system = "case-management"
-    file_format = "jsonl"
     sample = Path(__file__).parent / "samples" / "case_events.jsonl"
     subject_fields = SubjectFields(
         local_id="lcs_person_id", nhs_number="nhs_number", upn="upn", given_name="first_name",
         family_name="last_name", date_of_birth="dob", sex="gender", address_line="address", postcode="postcode",
     )
+
+    @classmethod
+    def defaults(cls, state_dir: Path) -> dict[str, Any]:
+        return {"token_env": "MASH_SOCIAL_CARE_PUSH_TOKEN"}
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         return Mapped(

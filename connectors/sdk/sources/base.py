@@ -8,7 +8,7 @@ a finished file to `done/`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +42,15 @@ Item = SourceRecord | StreamEnd | Idle
 
 class Source(ABC):
     running: bool = True
+    keeps_checkpoints: bool = True  # False for sources with nothing to resume (an HTTP push)
 
     @abstractmethod
     def items(self, checkpoints: dict[str, dict[str, Any]]) -> Iterator[Item]:
         """Yield what comes after `checkpoints` (stream → last confirmed position)."""
 
-    def acknowledge(self, end: StreamEnd) -> None:  # noqa: B027 - optional capability, safe default
-        """Every record of a stream is confirmed on the broker and checkpointed."""
+    def acknowledge(self, end: StreamEnd, dead_lettered: Sequence[tuple[str, str]]) -> None:  # noqa: B027
+        """Every record of a stream is on the broker and checkpointed; `dead_lettered` lists the
+        (label, reason) of those that went to the dead-letter topic. Optional: a safe default."""
 
     def stop(self) -> None:
         """Ask `items` to finish at its next chance; only signals."""

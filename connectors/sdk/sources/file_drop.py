@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,7 +67,7 @@ class FileDropSource(Source):
                                    OSError(f"cannot read {path.name}: {exc}"))
         yield StreamEnd(path.name, {"n": last, "file": identity, "complete": True, "failed": failed})
 
-    def acknowledge(self, end: StreamEnd) -> None:
+    def acknowledge(self, end: StreamEnd, dead_lettered: Sequence[tuple[str, str]] = ()) -> None:
         target = self.failed if end.position.get("failed") else self.done
         target.mkdir(parents=True, exist_ok=True)
         source = self.config.inbox / end.stream
