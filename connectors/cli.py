@@ -35,6 +35,21 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     check.set_defaults(handler=_check)
 
 
+def register_synth(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    synth = commands.add_parser("synth", help="generate a synthetic population and agency feeds with ground truth")
+    synth.add_argument("--events", type=int, default=10_000, help="how many events (1 to 2,000,000)")
+    synth.add_argument("--seed", type=int, default=1, help="the same seed gives the same feed")
+    synth.add_argument("--out", type=Path, required=True, help="folder to write (replaced)")
+    synth.set_defaults(handler=_synth)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from connectors.synth.generate import generate
+
+    generate(args.out, args.events, args.seed, progress=lambda message: print(f"synth: {message}", flush=True))
+    return 0
+
+
 def _list(_: argparse.Namespace) -> int:
     for name, cls in CONNECTORS.items():
         print(f"{name:12} {cls.event_type:42} {cls.config_class.__name__:18} sample: {cls.sample}")

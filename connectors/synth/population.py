@@ -1,0 +1,71 @@
+"""Children and households: who they truly are, which the feeds then describe imperfectly."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from connectors.synth.names import GIVEN_FEMALE, GIVEN_MALE, SURNAMES, address
+from mash.identifiers import upn_check_letter
+
+
+@dataclass
+class Child:
+    person: int
+    household: int
+    given: str
+    family: str
+    dob: date
+    sex: str  # F | M
+    nhs: str
+    upn: str | None  # school age children only
+    addresses: list[tuple[date, str, str]] = field(default_factory=list)  # (from, line, postcode)
+    at_risk: bool = False
+
+    def address_on(self, day: date) -> tuple[str, str]:
+        current = self.addresses[0]
+        for moved in self.addresses[1:]:
+            if moved[0] <= day:
+                current = moved
+        return current[1], current[2]
+
+
+def nhs_number(rng: random.Random) -> str:
+    while True:
+        digits = [rng.choice((4, 6, 9))] + [rng.randint(0, 9) for _ in range(8)]
+        check = 11 - sum(d * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+        check = 0 if check == 11 else check
+        if check != 10:
+            return "".join(map(str, digits)) + str(check)
+
+
+def upn(rng: random.Random, school: int, year: int) -> str:
+    body = f"820{school:04d}{year % 100:02d}{rng.randint(0, 999):03d}"
+    return upn_check_letter(body) + body
+
+
+def population(rng: random.Random, children: int, period_start: date, period_days: int,
+               risk_share: float = 0.08) -> list[Child]:
+    """Households of one to four children, some of whom move house during the period."""
+    people: list[Child] = []
+    household = 0
+    while len(people) < children:
+        household += 1
+        family = rng.choice(SURNAMES)
+        home = address(rng)
+        moves = [(period_start + timedelta(days=rng.randrange(period_days)), *address(rng))] \
+            if rng.random() < 0.15 else []
+        school = rng.randint(2000, 2099)
+        at_risk = rng.random() < risk_share * 1.6  # risk runs in households
+        for _ in range(min(rng.choice((1, 1, 2, 2, 2, 3, 3, 4)), children - len(people))):
+            sex = rng.choice("FM")
+            dob = period_start - timedelta(days=rng.randint(90, 17 * 365))
+            age = (period_start - dob).days // 365
+            people.append(Child(
+                person=len(people) + 1, household=household,
+                given=rng.choice(GIVEN_FEMALE if sex == "F" else GIVEN_MALE), family=family, dob=dob, sex=sex,
+                nhs=nhs_number(rng), upn=upn(rng, school, dob.year + 5) if 4 <= age <= 17 else None,
+                addresses=[(date.min, *home), *moves], at_risk=at_risk and rng.random() < 0.7,
+            ))
+    return people

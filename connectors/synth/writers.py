@@ -1,0 +1,185 @@
+"""Writes the synthetic feed in each reference connector's own source format, and the truth.
+
+police: JSON lines files for its inbox; health: FHIR R4 Bundles for its inbox; education: a
+SQLite copy of the school system's database (the sample's schema and views); social care: JSON
+lines of records to push. `truth/` says which events are the same child and which children
+should raise an alert.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from connectors.registry import CONNECTORS
+from connectors.sdk.contract import EVENT_ID_NAMESPACE
+from connectors.sdk.fhir import CP_IS_SYSTEM, EXTENSION_BASE, NHS_NUMBER_SYSTEM, ODS_SYSTEM
+from connectors.synth.feed import Event, should_alert
+from connectors.synth.population import Child
+from connectors.synth.render import ID_FIELD, RENDERERS, rng_for
+
+RECORDS_PER_FILE = {"police": 10_000, "health": 500, "social_care": 1_000}
+
+
+def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
+               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    by_person = {c.person: c for c in children}
+    counts: dict[str, int] = defaultdict(int)
+    truth_dir = out / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    writers: dict[str, _Writer] = {"police": _JsonLines(out / "police" / "inbox", "ppn"),
+               "social_care": _JsonLines(out / "social_care" / "push", "push"),
+               "health": _Bundles(out / "health" / "inbox"),
+               "education": _SchoolDatabase(out / "education" / "school.db")}
+    with (truth_dir / "events.jsonl").open("w") as truth:
+        for n, event in enumerate(events, start=1):
+            child = by_person[event.person]
+            record = RENDERERS[event.agency](child, event, rng_for(seed, event))
+            writers[event.agency].add(record, event)
+            counts[event.agency] += 1
+            _truth(truth, event, child, record[ID_FIELD[event.agency]])
+            if progress and n % 50_000 == 0:
+                progress(n)
+    for writer in writers.values():
+        writer.close()
+    _children_truth(truth_dir / "children.jsonl", children, events)
+    return dict(counts)
+
+
+def event_id(agency: str, source_record_id: str) -> str:
+    """The event id the agency's connector will give this record."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{CONNECTORS[agency].source_system}/{source_record_id}"))
+
+
+def _truth(handle: TextIO, event: Event, child: Child, source_record_id: str) -> None:
+    handle.write(json.dumps({"event_id": event_id(event.agency, source_record_id), "agency": event.agency,
+                             "source_record_id": source_record_id, "person": child.person,
+                             "household": child.household, "occurred_at": event.occurred.isoformat(),
+                             "resubmission": event.resubmission}) + "\n")
+
+
+def _children_truth(path: Path, children: list[Child], events: list[Event]) -> None:
+    per_child: dict[int, list[Event]] = defaultdict(list)
+    for event in events:
+        per_child[event.person].append(event)
+    with path.open("w") as handle:
+        for child in children:
+            mine = per_child.get(child.person, [])
+            handle.write(json.dumps({"person": child.person, "household": child.household,
+                                     "events": len(mine), "should_alert": should_alert(mine)}) + "\n")
+
+
+class _Writer(Protocol):
+    def add(self, record: dict[str, Any], event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _JsonLines:
+    def __init__(self, folder: Path, stem: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.stem, self.count = folder, stem, 0
+        self.handle: TextIO | None = None
+        self.limit = RECORDS_PER_FILE["police" if stem == "ppn" else "social_care"]
+
+    def add(self, record: dict[str, Any], _event: Event) -> None:
+        if self.handle is None or self.count % self.limit == 0:
+            self.close()
+            self.handle = (self.folder / f"{self.stem}-{self.count // self.limit + 1:05d}.jsonl").open("w")
+        assert self.handle is not None
+        self.handle.write(json.dumps(record) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+class _Bundles:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.files = folder, 0
+        self.entries: list[dict[str, Any]] = []
+        self.encounters = 0
+
+    def add(self, record: dict[str, Any], _event: Event) -> None:
+        self.entries.extend(_fhir_entries(record))
+        self.encounters += 1
+        if self.encounters % RECORDS_PER_FILE["health"] == 0:
+            self.close()
+
+    def close(self) -> None:
+        if self.entries:
+            self.files += 1
+            bundle = {"resourceType": "Bundle", "type": "collection", "entry": self.entries}
+            (self.folder / f"ed-{self.files:05d}.fhir.json").write_text(json.dumps(bundle))
+            self.entries = []
+
+
+def _fhir_entries(r: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    patient_ref = f"urn:uuid:{uuid.uuid5(EVENT_ID_NAMESPACE, r['attendance_id'] + '/patient')}"
+    identifiers = [{"system": NHS_NUMBER_SYSTEM, "value": r["nhs_number"]}] if r["nhs_number"] else []
+    yield {"fullUrl": patient_ref, "resource": {
+        "resourceType": "Patient", "id": r["mrn"], "identifier": identifiers,
+        "name": [{"family": r["family_name"], "given": [r["given_name"]]}], "gender": r["gender"],
+        "birthDate": r["birth_date"], "address": [{"line": [r["address"]], "postalCode": r["postcode"]}]}}
+    yield {"resource": {
+        "resourceType": "Encounter", "id": r["attendance_id"], "status": "finished",
+        "identifier": [{"value": r["attendance_id"]}], "class": {"code": "EMER"},
+        "subject": {"reference": patient_ref}, "period": {"start": r["arrived_at"]},
+        "reasonCode": [{"text": r["presenting_complaint"]}],
+        "serviceProvider": {"identifier": {"system": ODS_SYSTEM, "value": r["site_code"]}},
+        "hospitalization": {"dischargeDisposition": {"text": r["discharge_destination"]}},
+        "extension": [{"url": EXTENSION_BASE + "safeguarding-concern", "valueBoolean": r["safeguarding_concern"]},
+                      {"url": EXTENSION_BASE + "injury-pattern-concern",
+                       "valueBoolean": r["injury_pattern_concern"]}]}}
+    if r["child_protection_flag"]:
+        yield {"resource": {"resourceType": "Flag", "status": "active", "subject": {"reference": patient_ref},
+                            "code": {"coding": [{"system": CP_IS_SYSTEM, "code": "CPP"}]}}}
+
+
+class _SchoolDatabase:
+    """The school system's tables and the connector's views, from the shipped sample's schema."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        schema = CONNECTORS["education"].sample.read_text().split("\nINSERT", 1)[0]
+        self.db = sqlite3.connect(path)
+        self.db.executescript(schema)
+        self.pupils: set[str] = set()
+        self.n = 0
+
+    def add(self, r: dict[str, Any], event: Event) -> None:
+        if r["pupil_id"] not in self.pupils:
+            self.pupils.add(r["pupil_id"])
+            self.db.execute("INSERT INTO pupils VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (r["pupil_id"], r["upn"], r["nhs_number"], r["forename"], r["surname"], r["dob"],
+                             r["sex"], r["postcode"]))
+        updated = event.received.strftime("%Y-%m-%d %H:%M:%S.%f")
+        number = event.record_no
+        table = "safeguarding_concerns" if r["concern_kind"] == "SAFEGUARDING_CONCERN" else "attendance_alerts"
+        key = "concern_id" if table == "safeguarding_concerns" else "alert_id"
+        if event.resubmission:  # in a database, a resubmission is the same row touched again
+            self.db.execute(f"UPDATE {table} SET updated_at = ? WHERE {key} = ?", (updated, number))  # noqa: S608
+            return
+        if table == "safeguarding_concerns":
+            self.db.execute("INSERT INTO safeguarding_concerns VALUES (?, ?, ?, ?, ?, ?)",
+                            (number, r["pupil_id"], r["safeguarding_category"], r["detail"], r["logged_at"], updated))
+        else:
+            self.db.execute("INSERT INTO attendance_alerts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (number, r["pupil_id"], r["concern_kind"], r["attendance_percent"],
+                             r["previous_attendance_percent"], r["logged_at"], updated))
+        self.n += 1
+        if self.n % 10_000 == 0:
+            self.db.commit()
+
+    def close(self) -> None:
+        self.db.commit()
+        self.db.close()

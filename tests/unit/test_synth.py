@@ -1,0 +1,71 @@
+"""The synthetic feed: deterministic, messy in the ways real feeds are, and honest about the truth."""
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.registry import build_connector
+from connectors.sdk.runner import prepare_all
+from connectors.synth.feed import Event, should_alert
+from connectors.synth.generate import generate
+from mash.codec import Codec
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".db"):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def feed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "feed"
+    generate(out, 3000, seed=7)
+    return out
+
+
+def test_the_same_seed_gives_the_same_feed(feed: Path, tmp_path: Path) -> None:
+    generate(tmp_path / "again", 3000, seed=7)
+    assert digest(tmp_path / "again") == digest(feed)
+    generate(tmp_path / "other", 3000, seed=8)
+    assert digest(tmp_path / "other") != digest(feed)
+
+
+def test_every_event_is_in_the_truth_with_the_connectors_event_id(feed: Path) -> None:
+    truth = [json.loads(line) for line in (feed / "truth" / "events.jsonl").read_text().splitlines()]
+    assert len(truth) == 3000
+    connector = build_connector("police", feed)
+    path = next((feed / "police" / "inbox").iterdir())
+    ids = {Codec().decode(o.value)[0]["envelope"]["event_id"]
+           for o in prepare_all(connector, connector.sample_records(path), Codec()) if o.error is None}
+    assert ids <= {t["event_id"] for t in truth if t["agency"] == "police"}
+    assert len(ids) > 100
+
+
+def test_the_feed_is_messy_like_real_ones(feed: Path) -> None:
+    truth = [json.loads(line) for line in (feed / "truth" / "events.jsonl").read_text().splitlines()]
+    police = [json.loads(line) for p in sorted((feed / "police" / "inbox").iterdir())
+              for line in p.read_text().splitlines()]
+    missing_nhs = sum(r["nhs_number"] is None for r in police) / len(police)
+    assert 0.5 < missing_nhs < 0.8  # police rarely know the NHS number
+    assert any(t["resubmission"] for t in truth)
+    received_order = [t["occurred_at"] for t in truth]
+    assert received_order != sorted(received_order)  # arrival is out of order
+    children = [json.loads(line) for line in (feed / "truth" / "children.jsonl").read_text().splitlines()]
+    assert 0 < sum(c["should_alert"] for c in children) < len(children) / 5
+
+
+def event(agency: str, day: float) -> Event:
+    when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+    return Event(agency, 1, when, when, 1, False)
+
+
+def test_alert_truth_is_two_agencies_within_seven_days() -> None:
+    assert should_alert([event("police", 0), event("health", 6.9)])
+    assert not should_alert([event("police", 0), event("health", 7.5)])
+    assert not should_alert([event("police", 0), event("police", 1)])
+    assert should_alert([event("police", 0), event("police", 20), event("education", 22)])
