@@ -65,7 +65,8 @@ def count(settings: Settings, topic: str) -> int:
 
 
 def sample() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in SocialCareConnector.sample.read_text().splitlines()]
+    """The sample's five good records (its last two are meant to fail)."""
+    return [json.loads(line) for line in SocialCareConnector.sample.read_text().splitlines()][:5]
 
 
 def test_bad_or_missing_token_is_refused_and_nothing_is_produced(endpoint: str, provisioned: Settings) -> None:

@@ -47,7 +47,8 @@ def test_samples_flow_from_connectors_to_stored_alerts(
     counts = wait_for(drained(provisioned, engine, SAMPLE_EVENTS), what="every event to have an outcome")
     assert sum(counts.inbound_messages.values()) == SAMPLE_EVENTS + 1
     assert sum(counts.outcomes.values()) == SAMPLE_EVENTS
-    assert counts.dead_letters == {"connector:police": 2, "connector:health": 2, "connector:education": 1}
+    assert counts.dead_letters == {"connector:police": 2, "connector:health": 2, "connector:education": 1,
+                                   "connector:social_care": 2}
     alerts = alert_rows(engine)
     assert len(alerts) == SAMPLE_ALERTS
     assert len({person for person, _, _ in alerts}) == SAMPLE_ALERTS  # one alert per child

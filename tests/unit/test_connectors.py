@@ -23,7 +23,7 @@ EXPECTED = {  # (events, dead letters) in each shipped sample
     "police": (6, 2),
     "health": (7, 2),
     "education": (6, 1),
-    "social_care": (5, 0),
+    "social_care": (5, 2),
 }
 
 
@@ -57,8 +57,8 @@ def test_health_events_are_marked_special_category() -> None:
 
 def test_a_resubmitted_record_keeps_its_event_id() -> None:
     connector = get_connector("social_care")
-    ids = [Codec().decode(o.value)[0]["envelope"]["event_id"] for o in sample_outcomes(connector)]
-    assert ids[0] == ids[-1] and len(set(ids)) == len(ids) - 1
+    ids = [Codec().decode(o.value)[0]["envelope"]["event_id"] for o in sample_outcomes(connector) if o.error is None]
+    assert ids[0] == ids[4] and len(set(ids)) == len(ids) - 1
 
 
 def test_mapping_errors_name_the_field(tmp_path: Path) -> None:

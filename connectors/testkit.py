@@ -1,0 +1,249 @@
+"""The connector contract test kit: point it at your connector; it proves the contract on a real broker.
+
+    from connectors.testkit import ConnectorContract
+
+    class TestMyAgencyContract(ConnectorContract):
+        connector_name = "my_agency"
+
+        def install_feed(self, connector, size, tmp_path):
+            ...  # put about `size` valid records where the connector's source reads them
+
+Your tests need a `bootstrap` fixture giving a Kafka broker's host:port (the project's own
+`tests/integration/conftest.py` starts one with `mash.local_kafka.start_broker`). The kit proves:
+
+- every record of the shipped sample ends on the inbound topic or the dead-letter topic, and the
+  counts match the run's report;
+- every event validates against the connector's schema and is keyed by the agency's subject id;
+- bad records in the sample are dead-lettered with the original bytes, the connector, the source
+  position, the error class and message;
+- a run killed without warning (SIGKILL) and started again loses nothing and duplicates no event:
+  counted by event_id, the topic holds exactly the feed's events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+from kafka import KafkaConsumer, TopicPartition
+
+from connectors.registry import build_connector, connector_class
+from connectors.sdk.contract import Connector
+from connectors.sdk.http_push_connector import HttpPushConnector
+from connectors.sdk.offsets import OffsetStore
+from connectors.sdk.runner import Runner, RunReport, make_producer
+from connectors.sdk.sources.base import SourceRecord
+from mash.codec import Codec
+from mash.local_kafka import free_port
+from mash.settings import PROJECT_ROOT, Settings
+from mash.topics import DEADLETTER, provision, topic_name
+
+PUSH_TOKEN = "contract-kit-token"
+
+
+class Kit:
+    """One test's world: its own topics, state folder and connector configuration."""
+
+    def __init__(self, name: str, bootstrap: str, tmp_path: Path, overrides: dict[str, Any]) -> None:
+        self.settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"k{uuid.uuid4().hex[:8]}.",
+                                 state_dir=tmp_path / "state")
+        self.settings.state_dir.mkdir(parents=True)
+        provision(bootstrap, self.settings)
+        self.config_file = tmp_path / f"{name}.yaml"
+        defaults = connector_class(name).defaults(self.settings.state_dir)
+        config = {**defaults, **overrides}
+        self.config_file.write_text(yaml.safe_dump(json.loads(json.dumps(config, default=str))))
+        self.name = name
+        self.codec = Codec()
+
+    def connector(self, **overrides: Any) -> Connector:
+        return build_connector(self.name, self.settings.state_dir, self.config_file, overrides)
+
+    def run(self, connector: Connector) -> RunReport:
+        offsets = OffsetStore(f"sqlite:///{self.settings.state_dir / 'connectors.db'}", connector.name)
+        producer = make_producer(self.settings.bootstrap_servers)
+        try:
+            return Runner(connector, producer, offsets, self.settings).run(connector.open_source())
+        finally:
+            producer.close()
+            offsets.close()
+
+    def messages(self, topic: str) -> list[Any]:
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
+        name = topic_name(topic, self.settings)
+        partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = sum(consumer.end_offsets(partitions).values())
+        records: list[Any] = []
+        deadline = time.monotonic() + 60
+        while len(records) < end and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        consumer.close()
+        return records
+
+    def subprocess(self, log: Path) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "MASH_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
+               "MASH_TOPIC_PREFIX": self.settings.topic_prefix, "MASH_STATE_DIR": str(self.settings.state_dir)}
+        env.setdefault("MASH_SOCIAL_CARE_PUSH_TOKEN", PUSH_TOKEN)
+        with log.open("ab") as out:
+            return subprocess.Popen([sys.executable, "-m", "mash.cli", "connector", "run", self.name,
+                                     "--config", str(self.config_file)], env=env, cwd=PROJECT_ROOT,
+                                    stdout=out, stderr=subprocess.STDOUT)
+
+
+class ConnectorContract(ABC):
+    connector_name: ClassVar[str]
+    feed_size: ClassVar[int] = 3000
+
+    @abstractmethod
+    def install_feed(self, connector: Connector, size: int, tmp_path: Path) -> Any:
+        """Put about `size` valid records where `connector`'s source reads them.
+
+        For an HTTP push connector, return the records (dicts) to push instead."""
+
+    def config_overrides(self, tmp_path: Path) -> dict[str, Any]:
+        """Configuration for the test's connector on top of its defaults."""
+        return {}
+
+    @pytest.fixture
+    def kit(self, bootstrap: str, tmp_path: Path) -> Kit:
+        overrides = self.config_overrides(tmp_path)
+        if issubclass(connector_class(self.connector_name), HttpPushConnector):
+            overrides = {"port": free_port(), "token_env": "MASH_SOCIAL_CARE_PUSH_TOKEN", **overrides}
+        return Kit(self.connector_name, bootstrap, tmp_path, overrides)
+
+    # --- the contract ---------------------------------------------------------------------------
+
+    def test_sample_events_validate_are_keyed_and_counted(self, kit: Kit) -> None:
+        connector = kit.connector()
+        connector.install_sample()
+        report = kit.run(connector)
+        events = kit.messages(connector.topic)
+        assert report.read == report.produced + report.dead_lettered
+        assert len(events) == report.produced > 0
+        for message in events:
+            record, writer = kit.codec.decode(message.value, connector.schema)
+            assert writer.name == connector.schema
+            assert message.key == record["envelope"]["subject"]["local_id"].encode()
+            assert record["envelope"]["source_agency"] == connector.agency
+            assert record["envelope"]["event_type"] == connector.event_type
+
+    def test_sample_bad_records_are_dead_lettered_with_reasons(self, kit: Kit) -> None:
+        connector = kit.connector()
+        expected = [r for r in connector.sample_records(connector.sample) if _fails(connector, r, kit.codec)]
+        assert expected, "the shipped sample should include records that fail, to show the dead-letter path"
+        connector.install_sample()
+        report = kit.run(connector)
+        letters = kit.messages(DEADLETTER)
+        assert len(letters) == report.dead_lettered >= len(expected)
+        for message in letters:
+            headers = dict(message.headers)
+            record, _ = kit.codec.decode(message.value, "uk.mash.hub.DeadLetter")
+            assert headers["mash.dlq.stage"] == f"connector:{connector.name}".encode()
+            assert headers["mash.dlq.error_class"] and headers["mash.dlq.error_message"]
+            assert record["source_position"] and record["original"]
+
+    def test_a_killed_run_restarts_without_loss_or_duplicate_events(self, kit: Kit, tmp_path: Path) -> None:
+        connector = kit.connector()
+        feed = self.install_feed(connector, self.feed_size, tmp_path)
+        if isinstance(connector, HttpPushConnector):
+            records = [SourceRecord("feed", {}, "feed", b"", r) for r in feed]
+            in_flight = self._push_with_a_kill(kit, connector, feed, tmp_path)
+        else:
+            records = list(_offline(connector))
+            in_flight = self._run_with_a_kill(kit, tmp_path)
+        expected = [i for i in (_event_id(connector, r, kit.codec) for r in records) if i is not None]
+        ids = [kit.codec.decode(m.value)[0]["envelope"]["event_id"] for m in kit.messages(connector.topic)]
+        assert len(set(expected)) >= self.feed_size // 2
+        assert set(ids) == set(expected)  # nothing lost, nothing foreign
+        resent = len(ids) - len(expected)  # the feed's own resubmissions are in `expected` too
+        assert 0 <= resent <= in_flight  # at most what was unconfirmed when the run was killed
+
+    # --- how the kill happens -------------------------------------------------------------------
+
+    def _run_with_a_kill(self, kit: Kit, tmp_path: Path) -> int:
+        """Kill a run part-way, run again; returns how many records could have been in flight."""
+        kit.config_file.write_text(kit.config_file.read_text() + "max_rate: 500\nbatch_size: 100\n")
+        first = kit.subprocess(tmp_path / "run.log")
+        _wait(lambda: len(kit.messages(kit.connector().topic)) >= 300, "the first run to send some events")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        sent_before = len(kit.messages(kit.connector().topic))
+        second = kit.subprocess(tmp_path / "run.log")
+        assert second.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()[-2000:]
+        assert sent_before < len(kit.messages(kit.connector().topic)), "the kill came after the run had finished"
+        return 100
+
+    def _push_with_a_kill(self, kit: Kit, connector: HttpPushConnector, feed: list[dict[str, Any]],
+                          tmp_path: Path) -> int:
+        """Kill the endpoint part-way; the client resends what got no 202. Returns the in-flight bound."""
+        url = f"http://{connector.config.host}:{connector.config.port}{connector.config.path}"
+        chunks = [feed[i:i + 100] for i in range(0, len(feed), 100)]
+        server = kit.subprocess(tmp_path / "push.log")
+        _wait(lambda: _post(url.replace(connector.config.path, "/healthz"), None) == 200, "the endpoint")
+        answered = 0
+        for chunk in chunks[: len(chunks) // 2]:
+            answered += _post(url, chunk) == 202
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        server = kit.subprocess(tmp_path / "push.log")
+        _wait(lambda: _post(url.replace(connector.config.path, "/healthz"), None) == 200, "the restarted endpoint")
+        for chunk in chunks[answered:]:  # the agency system resends whatever got no 202
+            assert _post(url, chunk) == 202
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        return 100  # one request's records
+
+
+def _fails(connector: Connector, record: SourceRecord, codec: Codec) -> bool:
+    return _event_id(connector, record, codec) is None
+
+
+def _event_id(connector: Connector, record: SourceRecord, codec: Codec) -> str | None:
+    from connectors.sdk.runner import prepare
+
+    outcome = prepare(connector, record, codec)
+    return None if outcome.error else str(codec.decode(outcome.value)[0]["envelope"]["event_id"])
+
+
+def _offline(connector: Connector) -> Iterator[SourceRecord]:
+    """Read the installed feed the way the source will, without sending or checkpointing."""
+    return (item for item in connector.open_source().items({}) if isinstance(item, SourceRecord))
+
+
+def _post(url: str, records: list[dict[str, Any]] | None) -> int:
+    data = json.dumps(records).encode() if records is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                     headers={"Authorization": f"Bearer {PUSH_TOKEN}",
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0
+
+
+def _wait(condition: Any, what: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
