@@ -20,7 +20,7 @@ from kafka.errors import KafkaError
 
 from connectors.sdk.contract import Connector, MappingError
 from connectors.sdk.offsets import OffsetStore
-from connectors.sdk.sources.base import Idle, Source, SourceRecord, StreamEnd
+from connectors.sdk.sources.base import Source, SourceRecord, StreamEnd
 from mash import deadletter
 from mash.codec import Codec
 from mash.settings import Settings
@@ -110,7 +110,7 @@ def prepare_all(connector: Connector, records: Iterable[SourceRecord], codec: Co
 
 
 class Runner:
-    """Sends prepared records in batches and checkpoints each confirmed batch."""
+    """Sends prepared records as they come and checkpoints each confirmed batch."""
 
     def __init__(self, connector: Connector, producer: KafkaProducer, offsets: OffsetStore, settings: Settings,
                  codec: Codec | None = None, progress: Callable[[RunReport], None] | None = None) -> None:
@@ -123,25 +123,24 @@ class Runner:
         self.inbound = topic_name(connector.topic, settings)
         self.dlq = topic_name(DEADLETTER, settings)
         self._batch: list[Outcome] = []
+        self._futures: list[Any] = []
         self._positions: dict[str, dict[str, Any]] = {}
         self._ends: list[StreamEnd] = []
         self._failures: dict[str, list[tuple[str, str]]] = {}
-        self._sent_at = time.monotonic()
         self._rate_started = time.monotonic()
 
     def run(self, source: Source) -> RunReport:
-        batch_size = self.connector.config.batch_size
         checkpoints = self.offsets.load() if source.keeps_checkpoints else {}
         for item in source.items(checkpoints):
             if isinstance(item, SourceRecord):
                 self._add(prepare(self.connector, item, self.codec))
-                if len(self._batch) >= batch_size:
+                if len(self._batch) >= self.connector.config.batch_size:
                     self.commit(source)
             elif isinstance(item, StreamEnd):
                 self._positions[item.stream] = item.position
                 self._ends.append(item)
                 self.commit(source)
-            elif isinstance(item, Idle):
+            else:  # Idle: nothing to read for now, so confirm what was sent
                 self.commit(source)
         self.commit(source)
         return self.report
@@ -157,28 +156,28 @@ class Runner:
             reason = f"{type(outcome.error).__name__}: {str(outcome.error)[:500]}"
             self._failures.setdefault(outcome.record.stream, []).append((outcome.record.label, reason))
         self._batch.append(outcome)
+        self._futures.append(self._send(outcome))
         self._positions[outcome.record.stream] = outcome.record.position
 
     def commit(self, source: Source) -> None:
-        """Send the batch, wait for the broker, then save the checkpoint and acknowledge."""
+        """Wait for the broker to confirm the batch, then save the checkpoint and acknowledge."""
         if self._batch:
-            self._deliver(self._batch)
+            self._confirm()
         if source.keeps_checkpoints:
             self.offsets.save(self._positions)
         for end in self._ends:
             source.acknowledge(end, self._failures.pop(end.stream, []))
-        self._batch, self._positions, self._ends = [], {}, []
+        self._batch, self._futures, self._positions, self._ends = [], [], {}, []
         if self.progress:
             self.progress(self.report)
 
-    def _deliver(self, batch: list[Outcome]) -> None:
-        """Send and confirm the whole batch, resending it with backoff on broker errors."""
+    def _confirm(self) -> None:
+        """Every send of the batch acknowledged; on a broker error, resend it with backoff."""
         delay, waited = 0.5, 0.0
         while True:
             try:
-                futures = [self._send(o) for o in batch]
                 self.producer.flush(timeout=DELIVERY_TIMEOUT_S)
-                for future in futures:
+                for future in self._futures:
                     future.get(timeout=DELIVERY_TIMEOUT_S)
                 return
             except KafkaError as exc:
@@ -189,6 +188,7 @@ class Runner:
                 time.sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 30.0)
+                self._futures = [self._send(o) for o in self._batch]
 
     def _send(self, outcome: Outcome) -> Any:
         if outcome.error is None:
