@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from connectors.registry import CONNECTORS, build_connector
+from connectors.registry import all_connectors, build_connector
 from connectors.sdk.config import ConfigError
 from connectors.sdk.offsets import OffsetStore
 from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
@@ -51,7 +51,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _list(_: argparse.Namespace) -> int:
-    for name, cls in CONNECTORS.items():
+    for name, cls in all_connectors().items():
         print(f"{name:12} {cls.event_type:42} {cls.config_class.__name__:18} sample: {cls.sample}")
     return 0
 

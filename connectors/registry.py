@@ -1,7 +1,12 @@
-"""The connectors this distribution ships, by name."""
+"""The connectors: the four shipped here, and any an integrator adds without touching this code,
+through the `mash.connectors` entry point group of their package or `MASH_CONNECTORS`
+("module:Class,module:Class")."""
 
 from __future__ import annotations
 
+import importlib
+import os
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +23,24 @@ CONNECTORS: dict[str, type[Connector]] = {
 }
 
 
+def all_connectors() -> dict[str, type[Connector]]:
+    """The shipped connectors and the ones installed or named in MASH_CONNECTORS."""
+    found = dict(CONNECTORS)
+    for entry in entry_points(group="mash.connectors"):
+        found[entry.name] = entry.load()
+    for spec in filter(None, (s.strip() for s in os.environ.get("MASH_CONNECTORS", "").split(","))):
+        module, _, attribute = spec.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise SystemExit(f"mash: MASH_CONNECTORS names {spec!r}, which cannot be loaded: {exc}") from None
+        found[cls.name] = cls
+    return found
+
+
 def connector_class(name: str) -> type[Connector]:
     try:
-        return CONNECTORS[name]
+        return all_connectors()[name]
     except KeyError:
         raise SystemExit(f"mash: no connector {name!r}; `mash connector list` shows them") from None
 

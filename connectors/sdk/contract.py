@@ -45,8 +45,9 @@ class Mapped:
 
 
 class Connector(ABC):
-    name: ClassVar[str]  # also the agency folder, e.g. "police"
+    name: ClassVar[str]  # the connector's own name, e.g. "police"; names its checkpoints
     agency: ClassVar[str]  # the Agency enum symbol, e.g. "POLICE"
+    feeds: ClassVar[str | None] = None  # which agency topic it feeds, e.g. "police"; default: its name
     event_type: ClassVar[str]
     source_system: ClassVar[str]
     sensitivity: ClassVar[str] = "STANDARD"
@@ -81,11 +82,11 @@ class Connector(ABC):
 
     @property
     def topic(self) -> str:
-        return inbound(self.name)
+        return inbound(self.feeds or self.name)
 
     @property
     def schema(self) -> str:
-        return INBOUND_SCHEMAS[self.name]
+        return INBOUND_SCHEMAS[self.feeds or self.name]
 
     def to_event(self, mapped: Mapped, received_at: datetime | None = None) -> dict[str, Any]:
         """Wrap a mapped record in the shared envelope."""
