@@ -153,3 +153,13 @@ def test_sql_and_html_in_text_fields_travel_as_inert_data(tmp_path: Path) -> Non
     outcome, = sample_outcomes(get_connector("police"), path)
     record, _ = Codec().decode(outcome.value)
     assert record["envelope"]["subject"]["family_name"] == hostile == record["payload"]["summary"]
+
+
+def test_an_unknown_csv_column_is_dead_lettered_by_name(tmp_path: Path) -> None:
+    good = json.loads(get_connector("police").sample.read_text().splitlines()[0])
+    row = {**{k: ("" if v is None else str(v)) for k, v in good.items()}, "ethnicity_code": "W1"}
+    path = tmp_path / "export.csv"
+    path.write_text(",".join(row) + "\n" + ",".join(f'"{v}"' for v in row.values()) + "\n")
+    connector = build_connector("police", tmp_path, overrides={"format": "csv"})
+    outcome, = sample_outcomes(connector, path)
+    assert "unknown field(s) 'ethnicity_code'" in str(outcome.error)
