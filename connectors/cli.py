@@ -28,6 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     run_cmd.add_argument("--report-json", type=Path, help="write the run's counts here")
     run_cmd.add_argument("--sample", action="store_true",
                          help="first put the connector's shipped sample where its source reads (to try it out)")
+    run_cmd.add_argument("--synth", type=Path, metavar="DIR",
+                         help="read the agency's feed from a `mash synth` folder (checkpoints kept there)")
     run_cmd.set_defaults(handler=_run)
     check = actions.add_parser("check", help="map a sample and print events or errors; sends nothing")
     check.add_argument("name")
@@ -67,6 +69,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     if args.sample:
         connector.install_sample()
+    if args.synth:
+        connector = connector.use_synth(args.synth)
     state_url = connector.config.state_url or f"sqlite:///{settings.state_dir / 'connectors.db'}"
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     offsets = OffsetStore(state_url, connector.name)

@@ -19,9 +19,11 @@ from pathlib import Path
 from types import FrameType
 
 from pydantic import SecretStr
+from sqlalchemy import Engine, select
 
 from mash.db import engine_for
 from mash.local_kafka import BrokerProcess, start_broker
+from mash.models import AlertRecord
 from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import Settings
 from mash.topics import AGENCIES, provision
@@ -53,15 +55,23 @@ def run_demo(base: Settings) -> int:
         step(f"provisioned {len(created)} topics")
         children.append(_spawn(["hub", "worker"], env, demo_dir / "hub.log"))
         step(f"hub worker started (log: {demo_dir / 'hub.log'})")
-        connectors = {a: _spawn(["connector", "run", a, "--sample", "--report-json", str(demo_dir / f"{a}.json")],
-                                env, demo_dir / f"connector-{a}.log") for a in AGENCIES}
-        children.extend(connectors.values())
-        reports = _wait_for_connectors(connectors, demo_dir)
+        reports = _run_connectors(["--sample"], "sample", env, demo_dir)
         counts = _wait_until_drained(broker.bootstrap, settings, engine, children[0])
-        ok = print_summary(reports, counts)
+        ok = print_summary(reports, counts, "the shipped samples")
+        if base.demo_synth_events:
+            synth_dir = demo_dir / "synth"
+            step(f"generating a synthetic feed of {base.demo_synth_events:,} events (mash synth)")
+            _spawn(["synth", "--events", str(base.demo_synth_events), "--out", str(synth_dir)], env,
+                   demo_dir / "synth.log").wait(timeout=600)
+            synth_reports = _run_connectors(["--synth", str(synth_dir)], "synth", env, demo_dir)
+            counts = _wait_until_drained(broker.bootstrap, settings, engine, children[0])
+            totals = {a: {k: reports[a][k] + synth_reports[a][k] for k in ("read", "produced", "dead_lettered")}
+                      for a in AGENCIES}
+            ok = print_summary(totals, counts, "the samples and the synthetic feed") and ok
+            print_truth(synth_dir, engine)
         if base.demo_exit:
             return 0 if ok else 1
-        step("pipeline running; add records with `mash connector run <agency> --file F` "
+        step("pipeline running; feed it with `mash connector run <agency> --config F` or `--synth DIR` "
              f"(MASH_BOOTSTRAP_SERVERS={broker.bootstrap}). Ctrl-C stops everything.")
         while children[0].poll() is None:
             time.sleep(1)
@@ -102,12 +112,15 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
             child.wait()
 
 
-def _wait_for_connectors(connectors: dict[str, subprocess.Popen[bytes]], demo_dir: Path) -> dict[str, dict[str, int]]:
+def _run_connectors(args: list[str], phase: str, env: dict[str, str], demo_dir: Path) -> dict[str, dict[str, int]]:
+    """Run the four connectors at once over one feed; their reports once they all finish."""
+    running = {a: _spawn(["connector", "run", a, *args, "--report-json", str(demo_dir / f"{phase}-{a}.json")],
+                         env, demo_dir / f"connector-{phase}-{a}.log") for a in AGENCIES}
     reports = {}
-    for agency, proc in connectors.items():
-        if proc.wait(timeout=300) != 0:
-            raise SystemExit(f"demo: the {agency} connector failed; see {demo_dir}/connector-{agency}.log")
-        reports[agency] = json.loads((demo_dir / f"{agency}.json").read_text())
+    for agency, proc in running.items():
+        if proc.wait(timeout=600) != 0:
+            raise SystemExit(f"demo: the {agency} connector failed; see {demo_dir}/connector-{phase}-{agency}.log")
+        reports[agency] = json.loads((demo_dir / f"{phase}-{agency}.json").read_text())
         step(f"connector {agency}: read {reports[agency]['read']}, produced "
              f"{reports[agency]['produced']}, dead-lettered {reports[agency]['dead_lettered']}")
     return reports
@@ -134,9 +147,9 @@ def _wait_until_drained(bootstrap: str, settings: Settings, engine: object,
         time.sleep(1.0)
 
 
-def print_summary(reports: dict[str, dict[str, int]], counts: PipelineCounts) -> bool:
+def print_summary(reports: dict[str, dict[str, int]], counts: PipelineCounts, what: str) -> bool:
     """Print the figures and the conservation check; True when everything is accounted for."""
-    print("\n=== MASH demo summary ===")
+    print(f"\n=== MASH demo summary: {what} ===")
     print(f"{'agency':12} {'read':>6} {'produced':>9} {'dead-lettered':>14} {'on topic':>9}")
     for agency, r in reports.items():
         print(f"{agency:12} {r['read']:>6} {r['produced']:>9} {r['dead_lettered']:>14} "
@@ -170,3 +183,27 @@ def print_summary(reports: dict[str, dict[str, int]], counts: PipelineCounts) ->
     for ok, text in checks:
         print(f"  [{'ok' if ok else 'FAILED'}] {text}")
     return all(ok for ok, _ in checks)
+
+
+def print_truth(synth_dir: Path, engine: Engine) -> None:
+    """How the alerts compare with the synthetic feed's ground truth (information, not a check)."""
+    person_of: dict[str, int] = {}
+    for line in (synth_dir / "truth" / "events.jsonl").read_text().splitlines():
+        truth = json.loads(line)
+        person_of[truth["event_id"]] = truth["person"]
+    should = {c["person"] for c in map(json.loads, (synth_dir / "truth" / "children.jsonl").read_text().splitlines())
+              if c["should_alert"]}
+    with engine.connect() as db:
+        alerts = [ids for (ids,) in db.execute(select(AlertRecord.event_ids))]
+    alerted: set[int] = set()
+    mixed = 0
+    for event_ids in alerts:
+        people = {person_of[e] for e in event_ids if e in person_of}
+        alerted |= people
+        mixed += len(people) > 1
+    found = len(should & alerted)
+    print(f"\nground truth of the synthetic feed: {len(should)} children should raise an alert; "
+          f"{found} did ({found / max(len(should), 1):.0%}), {len(alerted - should)} alerted that should not, "
+          f"{mixed} alerts joined two children.")
+    print("  (linking is on NHS number, UPN and agency ids only for now: a child an agency knows by name "
+          "and date of birth alone is not linked yet)")

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         "broker down) before the worker exits for its supervisor to restart it.",
     )
     demo_exit: bool = Field(False, description="`mash demo` exits after printing its summary.")
+    demo_synth_events: int = Field(
+        2000, ge=0, le=2_000_000, description="After the samples, the demo runs a `mash synth` feed of this "
+        "many events and compares the alerts with its ground truth; 0 skips it.",
+    )
     demo_timeout_s: float = Field(180.0, gt=0, description="How long the demo waits to drain.")
 
     def sqlalchemy_url(self) -> str:

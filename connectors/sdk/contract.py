@@ -73,12 +73,24 @@ class Connector(ABC):
         """Put the shipped sample where the configured source will find it (to try it out)."""
 
     @abstractmethod
+    def use_synth(self, synth_dir: Path) -> Connector:
+        """This connector set to read the feed `mash synth` wrote for its agency in `synth_dir`,
+        with checkpoints of its own there."""
+
+    @abstractmethod
     def sample_records(self, path: Path) -> Iterator[SourceRecord]:
         """The records of a sample file as the source would read them (`mash connector check`)."""
 
     @abstractmethod
     def map(self, fields: dict[str, Any]) -> Mapped:
         """Map one parsed source record; raise MappingError naming the field on bad input."""
+
+    def synth_folder(self, synth_dir: Path) -> Path:
+        return synth_dir / (self.feeds or self.name)
+
+    def _reconfigured(self, synth_dir: Path, **changes: Any) -> Connector:
+        offsets = f"sqlite:///{synth_dir / 'offsets.db'}"
+        return type(self)(self.config.model_copy(update={"state_url": offsets, **changes}))
 
     @property
     def topic(self) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import SecretStr
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
@@ -34,6 +35,10 @@ class DatabasePollConnector(Connector):
         with sqlite3.connect(path) as db:
             db.executescript(self.sample.read_text())
         db.close()
+
+    def use_synth(self, synth_dir: Path) -> Connector:
+        database = next(self.synth_folder(synth_dir).glob("*.db"))
+        return self._reconfigured(synth_dir, url=SecretStr(f"sqlite:///{database}"))
 
     def sample_records(self, path: Path) -> Iterator[SourceRecord]:
         db = sqlite3.connect(":memory:", check_same_thread=False)

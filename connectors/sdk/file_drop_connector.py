@@ -29,5 +29,8 @@ class FileDropConnector(Connector):
         self.config.inbox.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.sample, self.config.inbox / self.sample.name)
 
+    def use_synth(self, synth_dir: Path) -> Connector:
+        return self._reconfigured(synth_dir, inbox=self.synth_folder(synth_dir) / "inbox")
+
     def sample_records(self, path: Path) -> Iterator[SourceRecord]:
         return read_records(path, file_format=self.config.format)

@@ -40,7 +40,8 @@ def test_demo_summarises_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None
         wait_for(lambda: "Ctrl-C stops everything" in log.read_text(), timeout_s=240,
                  what="the demo to print its summary")
         text = log.read_text()
-        assert "[FAILED]" not in text and text.count("[ok]") == 5
+        assert "[FAILED]" not in text and text.count("[ok]") == 10  # after the samples, then the synth feed
+        assert "ground truth of the synthetic feed" in text
         assert re.search(r"alerts raised: [1-9]", text)
         port = int(re.findall(r"broker ready at 127\.0\.0\.1:(\d+)", text)[0])
         assert processes_using(tmp_path / "demo")
