@@ -118,7 +118,7 @@ def hub_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subp
                 proc.wait()
 
 
-def wait_for(condition: Callable[[], Any], timeout_s: float = 120.0, what: str = "condition") -> Any:
+def wait_for(condition: Callable[[], Any], timeout_s: float = 240.0, what: str = "condition") -> Any:
     """Poll `condition` until it returns something truthy; fail naming `what` on timeout."""
     deadline = time.monotonic() + timeout_s
     last = None
