@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from kafka.errors import KafkaError
+
 from connectors.registry import all_connectors, build_connector
 from connectors.sdk.config import ConfigError
 from connectors.sdk.offsets import OffsetStore
@@ -74,7 +76,13 @@ def _run(args: argparse.Namespace) -> int:
     state_url = connector.config.state_url or f"sqlite:///{settings.state_dir / 'connectors.db'}"
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     offsets = OffsetStore(state_url, connector.name)
-    producer = make_producer(resolve_bootstrap(settings))
+    bootstrap = resolve_bootstrap(settings)
+    try:
+        producer = make_producer(bootstrap)
+    except KafkaError:
+        print(f"mash: no Kafka broker answers at {bootstrap}; start one (`mash kafka start`) or set "
+              "MASH_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
     source = connector.open_source()
     _stop_on_signals(source)
     try:
