@@ -9,8 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, create_engine, select
+from sqlalchemy import JSON, DateTime, String, inspect, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from mash.db import make_engine
 
 
 class _Base(DeclarativeBase):
@@ -28,8 +31,12 @@ class ConnectorOffset(_Base):
 
 class OffsetStore:
     def __init__(self, url: str, connector: str) -> None:
-        self._engine = create_engine(url)
-        _Base.metadata.create_all(self._engine)
+        self._engine = make_engine(url)
+        try:
+            _Base.metadata.create_all(self._engine)
+        except OperationalError:  # connectors sharing a store may race to create the table
+            if not inspect(self._engine).has_table(ConnectorOffset.__tablename__):
+                raise
         self._connector = connector
 
     def load(self) -> dict[str, dict[str, Any]]:

@@ -37,8 +37,11 @@ def test_demo_summarises_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None
         demo = subprocess.Popen([sys.executable, "-m", "mash.cli", "demo"], env=env, cwd=PROJECT_ROOT,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: "Ctrl-C stops everything" in log.read_text(), timeout_s=240,
-                 what="the demo to print its summary")
+        def summarised() -> bool:
+            assert demo.poll() is None, f"the demo exited early:\n{log.read_text()[-3000:]}"
+            return "Ctrl-C stops everything" in log.read_text()
+
+        wait_for(summarised, timeout_s=300, what="the demo to print its summary")
         text = log.read_text()
         assert "[FAILED]" not in text and text.count("[ok]") == 10  # after the samples, then the synth feed
         assert "ground truth of the synthetic feed" in text

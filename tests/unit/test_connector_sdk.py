@@ -165,3 +165,30 @@ def test_database_poll_binds_values_so_hostile_text_stays_data(tmp_path: Path) -
     hostile = {"concerns": {"cursor": "n1' OR '1'='1", "key": 0}}
     rows = [i for i in DatabasePollSource(config).items(hostile) if isinstance(i, SourceRecord)]
     assert [r.fields["note"] for r in rows if r.fields] == ["n2", "n3"]
+
+
+def test_connectors_starting_together_share_one_new_checkpoint_store(tmp_path: Path) -> None:
+    import threading
+
+    from connectors.sdk.offsets import OffsetStore
+
+    url = f"sqlite:///{tmp_path / 'offsets.db'}"
+    errors: list[Exception] = []
+    start = threading.Barrier(8)
+
+    def open_and_save(n: int) -> None:
+        start.wait()
+        try:
+            store = OffsetStore(url, f"connector-{n}")
+            store.save({"stream": {"n": n}})
+            store.close()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_save, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert OffsetStore(url, "connector-3").load() == {"stream": {"n": 3}}

@@ -7,8 +7,8 @@ The endpoint answers only after the SDK has the broker's confirmation:
 - 422: the body parsed, but some records failed mapping or validation: they are on the
   dead-letter topic, the rest are on the inbound topic; the answer lists each failure;
 - 400: the body is not JSON records (it is dead-lettered whole); 401: bad or missing token
-  (nothing is produced); 413: body too large; 503: not confirmed in time, send again (event ids
-  are stable, so a resend is recognised as a duplicate).
+  (nothing is produced); 413: body too large; 503: busy, or not confirmed in time: send again
+  (event ids are stable, so a resend is recognised as a duplicate).
 
 The HTTP server runs in a thread of its own and hands each request's records to the SDK's run
 loop as one stream, so pushing shares the same mapping, producing and dead-letter path as every
@@ -36,6 +36,7 @@ from connectors.sdk.formats import ParseError
 from connectors.sdk.sources.base import IDLE, Item, Source, SourceRecord, StreamEnd
 
 CONFIRM_TIMEOUT_S = 60.0
+MAX_QUEUED_RECORDS = 20_000  # beyond this, ask the agency system to retry later rather than buffer more
 
 
 class HttpPushConfig(ConnectorConfig):
@@ -111,6 +112,8 @@ class HttpPushSource(Source):
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": f"body over {self.config.max_body_bytes} bytes"}, status=413)
+        if self._inbox.qsize() > MAX_QUEUED_RECORDS:
+            return web.json_response({"error": "busy; send again shortly"}, status=503, headers={"Retry-After": "5"})
         request_id = f"push-{next(self._ids)}"
         records = _records(request_id, body)
         waiter: Future[Sequence[tuple[str, str]]] = Future()
