@@ -6,7 +6,6 @@ The same models serve SQLite (the embedded default) and PostgreSQL (production).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -68,7 +67,3 @@ class EventOutcomeRecord(Base):
     outcome: Mapped[str] = mapped_column(String(24), index=True)
     alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-def as_dict(row: Base) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns}

@@ -11,7 +11,7 @@ keeps it: later events attach and may raise its rating, never lower it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 ALERT_NAMESPACE = uuid.UUID("0b7e3c52-8f0c-4a55-9e7e-5d2f1f3b9c21")
@@ -84,7 +84,6 @@ class Decision:
     alert: AlertState | None
     duplicate: bool = False
     alert_changed: bool = False
-    notes: tuple[str, ...] = field(default=())
 
 
 def correlate(state: PersonState, person_id: str, event: EventFacts, window_ms: int,
