@@ -134,6 +134,15 @@ def _terminate(pid: int, timeout_s: float) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url. Like Kafka's own, never starting with '-',
+    which the storage tool's argument parser would take for an option (1 start in 64 failed)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
     """Format KRaft storage in `data_dir`, start the broker and wait until it answers."""
     if shutil.which("java") is None:
@@ -146,7 +155,7 @@ def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
     (data_dir / "log4j.properties").write_text(_LOG4J.format(path=data_dir / "broker.log"))
     classpath = f"{jars_dir}/*"
     java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j.configuration=file:{data_dir}/log4j.properties"]
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     fmt = subprocess.run(
         [*java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
          "-c", str(config), "--ignore-formatted"],
