@@ -12,6 +12,7 @@ the baseline's: what the SDK's work costs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import tempfile
@@ -22,6 +23,7 @@ from connectors.registry import build_connector
 from connectors.sdk.offsets import OffsetStore
 from connectors.sdk.runner import Runner, make_producer
 from connectors.synth.generate import generate
+from mash.codec import Codec
 from mash.local_kafka import start_broker
 from mash.settings import Settings
 from mash.topics import provision, topic_name
@@ -64,6 +66,10 @@ def run(work: Path, bootstrap: str, events: int) -> None:
     producer.close()
     print(f"  baseline: bare kafka-python producer  {baseline:>9,.0f} records/s")
 
+    floor = floor_rate(lines, bootstrap, settings)
+    print(f"  floor: validated Avro encode + keyed send of pre-mapped events  {floor:>9,.0f} records/s "
+          f"(ceiling for any schema-checked connector: ratio {floor / baseline:.2f})")
+
     connector = build_connector("police", settings.state_dir, overrides={"batch_size": 2000})
     connector.config.inbox.mkdir(parents=True)  # type: ignore[attr-defined]
     for path in files:
@@ -78,6 +84,23 @@ def run(work: Path, bootstrap: str, events: int) -> None:
           f"({report.produced:,} produced, {report.dead_lettered:,} dead-lettered)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"ratio connector / baseline: {ours / baseline:.2f} (target >= 0.8); peak RSS {peak_mb:.0f} MB")
+
+
+def floor_rate(lines: list[bytes], bootstrap: str, settings: Settings) -> float:
+    """The least a schema-checked connector must do per record, with mapping done beforehand."""
+    connector = build_connector("police", settings.state_dir / "floor")
+    events = [connector.to_event(connector.map(json.loads(line))) for line in lines]
+    codec = Codec()
+    producer = make_producer(bootstrap)
+    topic = topic_name("mash.inbound.police.v1", settings)
+    started = time.perf_counter()
+    for event in events:
+        producer.send(topic, key=event["envelope"]["subject"]["local_id"].encode(),
+                      value=codec.encode(event, connector.schema))
+    producer.flush()
+    rate = len(events) / (time.perf_counter() - started)
+    producer.close()
+    return rate
 
 
 if __name__ == "__main__":
