@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,6 +22,10 @@ class Person(Base):
 
     person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    merged_into: Mapped[str | None] = mapped_column(String(36), nullable=True)  # set when retired by a merge
+    open_social_care: Mapped[bool] = mapped_column(Boolean, default=False)
+    child_protection_plan: Mapped[bool] = mapped_column(Boolean, default=False)
+    looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class PersonIdentifier(Base):
@@ -37,6 +41,102 @@ class PersonIdentifier(Base):
     value: Mapped[str] = mapped_column(String(128), primary_key=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.person_id"), index=True)
     first_seen_event_id: Mapped[str] = mapped_column(String(36))
+
+
+class PersonProfile(Base):
+    """Each distinct way agencies have described a person: the name and address history."""
+
+    __tablename__ = "person_profiles"
+    __table_args__ = (Index("ix_person_profiles_person", "person_id"),)
+
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    given: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dob: Mapped[str] = mapped_column(String(10), primary_key=True)  # ISO date, blank when unknown
+    sex: Mapped[str] = mapped_column(String(1), primary_key=True)
+    postcode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    first_event_id: Mapped[str] = mapped_column(String(36))
+    first_seen_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class PersonBlockKey(Base):
+    """Blocking keys: an event is compared only with persons filed under one of its keys."""
+
+    __tablename__ = "person_block_keys"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class PersonAddress(Base):
+    """Addresses a person has been reported at; children sharing one are a household."""
+
+    __tablename__ = "person_addresses"
+
+    address_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class PersonEvent(Base):
+    """Which events each person has had, for the prior-contact counts triage needs."""
+
+    __tablename__ = "person_events"
+    __table_args__ = (Index("ix_person_events_person_time", "person_id", "occurred_ms"),)
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36))
+    agency: Mapped[str] = mapped_column(String(16))
+    occurred_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class LinkDecisionRecord(Base):
+    """Every link decision, with its evidence: why this event was put with this person."""
+
+    __tablename__ = "link_decisions"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    evidence: Mapped[dict[str, object]] = mapped_column(JSON)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PersonMerge(Base):
+    """Two person records proved to be one child: the retired one points at the survivor."""
+
+    __tablename__ = "person_merges"
+
+    retired_person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    surviving_person_id: Mapped[str] = mapped_column(String(36), index=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(200))
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MatchReview(Base):
+    """A possible match held for a person to confirm: never linked automatically."""
+
+    __tablename__ = "match_reviews"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), index=True)  # the new person the event started
+    candidate_person_id: Mapped[str] = mapped_column(String(36), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, object]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="OPEN", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MatchModelRecord(Base):
+    """Each version of the match model's parameters that has made decisions."""
+
+    __tablename__ = "match_models"
+
+    version: Mapped[str] = mapped_column(String(16), primary_key=True)
+    parameters: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AlertRecord(Base):

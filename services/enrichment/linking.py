@@ -1,21 +1,27 @@
-"""Deciding which person an event belongs to, on strong identifiers only.
+"""Deciding which person an event belongs to.
 
-Pure: given the identifiers an event carries and the persons those identifiers already belong
-to, decide the link. The person index (SQL) looks the identifiers up and stores the decision.
-Probabilistic matching on names and dates of birth comes later; until then an event without a
-known strong identifier starts a new person rather than risk a wrong link.
+Pure: given the identifiers an event carries, the persons those identifiers already belong to,
+and the candidates blocking found, decide the link. Deterministic first: a known NHS number,
+UPN or agency id settles it, and identifiers owned by two persons prove them one child (a
+merge). Only an event with no known identifier is matched probabilistically, and only a clear
+match above the link threshold links; a possible match starts a new person and is held for
+review. The person index (SQL) looks things up and stores the decision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mash.identifiers import is_valid_nhs_number, is_valid_upn, normalise_nhs_number, normalise_upn
+from services.enrichment.comparisons import Profile
+from services.enrichment.match_model import LINK, REVIEW, Candidate, MatchModel, MatchResult, best_match
 
 # Strongest first: the link method is the strongest identifier that was already known.
 SCHEME_PRIORITY = ("nhs", "upn", "local")
 LINK_METHODS = {"nhs": "NHS_NUMBER", "upn": "UPN", "local": "LOCAL_ID"}
+PROBABILISTIC, NEW_PERSON = "PROBABILISTIC", "NEW_PERSON"
 
 
 @dataclass(frozen=True, order=True)
@@ -29,7 +35,9 @@ class LinkDecision:
     person_id: str
     method: str  # a LinkMethod symbol
     attach: tuple[Identifier, ...]  # identifiers to record as this person's
-    conflicts: tuple[Identifier, ...]  # identifiers already owned by another person
+    merge: tuple[str, ...] = ()  # persons this event proves to be the same child, to retire into person_id
+    match: MatchResult | None = None  # the probabilistic evidence, when there was any
+    review_candidate: str | None = None  # a possible match held for a person to confirm
 
 
 def identifiers_of(subject: dict[str, Any], agency: str) -> list[Identifier]:
@@ -47,17 +55,21 @@ def identifiers_of(subject: dict[str, Any], agency: str) -> list[Identifier]:
     return found
 
 
-def decide_link(identifiers: list[Identifier], owners: dict[Identifier, str], new_person_id: str) -> LinkDecision:
-    """Link to the owner of the strongest known identifier, else to a new person.
-
-    An identifier that another person already owns is never moved: that is a possible merge of
-    two records, which needs evidence and a person's review, not a silent re-link.
-    """
+def decide_link(identifiers: list[Identifier], owners: dict[Identifier, str], new_person_id: str,
+                model: MatchModel | None = None, profile: Profile | None = None,
+                candidates: Sequence[Candidate] = ()) -> LinkDecision:
+    """Deterministic on known identifiers, else probabilistic on the candidates, else a new person."""
     known = sorted((i for i in identifiers if i in owners), key=lambda i: SCHEME_PRIORITY.index(i.scheme))
-    if not known:
-        return LinkDecision(new_person_id, "NEW_PERSON", tuple(identifiers), ())
-    strongest = known[0]
-    person_id = owners[strongest]
     attach = tuple(i for i in identifiers if i not in owners)
-    conflicts = tuple(i for i in known if owners[i] != person_id)
-    return LinkDecision(person_id, LINK_METHODS[strongest.scheme], attach, conflicts)
+    if known:
+        person_id = owners[known[0]]
+        merge = tuple(sorted({owners[i] for i in known} - {person_id}))
+        return LinkDecision(person_id, LINK_METHODS[known[0].scheme], attach, merge)
+    if model is None or profile is None or not candidates:
+        return LinkDecision(new_person_id, NEW_PERSON, attach)
+    match = best_match(model, profile, candidates)
+    if match.outcome == LINK:
+        assert match.person_id is not None
+        return LinkDecision(match.person_id, PROBABILISTIC, attach, match=match)
+    review = match.person_id if match.outcome == REVIEW else None
+    return LinkDecision(new_person_id, NEW_PERSON, attach, match=match, review_candidate=review)

@@ -1,68 +1,326 @@
-"""The person index in SQL: which person each identifier belongs to.
+"""The person index in SQL: persons, their identifiers, profiles, addresses, events and decisions.
 
-One transaction per batch of events. The (scheme, value) primary key makes a second person for
-the same identifier impossible; a worker that loses a race retries the batch and then finds the
-winner's person.
+One transaction per batch of events: the batch's lookups are made up front, in a few queries,
+and kept current in memory as the batch links, so a later event sees the persons an earlier one
+created. The identifier primary key makes a second person for the same identifier impossible;
+a worker that loses a race rolls back, retries the batch and then finds the winner's person.
+A redelivered event (the batch committed, the offset did not) gets back the decision already
+recorded for it, following any merge since.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mash.models import Person, PersonIdentifier
-from services.enrichment.linking import Identifier, LinkDecision, decide_link
+from mash.models import (
+    LinkDecisionRecord,
+    MatchModelRecord,
+    MatchReview,
+    Person,
+    PersonAddress,
+    PersonBlockKey,
+    PersonEvent,
+    PersonIdentifier,
+    PersonMerge,
+    PersonProfile,
+)
+from services.enrichment.blocking import lookup_keys, stored_keys
+from services.enrichment.comparisons import Profile
+from services.enrichment.context import DAY_MS, Status, person_context
+from services.enrichment.linking import NEW_PERSON, Identifier, LinkDecision, decide_link
+from services.enrichment.match_model import DEFAULT_MODEL, Candidate, MatchModel
 
 MAX_ATTEMPTS = 5
+CHUNK = 500  # rows per IN list
+MAX_CANDIDATES = 50  # a blocking key shared by more persons than this is too common to compare on
+
+
+@dataclass(frozen=True)
+class EventToLink:
+    event_id: str
+    agency: str
+    identifiers: list[Identifier]
+    profile: Profile
+    occurred_ms: int
+    status_change: dict[str, bool] = field(default_factory=dict)
+    address_key: str = ""
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    decision: LinkDecision
+    context: dict[str, Any]
+    model_version: str | None
+    redelivered: bool = False
 
 
 class PersonIndex:
-    def __init__(self, sessions: sessionmaker[Session], new_id: Callable[[], str] | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], model: MatchModel = DEFAULT_MODEL,
+                 new_id: Callable[[], str] | None = None) -> None:
         self._sessions = sessions
+        self.model = model
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._model_recorded = False
 
-    def link_batch(self, batch: Sequence[tuple[str, list[Identifier]]]) -> list[LinkDecision]:
-        """Link each (event_id, identifiers) in order; later events see earlier ones' persons."""
+    def link_batch(self, batch: Sequence[EventToLink]) -> list[Enrichment]:
+        """Link each event in order and return its decision and context."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._sessions.begin() as session:
-                    return self._link_all(session, batch)
+                    self._record_model(session)
+                    return _BatchLinker(session, self.model, self._new_id).run(batch)
             except IntegrityError:
+                self._model_recorded = False
                 if attempt == MAX_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
-    def _link_all(self, session: Session, batch: Sequence[tuple[str, list[Identifier]]]) -> list[LinkDecision]:
-        owners = self._owners(session, {i for _, ids in batch for i in ids})
-        now = datetime.now(UTC)
-        decisions = []
-        for event_id, identifiers in batch:
-            decision = decide_link(identifiers, owners, self._new_id())
-            if decision.method == "NEW_PERSON":
-                session.add(Person(person_id=decision.person_id, created_at=now))
-            for identifier in decision.attach:
-                session.add(PersonIdentifier(scheme=identifier.scheme, value=identifier.value,
-                                             person_id=decision.person_id, first_seen_event_id=event_id))
-                owners[identifier] = decision.person_id
+    def _record_model(self, session: Session) -> None:
+        if self._model_recorded:
+            return
+        version = self.model.version
+        if session.get(MatchModelRecord, version) is None:
+            session.add(MatchModelRecord(version=version, parameters=self.model.to_json(),
+                                         created_at=datetime.now(UTC)))
             session.flush()
-            decisions.append(decision)
-        return decisions
+        self._model_recorded = True
 
-    @staticmethod
-    def _owners(session: Session, identifiers: set[Identifier]) -> dict[Identifier, str]:
-        if not identifiers:
-            return {}
-        keys = [(i.scheme, i.value) for i in identifiers]
-        owners: dict[Identifier, str] = {}
-        for start in range(0, len(keys), 500):  # keep each IN list a sensible size
-            rows = session.execute(
-                select(PersonIdentifier.scheme, PersonIdentifier.value, PersonIdentifier.person_id)
-                .where(tuple_(PersonIdentifier.scheme, PersonIdentifier.value).in_(keys[start:start + 500]))
-            )
-            owners.update({Identifier(s, v): p for s, v, p in rows})
-        return owners
+
+class _BatchLinker:
+    """The working state of one batch: what the index holds for it, kept current as it links."""
+
+    def __init__(self, session: Session, model: MatchModel, new_id: Callable[[], str]) -> None:
+        self.s = session
+        self.model = model
+        self.new_id = new_id
+        self.now = datetime.now(UTC)
+        self.owners: dict[Identifier, str] = {}
+        self.keys: dict[str, set[str]] = defaultdict(set)
+        self.profiles: dict[str, set[Profile]] = defaultdict(set)
+        self.status: dict[str, Status] = {}
+        self.history: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self.households: dict[str, set[str]] = defaultdict(set)
+        self.retired: dict[str, str] = {}
+
+    def run(self, batch: Sequence[EventToLink]) -> list[Enrichment]:
+        prior = {event_id: (self._resolve(person_id), method)
+                 for event_id, (person_id, method) in self._prior_decisions([e.event_id for e in batch]).items()}
+        self._load([e for e in batch if e.event_id not in prior], {p for p, _ in prior.values()})
+        return [self._redelivered(e, *prior[e.event_id]) if e.event_id in prior else self._link(e) for e in batch]
+
+    # -- loading what the batch needs, a few queries per batch -----------------------------------
+
+    def _load(self, batch: Sequence[EventToLink], redelivered_to: set[str]) -> None:
+        self.owners = dict(self._rows(
+            select(PersonIdentifier.scheme, PersonIdentifier.value, PersonIdentifier.person_id),
+            tuple_(PersonIdentifier.scheme, PersonIdentifier.value),
+            [(i.scheme, i.value) for e in batch for i in e.identifiers],
+            lambda r: (Identifier(r[0], r[1]), r[2])))
+        unknown = [e for e in batch if not any(i in self.owners for i in e.identifiers)]
+        for key, person_id in self._rows(select(PersonBlockKey.key, PersonBlockKey.person_id), PersonBlockKey.key,
+                                         [k for e in unknown for k in lookup_keys(e.profile)], tuple):
+            self.keys[key].add(person_id)
+        candidates = {p for people in self.keys.values() if len(people) <= MAX_CANDIDATES for p in people}
+        persons = set(self.owners.values()) | candidates | redelivered_to
+        self._load_profiles(persons)
+        self._load_persons(persons)
+        for key, person_id in self._rows(select(PersonAddress.address_key, PersonAddress.person_id),
+                                         PersonAddress.address_key, [e.address_key for e in batch if e.address_key],
+                                         tuple):
+            self.households[key].add(person_id)
+        earliest = min((e.occurred_ms for e in batch), default=0) - 365 * DAY_MS
+        for person_id, agency, when in self._rows(
+                select(PersonEvent.person_id, PersonEvent.agency, PersonEvent.occurred_ms)
+                .where(PersonEvent.occurred_ms >= earliest), PersonEvent.person_id, list(persons), tuple):
+            self.history[person_id].append((agency, when))
+
+    def _load_profiles(self, person_ids: Iterable[str]) -> None:
+        strong = self._rows(select(PersonIdentifier.person_id, PersonIdentifier.scheme, PersonIdentifier.value)
+                            .where(PersonIdentifier.scheme.in_(("nhs", "upn"))), PersonIdentifier.person_id,
+                            list(person_ids), tuple)
+        ids: dict[str, dict[str, str]] = defaultdict(dict)
+        for person_id, scheme, value in strong:
+            ids[person_id][scheme] = value
+        for r in self._rows(select(PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
+                                   PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode),
+                            PersonProfile.person_id, list(person_ids), tuple):
+            known = ids.get(r[0], {})
+            self.profiles[r[0]].add(Profile(r[1], r[2], date.fromisoformat(r[3]) if r[3] else None, r[4], r[5],
+                                            known.get("nhs", ""), known.get("upn", "")))
+
+    def _load_persons(self, person_ids: Iterable[str]) -> None:
+        for person_id, open_sc, cp, lac, merged_into in self._rows(
+                select(Person.person_id, Person.open_social_care, Person.child_protection_plan, Person.looked_after,
+                       Person.merged_into), Person.person_id, list(person_ids), tuple):
+            self.status[person_id] = Status(bool(open_sc), bool(cp), bool(lac))
+            if merged_into:
+                self.retired[person_id] = merged_into
+
+    def _rows(self, query: Any, column: Any, values: list[Any], row: Callable[[Any], Any]) -> list[Any]:
+        unique = list(dict.fromkeys(values))
+        found: list[Any] = []
+        for start in range(0, len(unique), CHUNK):
+            found.extend(row(r) for r in self.s.execute(query.where(column.in_(unique[start:start + CHUNK]))))
+        return found
+
+    def _prior_decisions(self, event_ids: list[str]) -> dict[str, tuple[str, str]]:
+        return {r[0]: (r[1], r[2]) for r in self._rows(
+            select(LinkDecisionRecord.event_id, LinkDecisionRecord.person_id, LinkDecisionRecord.method),
+            LinkDecisionRecord.event_id, event_ids, tuple)}
+
+    # -- linking one event -----------------------------------------------------------------------
+
+    def _link(self, event: EventToLink) -> Enrichment:
+        candidates = self._candidates(event)
+        decision = decide_link(event.identifiers, self.owners, self.new_id(), self.model, event.profile, candidates)
+        if decision.method == NEW_PERSON:
+            self.s.execute(insert(Person), [{"person_id": decision.person_id, "created_at": self.now}])
+            self.status[decision.person_id] = Status()
+        for retired in decision.merge:
+            self._merge(retired, decision.person_id, event.event_id)
+        self._record(event, decision)
+        context = self._context(event, decision.person_id)
+        return Enrichment(decision, context, self.model.version if decision.match else None)
+
+    def _candidates(self, event: EventToLink) -> list[Candidate]:
+        if any(i in self.owners for i in event.identifiers):
+            return []
+        people = {self._current(p) for key in lookup_keys(event.profile)
+                  if len(self.keys.get(key, ())) <= MAX_CANDIDATES for p in self.keys.get(key, ())}
+        return [Candidate(p, tuple(self.profiles[p])) for p in sorted(people) if self.profiles.get(p)]
+
+    def _record(self, event: EventToLink, decision: LinkDecision) -> None:
+        person_id = decision.person_id
+        if decision.attach:
+            self.s.execute(insert(PersonIdentifier), [
+                {"scheme": i.scheme, "value": i.value, "person_id": person_id, "first_seen_event_id": event.event_id}
+                for i in decision.attach])
+            self.owners.update(dict.fromkeys(decision.attach, person_id))
+        profile = replace(event.profile, nhs=self._strong(person_id, "nhs", event),
+                          upn=self._strong(person_id, "upn", event))
+        if profile not in self.profiles[person_id]:
+            self._insert_ignore(PersonProfile, [{
+                "person_id": person_id, "given": profile.given, "family": profile.family,
+                "dob": profile.dob.isoformat() if profile.dob else "", "sex": profile.sex,
+                "postcode": profile.postcode, "first_event_id": event.event_id, "first_seen_ms": event.occurred_ms}])
+            self.profiles[person_id] = {replace(p, nhs=profile.nhs, upn=profile.upn)
+                                        for p in self.profiles[person_id]} | {profile}
+            new_keys = [k for k in stored_keys(profile) if person_id not in self.keys[k]]
+            self._insert_ignore(PersonBlockKey, [{"key": k, "person_id": person_id} for k in new_keys])
+            for k in new_keys:
+                self.keys[k].add(person_id)
+        if event.address_key and person_id not in self.households[event.address_key]:
+            self._insert_ignore(PersonAddress, [{"address_key": event.address_key, "person_id": person_id}])
+            self.households[event.address_key].add(person_id)
+        self._insert_ignore(PersonEvent, [{"event_id": event.event_id, "person_id": person_id,
+                                           "agency": event.agency, "occurred_ms": event.occurred_ms}])
+        if event.status_change:
+            status = self.status.get(person_id, Status()).updated(event.status_change)
+            self.status[person_id] = status
+            self.s.execute(update(Person).where(Person.person_id == person_id).values(**status.__dict__))
+        self.s.execute(insert(LinkDecisionRecord), [self._decision_row(event, decision)])
+        if decision.review_candidate and decision.match and decision.match.score is not None:
+            self.s.execute(insert(MatchReview), [{
+                "event_id": event.event_id, "person_id": person_id, "candidate_person_id": decision.review_candidate,
+                "score": decision.match.score, "evidence": decision.match.evidence, "status": "OPEN",
+                "created_at": self.now}])
+
+    def _decision_row(self, event: EventToLink, decision: LinkDecision) -> dict[str, Any]:
+        match = decision.match
+        evidence: dict[str, Any] = {
+            "identifiers": sorted(f"{i.scheme}:{i.value}" for i in event.identifiers if i in self.owners),
+            "merged": list(decision.merge),
+        }
+        if match:
+            evidence.update(levels=match.evidence, best_candidate=match.person_id, runner_up=match.runner_up,
+                            outcome=match.outcome)
+        return {"event_id": event.event_id, "person_id": decision.person_id, "method": decision.method,
+                "score": match.score if match else None, "model_version": self.model.version if match else None,
+                "evidence": evidence, "decided_at": self.now}
+
+    def _strong(self, person_id: str, scheme: str, event: EventToLink) -> str:
+        """The person's NHS number or UPN, as this event or an earlier profile gave it."""
+        for i in event.identifiers:
+            if i.scheme == scheme and self.owners.get(i) == person_id:
+                return i.value
+        return next((getattr(p, scheme) for p in self.profiles.get(person_id, ()) if getattr(p, scheme)), "")
+
+    def _context(self, event: EventToLink, person_id: str) -> dict[str, Any]:
+        history = self.history[person_id]
+        context = person_context(self.status.get(person_id, Status()), history, event.occurred_ms,
+                                 self.households.get(event.address_key, set()) - {person_id})
+        history.append((event.agency, event.occurred_ms))
+        return context
+
+    # -- merges and redeliveries -----------------------------------------------------------------
+
+    def _merge(self, retired: str, survivor: str, event_id: str) -> None:
+        """Retire one person into another: identifiers, profiles, keys, events move; history stays."""
+        s = self.s
+        s.execute(update(PersonIdentifier).where(PersonIdentifier.person_id == retired).values(person_id=survivor))
+        for model in (PersonProfile, PersonBlockKey, PersonAddress):
+            self._move_rows(model, retired, survivor)
+        s.execute(update(PersonEvent).where(PersonEvent.person_id == retired).values(person_id=survivor))
+        status = Status(*(a or b for a, b in zip(self.status.get(retired, Status()).__dict__.values(),
+                                                  self.status.get(survivor, Status()).__dict__.values(), strict=True)))
+        s.execute(update(Person).where(Person.person_id == survivor).values(**status.__dict__))
+        s.execute(update(Person).where(Person.person_id == retired).values(merged_into=survivor))
+        s.execute(update(Person).where(Person.merged_into == retired).values(merged_into=survivor))
+        s.execute(insert(PersonMerge), [{"retired_person_id": retired, "surviving_person_id": survivor,
+                                         "event_id": event_id, "merged_at": self.now,
+                                         "reason": "one event carried identifiers held by both persons"}])
+        self.status[survivor] = status
+        self.retired[retired] = survivor
+        self.owners = {i: survivor if p == retired else p for i, p in self.owners.items()}
+        self.profiles[survivor] |= self.profiles.pop(retired, set())
+        self.history[survivor].extend(self.history.pop(retired, []))
+        for people in (*self.keys.values(), *self.households.values()):
+            if retired in people:
+                people.discard(retired)
+                people.add(survivor)
+
+    def _move_rows(self, model: type[PersonProfile | PersonBlockKey | PersonAddress], retired: str,
+                   survivor: str) -> None:
+        table: Table = model.__table__  # type: ignore[assignment]
+        rows = [dict(r._mapping) for r in self.s.execute(select(table).where(table.c.person_id == retired))]
+        self.s.execute(delete(table).where(table.c.person_id == retired))
+        self._insert_ignore(model, [{**r, "person_id": survivor} for r in rows])
+
+    def _redelivered(self, event: EventToLink, person_id: str, method: str) -> Enrichment:
+        """The decision already recorded for this event, at the person it now belongs to."""
+        history = self.history[person_id]
+        self.history[person_id] = [h for h in history if h != (event.agency, event.occurred_ms)]
+        enrichment = Enrichment(LinkDecision(person_id, method, ()), self._context(event, person_id), None, True)
+        self.history[person_id] = history
+        return enrichment
+
+    def _current(self, person_id: str) -> str:
+        while person_id in self.retired:
+            person_id = self.retired[person_id]
+        return person_id
+
+    def _resolve(self, person_id: str) -> str:
+        """Follow merges recorded in the index: a redelivered event goes to the surviving person."""
+        seen = {person_id}
+        while True:
+            merged_into = self.s.execute(select(Person.merged_into).where(Person.person_id == person_id)).scalar()
+            if not merged_into or merged_into in seen:
+                return person_id
+            seen.add(merged_into)
+            person_id = merged_into
+
+    def _insert_ignore(self, model: type[Any], rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        dialect = postgresql if self.s.get_bind().dialect.name == "postgresql" else sqlite
+        self.s.execute(dialect.insert(model).on_conflict_do_nothing(), rows)

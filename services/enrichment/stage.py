@@ -7,12 +7,15 @@ its reason; the rest of the batch goes on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from mash.codec import Codec, CodecError
 from mash.topics import ENRICHED, INBOUND_SCHEMAS
-from services.enrichment.linking import Identifier, identifiers_of
-from services.enrichment.person_index import PersonIndex
+from services.enrichment.comparisons import profile_of
+from services.enrichment.context import address_key, status_change
+from services.enrichment.linking import identifiers_of
+from services.enrichment.person_index import EventToLink, PersonIndex
 from services.messages import InMessage, OutMessage, dead_letter_for
 
 STAGE = "hub:enrichment"
@@ -37,28 +40,48 @@ class Enricher:
 
     def process(self, batch: Sequence[InMessage]) -> list[OutMessage]:
         out: list[OutMessage] = []
-        events: list[tuple[dict[str, Any], str, list[Identifier]]] = []
+        events: list[tuple[dict[str, Any], str, EventToLink]] = []
         for message in batch:
             try:
                 events.append(self._decode(message))
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the stream
                 out.append(dead_letter_for(message, exc, STAGE, self.codec))
-        decisions = self.index.link_batch([(e["envelope"]["event_id"], ids) for e, _, ids in events])
-        for (event, schema_name, _), decision in zip(events, decisions, strict=True):
+        results = self.index.link_batch([link for _, _, link in events])
+        for (event, schema_name, _), result in zip(events, results, strict=True):
+            decision = result.decision
+            match = decision.match
             enriched = {
                 "envelope": event["envelope"],
                 "person_id": decision.person_id,
                 "link_method": decision.method,
                 "payload": (_PAYLOAD_TYPES[schema_name], event["payload"]),
+                "match_score": match.score if match else None,
+                "match_model_version": result.model_version,
+                "possible_match_person_id": decision.review_candidate,
+                "merged_person_ids": list(decision.merge),
+                "context": result.context,
             }
             out.append(OutMessage(ENRICHED, decision.person_id.encode(),
                                   self.codec.encode(enriched, ENRICHED_SCHEMA, check_types=False)))
         return out
 
-    def _decode(self, message: InMessage) -> tuple[dict[str, Any], str, list[Identifier]]:
+    def _decode(self, message: InMessage) -> tuple[dict[str, Any], str, EventToLink]:
         writer = self.codec.writer_of(message.value)
         if writer.name not in _INBOUND:
             raise NotAnInboundEvent(f"{writer.name} is not an inbound event schema")
         event, _ = self.codec.decode(message.value, reader_name=writer.name)
-        envelope = event["envelope"]
-        return event, writer.name, identifiers_of(envelope["subject"], envelope["source_agency"])
+        return event, writer.name, event_to_link(event, writer.name)
+
+
+def event_to_link(event: dict[str, Any], schema_name: str) -> EventToLink:
+    """What the person index needs of a decoded inbound event."""
+    envelope = event["envelope"]
+    subject = envelope["subject"]
+    identifiers = identifiers_of(subject, envelope["source_agency"])
+    strong = {i.scheme: i.value for i in identifiers if i.scheme != "local"}
+    occurred = envelope["occurred_at"]
+    occurred_ms = int(occurred.timestamp() * 1000) if isinstance(occurred, datetime) else int(occurred)
+    return EventToLink(
+        event_id=envelope["event_id"], agency=envelope["source_agency"], identifiers=identifiers,
+        profile=profile_of(subject, strong.get("nhs", ""), strong.get("upn", "")), occurred_ms=occurred_ms,
+        status_change=status_change(schema_name, event["payload"]), address_key=address_key(subject))

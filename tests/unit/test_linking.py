@@ -1,4 +1,8 @@
+from datetime import date
+
+from services.enrichment.comparisons import Profile
 from services.enrichment.linking import Identifier, decide_link, identifiers_of
+from services.enrichment.match_model import DEFAULT_MODEL, Candidate
 
 NHS = Identifier("nhs", "9434765919")
 UPN = Identifier("upn", "B801200005001")
@@ -26,16 +30,38 @@ def test_link_follows_the_strongest_known_identifier_and_adopts_the_rest() -> No
     decision = decide_link([NHS, UPN, LOCAL], {UPN: "p-upn", LOCAL: "p-upn"}, "new")
     assert (decision.person_id, decision.method) == ("p-upn", "UPN")
     assert decision.attach == (NHS,)
-    assert decision.conflicts == ()
+    assert decision.merge == ()
 
 
-def test_identifiers_owned_by_two_persons_are_flagged_never_moved() -> None:
-    decision = decide_link([NHS, UPN, LOCAL], {NHS: "p1", UPN: "p2"}, "new")
+def test_identifiers_owned_by_two_persons_prove_one_child_and_merge_into_the_strongest_owner() -> None:
+    decision = decide_link([NHS, UPN, LOCAL], {NHS: "p1", UPN: "p2", LOCAL: "p3"}, "new")
     assert (decision.person_id, decision.method) == ("p1", "NHS_NUMBER")
-    assert decision.conflicts == (UPN,)
-    assert UPN not in decision.attach
+    assert decision.merge == ("p2", "p3")
+    assert decision.attach == ()
 
 
 def test_an_agency_id_alone_links_to_that_agencys_earlier_events() -> None:
     decision = decide_link([LOCAL], {LOCAL: "p1"}, "new")
     assert (decision.person_id, decision.method, decision.attach) == ("p1", "LOCAL_ID", ())
+
+
+ASHA = Profile("ASHA", "KHAN", date(2015, 3, 4), "F", "LS61AB")
+
+
+def test_an_event_without_known_identifiers_links_to_a_clear_probabilistic_match() -> None:
+    sister = Profile("ZARA", "KHAN", date(2012, 7, 9), "F", "LS61AB")
+    candidates = [Candidate("p1", (ASHA,)), Candidate("p2", (sister,))]
+    decision = decide_link([LOCAL], {}, "new", DEFAULT_MODEL, ASHA, candidates)
+    assert (decision.person_id, decision.method, decision.attach) == ("p1", "PROBABILISTIC", (LOCAL,))
+    assert decision.match is not None and decision.match.evidence["dob"] == "EXACT"
+
+
+def test_a_possible_match_starts_a_new_person_and_is_held_for_review() -> None:
+    moved_and_renamed = Profile("ASHA", "KHAN", date(2015, 4, 3), "F", "M11AA")  # swapped date, other city
+    decision = decide_link([LOCAL], {}, "new", DEFAULT_MODEL, moved_and_renamed, [Candidate("p1", (ASHA,))])
+    assert (decision.person_id, decision.method, decision.review_candidate) == ("new", "NEW_PERSON", "p1")
+
+
+def test_known_identifiers_decide_before_any_probabilistic_match() -> None:
+    decision = decide_link([NHS, LOCAL], {NHS: "p9"}, "new", DEFAULT_MODEL, ASHA, [Candidate("p1", (ASHA,))])
+    assert (decision.person_id, decision.method, decision.match) == ("p9", "NHS_NUMBER", None)

@@ -1,0 +1,137 @@
+"""Field comparisons for probabilistic linkage: how alike two records' names, dates and places are.
+
+Pure. Each comparison returns a level ("exact", "fuzzy", ...) rather than a number: the match
+model turns levels into weights, so the levels stay readable evidence in every link decision.
+"MISSING" means one side did not say, which is no evidence either way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import jellyfish
+
+from services.enrichment.nicknames import same_given_name
+
+MISSING = "MISSING"
+_NOT_LETTER = re.compile(r"[^A-Z]")
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+FIELDS = ("given", "family", "dob", "sex", "postcode")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What matching knows of a child from one record: normalised, blank when unknown."""
+
+    given: str = ""
+    family: str = ""
+    dob: date | None = None
+    sex: str = ""  # F | M, blank when unknown or other
+    postcode: str = ""  # upper case, no space
+    nhs: str = ""  # valid numbers only
+    upn: str = ""  # valid numbers only
+
+
+def normalise_name(raw: str | None) -> str:
+    """Upper-case letters only: accents folded, hyphens, apostrophes and spaces dropped."""
+    if not raw:
+        return ""
+    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    return _NOT_LETTER.sub("", folded.upper())
+
+
+def normalise_postcode(raw: str | None) -> str:
+    """A UK postcode without its space, or blank if it is not shaped like one."""
+    if not raw:
+        return ""
+    compact = re.sub(r"\s", "", raw.upper())
+    return compact if _POSTCODE.match(compact) else ""
+
+
+def outward_code(postcode: str) -> str:
+    match = _POSTCODE.match(postcode)
+    return match.group(1) if match else ""
+
+
+def profile_of(subject: dict[str, Any], nhs: str = "", upn: str = "") -> Profile:
+    """The profile of an envelope's subject; pass only identifiers that passed their check."""
+    dob = subject.get("date_of_birth")
+    return Profile(
+        given=normalise_name(subject.get("given_name")),
+        family=normalise_name(subject.get("family_name")),
+        dob=dob if isinstance(dob, date) else None,
+        sex={"FEMALE": "F", "MALE": "M"}.get(subject.get("sex") or "", ""),
+        postcode=normalise_postcode(subject.get("postcode")),
+        nhs=nhs,
+        upn=upn,
+    )
+
+
+def compare_given(a: str, b: str) -> str:
+    if not a or not b:
+        return MISSING
+    if a == b:
+        return "EXACT"
+    if same_given_name(a, b):
+        return "NICKNAME"
+    if jellyfish.jaro_winkler_similarity(a, b) >= 0.9 or jellyfish.damerau_levenshtein_distance(a, b) <= 1:
+        return "FUZZY"
+    if a[0] == b[0]:
+        return "INITIAL"
+    return "DISAGREE"
+
+
+def compare_family(a: str, b: str) -> str:
+    if not a or not b:
+        return MISSING
+    if a == b:
+        return "EXACT"
+    if jellyfish.damerau_levenshtein_distance(a, b) <= 1 or jellyfish.jaro_winkler_similarity(a, b) >= 0.92:
+        return "FUZZY"
+    if jellyfish.soundex(a) == jellyfish.soundex(b):
+        return "PHONETIC"
+    return "DISAGREE"
+
+
+def compare_dob(a: date | None, b: date | None) -> str:
+    """Day and month keyed the wrong way round is a common slip, and a level of its own."""
+    if a is None or b is None:
+        return MISSING
+    if a == b:
+        return "EXACT"
+    if a.year == b.year and a.day == b.month and a.month == b.day:
+        return "SWAPPED"
+    if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) == 2:
+        return "ONE_PART"
+    return "DISAGREE"
+
+
+def compare_sex(a: str, b: str) -> str:
+    if not a or not b:
+        return MISSING
+    return "AGREE" if a == b else "DISAGREE"
+
+
+def compare_postcode(a: str, b: str) -> str:
+    if not a or not b:
+        return MISSING
+    if a == b:
+        return "EXACT"
+    if outward_code(a) == outward_code(b):
+        return "DISTRICT"
+    return "DISAGREE"
+
+
+def compare(a: Profile, b: Profile) -> tuple[str, str, str, str, str]:
+    """The comparison vector, in FIELDS order."""
+    return (compare_given(a.given, b.given), compare_family(a.family, b.family), compare_dob(a.dob, b.dob),
+            compare_sex(a.sex, b.sex), compare_postcode(a.postcode, b.postcode))
+
+
+def identifiers_conflict(a: Profile, b: Profile) -> bool:
+    """Two different valid NHS numbers (or UPNs) are two different children, however alike."""
+    return bool((a.nhs and b.nhs and a.nhs != b.nhs) or (a.upn and b.upn and a.upn != b.upn))

@@ -1,0 +1,147 @@
+"""The Fellegi-Sunter match model: weights per comparison level, thresholds, and the decision.
+
+Pure. For each field and level, m is the chance of that level when two records are the same
+child and u when they are different children; the level's weight is log2(m/u), and a pair's
+score is the sum over fields. Above the link threshold (and clearly ahead of any other
+candidate) the event is linked; between the thresholds it is held for a person to confirm;
+below, it starts a new person. A link is never made automatically below the link threshold.
+The parameters can be estimated from data (`estimate.py`); the version is a hash of them, and
+every decision records the version that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.enrichment.comparisons import FIELDS, MISSING, Profile, compare, identifiers_conflict
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "given": ("EXACT", "NICKNAME", "FUZZY", "INITIAL", "DISAGREE"),
+    "family": ("EXACT", "FUZZY", "PHONETIC", "DISAGREE"),
+    "dob": ("EXACT", "SWAPPED", "ONE_PART", "DISAGREE"),
+    "sex": ("AGREE", "DISAGREE"),
+    "postcode": ("EXACT", "DISTRICT", "DISAGREE"),
+}
+LINK, REVIEW, NEW = "LINK", "REVIEW", "NEW"
+
+# Starting values from what agencies' records are like: m from how often a field is keyed
+# differently for the same child, u from how common a value is among different children.
+DEFAULT_M = {
+    "given": {"EXACT": 0.88, "NICKNAME": 0.05, "FUZZY": 0.04, "INITIAL": 0.01, "DISAGREE": 0.02},
+    "family": {"EXACT": 0.95, "FUZZY": 0.03, "PHONETIC": 0.005, "DISAGREE": 0.015},
+    "dob": {"EXACT": 0.96, "SWAPPED": 0.01, "ONE_PART": 0.02, "DISAGREE": 0.01},
+    "sex": {"AGREE": 0.98, "DISAGREE": 0.02},
+    "postcode": {"EXACT": 0.80, "DISTRICT": 0.08, "DISAGREE": 0.12},
+}
+DEFAULT_U = {
+    "given": {"EXACT": 0.02, "NICKNAME": 0.002, "FUZZY": 0.005, "INITIAL": 0.05, "DISAGREE": 0.923},
+    "family": {"EXACT": 0.02, "FUZZY": 0.003, "PHONETIC": 0.01, "DISAGREE": 0.967},
+    "dob": {"EXACT": 0.0003, "SWAPPED": 0.00002, "ONE_PART": 0.02, "DISAGREE": 0.97968},
+    "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
+    "postcode": {"EXACT": 0.0005, "DISTRICT": 0.06, "DISAGREE": 0.9395},
+}
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    m: Mapping[str, Mapping[str, float]]
+    u: Mapping[str, Mapping[str, float]]
+    link_threshold: float = 22.0
+    review_threshold: float = 12.0
+    margin: float = 6.0  # how far the best candidate must lead the next to be linked
+    source: str = "default"
+    weights: dict[str, dict[str, float]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_parameters(self.m, self.u)
+        if self.review_threshold > self.link_threshold:
+            raise ValueError("the review threshold must not be above the link threshold")
+        weights = {f: {lvl: math.log2(self.m[f][lvl] / self.u[f][lvl]) for lvl in LEVELS[f]} for f in FIELDS}
+        object.__setattr__(self, "weights", weights)
+
+    @property
+    def version(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def score(self, vector: Sequence[str]) -> float:
+        return sum(self.weights[f][level] for f, level in zip(FIELDS, vector, strict=True) if level != MISSING)
+
+    def classify(self, score: float) -> str:
+        if score >= self.link_threshold:
+            return LINK
+        return REVIEW if score >= self.review_threshold else NEW
+
+    def to_json(self) -> dict[str, Any]:
+        return {"m": self.m, "u": self.u, "link_threshold": self.link_threshold,
+                "review_threshold": self.review_threshold, "margin": self.margin, "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MatchModel:
+        return cls(**{k: data[k] for k in ("m", "u", "link_threshold", "review_threshold", "margin", "source")})
+
+
+def check_parameters(m: Mapping[str, Mapping[str, float]], u: Mapping[str, Mapping[str, float]]) -> None:
+    """Every level of every field, each a probability strictly between 0 and 1."""
+    for name, table in (("m", m), ("u", u)):
+        for f in FIELDS:
+            levels = table.get(f, {})
+            if set(levels) != set(LEVELS[f]):
+                raise ValueError(f"{name}[{f}] must give exactly the levels {', '.join(LEVELS[f])}")
+            if not all(0 < p < 1 for p in levels.values()):
+                raise ValueError(f"{name}[{f}]: every probability must be strictly between 0 and 1")
+
+
+DEFAULT_MODEL = MatchModel(DEFAULT_M, DEFAULT_U)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One person the blocking keys found, with every profile the index has seen for them."""
+
+    person_id: str
+    profiles: tuple[Profile, ...]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    outcome: str  # LINK | REVIEW | NEW
+    person_id: str | None  # the best candidate, if any scored
+    score: float | None
+    evidence: dict[str, str]  # field -> level, for the best candidate
+    runner_up: float | None
+
+
+def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate]) -> MatchResult:
+    """Score every candidate on its best-matching profile and decide.
+
+    A candidate whose valid NHS number or UPN differs from the event's is a different child and
+    is not scored. Two candidates both close to the top is ambiguity: held for review.
+    """
+    scored: list[tuple[float, str, tuple[str, ...]]] = []
+    for candidate in candidates:
+        best: tuple[float, tuple[str, ...]] | None = None
+        for profile in candidate.profiles:
+            if identifiers_conflict(event, profile):
+                best = None
+                break
+            vector: tuple[str, ...] = compare(event, profile)
+            score = model.score(vector)
+            if best is None or score > best[0]:
+                best = (score, vector)
+        if best is not None:
+            scored.append((best[0], candidate.person_id, best[1]))
+    if not scored:
+        return MatchResult(NEW, None, None, {}, None)
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    top_score, person_id, vector = scored[0]
+    runner_up = scored[1][0] if len(scored) > 1 else None
+    outcome = model.classify(top_score)
+    if outcome == LINK and runner_up is not None and top_score - runner_up < model.margin:
+        outcome = REVIEW
+    return MatchResult(outcome, person_id, round(top_score, 3), dict(zip(FIELDS, vector, strict=True)),
+                       None if runner_up is None else round(runner_up, 3))

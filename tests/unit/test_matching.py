@@ -1,0 +1,149 @@
+"""Comparison functions, the match model's weights and thresholds, and blocking keys."""
+
+from datetime import date
+
+import pytest
+
+from services.enrichment.blocking import lookup_keys, stored_keys
+from services.enrichment.comparisons import (
+    Profile,
+    compare,
+    compare_dob,
+    compare_family,
+    compare_given,
+    compare_postcode,
+    normalise_name,
+    normalise_postcode,
+    profile_of,
+)
+from services.enrichment.match_model import (
+    DEFAULT_M,
+    DEFAULT_MODEL,
+    LINK,
+    NEW,
+    REVIEW,
+    Candidate,
+    MatchModel,
+    best_match,
+)
+
+CHILD = Profile("OLIVER", "OBRIEN", date(2014, 5, 9), "M", "LS61AB", nhs="9434765919")
+
+
+def test_names_are_compared_as_letters_only_whatever_the_accents_and_punctuation() -> None:
+    assert normalise_name("  O'Brien-Smith ") == "OBRIENSMITH"
+    assert normalise_name("Zoë") == "ZOE"
+    assert normalise_name("<script>") == "SCRIPT"
+    assert normalise_name(None) == ""
+
+
+def test_postcodes_lose_their_space_and_anything_not_shaped_like_a_postcode_is_unknown() -> None:
+    assert normalise_postcode("ls6 1ab") == "LS61AB"
+    assert normalise_postcode("SW1A 1AA") == "SW1A1AA"
+    assert normalise_postcode("not a postcode") == ""
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    ("OLIVER", "OLIVER", "EXACT"), ("OLIVER", "OLLIE", "NICKNAME"), ("OLIVER", "OLIVRE", "FUZZY"),
+    ("OLIVER", "OSCAR", "INITIAL"), ("OLIVER", "NOAH", "DISAGREE"), ("", "NOAH", "MISSING"),
+])
+def test_given_name_levels(a: str, b: str, level: str) -> None:
+    assert compare_given(a, b) == level
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    ("THOMPSON", "THOMPSON", "EXACT"), ("THOMPSON", "THOMSPON", "FUZZY"), ("SMITH", "SMYTHE", "PHONETIC"),
+    ("THOMPSON", "PATEL", "DISAGREE"),
+])
+def test_family_name_levels(a: str, b: str, level: str) -> None:
+    assert compare_family(a, b) == level
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    (date(2014, 5, 9), date(2014, 5, 9), "EXACT"), (date(2014, 5, 9), date(2014, 9, 5), "SWAPPED"),
+    (date(2014, 5, 9), date(2014, 5, 19), "ONE_PART"), (date(2014, 5, 9), date(2012, 1, 1), "DISAGREE"),
+    (None, date(2012, 1, 1), "MISSING"),
+])
+def test_date_of_birth_levels(a: date | None, b: date | None, level: str) -> None:
+    assert compare_dob(a, b) == level
+
+
+def test_postcodes_in_the_same_district_agree_in_part() -> None:
+    assert compare_postcode("LS61AB", "LS62ZZ") == "DISTRICT"
+    assert compare_postcode("LS61AB", "LS71AB") == "DISAGREE"
+
+
+def test_weights_reward_agreement_penalise_disagreement_and_ignore_missing_values() -> None:
+    full = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "EXACT"))
+    missing_postcode = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "MISSING"))
+    other_postcode = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "DISAGREE"))
+    assert full > missing_postcode > other_postcode
+    assert DEFAULT_MODEL.score(("DISAGREE",) * 5) < 0
+
+
+def test_thresholds_give_three_outcomes() -> None:
+    model = DEFAULT_MODEL
+    assert model.classify(model.link_threshold) == LINK
+    assert model.classify(model.link_threshold - 0.01) == REVIEW
+    assert model.classify(model.review_threshold - 0.01) == NEW
+
+
+def test_the_same_child_keyed_slightly_differently_links() -> None:
+    variant = Profile("OLLIE", "OBREIN", date(2014, 5, 9), "M", "LS61AB")
+    assert best_match(DEFAULT_MODEL, variant, [Candidate("p1", (CHILD,))]).outcome == LINK
+
+
+def test_a_sibling_at_the_same_address_is_not_linked() -> None:
+    sister = Profile("AMELIA", "OBRIEN", date(2016, 11, 2), "F", "LS61AB")
+    assert best_match(DEFAULT_MODEL, sister, [Candidate("p1", (CHILD,))]).outcome == NEW
+
+
+def test_a_different_valid_nhs_number_vetoes_the_match_however_alike_the_rest() -> None:
+    twin_record = Profile("OLIVER", "OBRIEN", date(2014, 5, 9), "M", "LS61AB", nhs="4010232137")
+    result = best_match(DEFAULT_MODEL, twin_record, [Candidate("p1", (CHILD,))])
+    assert (result.outcome, result.person_id) == (NEW, None)
+
+
+def test_two_near_identical_candidates_are_ambiguous_and_held_for_review() -> None:
+    event = Profile("OLIVER", "OBRIEN", date(2014, 5, 9), "M", "LS61AB")
+    other = Profile("OLIVER", "OBRIEN", date(2014, 5, 9), "M", "LS61AB", nhs="4010232137")
+    result = best_match(DEFAULT_MODEL, event, [Candidate("p1", (CHILD,)), Candidate("p2", (other,))])
+    assert result.outcome == REVIEW
+
+
+def test_the_best_of_a_persons_profiles_counts_so_an_old_address_still_matches() -> None:
+    moved = Profile("OLIVER", "OBRIEN", date(2014, 5, 9), "M", "LS99ZZ")
+    event = Profile("OLIVER", "OBRIEN", date(2014, 5, 9), "M", "LS61AB")
+    assert best_match(DEFAULT_MODEL, event, [Candidate("p1", (moved, CHILD))]).evidence["postcode"] == "EXACT"
+
+
+def test_a_model_missing_a_level_or_with_impossible_probabilities_is_refused() -> None:
+    broken = {**DEFAULT_M, "sex": {"AGREE": 0.98}}
+    with pytest.raises(ValueError, match=r"m\[sex\]"):
+        MatchModel(broken, DEFAULT_MODEL.u)
+    with pytest.raises(ValueError, match="strictly between"):
+        MatchModel({**DEFAULT_M, "sex": {"AGREE": 1.0, "DISAGREE": 0.0}}, DEFAULT_MODEL.u)
+
+
+def test_the_model_version_changes_with_its_parameters_and_survives_a_round_trip() -> None:
+    stricter = MatchModel(DEFAULT_MODEL.m, DEFAULT_MODEL.u, link_threshold=25.0)
+    assert stricter.version != DEFAULT_MODEL.version
+    assert MatchModel.from_json(stricter.to_json()).version == stricter.version
+
+
+def test_each_tolerated_slip_still_shares_a_blocking_key_with_the_truth() -> None:
+    truth = stored_keys(CHILD)
+    slips = [
+        Profile("OLIVER", "BRYAN", date(2014, 5, 9), "M", "LS61AB"),  # surname keyed differently
+        Profile("OLIVER", "OBRIEN", date(2014, 9, 5), "M", "M11AA"),  # day and month swapped, elsewhere
+        Profile("OLIVER", "OBRIEN", date(2014, 5, 19), "M", "LS61AB"),  # a mistyped day
+    ]
+    for slip in slips:
+        assert lookup_keys(slip) & truth, slip
+
+
+def test_profile_of_an_envelope_subject() -> None:
+    subject = {"given_name": "Ollie", "family_name": "O'Brien", "date_of_birth": date(2014, 5, 9),
+               "sex": "MALE", "postcode": "ls6 1ab"}
+    assert profile_of(subject) == Profile("OLLIE", "OBRIEN", date(2014, 5, 9), "M", "LS61AB")
+    assert compare(profile_of(subject), CHILD)[0] == "NICKNAME"
