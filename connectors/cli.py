@@ -44,13 +44,16 @@ def register_synth(commands: argparse._SubParsersAction) -> None:  # type: ignor
     synth.add_argument("--events", type=int, default=10_000, help="how many events (1 to 2,000,000)")
     synth.add_argument("--seed", type=int, default=1, help="the same seed gives the same feed")
     synth.add_argument("--out", type=Path, required=True, help="folder to write (replaced)")
+    synth.add_argument("--missing-identifiers", type=float, default=0.0, metavar="SHARE",
+                       help="write about this share of events with no NHS number or UPN (e.g. 0.3)")
     synth.set_defaults(handler=_synth)
 
 
 def _synth(args: argparse.Namespace) -> int:
     from connectors.synth.generate import generate
 
-    generate(args.out, args.events, args.seed, progress=lambda message: print(f"synth: {message}", flush=True))
+    generate(args.out, args.events, args.seed, progress=lambda message: print(f"synth: {message}", flush=True),
+             missing_identifiers=args.missing_identifiers)
     return 0
 
 

@@ -21,9 +21,13 @@ EVENTS_PER_CHILD = 1.45  # what the rates in feed.py give on average over the pe
 
 
 def generate(out: Path, target_events: int, seed: int = 1,
-             progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
+             progress: Callable[[str], None] = lambda _: None, missing_identifiers: float = 0.0) -> dict[str, int]:
+    """`missing_identifiers`: about this share of events are written with no NHS number or UPN
+    (some always lack them; below that share, nothing more is stripped)."""
     if not 1 <= target_events <= 2_000_000:
         raise ValueError("choose between 1 and 2,000,000 events")
+    if not 0.0 <= missing_identifiers < 1.0:
+        raise ValueError("the share of events missing identifiers must be from 0 to below 1")
     started = time.monotonic()
     if out.exists():
         shutil.rmtree(out)
@@ -33,7 +37,8 @@ def generate(out: Path, target_events: int, seed: int = 1,
     progress(f"{len(children):,} children in {children[-1].household:,} households")
     feed = events(rng, children, target_events, PERIOD_START, PERIOD_DAYS)
     progress(f"{len(feed):,} events; writing each agency's files")
-    counts = write_feed(out, seed, children, feed, lambda n: progress(f"  {n:,} of {len(feed):,} written"))
+    counts = write_feed(out, seed, children, feed, lambda n: progress(f"  {n:,} of {len(feed):,} written"),
+                        missing_identifiers)
     summary = {"seed": seed, "events": len(feed), "children": len(children), **counts}
     (out / "truth" / "summary.json").write_text(json.dumps(summary, indent=1))
     progress(f"done in {time.monotonic() - started:.1f} s: {counts}")

@@ -117,3 +117,22 @@ def social_care(child: Child, event: Event, rng: random.Random) -> dict[str, Any
 
 
 RENDERERS = {"police": police, "health": health, "education": education, "social_care": social_care}
+
+
+# The share of events that carry no valid NHS number or UPN with nothing stripped (measured over
+# the feed's agency mix: police 66%, education 18%, social care 5%, health 3%).
+NATURAL_MISSING_SHARE = 0.159
+
+
+def without_strong_identifiers(share: float) -> float:
+    """The chance to strip any record of its NHS number and UPN so that about `share` of all
+    events carry neither."""
+    return max(0.0, (share - NATURAL_MISSING_SHARE) / (1 - NATURAL_MISSING_SHARE))
+
+
+def strip_identifiers(record: dict[str, Any], seed: int, event: Event, chance: float) -> None:
+    """Remove the record's strong identifiers with the given chance (a resubmission alike)."""
+    if chance and random.Random(f"{seed}/strip/{event.agency}/{event.record_no}").random() < chance:
+        for name in ("nhs_number", "upn"):
+            if name in record:
+                record[name] = None

@@ -21,13 +21,13 @@ from connectors.sdk.contract import EVENT_ID_NAMESPACE
 from connectors.sdk.fhir import CP_IS_SYSTEM, EXTENSION_BASE, NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from connectors.synth.feed import Event, should_alert
 from connectors.synth.population import Child
-from connectors.synth.render import ID_FIELD, RENDERERS, rng_for
+from connectors.synth.render import ID_FIELD, RENDERERS, rng_for, strip_identifiers, without_strong_identifiers
 
 RECORDS_PER_FILE = {"police": 10_000, "health": 500, "social_care": 1_000}
 
 
 def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
-               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+               progress: Callable[[int], None] | None = None, missing_identifiers: float = 0.0) -> dict[str, int]:
     by_person = {c.person: c for c in children}
     counts: dict[str, int] = defaultdict(int)
     truth_dir = out / "truth"
@@ -40,6 +40,7 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
         for n, event in enumerate(events, start=1):
             child = by_person[event.person]
             record = RENDERERS[event.agency](child, event, rng_for(seed, event))
+            strip_identifiers(record, seed, event, without_strong_identifiers(missing_identifiers))
             writers[event.agency].add(record, event)
             counts[event.agency] += 1
             _truth(truth, event, child, record[ID_FIELD[event.agency]])

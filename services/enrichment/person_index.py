@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,8 +65,9 @@ class Enrichment:
 
 
 class PersonIndex:
-    def __init__(self, sessions: sessionmaker[Session], model: MatchModel = DEFAULT_MODEL,
+    def __init__(self, sessions: sessionmaker[Session], model: MatchModel | None = DEFAULT_MODEL,
                  new_id: Callable[[], str] | None = None) -> None:
+        """`model=None` links on identifiers alone (the baseline the linkage benchmark compares with)."""
         self._sessions = sessions
         self.model = model
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
@@ -86,7 +87,7 @@ class PersonIndex:
         raise AssertionError("unreachable")
 
     def _record_model(self, session: Session) -> None:
-        if self._model_recorded:
+        if self._model_recorded or self.model is None:
             return
         version = self.model.version
         if session.get(MatchModelRecord, version) is None:
@@ -99,7 +100,7 @@ class PersonIndex:
 class _BatchLinker:
     """The working state of one batch: what the index holds for it, kept current as it links."""
 
-    def __init__(self, session: Session, model: MatchModel, new_id: Callable[[], str]) -> None:
+    def __init__(self, session: Session, model: MatchModel | None, new_id: Callable[[], str]) -> None:
         self.s = session
         self.model = model
         self.new_id = new_id
@@ -111,12 +112,23 @@ class _BatchLinker:
         self.history: dict[str, list[tuple[str, int]]] = defaultdict(list)
         self.households: dict[str, set[str]] = defaultdict(set)
         self.retired: dict[str, str] = {}
+        self.changed_status: set[str] = set()
+        self.pending: dict[tuple[type[Any], bool], list[dict[str, Any]]] = {}
 
     def run(self, batch: Sequence[EventToLink]) -> list[Enrichment]:
-        prior = {event_id: (self._resolve(person_id), method)
-                 for event_id, (person_id, method) in self._prior_decisions([e.event_id for e in batch]).items()}
-        self._load([e for e in batch if e.event_id not in prior], {p for p, _ in prior.values()})
-        return [self._redelivered(e, *prior[e.event_id]) if e.event_id in prior else self._link(e) for e in batch]
+        decided = {event_id: (self._resolve(person_id), method)
+                   for event_id, (person_id, method) in self._prior_decisions([e.event_id for e in batch]).items()}
+        self._load([e for e in batch if e.event_id not in decided], {p for p, _ in decided.values()})
+        results = []
+        for event in batch:
+            if event.event_id in decided:  # redelivered, or sent twice within the batch
+                person_id, method = decided[event.event_id]
+                results.append(self._redelivered(event, self._current(person_id), method))
+            else:
+                results.append(self._link(event))
+                decided[event.event_id] = (results[-1].decision.person_id, results[-1].decision.method)
+        self._flush()
+        return results
 
     # -- loading what the batch needs, a few queries per batch -----------------------------------
 
@@ -126,7 +138,7 @@ class _BatchLinker:
             tuple_(PersonIdentifier.scheme, PersonIdentifier.value),
             [(i.scheme, i.value) for e in batch for i in e.identifiers],
             lambda r: (Identifier(r[0], r[1]), r[2])))
-        unknown = [e for e in batch if not any(i in self.owners for i in e.identifiers)]
+        unknown = [e for e in batch if self.model and not any(i in self.owners for i in e.identifiers)]
         for key, person_id in self._rows(select(PersonBlockKey.key, PersonBlockKey.person_id), PersonBlockKey.key,
                                          [k for e in unknown for k in lookup_keys(e.profile)], tuple):
             self.keys[key].add(person_id)
@@ -184,16 +196,17 @@ class _BatchLinker:
         candidates = self._candidates(event)
         decision = decide_link(event.identifiers, self.owners, self.new_id(), self.model, event.profile, candidates)
         if decision.method == NEW_PERSON:
-            self.s.execute(insert(Person), [{"person_id": decision.person_id, "created_at": self.now}])
+            self._write(Person, {"person_id": decision.person_id, "created_at": self.now, "open_social_care": False,
+                                 "child_protection_plan": False, "looked_after": False, "merged_into": None})
             self.status[decision.person_id] = Status()
         for retired in decision.merge:
             self._merge(retired, decision.person_id, event.event_id)
         self._record(event, decision)
         context = self._context(event, decision.person_id)
-        return Enrichment(decision, context, self.model.version if decision.match else None)
+        return Enrichment(decision, context, self.model.version if self.model and decision.match else None)
 
     def _candidates(self, event: EventToLink) -> list[Candidate]:
-        if any(i in self.owners for i in event.identifiers):
+        if self.model is None or any(i in self.owners for i in event.identifiers):
             return []
         people = {self._current(p) for key in lookup_keys(event.profile)
                   if len(self.keys.get(key, ())) <= MAX_CANDIDATES for p in self.keys.get(key, ())}
@@ -202,38 +215,38 @@ class _BatchLinker:
     def _record(self, event: EventToLink, decision: LinkDecision) -> None:
         person_id = decision.person_id
         if decision.attach:
-            self.s.execute(insert(PersonIdentifier), [
-                {"scheme": i.scheme, "value": i.value, "person_id": person_id, "first_seen_event_id": event.event_id}
-                for i in decision.attach])
+            for i in decision.attach:
+                self._write(PersonIdentifier, {"scheme": i.scheme, "value": i.value, "person_id": person_id,
+                                               "first_seen_event_id": event.event_id})
             self.owners.update(dict.fromkeys(decision.attach, person_id))
         profile = replace(event.profile, nhs=self._strong(person_id, "nhs", event),
                           upn=self._strong(person_id, "upn", event))
         if profile not in self.profiles[person_id]:
-            self._insert_ignore(PersonProfile, [{
+            self._write(PersonProfile, ignore=True, row={
                 "person_id": person_id, "given": profile.given, "family": profile.family,
                 "dob": profile.dob.isoformat() if profile.dob else "", "sex": profile.sex,
-                "postcode": profile.postcode, "first_event_id": event.event_id, "first_seen_ms": event.occurred_ms}])
+                "postcode": profile.postcode, "first_event_id": event.event_id, "first_seen_ms": event.occurred_ms})
             self.profiles[person_id] = {replace(p, nhs=profile.nhs, upn=profile.upn)
                                         for p in self.profiles[person_id]} | {profile}
             new_keys = [k for k in stored_keys(profile) if person_id not in self.keys[k]]
-            self._insert_ignore(PersonBlockKey, [{"key": k, "person_id": person_id} for k in new_keys])
             for k in new_keys:
+                self._write(PersonBlockKey, {"key": k, "person_id": person_id}, ignore=True)
                 self.keys[k].add(person_id)
         if event.address_key and person_id not in self.households[event.address_key]:
-            self._insert_ignore(PersonAddress, [{"address_key": event.address_key, "person_id": person_id}])
+            self._write(PersonAddress, {"address_key": event.address_key, "person_id": person_id}, ignore=True)
             self.households[event.address_key].add(person_id)
-        self._insert_ignore(PersonEvent, [{"event_id": event.event_id, "person_id": person_id,
-                                           "agency": event.agency, "occurred_ms": event.occurred_ms}])
+        self._write(PersonEvent, {"event_id": event.event_id, "person_id": person_id, "agency": event.agency,
+                                  "occurred_ms": event.occurred_ms}, ignore=True)
         if event.status_change:
             status = self.status.get(person_id, Status()).updated(event.status_change)
             self.status[person_id] = status
-            self.s.execute(update(Person).where(Person.person_id == person_id).values(**status.__dict__))
-        self.s.execute(insert(LinkDecisionRecord), [self._decision_row(event, decision)])
+            self.changed_status.add(person_id)
+        self._write(LinkDecisionRecord, self._decision_row(event, decision))
         if decision.review_candidate and decision.match and decision.match.score is not None:
-            self.s.execute(insert(MatchReview), [{
+            self._write(MatchReview, {
                 "event_id": event.event_id, "person_id": person_id, "candidate_person_id": decision.review_candidate,
                 "score": decision.match.score, "evidence": decision.match.evidence, "status": "OPEN",
-                "created_at": self.now}])
+                "created_at": self.now})
 
     def _decision_row(self, event: EventToLink, decision: LinkDecision) -> dict[str, Any]:
         match = decision.match
@@ -245,7 +258,8 @@ class _BatchLinker:
             evidence.update(levels=match.evidence, best_candidate=match.person_id, runner_up=match.runner_up,
                             outcome=match.outcome)
         return {"event_id": event.event_id, "person_id": decision.person_id, "method": decision.method,
-                "score": match.score if match else None, "model_version": self.model.version if match else None,
+                "score": match.score if match else None,
+                "model_version": self.model.version if self.model and match else None,
                 "evidence": evidence, "decided_at": self.now}
 
     def _strong(self, person_id: str, scheme: str, event: EventToLink) -> str:
@@ -266,6 +280,7 @@ class _BatchLinker:
 
     def _merge(self, retired: str, survivor: str, event_id: str) -> None:
         """Retire one person into another: identifiers, profiles, keys, events move; history stays."""
+        self._flush()
         s = self.s
         s.execute(update(PersonIdentifier).where(PersonIdentifier.person_id == retired).values(person_id=survivor))
         for model in (PersonProfile, PersonBlockKey, PersonAddress):
@@ -294,7 +309,7 @@ class _BatchLinker:
         table: Table = model.__table__  # type: ignore[assignment]
         rows = [dict(r._mapping) for r in self.s.execute(select(table).where(table.c.person_id == retired))]
         self.s.execute(delete(table).where(table.c.person_id == retired))
-        self._insert_ignore(model, [{**r, "person_id": survivor} for r in rows])
+        self._insert(model, [{**r, "person_id": survivor} for r in rows], ignore=True)
 
     def _redelivered(self, event: EventToLink, person_id: str, method: str) -> Enrichment:
         """The decision already recorded for this event, at the person it now belongs to."""
@@ -319,8 +334,35 @@ class _BatchLinker:
             seen.add(merged_into)
             person_id = merged_into
 
-    def _insert_ignore(self, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    # -- writing: rows gathered per table, written in one statement each ---------------------------
+
+    def _write(self, model: type[Any], row: dict[str, Any], ignore: bool = False) -> None:
+        self.pending.setdefault((model, ignore), []).append(row)
+
+    def _flush(self) -> None:
+        """Write the gathered rows in dependency order (persons before what refers to them)."""
+        for model in (Person, PersonIdentifier, PersonProfile, PersonBlockKey, PersonAddress, PersonEvent,
+                      LinkDecisionRecord, MatchReview):
+            for ignore in (False, True):
+                rows = self.pending.pop((model, ignore), None)
+                if rows:
+                    self._insert(model, rows, ignore)
+        if self.changed_status:
+            table: Table = Person.__table__  # type: ignore[assignment]
+            self.s.connection().execute(
+                update(table).where(table.c.person_id == bindparam("pid")).values(
+                    open_social_care=bindparam("osc"), child_protection_plan=bindparam("cp"),
+                    looked_after=bindparam("lac")),
+                [{"pid": p, "osc": st.open_social_care, "cp": st.child_protection_plan, "lac": st.looked_after}
+                 for p in sorted(self.changed_status) if (st := self.status[p])])
+            self.changed_status.clear()
+
+    def _insert(self, model: type[Any], rows: list[dict[str, Any]], ignore: bool = False) -> None:
         if not rows:
             return
+        table: Table = model.__table__
+        if not ignore:
+            self.s.connection().execute(insert(table), rows)
+            return
         dialect = postgresql if self.s.get_bind().dialect.name == "postgresql" else sqlite
-        self.s.execute(dialect.insert(model).on_conflict_do_nothing(), rows)
+        self.s.connection().execute(dialect.insert(table).on_conflict_do_nothing(), rows)
