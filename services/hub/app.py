@@ -63,7 +63,19 @@ class Hub:
         await guarded(stage, attempt, self.settings.stage_retry_budget_s)
 
 
-def build_app(settings: Settings, bootstrap: str) -> faust.App:
+def build_app(settings: Settings, bootstrap: str, stages: Sequence[str] = ("enrichment", "triage",
+                                                                          "triage-store")) -> faust.App:
+    """The hub's app with the chosen stages: all by default; fewer to scale or measure one alone."""
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
+    hub = make_hub(settings, bootstrap)
+    for stage in stages:
+        STAGES[stage](hub)
+    return hub.app
+
+
+def make_hub(settings: Settings, bootstrap: str) -> Hub:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
@@ -82,10 +94,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
     )
     hub = Hub(app, settings, Codec(), session_factory(engine_for(settings)), {})
     hub.outputs = {name: hub.topic(name) for name in (ENRICHED, ALERTS, OUTCOMES, DEADLETTER)}
-    _enrichment(hub)
-    _triage(hub)
-    _triage_store(hub)
-    return app
+    return hub
 
 
 def _enrichment(hub: Hub) -> None:
@@ -129,6 +138,10 @@ def _triage_store(hub: Hub) -> None:
     async def triage_store(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             await hub.run_batch("triage-store", sink.process, events)
+
+
+STAGES: dict[str, Callable[[Hub], None]] = {
+    "enrichment": _enrichment, "triage": _triage, "triage-store": _triage_store}
 
 
 def _in_message(event: Any) -> InMessage:

@@ -1,30 +1,118 @@
 """The person index and the triage store on a real database (SQLite, and PostgreSQL when given)."""
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, func, select
 
 from mash.db import make_engine, session_factory
-from mash.models import AlertRecord, EventOutcomeRecord, Person, PersonIdentifier
+from mash.models import (
+    AlertRecord,
+    EventOutcomeRecord,
+    LinkDecisionRecord,
+    MatchModelRecord,
+    MatchReview,
+    Person,
+    PersonIdentifier,
+    PersonMerge,
+)
 from mash.settings import Settings
+from services.enrichment.comparisons import Profile
 from services.enrichment.linking import Identifier
-from services.enrichment.person_index import PersonIndex
+from services.enrichment.match_model import DEFAULT_MODEL
+from services.enrichment.person_index import EventToLink, PersonIndex
 from services.triage_store.store import TriageStore
 
 NHS = Identifier("nhs", "9434765919")
+UPN = Identifier("upn", "B801200005001")
+DAY_MS = 86_400_000
+NOBODY = Profile()
+ASHA = Profile("ASHA", "KHAN", date(2015, 3, 4), "F", "LS61AB")
+
+
+def link(event_id: str, *identifiers: Identifier, profile: Profile = NOBODY, day: int = 100,
+         agency: str = "POLICE", **extra: object) -> EventToLink:
+    return EventToLink(event_id, agency, list(identifiers), profile, day * DAY_MS, **extra)  # type: ignore[arg-type]
 
 
 def test_events_sharing_an_identifier_link_to_one_person(engine: Engine) -> None:
     index = PersonIndex(session_factory(engine))
-    first, second = index.link_batch([("e1", [NHS, Identifier("local", "HEALTH:1")]),
-                                      ("e2", [NHS, Identifier("local", "POLICE:9")])])
-    third, = index.link_batch([("e3", [Identifier("local", "POLICE:9")])])
-    assert first.method == "NEW_PERSON" and second.method == "NHS_NUMBER" and third.method == "LOCAL_ID"
-    assert first.person_id == second.person_id == third.person_id
+    first, second = index.link_batch([link("e1", NHS, Identifier("local", "HEALTH:1")),
+                                      link("e2", NHS, Identifier("local", "POLICE:9"))])
+    third, = index.link_batch([link("e3", Identifier("local", "POLICE:9"))])
+    methods = [r.decision.method for r in (first, second, third)]
+    assert methods == ["NEW_PERSON", "NHS_NUMBER", "LOCAL_ID"]
+    assert first.decision.person_id == second.decision.person_id == third.decision.person_id
     with engine.connect() as db:
         assert db.scalar(select(func.count()).select_from(Person)) == 1
         assert db.scalar(select(func.count()).select_from(PersonIdentifier)) == 3
+
+
+def test_an_event_without_identifiers_links_probabilistically_with_its_evidence_recorded(engine: Engine) -> None:
+    index = PersonIndex(session_factory(engine))
+    known, = index.link_batch([link("e1", NHS, Identifier("local", "HEALTH:1"), profile=ASHA, agency="HEALTH")])
+    keyed_by_police = Profile("ASHA", "KAHN", date(2015, 3, 4), "F", "LS61AB")
+    linked, = index.link_batch([link("e2", Identifier("local", "POLICE:77"), profile=keyed_by_police)])
+    assert (linked.decision.person_id, linked.decision.method) == (known.decision.person_id, "PROBABILISTIC")
+    with engine.connect() as db:
+        record = db.execute(select(LinkDecisionRecord).where(LinkDecisionRecord.event_id == "e2")).one()
+        versions = db.scalars(select(MatchModelRecord.version)).all()
+    assert record.model_version == DEFAULT_MODEL.version and versions == [DEFAULT_MODEL.version]
+    assert record.evidence["levels"] == {"given": "EXACT", "family": "FUZZY", "dob": "EXACT", "sex": "AGREE",
+                                         "postcode": "EXACT"}
+    assert record.score is not None and record.score >= DEFAULT_MODEL.link_threshold
+
+
+def test_a_possible_match_is_held_for_review_and_never_linked(engine: Engine) -> None:
+    index = PersonIndex(session_factory(engine))
+    known, = index.link_batch([link("e1", NHS, profile=ASHA)])
+    doubtful = Profile("ASHA", "KHAN", date(2015, 4, 3), "F", "M11AA")
+    held, = index.link_batch([link("e2", Identifier("local", "POLICE:5"), profile=doubtful)])
+    assert held.decision.person_id != known.decision.person_id
+    assert held.decision.review_candidate == known.decision.person_id
+    with engine.connect() as db:
+        review = db.execute(select(MatchReview)).one()
+    assert (review.event_id, review.candidate_person_id, review.status) == ("e2", known.decision.person_id, "OPEN")
+
+
+def test_an_event_proving_two_persons_one_child_merges_them_and_keeps_the_history(engine: Engine) -> None:
+    index = PersonIndex(session_factory(engine))
+    health, = index.link_batch([link("e1", NHS, Identifier("local", "HEALTH:1"), agency="HEALTH")])
+    school, = index.link_batch([link("e2", UPN, Identifier("local", "EDUCATION:1"), agency="EDUCATION", day=90)])
+    assert health.decision.person_id != school.decision.person_id
+    proof, = index.link_batch([link("e3", NHS, UPN, Identifier("local", "SOCIAL_CARE:1"), agency="SOCIAL_CARE",
+                                    day=105)])
+    survivor, retired = health.decision.person_id, school.decision.person_id
+    assert (proof.decision.person_id, proof.decision.merge) == (survivor, (retired,))
+    assert proof.context["prior_events"] == [
+        {"agency": "HEALTH", "last_30_days": 1, "last_90_days": 1, "last_365_days": 1},
+        {"agency": "EDUCATION", "last_30_days": 1, "last_90_days": 1, "last_365_days": 1}]
+    with engine.connect() as db:
+        owners = set(db.scalars(select(PersonIdentifier.person_id)))
+        merged_into = db.scalar(select(Person.merged_into).where(Person.person_id == retired))
+        merge = db.execute(select(PersonMerge)).one()
+        original = db.scalar(select(LinkDecisionRecord.person_id).where(LinkDecisionRecord.event_id == "e2"))
+    assert owners == {survivor} and merged_into == survivor
+    assert (merge.retired_person_id, merge.surviving_person_id, merge.event_id) == (retired, survivor, "e3")
+    assert original == retired  # the decision as it was made is kept
+    redelivered, = index.link_batch([link("e2", UPN, Identifier("local", "EDUCATION:1"), agency="EDUCATION")])
+    assert redelivered.decision.person_id == survivor and redelivered.redelivered
+
+
+def test_a_redelivered_event_gets_its_first_decision_and_is_not_counted_twice(engine: Engine) -> None:
+    index = PersonIndex(session_factory(engine))
+    cp_started = {"open_social_care": True, "child_protection_plan": True}
+    first, again = index.link_batch([link("e1", NHS, status_change=cp_started, address_key="1VICTORIARD|LS61AB"),
+                                     link("e1", NHS, status_change=cp_started, address_key="1VICTORIARD|LS61AB")])
+    later, = index.link_batch([link("e2", NHS, day=110, address_key="1VICTORIARD|LS61AB")])
+    sibling, = index.link_batch([link("e3", Identifier("nhs", "4010232137"), address_key="1VICTORIARD|LS61AB")])
+    assert again.redelivered and again.decision.person_id == first.decision.person_id
+    assert later.context["prior_events"] == [
+        {"agency": "POLICE", "last_30_days": 1, "last_90_days": 1, "last_365_days": 1}]
+    assert later.context["child_protection_plan"] and later.context["open_social_care"]
+    assert sibling.context["household_person_ids"] == [first.decision.person_id]
+    with engine.connect() as db:
+        assert db.scalar(select(func.count()).select_from(LinkDecisionRecord)) == 3
 
 
 def test_two_workers_racing_on_a_new_child_create_one_person(settings: Settings, engine: Engine) -> None:
@@ -37,7 +125,7 @@ def test_two_workers_racing_on_a_new_child_create_one_person(settings: Settings,
         start.wait()
         for i in range(20):
             ids = [Identifier("nhs", f"race-{i}"), Identifier("local", f"W{n}:{i}")]
-            results.append(index.link_batch([(f"e{n}-{i}", ids)])[0].person_id)
+            results.append(index.link_batch([link(f"e{n}-{i}", *ids)])[0].decision.person_id)
 
     threads = [threading.Thread(target=work, args=(index, n)) for n, index in enumerate(indexes)]
     for thread in threads:

@@ -10,14 +10,17 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import Engine, func, select
 
 from mash.codec import Codec
-from mash.models import AlertRecord, EventOutcomeRecord
+from mash.models import AlertRecord, EventOutcomeRecord, LinkDecisionRecord
 from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import Settings
 from mash.topics import AGENCIES, DEADLETTER, inbound, topic_name
 from tests.integration.conftest import mash, wait_for
 
 SAMPLE_EVENTS = 23  # distinct events in the shipped samples (24 messages: one resubmission)
-SAMPLE_ALERTS = 5  # children reported by two or more agencies within the window
+SAMPLE_ALERTS = 6  # children reported by two or more agencies within the window
+# Sample events whose identifiers were all new to the index but whose name, date of birth, sex and
+# postcode matched a child it knew (e.g. Noah Bennett's police record carries no NHS number).
+SAMPLE_PROBABILISTIC_LINKS = 4
 EDUCATION_EVENTS = 6
 
 
@@ -53,6 +56,10 @@ def test_samples_flow_from_connectors_to_stored_alerts(
     assert len(alerts) == SAMPLE_ALERTS
     assert len({person for person, _, _ in alerts}) == SAMPLE_ALERTS  # one alert per child
     assert {rag for _, rag, _ in alerts} <= {"AMBER", "RED"}
+    with engine.connect() as db:
+        probabilistic = db.scalar(select(func.count()).select_from(LinkDecisionRecord)
+                                  .where(LinkDecisionRecord.method == "PROBABILISTIC"))
+    assert probabilistic == SAMPLE_PROBABILISTIC_LINKS
 
 
 def test_a_foreign_message_on_an_inbound_topic_is_dead_lettered_and_the_stream_goes_on(
