@@ -6,6 +6,7 @@ its reason; the rest of the batch goes on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from services.messages import InMessage, OutMessage, dead_letter_for
 
 STAGE = "hub:enrichment"
 ENRICHED_SCHEMA = "uk.mash.hub.EnrichedEvent"
+MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 _PAYLOAD_TYPES = {
     "uk.mash.police.PublicProtectionNotification": "uk.mash.police.PpnDetails",
     "uk.mash.health.EmergencyAttendance": "uk.mash.health.AttendanceDetails",
@@ -63,7 +65,15 @@ class Enricher:
             }
             out.append(OutMessage(ENRICHED, decision.person_id.encode(),
                                   self.codec.encode(enriched, ENRICHED_SCHEMA, check_types=False)))
+            out.extend(self._merged(retired, decision.person_id, event["envelope"]["event_id"])
+                       for retired in decision.merge)
         return out
+
+    def _merged(self, retired: str, survivor: str, event_id: str) -> OutMessage:
+        """Tell triage, keyed by the retired person, to hand that person's alerts to the survivor."""
+        notice = {"retired_person_id": retired, "surviving_person_id": survivor, "event_id": event_id,
+                  "merged_at": int(time.time() * 1000), "retired_state": None}
+        return OutMessage(ENRICHED, retired.encode(), self.codec.encode(notice, MERGED_SCHEMA, check_types=False))
 
     def _decode(self, message: InMessage) -> tuple[dict[str, Any], str, EventToLink]:
         writer = self.codec.writer_of(message.value)

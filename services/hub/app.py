@@ -113,12 +113,13 @@ def _triage(hub: Hub) -> None:
 
     def step(message: InMessage) -> list[OutMessage]:
         try:
-            enriched, _ = hub.codec.decode(message.value, "uk.mash.hub.EnrichedEvent")
+            name = hub.codec.writer_of(message.value).name
+            record, writer = hub.codec.decode(message.value, reader_name=name)  # the latest version of it
+            key = triage.state_key(record, writer.name)
         except Exception as exc:  # noqa: BLE001 - dead-letter and go on
             return [triage.dead_letter(message, exc)]
-        key = enriched["person_id"]
-        new_state, out = triage.process(PersonState.from_json(states.get(key)), enriched,
-                                        int(time.time() * 1000))
+        new_state, out = triage.handle(PersonState.from_json(states.get(key)), record, writer.name,
+                                       int(time.time() * 1000))
         states[key] = new_state.to_json()
         return out
 

@@ -54,10 +54,15 @@ class AlertState:
 class PersonState:
     events: tuple[SeenEvent, ...] = ()
     alert: AlertState | None = None
+    merged_into: str | None = None  # a retired person: whatever still arrives for it goes there
+    closed_alerts: tuple[AlertState, ...] = ()  # alerts absorbed in merges, kept so a replay repeats them
+    merged_from: tuple[str, ...] = ()  # retired persons already absorbed (a redelivered merge is a no-op)
 
     def to_json(self) -> dict[str, Any]:
         return {"events": [asdict(e) for e in self.events],
-                "alert": asdict(self.alert) if self.alert else None}
+                "alert": asdict(self.alert) if self.alert else None,
+                "merged_into": self.merged_into,
+                "closed_alerts": [asdict(a) for a in self.closed_alerts], "merged_from": list(self.merged_from)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> PersonState:
@@ -67,6 +72,9 @@ class PersonState:
         return cls(
             events=tuple(SeenEvent(**e) for e in data["events"]),
             alert=_alert_from_json(alert) if alert else None,
+            merged_into=data.get("merged_into"),
+            closed_alerts=tuple(_alert_from_json(a) for a in data.get("closed_alerts", ())),
+            merged_from=tuple(data.get("merged_from", ())),
         )
 
 
@@ -142,3 +150,65 @@ def _attach(alert: AlertState, event: EventFacts, window_ms: int, now_ms: int) -
         reasons = (*reasons, _reason(agencies, window_ms))
     return replace(alert, revision=alert.revision + 1, rag=rag, reasons=reasons, agencies=agencies,
                    event_ids=(*alert.event_ids, event.event_id), updated_ms=now_ms)
+
+
+MERGED_REASON = "records of two persons were found to be one child and merged"
+
+
+def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: PersonState, window_ms: int,
+           now_ms: int) -> tuple[PersonState, list[AlertState]]:
+    """The survivor's state after a merge, and the alert revisions to send.
+
+    One open alert per child still holds: if only the retired person had one, it moves to the
+    survivor (same alert, next revision); if both did, the survivor's absorbs the other, which
+    is closed pointing at it; if neither did but the joined history shows two agencies within
+    the window, an alert is raised, because that is the link the merge has just made. A merge
+    delivered again changes nothing and re-sends the alerts as they stand.
+    """
+    if retired_id in survivor.merged_from:
+        return survivor, [a for a in (survivor.alert, *survivor.closed_alerts) if a is not None]
+    known = {e.event_id for e in survivor.events}
+    events = tuple(sorted((*survivor.events, *(e for e in retired.events if e.event_id not in known)),
+                          key=lambda e: e.occurred_ms))[-MAX_REMEMBERED_EVENTS:]
+    mine, theirs = _open_alert(survivor), _open_alert(retired)
+    closed: list[AlertState] = []
+    if theirs and not mine:
+        alert: AlertState | None = replace(theirs, revision=theirs.revision + 1, updated_ms=now_ms,
+                                           reasons=(*theirs.reasons, MERGED_REASON))
+    elif theirs and mine:
+        agencies = tuple(sorted(set(mine.agencies) | set(theirs.agencies)))
+        alert = replace(mine, revision=mine.revision + 1, updated_ms=now_ms, agencies=agencies,
+                        rag=max(mine.rag, theirs.rag, rag_for(agencies), key=RAG_ORDER.index),
+                        reasons=(*mine.reasons, MERGED_REASON),
+                        event_ids=(*mine.event_ids, *(e for e in theirs.event_ids if e not in mine.event_ids)))
+        closed.append(replace(theirs, revision=theirs.revision + 1, status="CLOSED", updated_ms=now_ms,
+                              reasons=(*theirs.reasons, f"merged into alert {mine.alert_id}")))
+    elif mine:
+        alert = mine
+    else:
+        alert = _alert_from_history(survivor_id, events, window_ms, now_ms) or survivor.alert
+    state = PersonState(events, alert, None, (*survivor.closed_alerts, *closed), (*survivor.merged_from, retired_id))
+    changed = [a for a in (alert,) if a is not None and a != survivor.alert]
+    return state, changed + closed
+
+
+def retire(state: PersonState, survivor_id: str) -> PersonState:
+    """A retired person points at the survivor; its history stays, so a repeated hand-over
+    hands over the same."""
+    return replace(state, merged_into=survivor_id)
+
+
+def _open_alert(state: PersonState) -> AlertState | None:
+    return state.alert if state.alert is not None and state.alert.status == "OPEN" else None
+
+
+def _alert_from_history(person_id: str, events: tuple[SeenEvent, ...], window_ms: int,
+                        now_ms: int) -> AlertState | None:
+    for i, first in enumerate(events):
+        nearby = [e for e in events[i:] if e.occurred_ms - first.occurred_ms <= window_ms]
+        agencies = sorted({e.agency for e in nearby})
+        if len(agencies) >= 2:
+            last = EventFacts(nearby[-1].event_id, nearby[-1].agency, nearby[-1].occurred_ms)
+            alert = _open(person_id, last, nearby[:-1], agencies, window_ms, now_ms)
+            return replace(alert, reasons=(*alert.reasons, MERGED_REASON))
+    return None

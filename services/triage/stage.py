@@ -2,23 +2,64 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from mash.codec import Codec
-from mash.topics import ALERTS, OUTCOMES
+from mash.topics import ALERTS, ENRICHED, OUTCOMES
 from services.messages import InMessage, OutMessage, dead_letter_for
-from services.triage.correlation import AlertState, Decision, EventFacts, PersonState, correlate
+from services.triage.correlation import AlertState, Decision, EventFacts, PersonState, absorb, correlate, retire
 
 STAGE = "hub:triage"
 ALERT_SCHEMA = "uk.mash.hub.Alert"
 OUTCOME_SCHEMA = "uk.mash.hub.EventOutcome"
+ENRICHED_SCHEMA = "uk.mash.hub.EnrichedEvent"
+MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
+
+
+class NotForTriage(ValueError):
+    """A well-formed message of a schema that does not belong on the enriched topic."""
 
 
 class Triage:
     def __init__(self, codec: Codec, window_days: int) -> None:
         self.codec = codec
         self.window_ms = window_days * 86_400_000
+
+    @staticmethod
+    def state_key(record: dict[str, Any], schema_name: str) -> str:
+        """Whose state a message is about: the event's person, or the merge's current hop."""
+        if schema_name == ENRICHED_SCHEMA:
+            return str(record["person_id"])
+        if schema_name == MERGED_SCHEMA:
+            hop_two = record["retired_state"] is not None
+            return str(record["surviving_person_id"] if hop_two else record["retired_person_id"])
+        raise NotForTriage(f"{schema_name} does not belong on the enriched topic")
+
+    def handle(self, state: PersonState, record: dict[str, Any], schema_name: str,
+               now_ms: int) -> tuple[PersonState, list[OutMessage]]:
+        if schema_name == MERGED_SCHEMA:
+            return self.merge(state, record, now_ms)
+        if state.merged_into:  # in flight when its person was retired: on to the survivor
+            forwarded = {**record, "person_id": state.merged_into}
+            value = self.codec.encode(forwarded, ENRICHED_SCHEMA, check_types=False)
+            return state, [OutMessage(ENRICHED, state.merged_into.encode(), value)]
+        return self.process(state, record, now_ms)
+
+    def merge(self, state: PersonState, merged: dict[str, Any],
+              now_ms: int) -> tuple[PersonState, list[OutMessage]]:
+        """Hop one hands the retired person's state to the survivor; hop two absorbs it there."""
+        survivor = merged["surviving_person_id"]
+        if merged["retired_state"] is None:
+            retired = retire(state, survivor)
+            onward = {**merged, "retired_state": json.dumps(state.to_json())}
+            return retired, [OutMessage(ENRICHED, survivor.encode(),
+                                        self.codec.encode(onward, MERGED_SCHEMA, check_types=False))]
+        handed_over = PersonState.from_json(json.loads(merged["retired_state"]))
+        new_state, alerts = absorb(state, survivor, merged["retired_person_id"], handed_over,
+                                   self.window_ms, now_ms)
+        return new_state, [self._alert(survivor, alert) for alert in alerts]
 
     def process(self, state: PersonState, enriched: dict[str, Any],
                 now_ms: int) -> tuple[PersonState, list[OutMessage]]:

@@ -1,4 +1,4 @@
-from services.triage.correlation import EventFacts, PersonState, correlate
+from services.triage.correlation import MERGED_REASON, EventFacts, PersonState, absorb, correlate, retire
 
 DAY = 86_400_000
 WINDOW = 7 * DAY
@@ -73,3 +73,50 @@ def test_state_survives_its_json_form() -> None:
     state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)])
     assert PersonState.from_json(state.to_json()) == state
     assert PersonState.from_json(None) == PersonState()
+
+
+# -- merges: two person records found to be one child -------------------------------------------
+
+def person(*events: EventFacts) -> PersonState:
+    return run(list(events))[0]
+
+
+def test_a_merge_moves_the_retired_persons_open_alert_to_the_survivor() -> None:
+    retired = person(EventFacts("p1", "POLICE", 0), EventFacts("h1", "HEALTH", DAY))
+    survivor = person(EventFacts("s1", "EDUCATION", 90 * DAY))
+    assert retired.alert is not None
+    state, alerts = absorb(survivor, "survivor", "retired", retired, WINDOW, now_ms=100 * DAY)
+    assert [(a.alert_id, a.revision, a.status) for a in alerts] == [(retired.alert.alert_id, 2, "OPEN")]
+    assert state.alert == alerts[0] and MERGED_REASON in state.alert.reasons
+    assert {e.event_id for e in state.events} == {"p1", "h1", "s1"}
+
+
+def test_when_both_had_alerts_the_survivors_absorbs_the_other_which_is_closed() -> None:
+    retired = person(EventFacts("p1", "POLICE", 0), EventFacts("h1", "HEALTH", DAY))
+    survivor = person(EventFacts("e1", "EDUCATION", 0), EventFacts("c1", "SOCIAL_CARE", DAY))
+    state, alerts = absorb(survivor, "survivor", "retired", retired, WINDOW, now_ms=2 * DAY)
+    kept, closed = alerts
+    assert kept.alert_id == survivor.alert.alert_id and kept.rag == "RED"  # type: ignore[union-attr]
+    assert set(kept.event_ids) == {"p1", "h1", "e1", "c1"}
+    assert (closed.alert_id, closed.status) == (retired.alert.alert_id, "CLOSED")  # type: ignore[union-attr]
+    assert state.closed_alerts == (closed,)
+
+
+def test_a_merge_that_joins_two_agencies_within_the_window_raises_the_alert_neither_had() -> None:
+    retired = person(EventFacts("p1", "POLICE", 10 * DAY))
+    survivor = person(EventFacts("h1", "HEALTH", 12 * DAY))
+    state, alerts = absorb(survivor, "survivor", "retired", retired, WINDOW, now_ms=20 * DAY)
+    assert len(alerts) == 1 and alerts[0].agencies == ("HEALTH", "POLICE") and state.alert == alerts[0]
+
+
+def test_a_merge_delivered_twice_changes_nothing_the_second_time() -> None:
+    retired = person(EventFacts("p1", "POLICE", 0), EventFacts("h1", "HEALTH", DAY))
+    once, first = absorb(PersonState(), "survivor", "retired", retired, WINDOW, now_ms=2 * DAY)
+    twice, again = absorb(once, "survivor", "retired", retired, WINDOW, now_ms=3 * DAY)
+    assert twice == once and again == first
+
+
+def test_a_retired_person_keeps_its_history_and_points_at_the_survivor() -> None:
+    retired = retire(person(EventFacts("p1", "POLICE", 0)), "survivor")
+    assert retired.merged_into == "survivor" and len(retired.events) == 1
+    assert PersonState.from_json(retired.to_json()) == retired

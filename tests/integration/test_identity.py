@@ -1,0 +1,95 @@
+"""Identity through the real broker: a later event proves two persons one child, and their
+alerts are re-keyed to the survivor, one open alert per child."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+from kafka import KafkaProducer
+from sqlalchemy import Engine, select
+
+from connectors.registry import build_connector
+from mash.codec import Codec
+from mash.models import AlertRecord, LinkDecisionRecord, PersonMerge
+from mash.pipeline_counts import count
+from mash.settings import Settings
+from mash.topics import inbound, topic_name
+from tests.integration.conftest import wait_for
+
+KAI = {"forename": "Kai", "surname": "Dunn", "sex": "M", "incident_type": "CHILD_AT_RISK", "child_role": "VICTIM",
+       "children_present": True, "risk_grading": "MEDIUM", "summary": None, "consent": "NOT_SOUGHT"}
+KAI_CASE = {"first_name": "Kai", "last_name": "Dunn", "gender": "M", "case_reference": "C-9", "kind": "REFERRAL",
+            "referral_source": "School", "plan_category": None, "detail": None, "consent": "GIVEN"}
+NHS, UPN = "9434765919", "B801200005001"
+
+
+def police(n: int, person_ref: str, nhs: str | None, dob: str, postcode: str, day: int) -> dict[str, Any]:
+    return {**KAI, "ppn_id": f"PPN-M-{n}", "person_ref": person_ref, "nhs_number": nhs, "dob": dob,
+            "postcode": postcode, "incident_ref": f"1{n}", "occurred_at": f"2026-11-{day:02d}T10:00:00Z"}
+
+
+def case(n: int, nhs: str | None, upn: str, day: int) -> dict[str, Any]:
+    return {**KAI_CASE, "case_event_id": f"LCS-M-{n}", "lcs_person_id": "LCS-KAI", "nhs_number": nhs, "upn": upn,
+            "dob": "2013-02-02", "postcode": "LS1 1AA", "occurred_at": f"2026-11-{day:02d}T10:00:00Z"}
+
+
+def publish(settings: Settings, tmp_path: Path, agency: str, record: dict[str, Any]) -> str:
+    connector = build_connector(agency, tmp_path / "connectors")
+    event = connector.to_event(connector.map(record))
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer.send(topic_name(inbound(agency), settings), key=event["envelope"]["subject"]["local_id"].encode(),
+                  value=Codec().encode(event, connector.schema))
+    producer.flush()
+    producer.close()
+    return str(event["envelope"]["event_id"])
+
+
+def decided(settings: Settings, engine: Engine, events: int) -> Callable[[], bool]:
+    def check() -> bool:
+        counts = count(settings.bootstrap_servers, settings, engine)
+        return counts.accounted and sum(counts.outcomes.values()) == events
+    return check
+
+
+def person_of(engine: Engine, event_id: str) -> str:
+    with engine.connect() as db:
+        return str(db.scalar(select(LinkDecisionRecord.person_id).where(LinkDecisionRecord.event_id == event_id)))
+
+
+def test_a_merge_re_keys_the_retired_persons_open_alert_to_the_survivor(
+    provisioned: Settings, engine: Engine, hub_worker: Callable[[], Popen[bytes]], tmp_path: Path
+) -> None:
+    hub_worker()
+    # B: police without an NHS number, then social care with a UPN: one person by their details,
+    # two agencies within days, so an alert.
+    b_police = publish(provisioned, tmp_path, "police", police(1, "WYP-B", None, "2013-02-02", "LS1 1AA", 2))
+    wait_for(decided(provisioned, engine, 1), what="B's police event")
+    b_case = publish(provisioned, tmp_path, "social_care", case(2, None, UPN, 3))
+    # A: police with an NHS number, a different date of birth and address: another child, so far.
+    a_police = publish(provisioned, tmp_path, "police", police(3, "WYP-A", NHS, "2013-08-30", "LS99 9ZZ", 4))
+    wait_for(decided(provisioned, engine, 3), what="A's police event and B's case event")
+    a, b = person_of(engine, a_police), person_of(engine, b_police)
+    assert a != b and person_of(engine, b_case) == b
+    with engine.connect() as db:
+        assert db.scalars(select(AlertRecord.person_id)).all() == [b]
+
+    # Social care now records the NHS number too: A and B are one child.
+    proof = publish(provisioned, tmp_path, "social_care", case(4, NHS, UPN, 5))
+
+    def rekeyed() -> list[tuple[str, str, list[str]]] | None:
+        with engine.connect() as db:
+            rows = db.execute(select(AlertRecord.person_id, AlertRecord.status, AlertRecord.event_ids)).all()
+        open_alerts = [r for r in rows if r.status == "OPEN"]
+        if len(open_alerts) == 1 and open_alerts[0].person_id == a and all(r.person_id == a for r in rows) \
+                and {b_police, b_case, a_police, proof} <= set(open_alerts[0].event_ids):
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+        return None
+
+    wait_for(rekeyed, what="the alert to move to the surviving person with every event")
+    assert person_of(engine, proof) == a
+    with engine.connect() as db:
+        merge = db.execute(select(PersonMerge)).one()
+    assert (merge.retired_person_id, merge.surviving_person_id, merge.event_id) == (b, a, proof)
