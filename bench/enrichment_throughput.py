@@ -207,7 +207,7 @@ def _rows_for(child: Any, rows: dict[Any, list[dict[str, Any]]]) -> None:
                                   for s, v in identifiers)
     rows[PersonProfile].append({"person_id": person_id, "given": profile.given, "family": profile.family,
                                 "dob": child.dob.isoformat(), "sex": child.sex, "postcode": profile.postcode,
-                                "first_event_id": "fill", "first_seen_ms": 0})
+                                "first_event_id": "fill", "first_seen_ms": 0, "events": 1})
     rows[PersonBlockKey].extend({"key": k, "person_id": person_id} for k in stored_keys(profile))
     key = address_key({"address_line": line, "postcode": postcode})
     if key:

@@ -26,9 +26,11 @@ from connectors.synth.replay import published_events
 from mash.codec import Codec
 from mash.db import make_engine
 from mash.models import Base, LinkDecisionRecord, MatchReview, Person, PersonMerge
+from services.enrichment.estimate import estimate
 from services.enrichment.match_model import DEFAULT_MODEL, MatchModel
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import event_to_link
+from services.enrichment.training_pairs import pair_patterns
 
 BATCH = 500
 
@@ -58,12 +60,28 @@ def main() -> None:
         print(f"  {len(truth):,} distinct events ({len(order) - len(truth):,} resubmissions), "
               f"{len(set(truth.values())):,} children; {without / len(links):.1%} of events carry no valid "
               f"NHS number or UPN", flush=True)
-        for name, model in (("baseline: exact identifiers only", None), ("person index (Fellegi-Sunter)",
-                                                                          DEFAULT_MODEL)):
-            predicted, figures = run(work / f"{'base' if model is None else 'ours'}.db", links, model)
+        runs: list[tuple[str, MatchModel | None]] = [("baseline: exact identifiers only", None),
+                                                     ("person index, default weights", DEFAULT_MODEL)]
+        for n, (name, model) in enumerate(runs):
+            predicted, figures = run(work / f"run{n}.db", links, model)
             precision, recall, f1 = pairwise(truth, predicted)
             print(f"  {name:34} precision {precision:.4f}  recall {recall:.4f}  F1 {f1:.4f}  {figures}", flush=True)
+            if model is DEFAULT_MODEL:
+                learned = learn(work / f"run{n}.db")
+                runs.append((f"person index, EM weights {learned.version}", learned))
         print("targets: precision >= 0.995, recall >= 0.95")
+
+
+def learn(db: Path) -> MatchModel:
+    """Estimate m and u by EM from the pairs in an index the default model built (no truth used)."""
+    engine = make_engine(f"sqlite:///{db}")
+    with sessionmaker(engine)() as session:
+        patterns = pair_patterns(session)
+    engine.dispose()
+    result = estimate(patterns, DEFAULT_MODEL)
+    print(f"  EM: {result.pairs:,} unlabelled pairs, {result.iterations} iterations, "
+          f"{result.match_share:.1%} estimated matches", flush=True)
+    return result.model
 
 
 def _decoded(codec: Codec, value: bytes) -> tuple[dict[str, object], str]:

@@ -57,6 +57,7 @@ class PersonProfile(Base):
     postcode: Mapped[str] = mapped_column(String(8), primary_key=True)
     first_event_id: Mapped[str] = mapped_column(String(36))
     first_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    events: Mapped[int] = mapped_column(Integer, default=1)  # how many events described the person so
 
 
 class PersonBlockKey(Base):

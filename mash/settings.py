@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         7, ge=1, description="Two or more agencies reporting one child within this many days "
         "raise an alert."
     )
+    match_model: Path | None = Field(
+        None, description="A match model (JSON, from `mash hub match-model estimate`) for probabilistic "
+        "linking; unset: the shipped default weights.",
+    )
     kafka_jars_dir: Path = Field(
         PROJECT_ROOT / "infra" / "kafka" / "lib",
         description="Where `mash kafka fetch` puts the broker's jars.",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -13,6 +16,48 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     worker.add_argument("--stages", default="enrichment,triage,triage-store",
                         help="comma-separated stages to run in this worker (default: all)")
     worker.set_defaults(handler=_worker)
+    model = actions.add_parser("match-model", help="the probabilistic linkage model: estimate or show")
+    model_actions = model.add_subparsers(title="match-model actions", required=True)
+    estimate = model_actions.add_parser("estimate", help="estimate m and u from the person index (EM) into a file")
+    estimate.add_argument("--out", type=Path, required=True, help="JSON file to write; point MASH_MATCH_MODEL at it")
+    estimate.add_argument("--keys", type=int, default=20_000, help="blocking keys to sample pairs from")
+    estimate.set_defaults(handler=_estimate)
+    show = model_actions.add_parser("show", help="print the model in use: weights per level, thresholds, version")
+    show.set_defaults(handler=_show)
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from mash.db import engine_for, session_factory
+    from mash.settings import get_settings
+    from services.enrichment.estimate import estimate
+    from services.enrichment.match_model import load_model
+    from services.enrichment.training_pairs import pair_patterns
+
+    settings = get_settings()
+    with session_factory(engine_for(settings))() as session:
+        patterns = pair_patterns(session, args.keys)
+    if not patterns:
+        print("mash: the person index has no pairs to learn from yet; run the hub over some events first",
+              file=sys.stderr)
+        return 1
+    result = estimate(patterns, load_model(settings.match_model))
+    args.out.write_text(json.dumps(result.model.to_json(), indent=1, sort_keys=True))
+    print(f"estimated from {result.pairs:,} pairs in {result.iterations} iterations; "
+          f"{result.match_share:.2%} of pairs look like matches")
+    print(f"model {result.model.version} written to {args.out}; set MASH_MATCH_MODEL={args.out} to use it")
+    return 0
+
+
+def _show(_: argparse.Namespace) -> int:
+    from mash.settings import get_settings
+    from services.enrichment.match_model import LEVELS, load_model
+
+    model = load_model(get_settings().match_model)
+    print(f"match model {model.version} ({model.source}): link >= {model.link_threshold}, "
+          f"review >= {model.review_threshold}, lead over the next candidate >= {model.margin}")
+    for field, levels in LEVELS.items():
+        print(f"  {field:9} " + "  ".join(f"{lvl} {model.weights[field][lvl]:+.1f}" for lvl in levels))
+    return 0
 
 
 def _worker(args: argparse.Namespace) -> int:

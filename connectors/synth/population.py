@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -31,6 +32,15 @@ class Child:
         return current[1], current[2]
 
 
+def unique(draw: Callable[[], str], used: set[str]) -> str:
+    """A fresh draw: two children never share an NHS number or a UPN (real ones are issued once)."""
+    while True:
+        value = draw()
+        if value not in used:
+            used.add(value)
+            return value
+
+
 def nhs_number(rng: random.Random) -> str:
     while True:
         digits = [rng.choice((4, 6, 9))] + [rng.randint(0, 9) for _ in range(8)]
@@ -49,6 +59,7 @@ def population(rng: random.Random, children: int, period_start: date, period_day
                risk_share: float = 0.08) -> list[Child]:
     """Households of one to four children, some of whom move house during the period."""
     people: list[Child] = []
+    used: set[str] = set()
     household = 0
     while len(people) < children:
         household += 1
@@ -65,7 +76,8 @@ def population(rng: random.Random, children: int, period_start: date, period_day
             people.append(Child(
                 person=len(people) + 1, household=household,
                 given=rng.choice(GIVEN_FEMALE if sex == "F" else GIVEN_MALE), family=family, dob=dob, sex=sex,
-                nhs=nhs_number(rng), upn=upn(rng, school, dob.year + 5) if 4 <= age <= 17 else None,
+                nhs=unique(lambda: nhs_number(rng), used),
+                upn=unique(lambda: upn(rng, school, dob.year + 5), used) if 4 <= age <= 17 else None,  # noqa: B023
                 addresses=[(date.min, *home), *moves], at_risk=at_risk and rng.random() < 0.7,
             ))
     return people

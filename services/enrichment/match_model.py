@@ -5,8 +5,8 @@ child and u when they are different children; the level's weight is log2(m/u), a
 score is the sum over fields. Above the link threshold (and clearly ahead of any other
 candidate) the event is linked; between the thresholds it is held for a person to confirm;
 below, it starts a new person. A link is never made automatically below the link threshold.
-The parameters can be estimated from data (`estimate.py`); the version is a hash of them, and
-every decision records the version that made it.
+The parameters can be estimated from data (`estimate.py`; `load_model` reads a saved one); the
+version is a hash of them, and every decision records the version that made it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from services.enrichment.comparisons import FIELDS, MISSING, Profile, compare, identifiers_conflict
@@ -97,6 +98,17 @@ def check_parameters(m: Mapping[str, Mapping[str, float]], u: Mapping[str, Mappi
 
 
 DEFAULT_MODEL = MatchModel(DEFAULT_M, DEFAULT_U)
+
+
+def load_model(path: Path | None) -> MatchModel:
+    """The model in a file written by `mash hub match-model estimate`, or the default."""
+    if path is None:
+        return DEFAULT_MODEL
+    try:
+        return MatchModel.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a usable match model ({exc}); re-run `mash hub match-model estimate` "
+                         "or unset MASH_MATCH_MODEL") from exc
 
 
 @dataclass(frozen=True)

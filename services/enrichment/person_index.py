@@ -113,6 +113,7 @@ class _BatchLinker:
         self.households: dict[str, set[str]] = defaultdict(set)
         self.retired: dict[str, str] = {}
         self.changed_status: set[str] = set()
+        self.profile_events: dict[tuple[str, ...], dict[str, Any]] = {}  # how often each profile was seen
         self.pending: dict[tuple[type[Any], bool], list[dict[str, Any]]] = {}
 
     def run(self, batch: Sequence[EventToLink]) -> list[Enrichment]:
@@ -221,11 +222,12 @@ class _BatchLinker:
             self.owners.update(dict.fromkeys(decision.attach, person_id))
         profile = replace(event.profile, nhs=self._strong(person_id, "nhs", event),
                           upn=self._strong(person_id, "upn", event))
+        row = {"person_id": person_id, "given": profile.given, "family": profile.family,
+               "dob": profile.dob.isoformat() if profile.dob else "", "sex": profile.sex, "postcode": profile.postcode}
+        seen = self.profile_events.setdefault(tuple(row.values()), {**row, "first_event_id": event.event_id,
+                                                                     "first_seen_ms": event.occurred_ms, "events": 0})
+        seen["events"] += 1
         if profile not in self.profiles[person_id]:
-            self._write(PersonProfile, ignore=True, row={
-                "person_id": person_id, "given": profile.given, "family": profile.family,
-                "dob": profile.dob.isoformat() if profile.dob else "", "sex": profile.sex,
-                "postcode": profile.postcode, "first_event_id": event.event_id, "first_seen_ms": event.occurred_ms})
             self.profiles[person_id] = {replace(p, nhs=profile.nhs, upn=profile.upn)
                                         for p in self.profiles[person_id]} | {profile}
             new_keys = [k for k in stored_keys(profile) if person_id not in self.keys[k]]
@@ -347,6 +349,9 @@ class _BatchLinker:
                 rows = self.pending.pop((model, ignore), None)
                 if rows:
                     self._insert(model, rows, ignore)
+            if model is PersonProfile and self.profile_events:
+                self._count_profiles(list(self.profile_events.values()))
+                self.profile_events.clear()
         if self.changed_status:
             table: Table = Person.__table__  # type: ignore[assignment]
             self.s.connection().execute(
@@ -356,6 +361,15 @@ class _BatchLinker:
                 [{"pid": p, "osc": st.open_social_care, "cp": st.child_protection_plan, "lac": st.looked_after}
                  for p in sorted(self.changed_status) if (st := self.status[p])])
             self.changed_status.clear()
+
+    def _count_profiles(self, rows: list[dict[str, Any]]) -> None:
+        """New profiles are inserted; a known one counts another event (what estimation weighs by)."""
+        table: Table = PersonProfile.__table__  # type: ignore[assignment]
+        dialect = postgresql if self.s.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table)
+        self.s.connection().execute(statement.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={"events": table.c.events + statement.excluded.events}), rows)
 
     def _insert(self, model: type[Any], rows: list[dict[str, Any]], ignore: bool = False) -> None:
         if not rows:

@@ -21,6 +21,7 @@ from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.settings import Settings
 from mash.topics import AGENCIES, ALERTS, DEADLETTER, ENRICHED, OUTCOMES, inbound, topic_name
+from services.enrichment.match_model import load_model
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
 from services.hub.guard import guarded
@@ -98,7 +99,7 @@ def make_hub(settings: Settings, bootstrap: str) -> Hub:
 
 
 def _enrichment(hub: Hub) -> None:
-    enricher = Enricher(hub.codec, PersonIndex(hub.sessions))
+    enricher = Enricher(hub.codec, PersonIndex(hub.sessions, load_model(hub.settings.match_model)))
 
     @hub.app.agent(hub.topic(*(inbound(a) for a in AGENCIES)), name="enrichment")
     async def enrichment(stream: Any) -> None:

@@ -21,6 +21,7 @@ from services.enrichment.comparisons import Profile
 from services.enrichment.linking import Identifier
 from services.enrichment.match_model import DEFAULT_MODEL
 from services.enrichment.person_index import EventToLink, PersonIndex
+from services.enrichment.training_pairs import pair_patterns
 from services.triage_store.store import TriageStore
 
 NHS = Identifier("nhs", "9434765919")
@@ -164,3 +165,14 @@ def test_triage_store_is_idempotent_and_keeps_the_latest_revision(engine: Engine
         outcomes = db.scalar(select(func.count()).select_from(EventOutcomeRecord))
     assert [tuple(r) for r in rows] == [(2, "RED")]
     assert outcomes == 2
+
+
+def test_estimation_pairs_count_every_pair_of_events_blocking_brings_together(engine: Engine) -> None:
+    index = PersonIndex(session_factory(engine))
+    sister = Profile("ZARA", "KHAN", date(2015, 3, 4), "F", "LS61AB")  # same birthday and surname
+    index.link_batch([link("e1", NHS, profile=ASHA), link("e2", NHS, profile=ASHA),
+                      link("e3", Identifier("nhs", "4010232137"), profile=sister)])
+    with session_factory(engine)() as session:
+        patterns = pair_patterns(session)
+    assert patterns[("EXACT", "EXACT", "EXACT", "AGREE", "EXACT")] == 1  # e1 with e2: one child, alike
+    assert patterns[("DISAGREE", "EXACT", "EXACT", "AGREE", "EXACT")] == 2  # each of them with her sister

@@ -1,0 +1,56 @@
+"""Unlabelled pairs for estimating the match model, drawn from the person index itself.
+
+The profiles that share a blocking key are the pairs the matcher will meet: some the same child
+described twice, most not. Their comparison patterns, counted, are what EM needs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date
+from itertools import combinations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mash.models import PersonBlockKey, PersonProfile
+from services.enrichment.comparisons import Profile, compare
+from services.enrichment.estimate import Pattern
+
+MAX_PER_KEY = 50  # as in matching: a key shared by more is too common to compare on
+
+
+def pair_patterns(session: Session, max_keys: int = 20_000) -> Counter[Pattern]:
+    """Comparison patterns of the pairs of events filed under up to `max_keys` blocking keys.
+
+    Profiles are stored once with the number of events that described the child that way, so a
+    pair of profiles stands for every pair of their events, and a profile seen n times for the
+    n(n-1)/2 pairs of identical records: the same child described the same way, which is most of
+    what a match looks like.
+    """
+    keys = session.scalars(select(PersonBlockKey.key).order_by(func.random()).limit(max_keys)).all()
+    members: dict[str, list[tuple[str, Profile, int]]] = defaultdict(list)
+    for start in range(0, len(keys), 500):
+        rows = session.execute(
+            select(PersonBlockKey.key, PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
+                   PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode, PersonProfile.events)
+            .join(PersonProfile, PersonProfile.person_id == PersonBlockKey.person_id)
+            .where(PersonBlockKey.key.in_(keys[start:start + 500])))
+        for key, person_id, given, family, dob, sex, postcode, events in rows:
+            profile = Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode)
+            members[key].append((person_id, profile, events or 1))
+    seen: set[tuple[tuple[str, Profile], ...]] = set()
+    patterns: Counter[Pattern] = Counter()
+    for group in members.values():
+        if len(group) > MAX_PER_KEY:
+            continue
+        for person_id, profile, n in group:
+            if n > 1 and ((person_id, profile),) not in seen:
+                seen.add(((person_id, profile),))
+                patterns[compare(profile, profile)] += n * (n - 1) // 2
+        for (pa, a, na), (pb, b, nb) in combinations(group, 2):
+            pair = tuple(sorted(((pa, a), (pb, b)), key=repr))
+            if pair not in seen:
+                seen.add(pair)
+                patterns[compare(a, b)] += na * nb
+    return patterns
