@@ -35,6 +35,7 @@ from connectors.synth.population import population
 from connectors.synth.replay import published_events
 from mash.codec import Codec
 from mash.db import make_engine
+from mash.identifiers import upn_check_letter
 from mash.local_kafka import start_broker
 from mash.models import Base, Person, PersonAddress, PersonBlockKey, PersonIdentifier, PersonProfile
 from mash.settings import Settings
@@ -46,6 +47,7 @@ from services.enrichment.context import address_key
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 50_000
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+_USED: set[str] = set()  # moved identifiers already given (a rare clash is left out, not reused)
 
 
 def main() -> None:
@@ -169,6 +171,21 @@ def passthrough_worker() -> None:
     faust.Worker(hub.app, loglevel="warning").execute_from_commandline()
 
 
+def _elsewhere(nhs: str, upn: str | None, n: int) -> tuple[str, str | None]:
+    """The child's identifiers moved out of the feed's ranges: NHS numbers starting 3, 5 or 7 (the
+    feed's start 4, 6 or 9) and UPNs of LA codes 830-889 (the feed's LA is 820); both still valid."""
+    digits = {"4": "3", "6": "5", "9": "7"}[nhs[0]] + nhs[1:9]
+    check = 11 - sum(int(d) * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+    if check == 10:  # never issued: change a digit so the number stays valid
+        digits = digits[:8] + str((int(digits[8]) + 1) % 10)
+        check = 11 - sum(int(d) * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+    moved_nhs = digits + str(0 if check == 11 else check)
+    if upn is None:
+        return moved_nhs, None
+    body = f"{830 + n % 60}{upn[4:]}"
+    return moved_nhs, upn_check_letter(body) + body
+
+
 def fill_index(path: Path, persons: int) -> None:
     """A person index of `persons` children as if each had been seen once, written in bulk."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,11 +215,14 @@ def _rows_for(child: Any, rows: dict[Any, list[dict[str, Any]]]) -> None:
     line, postcode = child.addresses[-1][1], child.addresses[-1][2]
     profile = Profile(normalise_name(child.given), normalise_name(child.family), child.dob, child.sex,
                       normalise_postcode(postcode))
+    # Other local authorities' children, as a regional index would hold: their UPNs carry other LA
+    # codes and their NHS numbers another range, so the feed's children are new to the index.
+    nhs, upn = _elsewhere(child.nhs, child.upn, child.person)
     rows[Person].append({"person_id": person_id, "created_at": _EPOCH, "open_social_care": False,
                          "child_protection_plan": False, "looked_after": False, "merged_into": None})
-    identifiers = [("nhs", child.nhs), ("local", f"HEALTH:BG{child.person}")]
-    if child.upn:
-        identifiers.append(("upn", child.upn))
+    identifiers = [(scheme, value) for scheme, value in (("nhs", nhs), ("upn", upn)) if value and value not in _USED]
+    _USED.update(value for _, value in identifiers)
+    identifiers.append(("local", f"HEALTH:BG{child.person}"))
     rows[PersonIdentifier].extend({"scheme": s, "value": v, "person_id": person_id, "first_seen_event_id": "fill"}
                                   for s, v in identifiers)
     rows[PersonProfile].append({"person_id": person_id, "given": profile.given, "family": profile.family,

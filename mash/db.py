@@ -21,9 +21,13 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the demo's reader count rows while the hub writes; foreign keys are off by
-    # default in SQLite and on in PostgreSQL, so turn them on for the same behaviour.
+    # default in SQLite and on in PostgreSQL, so turn them on for the same behaviour. In WAL,
+    # synchronous=NORMAL is still durable across a process crash (fsync at checkpoints); a page
+    # cache of 256 MB keeps a million-person index's hot pages in memory (the default is 2 MB).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA cache_size=-262144")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -22,7 +22,7 @@ class Person(Base):
 
     person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    merged_into: Mapped[str | None] = mapped_column(String(36), nullable=True)  # set when retired by a merge
+    merged_into: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)  # set by a merge
     open_social_care: Mapped[bool] = mapped_column(Boolean, default=False)
     child_protection_plan: Mapped[bool] = mapped_column(Boolean, default=False)
     looked_after: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -11,13 +11,13 @@ recorded for it, following any merge since.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,12 +37,13 @@ from mash.models import (
 from services.enrichment.blocking import lookup_keys, stored_keys
 from services.enrichment.comparisons import Profile
 from services.enrichment.context import DAY_MS, Status, person_context
-from services.enrichment.linking import NEW_PERSON, Identifier, LinkDecision, decide_link
+from services.enrichment.linking import NEW_PERSON, SCHEME_PRIORITY, Identifier, LinkDecision, decide_link
 from services.enrichment.match_model import DEFAULT_MODEL, Candidate, MatchModel
 
 MAX_ATTEMPTS = 5
 CHUNK = 500  # rows per IN list
 MAX_CANDIDATES = 50  # a blocking key shared by more persons than this is too common to compare on
+SHORTLIST = 20  # persons scored per event at most, unless more share two or more of its keys
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class _BatchLinker:
         self.households: dict[str, set[str]] = defaultdict(set)
         self.retired: dict[str, str] = {}
         self.changed_status: set[str] = set()
+        self.loaded: set[str] = set()  # persons whose status and recent events are in memory
+        self.earliest = 0  # recent events: from a year before the batch's earliest event
         self.profile_events: dict[tuple[str, ...], dict[str, Any]] = {}  # how often each profile was seen
         self.pending: dict[tuple[type[Any], bool], list[dict[str, Any]]] = {}
 
@@ -134,36 +137,52 @@ class _BatchLinker:
     # -- loading what the batch needs, a few queries per batch -----------------------------------
 
     def _load(self, batch: Sequence[EventToLink], redelivered_to: set[str]) -> None:
-        self.owners = dict(self._rows(
-            select(PersonIdentifier.scheme, PersonIdentifier.value, PersonIdentifier.person_id),
-            tuple_(PersonIdentifier.scheme, PersonIdentifier.value),
-            [(i.scheme, i.value) for e in batch for i in e.identifiers],
-            lambda r: (Identifier(r[0], r[1]), r[2])))
+        for scheme in SCHEME_PRIORITY:  # one query per scheme: (scheme, value) IN (...) is a table scan in SQLite
+            self.owners.update(self._rows(
+                select(PersonIdentifier.scheme, PersonIdentifier.value, PersonIdentifier.person_id)
+                .where(PersonIdentifier.scheme == scheme), PersonIdentifier.value,
+                [i.value for e in batch for i in e.identifiers if i.scheme == scheme],
+                lambda r: (Identifier(r[0], r[1]), r[2])))
         unknown = [e for e in batch if self.model and not any(i in self.owners for i in e.identifiers)]
         for key, person_id in self._rows(select(PersonBlockKey.key, PersonBlockKey.person_id), PersonBlockKey.key,
                                          [k for e in unknown for k in lookup_keys(e.profile)], tuple):
             self.keys[key].add(person_id)
-        candidates = {p for people in self.keys.values() if len(people) <= MAX_CANDIDATES for p in people}
-        persons = set(self.owners.values()) | candidates | redelivered_to
-        self._load_profiles(persons)
-        self._load_persons(persons)
+        candidates = {p for e in unknown for p in self._shortlist(e)}
+        linked = set(self.owners.values()) | redelivered_to
+        self._load_profiles(linked | candidates)
+        self.earliest = min((e.occurred_ms for e in batch), default=0) - 365 * DAY_MS
+        self._load_persons(linked)
         for key, person_id in self._rows(select(PersonAddress.address_key, PersonAddress.person_id),
                                          PersonAddress.address_key, [e.address_key for e in batch if e.address_key],
                                          tuple):
             self.households[key].add(person_id)
-        earliest = min((e.occurred_ms for e in batch), default=0) - 365 * DAY_MS
-        for person_id, agency, when in self._rows(
-                select(PersonEvent.person_id, PersonEvent.agency, PersonEvent.occurred_ms)
-                .where(PersonEvent.occurred_ms >= earliest), PersonEvent.person_id, list(persons), tuple):
-            self.history[person_id].append((agency, when))
+
+    def _shortlist(self, event: EventToLink) -> list[str]:
+        """The persons worth scoring: those sharing two or more blocking keys with the event (the
+        same child usually shares three or four), topped up from those sharing one."""
+        shared: Counter[str] = Counter()
+        for key in lookup_keys(event.profile):
+            people = self.keys.get(key, ())
+            if len(people) <= MAX_CANDIDATES:
+                shared.update(self._current(p) for p in people)
+        ranked = sorted(shared.items(), key=lambda item: (-item[1], item[0]))
+        strong = [p for p, n in ranked if n >= 2]
+        return strong + [p for p, n in ranked if n == 1][:max(0, SHORTLIST - len(strong))]
+
+    def _ensure_loaded(self, person_ids: Iterable[str]) -> None:
+        """Status and recent events of persons first met by a probabilistic link or a merge."""
+        missing = [p for p in person_ids if p not in self.loaded]
+        if missing:
+            self._load_persons(missing)
 
     def _load_profiles(self, person_ids: Iterable[str]) -> None:
-        strong = self._rows(select(PersonIdentifier.person_id, PersonIdentifier.scheme, PersonIdentifier.value)
-                            .where(PersonIdentifier.scheme.in_(("nhs", "upn"))), PersonIdentifier.person_id,
-                            list(person_ids), tuple)
+        # No filter on scheme in SQL: with one, SQLite searches the (scheme, value) key, not person_id.
+        strong = self._rows(select(PersonIdentifier.person_id, PersonIdentifier.scheme, PersonIdentifier.value),
+                            PersonIdentifier.person_id, list(person_ids), tuple)
         ids: dict[str, dict[str, str]] = defaultdict(dict)
         for person_id, scheme, value in strong:
-            ids[person_id][scheme] = value
+            if scheme in ("nhs", "upn"):
+                ids[person_id][scheme] = value
         for r in self._rows(select(PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
                                    PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode),
                             PersonProfile.person_id, list(person_ids), tuple):
@@ -172,12 +191,18 @@ class _BatchLinker:
                                             known.get("nhs", ""), known.get("upn", "")))
 
     def _load_persons(self, person_ids: Iterable[str]) -> None:
+        wanted = [p for p in person_ids if p not in self.loaded]
+        self.loaded.update(wanted)
         for person_id, open_sc, cp, lac, merged_into in self._rows(
                 select(Person.person_id, Person.open_social_care, Person.child_protection_plan, Person.looked_after,
-                       Person.merged_into), Person.person_id, list(person_ids), tuple):
+                       Person.merged_into), Person.person_id, wanted, tuple):
             self.status[person_id] = Status(bool(open_sc), bool(cp), bool(lac))
             if merged_into:
                 self.retired[person_id] = merged_into
+        for person_id, agency, when in self._rows(
+                select(PersonEvent.person_id, PersonEvent.agency, PersonEvent.occurred_ms)
+                .where(PersonEvent.occurred_ms >= self.earliest), PersonEvent.person_id, wanted, tuple):
+            self.history[person_id].append((agency, when))
 
     def _rows(self, query: Any, column: Any, values: list[Any], row: Callable[[Any], Any]) -> list[Any]:
         unique = list(dict.fromkeys(values))
@@ -200,6 +225,8 @@ class _BatchLinker:
             self._write(Person, {"person_id": decision.person_id, "created_at": self.now, "open_social_care": False,
                                  "child_protection_plan": False, "looked_after": False, "merged_into": None})
             self.status[decision.person_id] = Status()
+            self.loaded.add(decision.person_id)
+        self._ensure_loaded([decision.person_id, *decision.merge])
         for retired in decision.merge:
             self._merge(retired, decision.person_id, event.event_id)
         self._record(event, decision)
@@ -209,8 +236,10 @@ class _BatchLinker:
     def _candidates(self, event: EventToLink) -> list[Candidate]:
         if self.model is None or any(i in self.owners for i in event.identifiers):
             return []
-        people = {self._current(p) for key in lookup_keys(event.profile)
-                  if len(self.keys.get(key, ())) <= MAX_CANDIDATES for p in self.keys.get(key, ())}
+        people = self._shortlist(event)
+        unloaded = [p for p in people if p not in self.profiles]
+        if unloaded:  # filed under a key after the batch was loaded (a merge moved them)
+            self._load_profiles(unloaded)
         return [Candidate(p, tuple(self.profiles[p])) for p in sorted(people) if self.profiles.get(p)]
 
     def _record(self, event: EventToLink, decision: LinkDecision) -> None:

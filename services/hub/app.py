@@ -86,6 +86,9 @@ def make_hub(settings: Settings, bootstrap: str) -> Hub:
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # A batch of outputs goes out in a few produce requests, not one request per message.
+        producer_linger=0.01,
+        producer_max_batch_size=256 * 1024,
         broker_commit_interval=1.0,
         # A worker that dies without leaving the group holds its partitions until its session
         # times out; keep that short so a restarted worker takes over within seconds.
