@@ -26,11 +26,11 @@ from connectors.synth.replay import published_events
 from mash.codec import Codec
 from mash.db import make_engine
 from mash.models import Base, LinkDecisionRecord, MatchReview, Person, PersonMerge
-from services.enrichment.estimate import estimate
+from services.enrichment.estimate import estimate, u_from_random_pairs
 from services.enrichment.match_model import DEFAULT_MODEL, MatchModel
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import event_to_link
-from services.enrichment.training_pairs import pair_patterns
+from services.enrichment.training_pairs import pair_patterns, random_pair_patterns
 
 BATCH = 500
 
@@ -77,8 +77,9 @@ def learn(db: Path) -> MatchModel:
     engine = make_engine(f"sqlite:///{db}")
     with sessionmaker(engine)() as session:
         patterns = pair_patterns(session)
+        u = u_from_random_pairs(random_pair_patterns(session))
     engine.dispose()
-    result = estimate(patterns, DEFAULT_MODEL)
+    result = estimate(patterns, DEFAULT_MODEL, fixed_u=u)
     print(f"  EM: {result.pairs:,} unlabelled pairs, {result.iterations} iterations, "
           f"{result.match_share:.1%} estimated matches", flush=True)
     return result.model

@@ -29,18 +29,19 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 def _estimate(args: argparse.Namespace) -> int:
     from mash.db import engine_for, session_factory
     from mash.settings import get_settings
-    from services.enrichment.estimate import estimate
+    from services.enrichment.estimate import estimate, u_from_random_pairs
     from services.enrichment.match_model import load_model
-    from services.enrichment.training_pairs import pair_patterns
+    from services.enrichment.training_pairs import pair_patterns, random_pair_patterns
 
     settings = get_settings()
     with session_factory(engine_for(settings))() as session:
         patterns = pair_patterns(session, args.keys)
-    if not patterns:
+        random_pairs = random_pair_patterns(session)
+    if not patterns or not random_pairs:
         print("mash: the person index has no pairs to learn from yet; run the hub over some events first",
               file=sys.stderr)
         return 1
-    result = estimate(patterns, load_model(settings.match_model))
+    result = estimate(patterns, load_model(settings.match_model), fixed_u=u_from_random_pairs(random_pairs))
     args.out.write_text(json.dumps(result.model.to_json(), indent=1, sort_keys=True))
     print(f"estimated from {result.pairs:,} pairs in {result.iterations} iterations; "
           f"{result.match_share:.2%} of pairs look like matches")

@@ -9,8 +9,7 @@ Pairs are counted by comparison pattern, so a million pairs cost as much as a fe
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.enrichment.comparisons import FIELDS, MISSING
@@ -29,31 +28,36 @@ class Estimate:
 
 
 def estimate(patterns: Mapping[Pattern, int], start: MatchModel, iterations: int = 200,
-             tolerance: float = 1e-7) -> Estimate:
-    """EM from `start`'s parameters; thresholds and margin are kept from `start`."""
+             tolerance: float = 1e-7, fixed_u: Mapping[str, Mapping[str, float]] | None = None) -> Estimate:
+    """EM from `start`'s parameters; thresholds and margin are kept from `start`.
+
+    With `fixed_u` (see `u_from_random_pairs`) only m and the match share are estimated: the
+    usual practice, since blocked pairs hold too few non-matches to learn u well.
+    """
     total = sum(patterns.values())
     if total == 0:
         raise ValueError("no pairs to estimate from")
     m = {f: dict(start.m[f]) for f in FIELDS}
-    u = {f: dict(start.u[f]) for f in FIELDS}
+    u = {f: dict((fixed_u or start.u)[f]) for f in FIELDS}
     share = 0.01
     done = 0
     for done in range(1, iterations + 1):  # noqa: B007 - the count is reported
         posterior = {p: _match_probability(p, m, u, share) for p in patterns}
         new_share = sum(n * posterior[p] for p, n in patterns.items()) / total
         new_m = _level_shares(patterns, {p: posterior[p] for p in patterns})
-        new_u = _level_shares(patterns, {p: 1 - posterior[p] for p in patterns})
+        new_u = u if fixed_u else _level_shares(patterns, {p: 1 - posterior[p] for p in patterns})
         change = abs(new_share - share) + max(abs(new_m[f][lvl] - m[f][lvl]) for f in FIELDS for lvl in LEVELS[f])
         m, u, share = new_m, new_u, new_share
         if change < tolerance:
             break
     model = MatchModel(m, u, start.link_threshold, start.review_threshold, start.margin,
-                       source=f"em over {total} pairs")
+                       source=f"em over {total} pairs" + (", u from random pairs" if fixed_u else ""))
     return Estimate(model, share, total, done)
 
 
-def count_patterns(vectors: Iterable[Pattern]) -> Counter[Pattern]:
-    return Counter(vectors)
+def u_from_random_pairs(patterns: Mapping[Pattern, int]) -> dict[str, dict[str, float]]:
+    """u as the level shares among random pairs of records, nearly all of them different children."""
+    return _level_shares(patterns, dict.fromkeys(patterns, 1.0))
 
 
 def _match_probability(pattern: Pattern, m: dict[str, dict[str, float]], u: dict[str, dict[str, float]],

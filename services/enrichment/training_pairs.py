@@ -54,3 +54,19 @@ def pair_patterns(session: Session, max_keys: int = 20_000) -> Counter[Pattern]:
                 seen.add(pair)
                 patterns[compare(a, b)] += na * nb
     return patterns
+
+
+def random_pair_patterns(session: Session, pairs: int = 50_000) -> Counter[Pattern]:
+    """Comparison patterns of random pairs of profiles of different persons, for u."""
+    rows = session.execute(select(PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
+                                  PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode)
+                           .order_by(func.random()).limit(2 * pairs)).all()
+    patterns: Counter[Pattern] = Counter()
+    for a, b in zip(rows[::2], rows[1::2], strict=False):
+        if a[0] != b[0]:
+            patterns[compare(_profile(a), _profile(b))] += 1
+    return patterns
+
+
+def _profile(row: tuple[str, str, str, str, str, str]) -> Profile:
+    return Profile(row[1], row[2], date.fromisoformat(row[3]) if row[3] else None, row[4], row[5])

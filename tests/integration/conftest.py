@@ -87,6 +87,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "MASH_STATE_DIR": str(settings.state_dir),
         "MASH_DATABASE_URL": settings.sqlalchemy_url(),
         "MASH_STAGE_RETRY_BUDGET_S": str(settings.stage_retry_budget_s),
+        **({"MASH_MATCH_MODEL": str(settings.match_model)} if settings.match_model else {}),
     }
 
 

@@ -1,10 +1,14 @@
 """The person index and the triage store on a real database (SQLite, and PostgreSQL when given)."""
 
+import random
 import threading
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
+from connectors.synth.population import population
 from mash.db import make_engine, session_factory
 from mash.models import (
     AlertRecord,
@@ -19,10 +23,11 @@ from mash.models import (
 from mash.settings import Settings
 from services.enrichment.comparisons import Profile
 from services.enrichment.linking import Identifier
-from services.enrichment.match_model import DEFAULT_MODEL
+from services.enrichment.match_model import DEFAULT_MODEL, load_model
 from services.enrichment.person_index import EventToLink, PersonIndex
 from services.enrichment.training_pairs import pair_patterns
 from services.triage_store.store import TriageStore
+from tests.integration.conftest import mash
 
 NHS = Identifier("nhs", "9434765919")
 UPN = Identifier("upn", "B801200005001")
@@ -176,3 +181,28 @@ def test_estimation_pairs_count_every_pair_of_events_blocking_brings_together(en
         patterns = pair_patterns(session)
     assert patterns[("EXACT", "EXACT", "EXACT", "AGREE", "EXACT")] == 1  # e1 with e2: one child, alike
     assert patterns[("DISAGREE", "EXACT", "EXACT", "AGREE", "EXACT")] == 2  # each of them with her sister
+
+
+def test_a_model_estimated_from_the_index_is_saved_shown_and_used(settings: Settings, engine: Engine,
+                                                                  tmp_path: Path) -> None:
+    index = PersonIndex(session_factory(engine))
+    rng = random.Random(3)
+    children = population(rng, 400, date(2025, 1, 1), 365)
+    events = [link(f"e{n}-{c.person}", Identifier("nhs", c.nhs),
+                   profile=Profile(c.given.upper(), c.family.upper(), c.dob, c.sex, c.addresses[0][2].replace(" ", "")))
+              for n in range(3) for c in children]
+    index.link_batch(events)
+    model_file = tmp_path / "model.json"
+    estimated = mash(settings, "hub", "match-model", "estimate", "--out", str(model_file))
+    assert "written to" in estimated.stdout and model_file.exists()
+    shown = mash(settings.model_copy(update={"match_model": model_file}), "hub", "match-model", "show")
+    model = load_model(model_file)
+    assert model.version in shown.stdout and "u from random pairs" in shown.stdout
+    assert load_model(None) == DEFAULT_MODEL
+
+
+def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    broken = tmp_path / "model.json"
+    broken.write_text('{"m": {}}')
+    with pytest.raises(ValueError, match="match-model estimate"):
+        load_model(broken)

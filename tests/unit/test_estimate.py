@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from services.enrichment.comparisons import FIELDS
-from services.enrichment.estimate import estimate
+from services.enrichment.estimate import estimate, u_from_random_pairs
 from services.enrichment.match_model import DEFAULT_MODEL, LEVELS, MatchModel
 
 TRUE_M = {
@@ -62,3 +62,14 @@ def test_a_level_never_seen_is_improbable_not_impossible() -> None:
 def test_no_pairs_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no pairs"):
         estimate(Counter(), DEFAULT_MODEL)
+
+
+def test_with_u_from_random_pairs_em_estimates_m_alone() -> None:
+    rng = random.Random(6)
+    blocked = Counter(sample(rng, TRUE_M) for _ in range(30_000)) + Counter(sample(rng, TRUE_U) for _ in range(5_000))
+    u = u_from_random_pairs(Counter(sample(rng, TRUE_U) for _ in range(50_000)))
+    result = estimate(blocked, DEFAULT_MODEL, fixed_u=u)
+    assert result.model.u == u
+    assert result.match_share == pytest.approx(30 / 35, abs=0.02)
+    assert result.model.m["dob"]["EXACT"] == pytest.approx(TRUE_M["dob"]["EXACT"], abs=0.02)
+    assert result.model.source.endswith("u from random pairs")
