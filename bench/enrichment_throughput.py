@@ -228,7 +228,9 @@ def _rows_for(child: Any, rows: dict[Any, list[dict[str, Any]]]) -> None:
     rows[PersonProfile].append({"person_id": person_id, "given": profile.given, "family": profile.family,
                                 "dob": child.dob.isoformat(), "sex": child.sex, "postcode": profile.postcode,
                                 "first_event_id": "fill", "first_seen_ms": 0, "events": 1})
-    rows[PersonBlockKey].extend({"key": k, "person_id": person_id} for k in stored_keys(profile))
+    rows[PersonBlockKey].extend({"key": k, "person_id": person_id, "given": profile.given, "family": profile.family,
+                                 "dob": child.dob.isoformat(), "sex": child.sex, "postcode": profile.postcode}
+                                for k in stored_keys(profile))
     key = address_key({"address_line": line, "postcode": postcode})
     if key:
         rows[PersonAddress].append({"address_key": key, "person_id": person_id})

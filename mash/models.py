@@ -61,12 +61,21 @@ class PersonProfile(Base):
 
 
 class PersonBlockKey(Base):
-    """Blocking keys: an event is compared only with persons filed under one of its keys."""
+    """Blocking keys: an event is compared only with persons filed under one of its keys.
+
+    Each row carries the profile it was filed for, so one query per batch returns the candidates
+    ready to score, not just their ids (the profile table is read only for linked persons).
+    """
 
     __tablename__ = "person_block_keys"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    given: Mapped[str] = mapped_column(String(64), default="")
+    family: Mapped[str] = mapped_column(String(64), default="")
+    dob: Mapped[str] = mapped_column(String(10), default="")
+    sex: Mapped[str] = mapped_column(String(1), default="")
+    postcode: Mapped[str] = mapped_column(String(8), default="")
 
 
 class PersonAddress(Base):

@@ -3,7 +3,7 @@
 Pure. Each profile the index sees is stored under a handful of keys; an event is compared only
 with persons sharing one of its keys. The keys are chosen so that each kind of slip the
 comparisons tolerate still shares at least one key with the truth: a surname typo keeps the
-date-of-birth-and-initial key, a mistyped date keeps the postcode-and-birth-year key, and a day
+date-of-birth, initial and sex key, a mistyped date keeps the postcode-and-birth-year key, and a day
 and month swapped is looked up both ways round.
 """
 
@@ -24,7 +24,7 @@ def stored_keys(profile: Profile) -> set[str]:
         if profile.family:
             keys.add(f"DF:{day}:{jellyfish.soundex(profile.family)}")
         if profile.given:
-            keys.add(f"DG:{day}:{profile.given[0]}")
+            keys.add(f"DG:{day}:{profile.given[0]}{profile.sex or 'U'}")
     if profile.postcode and profile.dob:
         keys.add(f"PY:{profile.postcode}:{profile.dob.year}")
     if profile.postcode and profile.family and profile.given:
@@ -37,7 +37,7 @@ def lookup_keys(profile: Profile) -> set[str]:
     keys = stored_keys(profile)
     swapped = _swapped(profile.dob)
     if swapped:
-        keys |= stored_keys(Profile(given=profile.given, family=profile.family, dob=swapped,
+        keys |= stored_keys(Profile(given=profile.given, family=profile.family, dob=swapped, sex=profile.sex,
                                     postcode=profile.postcode))
     return keys
 

@@ -43,7 +43,7 @@ from services.enrichment.match_model import DEFAULT_MODEL, Candidate, MatchModel
 MAX_ATTEMPTS = 5
 CHUNK = 500  # rows per IN list
 MAX_CANDIDATES = 50  # a blocking key shared by more persons than this is too common to compare on
-SHORTLIST = 20  # persons scored per event at most, unless more share two or more of its keys
+SHORTLIST = 8  # persons scored per event at most, unless more share two or more of its keys
 
 
 @dataclass(frozen=True)
@@ -144,12 +144,21 @@ class _BatchLinker:
                 [i.value for e in batch for i in e.identifiers if i.scheme == scheme],
                 lambda r: (Identifier(r[0], r[1]), r[2])))
         unknown = [e for e in batch if self.model and not any(i in self.owners for i in e.identifiers)]
-        for key, person_id in self._rows(select(PersonBlockKey.key, PersonBlockKey.person_id), PersonBlockKey.key,
-                                         [k for e in unknown for k in lookup_keys(e.profile)], tuple):
+        filed: dict[str, set[Profile]] = defaultdict(set)
+        for key, person_id, given, family, dob, sex, postcode in self._rows(
+                select(PersonBlockKey.key, PersonBlockKey.person_id, PersonBlockKey.given, PersonBlockKey.family,
+                       PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode), PersonBlockKey.key,
+                [k for e in unknown for k in lookup_keys(e.profile)], tuple):
             self.keys[key].add(person_id)
-        candidates = {p for e in unknown for p in self._shortlist(e)}
+            filed[person_id].add(Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode))
         linked = set(self.owners.values()) | redelivered_to
-        self._load_profiles(linked | candidates)
+        self._load_profiles(linked)
+        candidates = {p for e in unknown for p in self._shortlist(e)} - linked
+        ids = self._strong_identifiers(candidates)
+        for person_id in candidates:
+            known = ids.get(person_id, {})
+            self.profiles[person_id] = {replace(p, nhs=known.get("nhs", ""), upn=known.get("upn", ""))
+                                        for p in filed[person_id]}
         self.earliest = min((e.occurred_ms for e in batch), default=0) - 365 * DAY_MS
         self._load_persons(linked)
         for key, person_id in self._rows(select(PersonAddress.address_key, PersonAddress.person_id),
@@ -175,7 +184,7 @@ class _BatchLinker:
         if missing:
             self._load_persons(missing)
 
-    def _load_profiles(self, person_ids: Iterable[str]) -> None:
+    def _strong_identifiers(self, person_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         # No filter on scheme in SQL: with one, SQLite searches the (scheme, value) key, not person_id.
         strong = self._rows(select(PersonIdentifier.person_id, PersonIdentifier.scheme, PersonIdentifier.value),
                             PersonIdentifier.person_id, list(person_ids), tuple)
@@ -183,6 +192,10 @@ class _BatchLinker:
         for person_id, scheme, value in strong:
             if scheme in ("nhs", "upn"):
                 ids[person_id][scheme] = value
+        return ids
+
+    def _load_profiles(self, person_ids: Iterable[str]) -> None:
+        ids = self._strong_identifiers(person_ids)
         for r in self._rows(select(PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
                                    PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode),
                             PersonProfile.person_id, list(person_ids), tuple):
@@ -261,7 +274,7 @@ class _BatchLinker:
                                         for p in self.profiles[person_id]} | {profile}
             new_keys = [k for k in stored_keys(profile) if person_id not in self.keys[k]]
             for k in new_keys:
-                self._write(PersonBlockKey, {"key": k, "person_id": person_id}, ignore=True)
+                self._write(PersonBlockKey, {"key": k, **row}, ignore=True)
                 self.keys[k].add(person_id)
         if event.address_key and person_id not in self.households[event.address_key]:
             self._write(PersonAddress, {"address_key": event.address_key, "person_id": person_id}, ignore=True)

@@ -31,7 +31,7 @@ from services.triage.stage import Triage
 from services.triage_store.stage import StoreSink
 from services.triage_store.store import TriageStore
 
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 BATCH_WITHIN_S = 0.3
 
 
