@@ -57,6 +57,7 @@ class MatchModel:
     margin: float = 6.0  # how far the best candidate must lead the next to be linked
     source: str = "default"
     weights: dict[str, dict[str, float]] = field(init=False, compare=False, repr=False)
+    version: str = field(init=False, compare=False)  # a hash of the parameters
 
     def __post_init__(self) -> None:
         check_parameters(self.m, self.u)
@@ -64,10 +65,8 @@ class MatchModel:
             raise ValueError("the review threshold must not be above the link threshold")
         weights = {f: {lvl: math.log2(self.m[f][lvl] / self.u[f][lvl]) for lvl in LEVELS[f]} for f in FIELDS}
         object.__setattr__(self, "weights", weights)
-
-    @property
-    def version(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+        version = hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+        object.__setattr__(self, "version", version)
 
     def score(self, vector: Sequence[str]) -> float:
         return sum(self.weights[f][level] for f, level in zip(FIELDS, vector, strict=True) if level != MISSING)
