@@ -4,9 +4,10 @@ alerts are re-keyed to the survivor, one open alert per child."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from subprocess import Popen
+from subprocess import STDOUT, Popen
 from typing import Any
 
 from kafka import KafkaProducer
@@ -16,10 +17,10 @@ from connectors.registry import build_connector
 from connectors.synth.generate import generate
 from mash.codec import Codec
 from mash.models import AlertRecord, LinkDecisionRecord, Person, PersonIdentifier, PersonMerge
-from mash.pipeline_counts import count
-from mash.settings import Settings
+from mash.pipeline_counts import PipelineCounts, count
+from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import AGENCIES, inbound, topic_name
-from tests.integration.conftest import mash, wait_for
+from tests.integration.conftest import env_for, mash, wait_for
 
 KAI = {"forename": "Kai", "surname": "Dunn", "sex": "M", "incident_type": "CHILD_AT_RISK", "child_role": "VICTIM",
        "children_present": True, "risk_grading": "MEDIUM", "summary": None, "consent": "NOT_SOUGHT"}
@@ -54,6 +55,12 @@ def decided(settings: Settings, engine: Engine, events: int) -> Callable[[], boo
         counts = count(settings.bootstrap_servers, settings, engine)
         return counts.accounted and sum(counts.outcomes.values()) == events
     return check
+
+
+def start_worker(env: dict[str, str], stages: str, log_path: Path) -> Popen[bytes]:
+    with log_path.open("wb") as log:
+        return Popen([sys.executable, "-m", "mash.cli", "hub", "worker", "--stages", stages, "--loglevel", "info"],
+                     env=env, cwd=PROJECT_ROOT, stdout=log, stderr=STDOUT)
 
 
 def person_of(engine: Engine, event_id: str) -> str:
@@ -97,20 +104,33 @@ def test_a_merge_re_keys_the_retired_persons_open_alert_to_the_survivor(
     assert (merge.retired_person_id, merge.surviving_person_id, merge.event_id) == (b, a, proof)
 
 
-def test_two_hub_workers_racing_over_partitions_give_each_child_one_person(
-    provisioned: Settings, engine: Engine, hub_worker: Callable[[], Popen[bytes]], tmp_path: Path
+def test_two_enrichment_workers_racing_over_partitions_give_each_child_one_person(
+    provisioned: Settings, engine: Engine, tmp_path: Path
 ) -> None:
-    """Events of one child arrive on several agencies' topics and partitions, so two workers in
-    one group link them at the same time; the identifier key makes the loser retry and join."""
+    """Events of one child arrive on several agencies' topics and partitions, so two enrichment
+    workers in one group link them at the same time; the identifier key makes the loser retry and
+    join the winner. (Triage and the store run in a worker of their own.)"""
     feed = tmp_path / "feed"
     generate(feed, 1500, seed=21)
-    hub_worker()
-    hub_worker()
-    for agency in AGENCIES:
-        mash(provisioned, "connector", "run", agency, "--synth", str(feed))
-    counts = wait_for(lambda: (c := count(provisioned.bootstrap_servers, provisioned, engine)).accounted
-                      and c.inbound_events > 1000 and c, what="both workers to decide every event")
-    truth = {row["event_id"]: row["person"] for row in map(json.loads, (feed / "truth" / "events.jsonl").open())}
+    enrichment_env = {**env_for(provisioned), "MASH_APP_ID": f"{provisioned.app_id}-enrichment"}
+    workers = [start_worker(enrichment_env, "enrichment", tmp_path / f"enrichment-{n}.log") for n in range(2)]
+    workers.append(start_worker(env_for(provisioned), "triage,triage-store", tmp_path / "triage.log"))
+    try:
+        for agency in AGENCIES:
+            mash(provisioned, "connector", "run", agency, "--synth", str(feed))
+
+        def decided_all() -> PipelineCounts | None:
+            counts = count(provisioned.bootstrap_servers, provisioned, engine)
+            return counts if counts.inbound_events > 1000 and \
+                sum(counts.outcomes.values()) == counts.inbound_events else None
+
+        counts = wait_for(decided_all, what="every event to be linked and decided")
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+    lines = (feed / "truth" / "events.jsonl").read_text().splitlines()
+    truth = {row["event_id"]: row["person"] for row in map(json.loads, lines)}
     with engine.connect() as db:
         merged = {p: m for p, m in db.execute(select(Person.person_id, Person.merged_into)) if m}
         decided = dict(db.execute(select(LinkDecisionRecord.event_id, LinkDecisionRecord.person_id)).all())
