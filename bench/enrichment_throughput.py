@@ -15,7 +15,9 @@ takes a few minutes the first time).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import shutil
 import subprocess
@@ -29,6 +31,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import SecretStr
 from sqlalchemy import insert
+from sqlalchemy.orm import sessionmaker
 
 from connectors.synth.generate import PERIOD_DAYS, PERIOD_START, generate
 from connectors.synth.population import population
@@ -43,6 +46,9 @@ from mash.topics import ENRICHED, INBOUND_SCHEMAS, inbound, provision, topic_nam
 from services.enrichment.blocking import stored_keys
 from services.enrichment.comparisons import Profile, normalise_name, normalise_postcode
 from services.enrichment.context import address_key
+from services.enrichment.person_index import PersonIndex
+from services.enrichment.stage import event_to_link
+from services.hub.app import BATCH_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 50_000
@@ -91,6 +97,30 @@ def run(work: Path, bootstrap: str, cached: Path, events: int, persons: int) -> 
         print(f"  {name:12} {rate:>8,.0f} events/s   worker peak RSS {rss:,.0f} MB", flush=True)
     print(f"ratio enrichment / passthrough: {results['enrichment'][0] / results['passthrough'][0]:.2f}; "
           f"target: enrichment >= 2,000 events/s")
+    offline(work / "offline.db", cached, values, codec, results["passthrough"][0])
+
+
+def offline(path: Path, cached: Path, values: dict[str, bytes], codec: Codec, passthrough: float) -> None:
+    """The person index alone on the same events and a fresh copy of the index, no Kafka, profiled:
+    how much of each event is SQLite's own work (its C calls), the floor under any Python above it."""
+    shutil.copyfile(cached, path)
+    links = [event_to_link(event, writer.name) for event, writer in map(codec.decode, values.values())]
+    index = PersonIndex(sessionmaker(make_engine(f"sqlite:///{path}")))
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for start in range(0, len(links), BATCH_SIZE):
+        index.link_batch(links[start:start + BATCH_SIZE])
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    engine = sum(entry[2] for (module, _, name), entry in stats.items()
+                 if module == "~" and "sqlite3" in name)
+    per_event_ms = 1000 * engine / len(links)
+    budget_ms = 1000 * (1 / 2000 - 1 / passthrough)
+    print(f"  index alone (no Kafka, profiled) {len(links) / elapsed:>8,.0f} events/s; SQLite's own calls "
+          f"{per_event_ms:.2f} ms/event; at 2,000 events/s one event may add {budget_ms:.2f} ms to the "
+          f"passthrough's cost", flush=True)
 
 
 def publish(bootstrap: str, settings: Settings, values: dict[str, bytes], codec: Codec) -> None:

@@ -120,8 +120,10 @@ class _BatchLinker:
         self.pending: dict[tuple[type[Any], bool], list[dict[str, Any]]] = {}
 
     def run(self, batch: Sequence[EventToLink]) -> list[Enrichment]:
-        decided = {event_id: (self._resolve(person_id), method)
-                   for event_id, (person_id, method) in self._prior_decisions([e.event_id for e in batch]).items()}
+        prior = self._prior_decisions([e.event_id for e in batch])
+        survivors = self._survivors({person_id for person_id, _ in prior.values()})
+        decided = {event_id: (survivors.get(person_id, person_id), method)
+                   for event_id, (person_id, method) in prior.items()}
         self._load([e for e in batch if e.event_id not in decided], {p for p, _ in decided.values()})
         results = []
         for event in batch:
@@ -144,21 +146,23 @@ class _BatchLinker:
                 [i.value for e in batch for i in e.identifiers if i.scheme == scheme],
                 lambda r: (Identifier(r[0], r[1]), r[2])))
         unknown = [e for e in batch if self.model and not any(i in self.owners for i in e.identifiers)]
-        filed: dict[str, set[Profile]] = defaultdict(set)
-        for key, person_id, given, family, dob, sex, postcode in self._rows(
+        filed: dict[str, set[tuple[str, str, str, str, str]]] = defaultdict(set)
+        for key, person_id, *profile in self._rows(
                 select(PersonBlockKey.key, PersonBlockKey.person_id, PersonBlockKey.given, PersonBlockKey.family,
                        PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode), PersonBlockKey.key,
                 [k for e in unknown for k in lookup_keys(e.profile)], tuple):
             self.keys[key].add(person_id)
-            filed[person_id].add(Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode))
+            filed[person_id].add(tuple(profile))  # type: ignore[arg-type]
         linked = set(self.owners.values()) | redelivered_to
         self._load_profiles(linked)
         candidates = {p for e in unknown for p in self._shortlist(e)} - linked
         ids = self._strong_identifiers(candidates)
         for person_id in candidates:
             known = ids.get(person_id, {})
-            self.profiles[person_id] = {replace(p, nhs=known.get("nhs", ""), upn=known.get("upn", ""))
-                                        for p in filed[person_id]}
+            nhs, upn = known.get("nhs", ""), known.get("upn", "")
+            self.profiles[person_id] = {Profile(given, family, date.fromisoformat(dob) if dob else None, sex,
+                                                postcode, nhs, upn)
+                                        for given, family, dob, sex, postcode in filed[person_id]}
         self.earliest = min((e.occurred_ms for e in batch), default=0) - 365 * DAY_MS
         self._load_persons(linked)
         for key, person_id in self._rows(select(PersonAddress.address_key, PersonAddress.person_id),
@@ -368,15 +372,21 @@ class _BatchLinker:
             person_id = self.retired[person_id]
         return person_id
 
-    def _resolve(self, person_id: str) -> str:
-        """Follow merges recorded in the index: a redelivered event goes to the surviving person."""
-        seen = {person_id}
-        while True:
-            merged_into = self.s.execute(select(Person.merged_into).where(Person.person_id == person_id)).scalar()
-            if not merged_into or merged_into in seen:
-                return person_id
-            seen.add(merged_into)
-            person_id = merged_into
+    def _survivors(self, person_ids: set[str]) -> dict[str, str]:
+        """Follow merges recorded in the index, a hop per query for all persons at once: a
+        redelivered event goes to the surviving person."""
+        found: dict[str, str] = {}
+        frontier = {p: p for p in person_ids}  # person -> where it has been followed to
+        for _ in range(len(person_ids) + 1):
+            hops = dict(self._rows(select(Person.person_id, Person.merged_into).where(Person.merged_into.is_not(None)),
+                                   Person.person_id, sorted(set(frontier.values())), tuple))
+            followed = {start: hops[at] for start, at in frontier.items() if at in hops and hops[at] != start}
+            found.update({start: at for start, at in frontier.items() if start not in followed})
+            if not followed:
+                break
+            frontier = followed
+        found.update({start: at for start, at in frontier.items() if start not in found})  # a cycle: stop
+        return {start: at for start, at in found.items() if at != start}
 
     # -- writing: rows gathered per table, written in one statement each ---------------------------
 
