@@ -7,7 +7,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -177,3 +191,37 @@ class EventOutcomeRecord(Base):
     outcome: Mapped[str] = mapped_column(String(24), index=True)
     alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRecordRow(Base):
+    """One sealed sharing decision; append-only (the database refuses updates and deletes).
+
+    `body` is the canonical JSON the hash is over; the other columns index it.
+    """
+
+    __tablename__ = "audit_records"
+    __table_args__ = (UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),)
+
+    position: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                          autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    recipient_role: Mapped[str] = mapped_column(String(40))
+    decision_key: Mapped[str] = mapped_column(String(160), unique=True)  # event/role/decider: one each
+    body: Mapped[str] = mapped_column(Text)
+
+
+_APPEND_ONLY = "audit records are append-only"
+for _verb in ("UPDATE", "DELETE"):
+    event.listen(AuditRecordRow.__table__, "after_create", DDL(  # type: ignore[no-untyped-call]
+        f"CREATE TRIGGER audit_records_no_{_verb.lower()} BEFORE {_verb} ON audit_records "
+        f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END").execute_if(dialect="sqlite"))
+event.listen(AuditRecordRow.__table__, "after_create", DDL(  # type: ignore[no-untyped-call]
+    "CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$").execute_if(dialect="postgresql"))
+event.listen(AuditRecordRow.__table__, "after_create", DDL(  # type: ignore[no-untyped-call]
+    "CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records "
+    "FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()").execute_if(dialect="postgresql"))

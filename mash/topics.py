@@ -36,6 +36,8 @@ def inbound(agency: str) -> str:
 
 
 ENRICHED = "mash.enriched.v1"
+SHARED = "mash.shared.v1"
+AUDIT = "mash.audit.v1"
 ALERTS = "mash.alerts.v1"
 OUTCOMES = "mash.outcomes.v1"
 DEADLETTER = "mash.deadletter.v1"
@@ -48,6 +50,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(ENRICHED, "uk.mash.hub.EnrichedEvent", "person_id", retention_ms=30 * DAY_MS,
               doc="Inbound events linked to one person."),
+    TopicSpec(SHARED, "uk.mash.hub.SharedEvent", "person_id", retention_ms=30 * DAY_MS,
+              doc="Enriched events as the sharing policy lets each role see them; all that travels downstream."),
+    TopicSpec(AUDIT, "uk.mash.hub.AuditRecord", "chain", retention_ms=-1,
+              doc="Every sharing decision, hash-chained; kept forever (the SQL table is the system of record)."),
     TopicSpec(ALERTS, "uk.mash.hub.Alert", "person_id", retention_ms=365 * DAY_MS,
               doc="Alert revisions for the triage queue; the latest per person is current."),
     TopicSpec(OUTCOMES, "uk.mash.hub.EventOutcome", "event_id", retention_ms=365 * DAY_MS,

@@ -1,0 +1,116 @@
+"""The tamper-evident record of sharing decisions: hash chains, sealed and verified. Pure.
+
+Each record's body is canonical JSON (sorted keys, no spaces) holding its chain, its sequence
+number and the previous record's hash; its hash is the SHA-256 of that text. Editing a record
+breaks its own hash; deleting or reordering one breaks the link or the sequence of the next.
+One chain per input partition of the sharing stage, so workers never contend for one head; a
+chain's records travel in order on one partition of `mash.audit.v1`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Sealed:
+    chain: str
+    seq: int
+    prev_hash: str
+    hash: str
+    body: str  # the canonical JSON the hash is over
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return dict(orjson.loads(self.body))
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int = 0
+    hash: str = GENESIS
+
+
+@dataclass(frozen=True)
+class Break:
+    chain: str
+    seq: int
+    position: int  # 1-based position of the broken record in what was read
+    problem: str
+
+    def __str__(self) -> str:
+        return f"chain {self.chain}, record {self.seq} (position {self.position}): {self.problem}"
+
+
+def canonical(record: dict[str, Any]) -> str:
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def seal(chain: str, head: Head, records: Iterable[dict[str, Any]]) -> list[Sealed]:
+    """Append records to a chain whose last record is `head`."""
+    sealed = []
+    seq, prev = head.seq, head.hash
+    for record in records:
+        seq += 1
+        body = canonical({**record, "chain": chain, "seq": seq, "prev_hash": prev})
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        sealed.append(Sealed(chain, seq, prev, digest, body))
+        prev = digest
+    return sealed
+
+
+@dataclass
+class VerifyResult:
+    records: int
+    duplicates: int  # exact repeats (a redelivered append on the topic), skipped
+    heads: dict[str, Head]
+    broken: Break | None
+
+
+def verify(stored: Iterable[Sealed]) -> VerifyResult:
+    """Check chains in the order they were read; stop at the first broken record."""
+    heads: dict[str, Head] = {}
+    seen: dict[str, dict[int, str]] = {}  # chain -> seq -> hash, to recognise a re-sent record
+    count = duplicates = 0
+    for position, item in enumerate(stored, start=1):
+        head = heads.get(item.chain, Head())
+        if 0 < item.seq <= head.seq and seen[item.chain].get(item.seq) == item.hash:
+            duplicates += 1
+            continue
+        problem = _problem(item, head)
+        if problem:
+            return VerifyResult(count, duplicates, heads, Break(item.chain, item.seq, position, problem))
+        heads[item.chain] = Head(item.seq, item.hash)
+        seen.setdefault(item.chain, {})[item.seq] = item.hash
+        count += 1
+    return VerifyResult(count, duplicates, heads, None)
+
+
+def _problem(item: Sealed, head: Head) -> str | None:
+    if hashlib.sha256(item.body.encode()).hexdigest() != item.hash:
+        return "its content does not match its hash: the record was edited"
+    try:
+        body = orjson.loads(item.body)
+    except orjson.JSONDecodeError:
+        return "its body is not JSON: the record was edited"
+    if (body.get("chain"), body.get("seq"), body.get("prev_hash")) != (item.chain, item.seq, item.prev_hash):
+        return "its chain, sequence or link columns differ from its sealed body: the record was edited"
+    if item.seq != head.seq + 1:
+        if item.seq > head.seq + 1:
+            return f"records {head.seq + 1}..{item.seq - 1} are missing before it: deleted"
+        return f"it comes after record {head.seq}: the chain was reordered"
+    if item.prev_hash != head.hash:
+        return "it does not link to the record before it: a record was deleted, replaced or reordered"
+    return None
+
+
+def by_chain(records: Iterable[Sealed]) -> Iterator[Sealed]:
+    """Records in chain order, chains one after another (for stores read in any order)."""
+    yield from sorted(records, key=lambda r: (r.chain, r.seq))

@@ -1,0 +1,69 @@
+"""The fields a sharing rule can name, per event type, read from the enriched event's schema.
+
+A view is a flat map from dotted field names (`subject.given_name`, `payload.summary`,
+`context.looked_after`) to scalar values, so a rule names exactly what it shares and a property
+test can check a view key by key. Every field of a special category event is special category:
+even a name, beside a health record, tells of the attendance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from mash.schema_catalogue import default_catalogue
+
+ENRICHED_SCHEMA = "uk.mash.hub.EnrichedEvent"
+# event type -> (agency, the payload record it carries)
+EVENT_TYPES: dict[str, tuple[str, str]] = {
+    "police.public_protection_notification": ("POLICE", "uk.mash.police.PpnDetails"),
+    "health.emergency_attendance": ("HEALTH", "uk.mash.health.AttendanceDetails"),
+    "education.concern": ("EDUCATION", "uk.mash.education.ConcernDetails"),
+    "social_care.case_event": ("SOCIAL_CARE", "uk.mash.social_care.CaseEventDetails"),
+}
+SOURCE_FIELDS = ("source_system", "source_record_id")
+LINK_FIELDS = ("link_method", "match_score", "match_model_version", "possible_match_person_id",
+               "merged_person_ids")
+Scalar = str | int | float | bool | None
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, frozenset[str]]:
+    """Every event type's field names."""
+    schema = default_catalogue().latest(ENRICHED_SCHEMA).expanded
+    top = {f["name"]: f["type"] for f in schema["fields"]}
+    envelope = {f["name"]: f["type"] for f in top["envelope"]["fields"]}
+    common = {f"subject.{f['name']}" for f in envelope["subject"]["fields"]}
+    common |= {f"source.{name}" for name in SOURCE_FIELDS}
+    common |= {f"context.{f['name']}" for f in top["context"]["fields"]}
+    common |= {f"link.{name}" for name in LINK_FIELDS}
+    payloads = {f"{branch['namespace']}.{branch['name']}" if "." not in branch["name"] else branch["name"]:
+                branch for branch in top["payload"]}
+    return {event_type: frozenset(common | {f"payload.{f['name']}" for f in payloads[record]["fields"]})
+            for event_type, (_, record) in EVENT_TYPES.items()}
+
+
+def all_fields() -> frozenset[str]:
+    return frozenset().union(*catalogue().values())
+
+
+def flatten(enriched: Mapping[str, Any]) -> dict[str, Scalar]:
+    """The event's fields by name; lists and records become JSON text, dates ISO text."""
+    envelope = enriched["envelope"]
+    fields: dict[str, Scalar] = {f"subject.{k}": _scalar(v) for k, v in envelope["subject"].items()}
+    fields.update({f"source.{k}": _scalar(envelope[k]) for k in SOURCE_FIELDS})
+    fields.update({f"payload.{k}": _scalar(v) for k, v in enriched["payload"].items()})
+    fields.update({f"context.{k}": _scalar(v) for k, v in enriched["context"].items()})
+    fields.update({f"link.{k}": _scalar(enriched.get(k)) for k in LINK_FIELDS})
+    return fields
+
+
+def _scalar(value: Any) -> Scalar:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return json.dumps(value, sort_keys=True, default=str)
