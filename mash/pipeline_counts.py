@@ -20,13 +20,14 @@ from mash.topics import (
     ALERTS,
     DEADLETTER,
     ENRICHED,
+    SHARED,
     INBOUND_SCHEMAS,
     OUTCOMES,
     inbound,
     topic_name,
 )
 
-HUB_INPUTS = (*(inbound(a) for a in AGENCIES), ENRICHED, ALERTS, OUTCOMES)
+HUB_INPUTS = (*(inbound(a) for a in AGENCIES), ENRICHED, SHARED, ALERTS, OUTCOMES)
 
 
 @dataclass

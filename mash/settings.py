@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         None, description="A match model (JSON, from `mash hub match-model estimate`) for probabilistic "
         "linking; unset: the shipped default weights.",
     )
+    sharing_policy: Path = Field(
+        PROJECT_ROOT / "policies" / "sharing" / "default.yaml",
+        description="The information-sharing policy (YAML) the sharing stage applies; a change to the file "
+        "takes effect at the next batch, and a change that fails to load is refused (the last good policy stays).",
+    )
     kafka_jars_dir: Path = Field(
         PROJECT_ROOT / "infra" / "kafka" / "lib",
         description="Where `mash kafka fetch` puts the broker's jars.",

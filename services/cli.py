@@ -11,9 +11,9 @@ from pathlib import Path
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     hub = commands.add_parser("hub", help="the hub's stream processors")
     actions = hub.add_subparsers(title="actions", required=True)
-    worker = actions.add_parser("worker", help="run enrichment, triage and the triage store")
+    worker = actions.add_parser("worker", help="run enrichment, sharing, triage and the triage store")
     worker.add_argument("--loglevel", default="warning")
-    worker.add_argument("--stages", default="enrichment,triage,triage-store",
+    worker.add_argument("--stages", default="enrichment,sharing,triage,triage-store",
                         help="comma-separated stages to run in this worker (default: all)")
     worker.set_defaults(handler=_worker)
     model = actions.add_parser("match-model", help="the probabilistic linkage model: estimate or show")

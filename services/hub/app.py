@@ -1,4 +1,4 @@
-"""The hub's Faust application: enrichment → triage → triage store, over Kafka.
+"""The hub's Faust application: enrichment → sharing → triage → triage store, over Kafka.
 
 Agents are thin: they turn Faust events into plain messages, call a stage, and send what the
 stage returns, waiting for the broker's acknowledgement before the input is acknowledged (so a
@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.settings import Settings
-from mash.topics import AGENCIES, ALERTS, DEADLETTER, ENRICHED, OUTCOMES, inbound, topic_name
+from mash.topics import AGENCIES, ALERTS, AUDIT, DEADLETTER, ENRICHED, OUTCOMES, SHARED, inbound, topic_name
 from services.enrichment.match_model import load_model
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
 from services.hub.guard import guarded
 from services.messages import InMessage, OutMessage
+from services.sharing.policy_source import PolicySource
+from services.sharing.stage import Sharer
 from services.triage.correlation import PersonState
 from services.triage.stage import Triage
 from services.triage_store.stage import StoreSink
@@ -67,8 +69,8 @@ class Hub:
         await guarded(stage, attempt, self.settings.stage_retry_budget_s)
 
 
-def build_app(settings: Settings, bootstrap: str, stages: Sequence[str] = ("enrichment", "triage",
-                                                                          "triage-store")) -> faust.App:
+def build_app(settings: Settings, bootstrap: str,
+              stages: Sequence[str] = ("enrichment", "sharing", "triage", "triage-store")) -> faust.App:
     """The hub's app with the chosen stages: all by default; fewer to scale or measure one alone."""
     unknown = set(stages) - set(STAGES)
     if unknown:
@@ -100,7 +102,8 @@ def make_hub(settings: Settings, bootstrap: str) -> Hub:
         web_enabled=False,
     )
     hub = Hub(app, settings, Codec(), session_factory(engine_for(settings)), {})
-    hub.outputs = {name: topic_name(name, settings) for name in (ENRICHED, ALERTS, OUTCOMES, DEADLETTER)}
+    hub.outputs = {name: topic_name(name, settings)
+                   for name in (ENRICHED, SHARED, AUDIT, ALERTS, OUTCOMES, DEADLETTER)}
     return hub
 
 
@@ -111,6 +114,15 @@ def _enrichment(hub: Hub) -> None:
     async def enrichment(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             await hub.run_batch("enrichment", enricher.process, events)
+
+
+def _sharing(hub: Hub) -> None:
+    sharer = Sharer(hub.codec, hub.sessions, PolicySource(hub.settings.sharing_policy))
+
+    @hub.app.agent(hub.topic(ENRICHED), name="sharing")
+    async def sharing(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            await hub.run_batch("sharing", sharer.process, events)
 
 
 def _triage(hub: Hub) -> None:
@@ -132,7 +144,7 @@ def _triage(hub: Hub) -> None:
 
     # One event at a time: a Faust table writes its changelog to the partition of the event
     # being processed, so batching here would file state under the wrong partition.
-    @hub.app.agent(hub.topic(ENRICHED), name="triage")
+    @hub.app.agent(hub.topic(SHARED), name="triage")
     async def triage_agent(stream: Any) -> None:
         async for event in stream.events():
             out = step(_in_message(event))
@@ -149,7 +161,7 @@ def _triage_store(hub: Hub) -> None:
 
 
 STAGES: dict[str, Callable[[Hub], None]] = {
-    "enrichment": _enrichment, "triage": _triage, "triage-store": _triage_store}
+    "enrichment": _enrichment, "sharing": _sharing, "triage": _triage, "triage-store": _triage_store}
 
 
 def _in_message(event: Any) -> InMessage:

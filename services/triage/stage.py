@@ -7,19 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mash.codec import Codec
-from mash.topics import ALERTS, ENRICHED, OUTCOMES
+from mash.topics import ALERTS, OUTCOMES, SHARED
 from services.messages import InMessage, OutMessage, dead_letter_for
 from services.triage.correlation import AlertState, Decision, EventFacts, PersonState, absorb, correlate, retire
 
 STAGE = "hub:triage"
 ALERT_SCHEMA = "uk.mash.hub.Alert"
 OUTCOME_SCHEMA = "uk.mash.hub.EventOutcome"
-ENRICHED_SCHEMA = "uk.mash.hub.EnrichedEvent"
+SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
 MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 
 
 class NotForTriage(ValueError):
-    """A well-formed message of a schema that does not belong on the enriched topic."""
+    """A well-formed message of a schema that does not belong on the shared topic."""
 
 
 class Triage:
@@ -30,12 +30,12 @@ class Triage:
     @staticmethod
     def state_key(record: dict[str, Any], schema_name: str) -> str:
         """Whose state a message is about: the event's person, or the merge's current hop."""
-        if schema_name == ENRICHED_SCHEMA:
+        if schema_name == SHARED_SCHEMA:
             return str(record["person_id"])
         if schema_name == MERGED_SCHEMA:
             hop_two = record["retired_state"] is not None
             return str(record["surviving_person_id"] if hop_two else record["retired_person_id"])
-        raise NotForTriage(f"{schema_name} does not belong on the enriched topic")
+        raise NotForTriage(f"{schema_name} does not belong on the shared topic")
 
     def handle(self, state: PersonState, record: dict[str, Any], schema_name: str,
                now_ms: int) -> tuple[PersonState, list[OutMessage]]:
@@ -43,8 +43,8 @@ class Triage:
             return self.merge(state, record, now_ms)
         if state.merged_into:  # in flight when its person was retired: on to the survivor
             forwarded = {**record, "person_id": state.merged_into}
-            value = self.codec.encode(forwarded, ENRICHED_SCHEMA, check_types=False)
-            return state, [OutMessage(ENRICHED, state.merged_into.encode(), value)]
+            value = self.codec.encode(forwarded, SHARED_SCHEMA, check_types=False)
+            return state, [OutMessage(SHARED, state.merged_into.encode(), value)]
         return self.process(state, record, now_ms)
 
     def merge(self, state: PersonState, merged: dict[str, Any],
@@ -54,18 +54,18 @@ class Triage:
         if merged["retired_state"] is None:
             retired = retire(state, survivor)
             onward = {**merged, "retired_state": json.dumps(state.to_json())}
-            return retired, [OutMessage(ENRICHED, survivor.encode(),
+            return retired, [OutMessage(SHARED, survivor.encode(),
                                         self.codec.encode(onward, MERGED_SCHEMA, check_types=False))]
         handed_over = PersonState.from_json(json.loads(merged["retired_state"]))
         new_state, alerts = absorb(state, survivor, merged["retired_person_id"], handed_over,
                                    self.window_ms, now_ms)
         return new_state, [self._alert(survivor, alert) for alert in alerts]
 
-    def process(self, state: PersonState, enriched: dict[str, Any],
+    def process(self, state: PersonState, shared: dict[str, Any],
                 now_ms: int) -> tuple[PersonState, list[OutMessage]]:
-        envelope = enriched["envelope"]
-        person_id = enriched["person_id"]
-        facts = EventFacts(envelope["event_id"], envelope["source_agency"], _ms(envelope["occurred_at"]))
+        """Correlate on the header only: triage never needs, and never gets, the event's content."""
+        person_id = shared["person_id"]
+        facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]))
         new_state, decision = correlate(state, person_id, facts, self.window_ms, now_ms)
         out = [self._outcome(facts, person_id, decision, now_ms)]
         # A duplicate re-sends the current alert too: if the first attempt died between saving

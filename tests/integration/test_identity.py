@@ -114,7 +114,7 @@ def test_two_enrichment_workers_racing_over_partitions_give_each_child_one_perso
     generate(feed, 1500, seed=21)
     enrichment_env = {**env_for(provisioned), "MASH_APP_ID": f"{provisioned.app_id}-enrichment"}
     workers = [start_worker(enrichment_env, "enrichment", tmp_path / f"enrichment-{n}.log") for n in range(2)]
-    workers.append(start_worker(env_for(provisioned), "triage,triage-store", tmp_path / "triage.log"))
+    workers.append(start_worker(env_for(provisioned), "sharing,triage,triage-store", tmp_path / "triage.log"))
     try:
         for agency in AGENCIES:
             mash(provisioned, "connector", "run", agency, "--synth", str(feed))

@@ -1,0 +1,278 @@
+"""The sharing stage on both databases, the audit trail's tamper evidence, and the policy's
+consent rules end to end through the real broker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from pydantic import SecretStr
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.registry import build_connector
+from mash.codec import Codec
+from mash.db import engine_for, session_factory
+from mash.models import AuditRecordRow
+from mash.settings import PROJECT_ROOT, Settings
+from mash.topics import AUDIT, SHARED, inbound, provision, topic_name
+from services.enrichment.person_index import PersonIndex
+from services.enrichment.stage import Enricher
+from services.messages import InMessage, OutMessage
+from services.sharing import audit_store
+from services.sharing.audit_chain import verify
+from services.sharing.audit_topic import read_topic
+from services.sharing.policy_source import PolicySource
+from services.sharing.stage import Sharer
+from services.sharing.vocabulary import ROLES
+from tests.integration.conftest import mash, wait_for
+from tests.integration.test_identity import police
+
+DEFAULT_POLICY = PROJECT_ROOT / "policies" / "sharing" / "default.yaml"
+CODEC = Codec()
+
+
+@pytest.fixture
+def db_settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(state_dir=tmp_path, database_url=SecretStr(database_url))
+
+
+@pytest.fixture
+def sessions(db_settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = engine_for(db_settings)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def enriched(sessions: sessionmaker[Session], records: list[dict[str, Any]], tmp_path: Path) -> list[InMessage]:
+    """Police records through the real connector mapping and enrichment stage, as enriched messages."""
+    connector = build_connector("police", tmp_path / "connectors")
+    inbound_messages = [InMessage(inbound("police"), 0, n, None,
+                                  CODEC.encode(connector.to_event(connector.map(r)), connector.schema))
+                        for n, r in enumerate(records)]
+    out = Enricher(CODEC, PersonIndex(sessions)).process(inbound_messages)
+    return [InMessage("mash.enriched.v1", n % 2, n, m.key, m.value) for n, m in enumerate(out)]
+
+
+def shared_events(out: list[OutMessage]) -> list[dict[str, Any]]:
+    return [CODEC.decode(m.value)[0] for m in out if m.topic == SHARED]
+
+
+def views_of(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["role"]: v for v in event["views"]}
+
+
+def feed(n: int = 6) -> list[dict[str, Any]]:
+    return [police(i, f"P-{i}", None, f"2014-0{1 + i % 8}-1{i % 9}", "LS1 1AA", 1 + i) for i in range(n)]
+
+
+def test_every_event_gets_one_recorded_decision_per_role_and_views_carry_only_what_was_shared(
+        sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    sharer = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY))
+    batch = enriched(sessions, feed(), tmp_path)
+    out = sharer.process(batch)
+    events = shared_events(out)
+    assert len(events) == 6 and all(len(e["views"]) == len(ROLES) for e in events)
+    with sessions() as session:
+        assert audit_store.count(session) == 6 * len(ROLES)
+        assert verify(audit_store.read_chains(session)).broken is None
+        for event in events:
+            records = {s.record["recipient_role"]: s.record for s in audit_store.for_event(session, event["event_id"])}
+            for role, view in views_of(event).items():
+                assert set(view["fields"]) == set(records[role]["fields_shared"])
+                assert set(view["withheld"]) == set(records[role]["fields_withheld"])
+                assert not set(view["fields"]) & set(view["withheld"])
+    school = views_of(events[0])["education_safeguarding_lead"]
+    assert "payload.summary" not in school["fields"] and "payload.summary" in school["withheld"]
+    assert [m.topic for m in out].count(AUDIT) == 6 * len(ROLES)
+
+
+def test_a_redelivered_batch_is_sent_as_first_decided_and_records_nothing_new(
+        sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    batch = enriched(sessions, feed(4), tmp_path)
+    first = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(batch)
+    again = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(batch + batch[:1])
+    with sessions() as session:
+        assert audit_store.count(session) == 4 * len(ROLES)
+    assert [m.value for m in again[:len(first)]] == [m.value for m in first]
+
+
+def test_the_database_refuses_to_update_or_delete_audit_records(
+        sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(1), tmp_path))
+    for statement in ("UPDATE audit_records SET body = 'x'", "DELETE FROM audit_records"):
+        with pytest.raises(DBAPIError, match="append-only"), sessions.begin() as session:
+            session.execute(text(statement))
+
+
+def _drop_guards(engine: Engine) -> None:
+    """What only someone with the database's owner rights could do before tampering."""
+    with engine.begin() as db:
+        if engine.dialect.name == "sqlite":
+            db.execute(text("DROP TRIGGER audit_records_no_update"))
+            db.execute(text("DROP TRIGGER audit_records_no_delete"))
+        else:
+            db.execute(text("DROP TRIGGER audit_records_append_only ON audit_records"))
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder"])
+def test_tampering_with_the_sql_trail_is_named_by_audit_verify(
+        tamper: str, sessions: sessionmaker[Session], db_settings: Settings, tmp_path: Path) -> None:
+    Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(4), tmp_path))
+    assert "intact" in mash(db_settings, "audit", "verify").stdout
+    engine = sessions.kw["bind"]
+    _drop_guards(engine)
+    with engine.begin() as db:
+        rows = db.execute(select(AuditRecordRow.position, AuditRecordRow.chain, AuditRecordRow.seq,
+                                 AuditRecordRow.body).order_by(AuditRecordRow.chain, AuditRecordRow.seq)).all()
+        target = rows[7]
+        if tamper == "edit":
+            db.execute(text("UPDATE audit_records SET body = :b WHERE position = :p"),
+                       {"b": target.body.replace('"outcome":"', '"outcome":"X'), "p": target.position})
+        elif tamper == "delete":
+            db.execute(text("DELETE FROM audit_records WHERE position = :p"), {"p": target.position})
+        else:  # swap the sequence numbers of two records
+            after = rows[8]
+            db.execute(text("UPDATE audit_records SET seq = -1 WHERE position = :p"), {"p": target.position})
+            db.execute(text("UPDATE audit_records SET seq = :s WHERE position = :p"),
+                       {"s": target.seq, "p": after.position})
+            db.execute(text("UPDATE audit_records SET seq = :s WHERE position = :p"),
+                       {"s": after.seq, "p": target.position})
+    result = mash(db_settings, "audit", "verify", check=False)
+    assert result.returncode == 1
+    named = {"edit": target.seq, "delete": target.seq + 1, "reorder": target.seq}[tamper]
+    assert f"chain {target.chain}, record {named} " in result.stderr, result.stderr
+
+
+def test_a_policy_change_takes_effect_at_the_next_batch_and_a_broken_one_is_refused(
+        sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    shutil.copyfile(DEFAULT_POLICY, policy)
+    sharer = Sharer(CODEC, sessions, PolicySource(policy))
+    batches = enriched(sessions, feed(6), tmp_path)
+    before = shared_events(sharer.process(batches[:2]))
+    policy.write_text(policy.read_text().replace("operation-encompass-to-school", "encompass-to-school"))
+    os.utime(policy, ns=(1, 1))
+    after = shared_events(sharer.process(batches[2:4]))
+    policy.write_text("policy: broken\nrules: [")
+    refused = shared_events(sharer.process(batches[4:]))
+    assert before[0]["policy_version"] != after[0]["policy_version"]
+    assert {e["policy_version"] for e in refused} == {after[0]["policy_version"]}  # the last good policy
+    assert sharer.policies.rejected is not None and "not valid YAML" in str(sharer.policies.rejected)
+    with sessions() as session:
+        versions = [s.record["policy_version"] for s in audit_store.read_chains(session)]
+    assert set(versions) == {before[0]["policy_version"], after[0]["policy_version"]}
+
+
+def test_audit_explain_says_in_plain_english_why_each_role_saw_what_it_saw(
+        sessions: sessionmaker[Session], db_settings: Settings, tmp_path: Path) -> None:
+    record = police(1, "P-1", None, "2014-01-11", "LS1 1AA", 2) | {"consent": "REFUSED", "risk_grading": "HIGH"}
+    out = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, [record], tmp_path))
+    event_id = shared_events(out)[0]["event_id"]
+    explained = mash(db_settings, "audit", "explain", event_id).stdout
+    assert "consent was refused" in explained
+    assert "The MASH social worker saw the whole event" in explained
+    assert "overridden because: risk of significant harm" in explained
+    assert "The education safeguarding lead saw nothing of the event" in explained
+    assert "UK GDPR Art 6(1)(e): public task" in explained
+    assert mash(db_settings, "audit", "explain", "no-such-event", check=False).returncode == 1
+
+
+# -- through the real broker -----------------------------------------------------------------------
+
+def publish_police(settings: Settings, tmp_path: Path, records: list[dict[str, Any]]) -> list[str]:
+    connector = build_connector("police", tmp_path / "connectors")
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    ids = []
+    for record in records:
+        event = connector.to_event(connector.map(record))
+        producer.send(topic_name(inbound("police"), settings), key=event["envelope"]["subject"]["local_id"].encode(),
+                      value=CODEC.encode(event, connector.schema))
+        ids.append(str(event["envelope"]["event_id"]))
+    producer.flush()
+    producer.close()
+    return ids
+
+
+def read_all(settings: Settings, name: str) -> list[Any]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    topic = topic_name(name, settings)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    messages = list(consumer)
+    consumer.close()
+    return messages
+
+
+def test_refused_consent_is_withheld_without_an_override_rule_and_shared_with_its_reason_where_one_allows(
+        provisioned: Settings, hub_worker: Any, tmp_path: Path) -> None:
+    refused = {"consent": "REFUSED"}
+    ids = publish_police(provisioned, tmp_path, [
+        police(1, "P-A", None, "2014-01-11", "LS1 1AA", 2) | refused | {"risk_grading": "STANDARD"},
+        police(2, "P-B", None, "2012-03-04", "LS2 2BB", 3) | refused | {"risk_grading": "HIGH"},
+    ])
+    hub_worker()
+
+    def both_shared() -> dict[str, dict[str, Any]] | None:
+        events = {e["event_id"]: e for e in (CODEC.decode(m.value)[0] for m in read_all(provisioned, SHARED))}
+        return events if set(ids) <= set(events) else None
+
+    events = wait_for(both_shared, what="both events on the shared topic")
+    standard, high = views_of(events[ids[0]]), views_of(events[ids[1]])
+    assert all(v["outcome"] == "WITHHOLD" and v["fields"] == {} for v in standard.values())
+    assert high["mash_social_worker"]["outcome"] == "SHARE"
+    assert high["mash_social_worker"]["fields"]["payload.risk_grading"] == "HIGH"
+    assert high["education_safeguarding_lead"]["outcome"] == "WITHHOLD"
+    assert high["mash_health_practitioner"]["fields"] == {}
+
+    engine = engine_for(provisioned)
+    with session_factory(engine)() as session:
+        records = {s.record["recipient_role"]: s.record for s in audit_store.for_event(session, ids[1])}
+    engine.dispose()
+    assert "risk of significant harm" in records["mash_social_worker"]["override_reason"]
+    assert records["mash_social_worker"]["rule_ids"] == ["high-risk-incident-override"]
+    assert records["education_safeguarding_lead"]["override_reason"] is None
+    assert "intact" in mash(provisioned, "audit", "verify", "--topic").stdout
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder"])
+def test_tampering_with_the_audit_topic_is_named(tamper: str, provisioned: Settings, hub_worker: Any,
+                                                 tmp_path: Path) -> None:
+    ids = publish_police(provisioned, tmp_path, [police(i, f"P-{i}", None, "2014-01-11", "LS1 1AA", 2 + i)
+                                                 for i in range(3)])
+    hub_worker()
+    wait_for(lambda: len(read_all(provisioned, AUDIT)) >= len(ids) * len(ROLES), what="the audit records")
+    records = sorted(read_all(provisioned, AUDIT), key=lambda m: (m.partition, m.offset))
+    values = [m.value for m in records]
+    chain_of = [CODEC.decode(v)[0]["chain"] for v in values]
+    target = next(i for i in range(1, len(values) - 1) if chain_of[i - 1] == chain_of[i] == chain_of[i + 1])
+    if tamper == "edit":
+        record = CODEC.decode(values[target])[0]
+        values[target] = CODEC.encode(record | {"body": record["body"].replace("SHARE", "WITHHOLD", 1)},
+                                      "uk.mash.hub.AuditRecord")
+    elif tamper == "delete":
+        del values[target]
+    else:
+        values[target], values[target + 1] = values[target + 1], values[target]
+    copy = Settings(**{**provisioned.model_dump(), "topic_prefix": provisioned.topic_prefix + "copy."})
+    provision(copy.bootstrap_servers, copy)
+    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    for value in values:  # one partition: the order read is the order written
+        producer.send(topic_name(AUDIT, copy), value=value, partition=0)
+    producer.flush()
+    producer.close()
+    seq = CODEC.decode(records[target].value)[0]["seq"]
+    result = verify(read_topic(provisioned.bootstrap_servers, topic_name(AUDIT, copy), CODEC))
+    assert result.broken is not None
+    assert (result.broken.chain, result.broken.seq) == (chain_of[target], {"edit": seq, "delete": seq + 1,
+                                                                           "reorder": seq + 1}[tamper])
+    cli = mash(copy, "audit", "verify", "--topic", check=False)
+    assert cli.returncode == 1 and f"chain {chain_of[target]}, record" in cli.stderr

@@ -1,0 +1,64 @@
+"""The hash chain: an untouched chain verifies; an edit, deletion or reordering is named."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from services.sharing.audit_chain import GENESIS, Head, Sealed, canonical, seal, verify
+
+
+def chain(n: int, name: str = "p0") -> list[Sealed]:
+    return seal(name, Head(), [{"event_id": f"e{i}", "recipient_role": "triage_manager", "outcome": "SHARE"}
+                               for i in range(1, n + 1)])
+
+
+def test_an_untouched_chain_verifies_and_reports_its_head() -> None:
+    records = chain(50) + chain(20, "p1")
+    result = verify(records)
+    assert result.broken is None and result.records == 70
+    assert result.heads["p0"] == Head(50, records[49].hash) and result.heads["p1"].seq == 20
+    assert records[0].prev_hash == GENESIS and records[1].prev_hash == records[0].hash
+
+
+def test_appending_to_a_chain_continues_from_its_head() -> None:
+    first = chain(3)
+    more = seal("p0", Head(3, first[-1].hash), [{"event_id": "e4"}])
+    assert verify(first + more).broken is None and more[0].seq == 4
+
+
+def test_an_edited_record_is_named() -> None:
+    records = chain(10)
+    body = records[4].record | {"outcome": "WITHHOLD"}
+    records[4] = replace(records[4], body=canonical(body))
+    broken = verify(records).broken
+    assert broken is not None and (broken.seq, broken.position) == (5, 5) and "edited" in broken.problem
+
+
+def test_an_edit_that_recomputes_its_own_hash_breaks_the_next_link() -> None:
+    import hashlib
+
+    records = chain(10)
+    body = canonical(records[4].record | {"outcome": "WITHHOLD"})
+    records[4] = replace(records[4], body=body, hash=hashlib.sha256(body.encode()).hexdigest())
+    broken = verify(records).broken
+    assert broken is not None and broken.seq == 6 and "does not link" in broken.problem
+
+
+def test_a_deleted_record_is_named_by_the_gap() -> None:
+    records = chain(10)
+    del records[6]
+    broken = verify(records).broken
+    assert broken is not None and broken.seq == 8 and "7..7 are missing" in broken.problem
+
+
+def test_reordered_records_are_named() -> None:
+    records = chain(10)
+    records[3], records[4] = records[4], records[3]
+    broken = verify(records).broken
+    assert broken is not None and broken.position == 4 and "missing" in broken.problem
+
+
+def test_an_exact_repeat_is_a_redelivery_not_a_break() -> None:
+    records = chain(6)
+    result = verify(records[:4] + records[2:4] + records[4:])
+    assert result.broken is None and result.duplicates == 2 and result.records == 6
