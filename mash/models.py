@@ -194,9 +194,10 @@ class EventOutcomeRecord(Base):
 
 
 class AuditRecordRow(Base):
-    """One sealed sharing decision; append-only (the database refuses updates and deletes).
+    """One event's sealed sharing entry; append-only (the database refuses updates and deletes).
 
-    `body` is the canonical JSON the hash is over; the other columns index it.
+    `body` is the canonical JSON the hash is over; it binds the event's decisions by their digest
+    (`decisions_digest`, a row of `audit_decision_sets`). The other columns index it.
     """
 
     __tablename__ = "audit_records"
@@ -209,19 +210,30 @@ class AuditRecordRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(36), index=True)
-    recipient_role: Mapped[str] = mapped_column(String(40))
-    decision_key: Mapped[str] = mapped_column(String(160), unique=True)  # event/role/decider: one each
+    decision_key: Mapped[str] = mapped_column(String(160), unique=True)  # event/decider: one entry each
+    decisions_digest: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class AuditDecisionSetRow(Base):
+    """What was decided for every role, stored once per distinct set of decisions (most events of a
+    kind are decided alike) and named by the SHA-256 of its canonical JSON; append-only."""
+
+    __tablename__ = "audit_decision_sets"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     body: Mapped[str] = mapped_column(Text)
 
 
 _APPEND_ONLY = "audit records are append-only"
-for _verb in ("UPDATE", "DELETE"):
-    event.listen(AuditRecordRow.__table__, "after_create", DDL(  # type: ignore[no-untyped-call]
-        f"CREATE TRIGGER audit_records_no_{_verb.lower()} BEFORE {_verb} ON audit_records "
-        f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END").execute_if(dialect="sqlite"))
-event.listen(AuditRecordRow.__table__, "after_create", DDL(  # type: ignore[no-untyped-call]
-    "CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    f"$$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$").execute_if(dialect="postgresql"))
-event.listen(AuditRecordRow.__table__, "after_create", DDL(  # type: ignore[no-untyped-call]
-    "CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records "
-    "FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()").execute_if(dialect="postgresql"))
+for _table in ("audit_records", "audit_decision_sets"):
+    for _verb in ("UPDATE", "DELETE"):
+        event.listen(Base.metadata.tables[_table], "after_create", DDL(  # type: ignore[no-untyped-call]
+            f"CREATE TRIGGER {_table}_no_{_verb.lower()} BEFORE {_verb} ON {_table} "
+            f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END").execute_if(dialect="sqlite"))
+    event.listen(Base.metadata.tables[_table], "after_create", DDL(  # type: ignore[no-untyped-call]
+        "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$").execute_if(dialect="postgresql"))
+    event.listen(Base.metadata.tables[_table], "after_create", DDL(  # type: ignore[no-untyped-call]
+        f"CREATE TRIGGER {_table}_append_only BEFORE UPDATE OR DELETE ON {_table} "
+        "FOR EACH ROW EXECUTE FUNCTION audit_append_only()").execute_if(dialect="postgresql"))

@@ -20,9 +20,9 @@ from mash.topics import (
     ALERTS,
     DEADLETTER,
     ENRICHED,
-    SHARED,
     INBOUND_SCHEMAS,
     OUTCOMES,
+    SHARED,
     inbound,
     topic_name,
 )

@@ -66,10 +66,11 @@ def _worker(args: argparse.Namespace) -> int:
 
     from mash.local_kafka import resolve_bootstrap
     from mash.settings import get_settings
-    from services.hub.app import build_app
+    from services.hub.app import build_app, tune_gc
 
     settings = get_settings()
     app = build_app(settings, resolve_bootstrap(settings), [s.strip() for s in args.stages.split(",") if s.strip()])
+    tune_gc()
     worker = faust.Worker(app, loglevel=args.loglevel)
     worker.execute_from_commandline()
     return 0

@@ -152,7 +152,7 @@ class _BatchLinker:
                        PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode), PersonBlockKey.key,
                 [k for e in unknown for k in lookup_keys(e.profile)], tuple):
             self.keys[key].add(person_id)
-            filed[person_id].add(tuple(profile))  # type: ignore[arg-type]
+            filed[person_id].add(tuple(profile))
         linked = set(self.owners.values()) | redelivered_to
         self._load_profiles(linked)
         candidates = {p for e in unknown for p in self._shortlist(e)} - linked

@@ -8,6 +8,7 @@ crash re-delivers rather than loses; stages are idempotent on event_id).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,19 @@ from services.triage_store.store import TriageStore
 
 BATCH_SIZE = 1000
 BATCH_WITHIN_S = 0.3
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Collect garbage less often than Python's default (every 700 allocations).
+
+    A stage decodes a thousand events per batch into a few hundred thousand short-lived
+    objects; with the default thresholds the collector runs hundreds of times a batch and costs
+    about a third of the sharing stage's time (measured). The objects are freed by reference
+    counting anyway; the collector is only for cycles. Startup objects are frozen out of it.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @dataclass

@@ -3,8 +3,10 @@
 Each record's body is canonical JSON (sorted keys, no spaces) holding its chain, its sequence
 number and the previous record's hash; its hash is the SHA-256 of that text. Editing a record
 breaks its own hash; deleting or reordering one breaks the link or the sequence of the next.
-One chain per input partition of the sharing stage, so workers never contend for one head; a
-chain's records travel in order on one partition of `mash.audit.v1`.
+What was decided for each role is a decision set, stored once and named in the body by the
+SHA-256 of its own canonical JSON (`decisions_digest`), so editing a set breaks every record
+that names it. One chain per input partition of the sharing stage, so workers never contend
+for one head; a chain's records travel in order on one partition of `mash.audit.v1`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Sealed:
     prev_hash: str
     hash: str
     body: str  # the canonical JSON the hash is over
+    decisions: str | None = None  # the decision set the body names, when read alongside
 
     @property
     def record(self) -> dict[str, Any]:
@@ -49,8 +52,12 @@ class Break:
         return f"chain {self.chain}, record {self.seq} (position {self.position}): {self.problem}"
 
 
-def canonical(record: dict[str, Any]) -> str:
+def canonical(record: Any) -> str:
     return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def seal(chain: str, head: Head, records: Iterable[dict[str, Any]]) -> list[Sealed]:
@@ -78,13 +85,14 @@ def verify(stored: Iterable[Sealed]) -> VerifyResult:
     """Check chains in the order they were read; stop at the first broken record."""
     heads: dict[str, Head] = {}
     seen: dict[str, dict[int, str]] = {}  # chain -> seq -> hash, to recognise a re-sent record
+    sets: dict[str, str] = {}  # decision sets already checked against their digest
     count = duplicates = 0
     for position, item in enumerate(stored, start=1):
         head = heads.get(item.chain, Head())
         if 0 < item.seq <= head.seq and seen[item.chain].get(item.seq) == item.hash:
             duplicates += 1
             continue
-        problem = _problem(item, head)
+        problem = _problem(item, head, sets)
         if problem:
             return VerifyResult(count, duplicates, heads, Break(item.chain, item.seq, position, problem))
         heads[item.chain] = Head(item.seq, item.hash)
@@ -93,7 +101,7 @@ def verify(stored: Iterable[Sealed]) -> VerifyResult:
     return VerifyResult(count, duplicates, heads, None)
 
 
-def _problem(item: Sealed, head: Head) -> str | None:
+def _problem(item: Sealed, head: Head, sets: dict[str, str]) -> str | None:
     if hashlib.sha256(item.body.encode()).hexdigest() != item.hash:
         return "its content does not match its hash: the record was edited"
     try:
@@ -108,6 +116,18 @@ def _problem(item: Sealed, head: Head) -> str | None:
         return f"it comes after record {head.seq}: the chain was reordered"
     if item.prev_hash != head.hash:
         return "it does not link to the record before it: a record was deleted, replaced or reordered"
+    return _set_problem(item, body.get("decisions_digest"), sets)
+
+
+def _set_problem(item: Sealed, named: str | None, checked: dict[str, str]) -> str | None:
+    if named is None:
+        return None
+    if item.decisions is None:  # on the topic, a set rides once with the first entry of a batch naming it
+        return None if named in checked else f"the decision set it names ({named[:12]}) is missing: deleted"
+    if checked.get(named) != item.decisions:
+        if digest(item.decisions) != named:
+            return f"the decision set it names ({named[:12]}) does not match its digest: the set was edited"
+        checked[named] = item.decisions
     return None
 
 

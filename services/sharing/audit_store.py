@@ -1,73 +1,88 @@
-"""The audit trail in SQL: append sealed records, find an event's decisions, read chains back."""
+"""The audit trail in SQL: append sealed entries and their decision sets, find an event's
+entries, read chains back. Entries are read with the decision set each names beside them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mash.models import AuditRecordRow
+from mash.models import AuditDecisionSetRow, AuditRecordRow
 from services.sharing.audit_chain import Head, Sealed
 
 CHUNK = 500
+ENTRIES: Table = AuditRecordRow.__table__  # type: ignore[assignment]
+SETS: Table = AuditDecisionSetRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A sealed record with what indexes it."""
+    """A sealed entry with what indexes it."""
 
     sealed: Sealed
     event_id: str
-    role: str
     key: str
+    decisions_digest: str
 
 
-def recorded(session: Session, keys: Sequence[str]) -> dict[str, Sealed]:
-    """Decisions already recorded under these keys (a redelivered event's)."""
+def _with_sets(*columns: Any) -> Any:
+    return (select(*columns, ENTRIES.c.chain, ENTRIES.c.seq, ENTRIES.c.prev_hash, ENTRIES.c.hash, ENTRIES.c.body,
+                   SETS.c.body)
+            .select_from(ENTRIES.outerjoin(SETS, SETS.c.digest == ENTRIES.c.decisions_digest)))
+
+
+def _sealed(row: Sequence[Any]) -> Sealed:
+    chain, seq, prev_hash, digest, body, decisions = row[-6:]
+    return Sealed(chain, int(seq), prev_hash, digest, body, decisions)
+
+
+def recorded(session: Session, event_ids: Sequence[str]) -> dict[str, Sealed]:
+    """Entries already recorded for these events (a redelivered event's), by decision key."""
     found: dict[str, Sealed] = {}
-    unique = list(dict.fromkeys(keys))
+    unique = list(dict.fromkeys(event_ids))
     for start in range(0, len(unique), CHUNK):
-        chunk = unique[start:start + CHUNK]
-        rows = session.execute(select(AuditRecordRow).where(AuditRecordRow.decision_key.in_(chunk)))
-        found.update({row.decision_key: _sealed(row) for row in rows.scalars()})
+        rows = session.execute(_with_sets(ENTRIES.c.decision_key)
+                               .where(ENTRIES.c.event_id.in_(unique[start:start + CHUNK])))
+        found.update({row[0]: _sealed(row) for row in rows})
     return found
 
 
 def head(session: Session, chain: str) -> Head:
-    last = session.execute(select(AuditRecordRow.seq, AuditRecordRow.hash).where(AuditRecordRow.chain == chain)
-                           .order_by(AuditRecordRow.seq.desc()).limit(1)).first()
+    last = session.execute(select(ENTRIES.c.seq, ENTRIES.c.hash).where(ENTRIES.c.chain == chain)
+                           .order_by(ENTRIES.c.seq.desc()).limit(1)).first()
     return Head(int(last[0]), str(last[1])) if last else Head()
 
 
-def append(session: Session, entries: Sequence[Entry]) -> None:
+def append(session: Session, entries: Sequence[Entry], sets: Mapping[str, str]) -> None:
+    """The entries, and the decision sets they name that the store may not have yet."""
+    connection = session.connection()  # Core, not the ORM: a batch of plain rows, no unit of work
+    if sets:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        connection.execute(dialect.insert(SETS).on_conflict_do_nothing(),
+                           [{"digest": d, "body": text} for d, text in sets.items()])
     if entries:
-        session.execute(insert(AuditRecordRow), [
+        connection.execute(insert(ENTRIES), [
             {"chain": e.sealed.chain, "seq": e.sealed.seq, "prev_hash": e.sealed.prev_hash, "hash": e.sealed.hash,
-             "event_id": e.event_id, "recipient_role": e.role, "decision_key": e.key, "body": e.sealed.body}
-            for e in entries])
+             "event_id": e.event_id, "decision_key": e.key, "decisions_digest": e.decisions_digest,
+             "body": e.sealed.body} for e in entries])
 
 
 def for_event(session: Session, event_id: str) -> list[Sealed]:
-    rows = session.execute(select(AuditRecordRow).where(AuditRecordRow.event_id == event_id)
-                           .order_by(AuditRecordRow.position))
-    return [_sealed(row) for row in rows.scalars()]
+    rows = session.execute(_with_sets().where(ENTRIES.c.event_id == event_id).order_by(ENTRIES.c.position))
+    return [_sealed(row) for row in rows]
 
 
 def read_chains(session: Session, batch: int = 5000) -> Iterator[Sealed]:
-    """Every record, chain by chain in sequence order, streamed."""
-    rows = session.execute(select(AuditRecordRow.chain, AuditRecordRow.seq, AuditRecordRow.prev_hash,
-                                  AuditRecordRow.hash, AuditRecordRow.body)
-                           .order_by(AuditRecordRow.chain, AuditRecordRow.seq)
+    """Every entry with its decision set, chain by chain in sequence order, streamed."""
+    rows = session.execute(_with_sets().order_by(ENTRIES.c.chain, ENTRIES.c.seq)
                            .execution_options(yield_per=batch))
-    for chain, seq, prev_hash, digest, body in rows:
-        yield Sealed(chain, int(seq), prev_hash, digest, body)
+    for row in rows:
+        yield _sealed(row)
 
 
 def count(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(AuditRecordRow)).scalar_one())
-
-
-def _sealed(row: AuditRecordRow) -> Sealed:
-    return Sealed(row.chain, int(row.seq), row.prev_hash, row.hash, row.body)
+    return int(session.execute(select(func.count()).select_from(ENTRIES)).scalar_one())

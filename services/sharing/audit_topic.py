@@ -28,6 +28,6 @@ def read_topic(bootstrap: str, topic: str, codec: Codec, timeout_s: float = 30.0
                 for message in batch:
                     record, _ = codec.decode(message.value)
                     yield Sealed(record["chain"], int(record["seq"]), record["prev_hash"], record["hash"],
-                                 record["body"])
+                                 record["body"], record.get("decisions"))
     finally:
         consumer.close()

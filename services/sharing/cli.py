@@ -104,12 +104,15 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    import orjson
+
     from mash.db import engine_for, session_factory
     from mash.settings import get_settings
     from services.sharing.audit_store import for_event
     from services.sharing.explain import explain
 
     with session_factory(engine_for(get_settings()))() as session:
-        records = [sealed.record for sealed in for_event(session, args.event_id)]
+        records = [{**sealed.record, "decisions": orjson.loads(sealed.decisions or "[]")}
+                   for sealed in for_event(session, args.event_id)]
     print(explain(records))
     return 0 if records else 1

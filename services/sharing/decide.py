@@ -45,18 +45,20 @@ class RoleDecision:
 
 
 def decide_all(policy: Policy, facts: EventFacts, fields: Mapping[str, Scalar]) -> list[RoleDecision]:
-    return [decide(policy, facts, fields, role) for role in ROLES]
+    present = getattr(fields, "names", None) or frozenset(fields)
+    return [decide(policy, facts, fields, role, present) for role in ROLES]
 
 
-def decide(policy: Policy, facts: EventFacts, fields: Mapping[str, Scalar], role: str) -> RoleDecision:
-    present = frozenset(fields)
-    matched = [rule for rule in policy.rules if _matches(rule, facts, fields, role)]
+def decide(policy: Policy, facts: EventFacts, fields: Mapping[str, Scalar], role: str,
+           present: frozenset[str] | None = None) -> RoleDecision:
+    present = frozenset(fields) if present is None else present
+    matched = [rule for rule in policy.by_role.get(role, ()) if _matches(rule, facts, fields)]
     special = facts.sensitivity == "SPECIAL_CATEGORY"
     allowed: set[str] = set()
     deciding: list[Rule] = []
     notes: list[str] = []
     for rule in (r for r in matched if r.decision != "withhold"):
-        offered = set(present) if rule.decision == "share" else expand(rule.fields, present)
+        offered = present if rule.decision == "share" else expand(rule.fields, present)
         if special and not rule.article_9:
             notes.append(f"rule {rule.id} shared nothing: the event is special category and the rule names "
                          "no Article 9 condition")
@@ -65,7 +67,7 @@ def decide(policy: Policy, facts: EventFacts, fields: Mapping[str, Scalar], role
             allowed |= offered
             deciding.append(rule)
     for rule in (r for r in matched if r.decision == "withhold"):
-        removed = set(present) if not rule.fields else expand(rule.fields, present)
+        removed = present if not rule.fields else expand(rule.fields, present)
         if removed & allowed:
             allowed -= removed
             deciding.append(rule)
@@ -85,15 +87,21 @@ def decide(policy: Policy, facts: EventFacts, fields: Mapping[str, Scalar], role
         override_reason=override or None, notes=tuple(notes))
 
 
+def decision_inputs(policy: Policy, facts: EventFacts, fields: Mapping[str, Scalar]) -> tuple[object, ...]:
+    """Everything `decide_all` depends on: events equal in these are decided alike (so may share a result)."""
+    return (policy.version, facts.event_type, facts.agency, facts.sensitivity, facts.consent,
+            tuple(sorted(facts.context.items())), tuple(_text(fields.get(name)) for name in policy.where_fields),
+            getattr(fields, "names", None) or frozenset(fields))
+
+
 def view(fields: Mapping[str, Scalar], decision: RoleDecision) -> dict[str, Scalar]:
     """The role's view: the shared fields and nothing else."""
     return {name: fields[name] for name in decision.shared}
 
 
-def _matches(rule: Rule, facts: EventFacts, fields: Mapping[str, Scalar], role: str) -> bool:
+def _matches(rule: Rule, facts: EventFacts, fields: Mapping[str, Scalar]) -> bool:
     when = rule.when
-    return (role in when.roles
-            and (not when.event_types or facts.event_type in when.event_types)
+    return ((not when.event_types or facts.event_type in when.event_types)
             and (not when.agencies or facts.agency in when.agencies)
             and (not when.sensitivity or facts.sensitivity in when.sensitivity)
             and facts.consent in when.consent

@@ -1,44 +1,69 @@
-"""A sharing decision as the audit trail records it: who saw what of which event, and why.
+"""Sharing decisions as the audit trail records them: who saw what of which event, and why.
 
 The fields follow what UK guidance asks a practitioner to record for each decision to share or
 not to share: what was shared and withheld, with whom, for what purpose, when, on what lawful
-basis, the consent position and any override reason, the reason, and who decided.
+basis, the consent position and any override reason, the reason, and who decided. One entry
+per event holds what is particular to it (event, person, consent, policy version, time, who
+decided) and names, by digest, the set of per-role decisions; most events of a kind are decided
+alike, so a set is stored once and each entry stays small.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.sharing.audit_chain import canonical, digest
 from services.sharing.decide import RoleDecision
 
 HUB_DECIDER = "hub:sharing"
 
 
-def decision_record(decision: RoleDecision, header: dict[str, Any], policy_version: str, decided_at: datetime,
-                    decided_by: str = HUB_DECIDER) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DecisionSet:
+    records: list[dict[str, Any]]  # one per role, as `role_records` made them
+    text: str  # canonical JSON
+    digest: str  # its SHA-256: the name entries bind it by
+
+
+def decision_set(decisions: Sequence[RoleDecision]) -> DecisionSet:
+    records = role_records(decisions)
+    text = canonical(records)
+    return DecisionSet(records, text, digest(text))
+
+
+def decision_entry(decisions: DecisionSet, header: dict[str, Any], policy_version: str,
+                   decided_at: datetime, decided_by: str = HUB_DECIDER) -> dict[str, Any]:
     return {
         "event_id": header["event_id"],
         "person_id": header["person_id"],
         "event_type": header["event_type"],
         "source_agency": header["source_agency"],
-        "recipient_role": decision.role,
-        "outcome": decision.outcome,
-        "rule_ids": list(decision.rule_ids),
-        "lawful_basis": list(decision.lawful_basis),
         "consent": header["consent"],
-        "override_reason": decision.override_reason,
-        "fields_shared": list(decision.shared),
-        "fields_withheld": list(decision.withheld),
-        "purpose": decision.purpose,
-        "necessity": decision.necessity,
-        "notes": list(decision.notes),
         "policy_version": policy_version,
         "decided_at": decided_at.astimezone(UTC).isoformat(timespec="milliseconds"),
         "decided_by": decided_by,
+        "decisions_digest": decisions.digest,
     }
 
 
-def decision_key(event_id: str, role: str, decided_by: str = HUB_DECIDER) -> str:
-    """One automatic decision per (event, role): a redelivered event finds it instead of deciding again."""
-    return f"{event_id}/{role}/{decided_by}"
+def role_records(decisions: Sequence[RoleDecision]) -> list[dict[str, Any]]:
+    return [{
+        "recipient_role": d.role,
+        "outcome": d.outcome,
+        "rule_ids": list(d.rule_ids),
+        "lawful_basis": list(d.lawful_basis),
+        "override_reason": d.override_reason,
+        "fields_shared": list(d.shared),
+        "fields_withheld": list(d.withheld),
+        "purpose": d.purpose,
+        "necessity": d.necessity,
+        "notes": list(d.notes),
+    } for d in decisions]
+
+
+def decision_key(event_id: str, decided_by: str = HUB_DECIDER) -> str:
+    """One automatic entry per event: a redelivered event finds it instead of deciding again."""
+    return f"{event_id}/{decided_by}"

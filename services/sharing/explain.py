@@ -13,23 +13,25 @@ _CONSENT = {"GIVEN": "consent was given", "REFUSED": "consent was refused", "NOT
             "UNKNOWN": "the source did not record consent"}
 
 
-def explain(records: list[dict[str, Any]]) -> str:
-    if not records:
+def explain(entries: list[dict[str, Any]]) -> str:
+    """Each recorded entry for the event (the hub's, then any later release by a person), role by role."""
+    if not entries:
         return "No sharing decisions are recorded for this event."
-    first = records[0]
+    first = entries[0]
     lines = [f"Event {first['event_id']} ({first['event_type']}, from {first['source_agency'].lower()}): "
              f"{_CONSENT.get(first['consent'], first['consent'])}."]
-    for record in records:
-        lines.append("")
-        lines.extend(_one(record))
+    for entry in entries:
+        for decision in entry["decisions"]:
+            lines.append("")
+            lines.extend(_one(entry, decision))
     return "\n".join(lines)
 
 
-def _one(record: dict[str, Any]) -> list[str]:
+def _one(entry: dict[str, Any], record: dict[str, Any]) -> list[str]:
     role = ROLES.get(record["recipient_role"], record["recipient_role"])
-    who = "the hub, applying the sharing policy" if record["decided_by"] == "hub:sharing" else record["decided_by"]
+    who = "the hub, applying the sharing policy" if entry["decided_by"] == "hub:sharing" else entry["decided_by"]
     lines = [f"The {role} {_OUTCOMES.get(record['outcome'], record['outcome'])}: decided by {who} at "
-             f"{record['decided_at']} under policy version {record['policy_version'][:12]}."]
+             f"{entry['decided_at']} under policy version {entry['policy_version'][:12]}."]
     if record["rule_ids"]:
         lines.append(f"  Rules that applied: {', '.join(record['rule_ids'])}.")
     else:

@@ -8,11 +8,12 @@ even a name, beside a health record, tells of the attendance.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from mash.schema_catalogue import default_catalogue
 
@@ -50,6 +51,67 @@ def all_fields() -> frozenset[str]:
     return frozenset().union(*catalogue().values())
 
 
+Plan = tuple[tuple[str, tuple[str, ...]], ...]  # (section, keys) to copy: see `plan_of`
+
+
+def plan_of(names: Iterable[str]) -> Plan:
+    """Field names grouped by section, for `EventFields.nested`."""
+    sections: dict[str, list[str]] = {}
+    for name in sorted(names):
+        section, _, key = name.partition(".")
+        sections.setdefault(section, []).append(key)
+    return tuple((section, tuple(keys)) for section, keys in sections.items())
+
+
+class EventFields(Mapping[str, Scalar]):
+    """An event's fields by name, read from the decoded event when asked: a decision looks at a
+    few of them and a view copies only the shared ones, so most are never converted."""
+
+    def __init__(self, enriched: Mapping[str, Any]) -> None:
+        self._event = enriched
+        known = catalogue().get(enriched["envelope"]["event_type"])
+        self._names = known if known is not None else frozenset(flatten(enriched))
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self._names
+
+    def __getitem__(self, name: str) -> Scalar:
+        if name not in self._names:
+            raise KeyError(name)
+        return _scalar(self._raw(name))
+
+    def nested(self, plan: Plan) -> dict[str, dict[str, Any]]:
+        """The planned fields the event has, nested by section (`values["payload"]["summary"]`)."""
+        event = self._event
+        envelope = event["envelope"]
+        sources = {"subject": envelope["subject"], "source": envelope, "link": event}
+        out: dict[str, dict[str, Any]] = {}
+        for section, keys in plan:
+            found = sources.get(section)
+            if found is None:
+                found = event.get(section) or {}
+            out[section] = {key: found[key] for key in keys if key in found}
+        return out
+
+    def _raw(self, name: str) -> Any:
+        part, _, key = name.partition(".")
+        event = self._event
+        if part == "subject":
+            return event["envelope"]["subject"][key]
+        if part == "source":
+            return event["envelope"][key]
+        if part == "link":
+            return event.get(key)
+        return event[part][key]  # payload, context
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 def flatten(enriched: Mapping[str, Any]) -> dict[str, Scalar]:
     """The event's fields by name; lists and records become JSON text, dates ISO text."""
     envelope = enriched["envelope"]
@@ -62,8 +124,14 @@ def flatten(enriched: Mapping[str, Any]) -> dict[str, Scalar]:
 
 
 def _scalar(value: Any) -> Scalar:
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
+    kind = type(value)
+    if value is None or kind in _PLAIN:
+        return value  # type: ignore[no-any-return]
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, str | bool | int | float):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+
+
+_PLAIN = frozenset({str, bool, int, float})

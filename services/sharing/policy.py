@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -103,6 +104,16 @@ class Policy:
     source: str
     rules: tuple[Rule, ...]
 
+    @cached_property
+    def where_fields(self) -> tuple[str, ...]:
+        """Every field a rule's condition looks at: with the event's facts, all a decision depends on."""
+        return tuple(sorted({name for r in self.rules for name in r.when.where}))
+
+    @cached_property
+    def by_role(self) -> dict[str, tuple[Rule, ...]]:
+        """Each role's rules, in policy order: what a decision for that role looks through."""
+        return {role: tuple(r for r in self.rules if role in r.when.roles) for role in ROLES}
+
 
 def load_policy(path: Path) -> Policy:
     try:
@@ -161,15 +172,20 @@ def _field_known(name: str, known: frozenset[str]) -> bool:
     return name in known
 
 
-def expand(names: tuple[str, ...], present: frozenset[str] | set[str]) -> set[str]:
+def expand(names: tuple[str, ...], present: frozenset[str] | set[str]) -> frozenset[str]:
     """The event's fields a rule's list names, groups (`payload.*`) included."""
+    return _expand(names, present if isinstance(present, frozenset) else frozenset(present))
+
+
+@lru_cache(maxsize=4096)  # an event type's fields are always the same set: a few keys in all
+def _expand(names: tuple[str, ...], present: frozenset[str]) -> frozenset[str]:
     out = set()
     for name in names:
         if name.endswith(".*"):
             out |= {f for f in present if f.startswith(name[:-1])}
         elif name in present:
             out.add(name)
-    return out
+    return frozenset(out)
 
 
 def _duplicates(rules: tuple[Rule, ...], root: yaml.Node, source: str) -> list[str]:

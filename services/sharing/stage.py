@@ -1,10 +1,10 @@
-"""The sharing stage: enriched events in, per-role views and sealed decision records out.
+"""The sharing stage: enriched events in, per-role views and sealed decision entries out.
 
 For each event the policy decides, for every recipient role, what it may see. The decisions are
-sealed into the input partition's hash chain and committed to SQL before anything is sent, so a
-view never leaves without its record. A redelivered event finds its records by key and is sent
-again exactly as first decided (the topic may then carry a record twice; verification knows an
-exact repeat). Merge notices pass through untouched; anything else goes to the dead-letter topic.
+sealed as one entry into the input partition's hash chain and committed to SQL before anything
+is sent, so a view never leaves without its record. A redelivered event finds its entry and is
+sent again exactly as first decided (the topic may then carry an entry twice; verification knows
+an exact repeat). Merge notices pass through untouched; anything else goes to the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,9 +23,9 @@ from mash.topics import AUDIT, SHARED
 from services.messages import InMessage, OutMessage, dead_letter_for
 from services.sharing import audit_store
 from services.sharing.audit_chain import Sealed, seal
-from services.sharing.decide import EventFacts, RoleDecision, decide_all
-from services.sharing.decision_record import decision_key, decision_record
-from services.sharing.fields import Scalar, flatten
+from services.sharing.decide import EventFacts, decide_all, decision_inputs
+from services.sharing.decision_record import DecisionSet, decision_entry, decision_key, decision_set
+from services.sharing.fields import EventFields, Plan, plan_of
 from services.sharing.policy_source import PolicySource
 from services.sharing.vocabulary import CONTEXT_FLAGS
 
@@ -34,6 +35,7 @@ MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
 AUDIT_SCHEMA = "uk.mash.hub.AuditRecord"
 MAX_ATTEMPTS = 5
+CACHE_LIMIT = 10_000  # kinds of event remembered with their decisions
 
 
 class NotForSharing(CodecError):
@@ -44,10 +46,12 @@ class NotForSharing(CodecError):
 class _Item:
     message: InMessage
     header: dict[str, Any] | None = None  # None: passed through or dead-lettered
-    fields: dict[str, Scalar] | None = None
-    decisions: list[RoleDecision] | None = None
+    fields: EventFields | None = None
+    decisions: DecisionSet | None = None
     passthrough: OutMessage | None = None
-    records: list[Sealed] | None = None
+    entry: Sealed | None = None
+    body: dict[str, Any] | None = None  # the entry's content, parsed or as just made
+    records: list[dict[str, Any]] | None = None  # the decision set's per-role records
 
 
 class Sharer:
@@ -57,18 +61,27 @@ class Sharer:
         self.sessions = sessions
         self.policies = policies
         self.clock = clock
+        self._decided: dict[tuple[object, ...], DecisionSet] = {}
+        self._stored_sets: set[str] = set()  # digests this worker knows the store holds
+        self._views: dict[str, tuple[Plan, bytes]] = {}  # decision set -> what to copy, its views encoded
 
     def process(self, batch: Sequence[InMessage]) -> list[OutMessage]:
         policy = self.policies.current()  # a clean point: the whole batch is decided by one policy
         items = [self._read(message) for message in batch]
+        if len(self._decided) > CACHE_LIMIT:
+            self._decided.clear()
         for item in items:
             if item.header is not None and item.fields is not None:
                 facts = EventFacts(item.header["event_type"], item.header["source_agency"],
                                    item.header["sensitivity"], item.header["consent"],
                                    {flag: bool(item.fields.get(f"context.{flag}")) for flag in CONTEXT_FLAGS})
-                item.decisions = decide_all(policy, facts, item.fields)
+                inputs = decision_inputs(policy, facts, item.fields)
+                if inputs not in self._decided:  # most events are decided alike: decide each kind once
+                    self._decided[inputs] = decision_set(decide_all(policy, facts, item.fields))
+                item.decisions = self._decided[inputs]
         self._record([i for i in items if i.decisions is not None], policy.version)
-        return [out for item in items for out in self._outputs(item)]
+        sets_sent: set[tuple[str, str]] = set()  # (chain, digest): a set goes on the topic once a batch
+        return [out for item in items for out in self._outputs(item, sets_sent)]
 
     def _read(self, message: InMessage) -> _Item:
         try:
@@ -83,7 +96,7 @@ class Sharer:
                       "event_type": envelope["event_type"], "source_agency": envelope["source_agency"],
                       "occurred_at": envelope["occurred_at"], "received_at": envelope["received_at"],
                       "sensitivity": envelope["sensitivity"], "consent": envelope["consent"]}
-            return _Item(message, header, flatten(event))
+            return _Item(message, header, EventFields(event))
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the stream
             return _Item(message, passthrough=dead_letter_for(message, exc, STAGE, self.codec))
 
@@ -95,58 +108,75 @@ class Sharer:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self.sessions.begin() as session:
-                    self._seal(session, items, policy_version)
+                    sets = self._seal(session, items, policy_version)
+                self._stored_sets.update(sets)  # committed: later batches need not send them again
                 return
             except IntegrityError:  # another worker appended to the chain (a rebalance): read its head again
                 if attempt == MAX_ATTEMPTS:
                     raise
 
-    def _seal(self, session: Session, items: list[_Item], policy_version: str) -> None:
-        """Records for every (event, role): found if already made (a redelivery), else sealed now."""
-        keys = {id(i): [decision_key(i.header["event_id"], d.role) for d in i.decisions or ()]  # type: ignore[index]
-                for i in items}
-        records = audit_store.recorded(session, [k for ks in keys.values() for k in ks])
+    def _seal(self, session: Session, items: list[_Item], policy_version: str) -> dict[str, str]:
+        """An entry for every event: found if already made (a redelivery), else sealed now."""
+        keys = [decision_key(item.header["event_id"]) for item in items]  # type: ignore[index]
+        found = audit_store.recorded(session, [item.header["event_id"] for item in items])  # type: ignore[index]
         now = self.clock()
-        fresh: dict[str, list[tuple[dict[str, Any], audit_store.Entry]]] = {}
-        for item in items:
-            header = item.header or {}
-            for decision, key in zip(item.decisions or (), keys[id(item)], strict=True):
-                if key in records:
-                    continue
-                chain = f"p{item.message.partition}"
-                record = decision_record(decision, header, policy_version, now)
-                fresh.setdefault(chain, []).append((record, audit_store.Entry(
-                    Sealed(chain, 0, "", "", ""), header["event_id"], decision.role, key)))
-                records[key] = Sealed(chain, 0, "", "", "")  # placeholder: a repeat in the batch is decided once
-        entries = []
+        fresh: dict[str, list[tuple[_Item, str, dict[str, Any]]]] = {}
+        first: dict[str, _Item] = {}
+        sets: dict[str, str] = {}
+        for item, key in zip(items, keys, strict=True):
+            if key in found:
+                item.entry = found[key]
+                item.body = item.entry.record
+                item.records = orjson.loads(item.entry.decisions or "[]")
+            elif key not in first:  # a repeat within the batch is decided once
+                first[key] = item
+                decisions = item.decisions
+                assert decisions is not None
+                if decisions.digest not in self._stored_sets:
+                    sets[decisions.digest] = decisions.text
+                entry = decision_entry(decisions, item.header or {}, policy_version, now)
+                item.records = decisions.records
+                fresh.setdefault(f"p{item.message.partition}", []).append((item, key, entry))
+        made = []
         for chain, pending in fresh.items():
-            sealed = seal(chain, audit_store.head(session, chain), [record for record, _ in pending])
-            for (_, entry), made in zip(pending, sealed, strict=True):
-                entries.append(audit_store.Entry(made, entry.event_id, entry.role, entry.key))
-                records[entry.key] = made
-        audit_store.append(session, entries)
-        for item in items:
-            item.records = [records[k] for k in keys[id(item)]]
+            sealed = seal(chain, audit_store.head(session, chain), [entry for _, _, entry in pending])
+            for (item, key, entry), record in zip(pending, sealed, strict=True):
+                record = Sealed(record.chain, record.seq, record.prev_hash, record.hash, record.body,
+                                item.decisions.text if item.decisions else None)
+                item.entry, item.body = record, entry
+                made.append(audit_store.Entry(record, entry["event_id"], key, entry["decisions_digest"]))
+        audit_store.append(session, made, sets)
+        return sets
+        for item, key in zip(items, keys, strict=True):
+            if item.entry is None:
+                item.entry, item.body, item.records = first[key].entry, first[key].body, first[key].records
 
     # -- what is sent ----------------------------------------------------------------------------------
 
-    def _outputs(self, item: _Item) -> list[OutMessage]:
+    def _outputs(self, item: _Item, sets_sent: set[tuple[str, str]]) -> list[OutMessage]:
         if item.passthrough is not None:
             return [item.passthrough]
-        if item.records is None or item.header is None or item.fields is None:
+        if item.entry is None or item.body is None or item.header is None or item.fields is None:
             raise AssertionError("an enriched event left unrecorded")
-        views = []
-        for sealed in item.records:
-            record = sealed.record
-            shared = record["fields_shared"]
-            views.append({"role": record["recipient_role"], "outcome": record["outcome"],
-                          "fields": {name: item.fields[name] for name in shared if name in item.fields},
-                          "withheld": record["fields_withheld"], "audit_ref": f"{sealed.chain}:{sealed.seq}"})
-        header = item.header
-        shared_event = {**header, "policy_version": item.records[0].record["policy_version"], "views": views}
-        out = [OutMessage(SHARED, header["person_id"].encode(),
-                          self.codec.encode(shared_event, SHARED_SCHEMA, check_types=False))]
-        out.extend(OutMessage(AUDIT, sealed.chain.encode(), self.codec.encode(
-            {"chain": sealed.chain, "seq": sealed.seq, "prev_hash": sealed.prev_hash, "hash": sealed.hash,
-             "body": sealed.body}, AUDIT_SCHEMA, check_types=False)) for sealed in item.records)
-        return out
+        fields, entry = item.fields, item.entry
+        decisions = item.records or []
+        views = self._views.get(entry.decisions or "")
+        if views is None:  # planned and encoded once per decision set: events decided alike share them
+            if len(self._views) > CACHE_LIMIT:
+                self._views.clear()
+            views = self._views[entry.decisions or ""] = (
+                plan_of({name for d in decisions for name in d["fields_shared"]}),
+                self.codec.encode_last_field([{"role": d["recipient_role"], "outcome": d["outcome"],
+                                               "fields": d["fields_shared"]} for d in decisions], SHARED_SCHEMA))
+        plan, encoded_views = views
+        head = {**item.header, "policy_version": item.body["policy_version"], "audit_ref": f"{entry.chain}:{entry.seq}",
+                "values": orjson.dumps(fields.nested(plan)).decode()}
+        # The decision set rides with the first entry of the batch that names it on its chain: a
+        # redelivered batch repeats it, so the topic can always be verified on its own.
+        named = (entry.chain, item.body["decisions_digest"])
+        audit = {"chain": entry.chain, "seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
+                 "body": entry.body, "decisions": None if named in sets_sent else entry.decisions}
+        sets_sent.add(named)
+        return [OutMessage(SHARED, item.header["person_id"].encode(),
+                           self.codec.encode_with_last_field(head, SHARED_SCHEMA, encoded_views)),
+                OutMessage(AUDIT, entry.chain.encode(), self.codec.encode(audit, AUDIT_SCHEMA, check_types=False))]

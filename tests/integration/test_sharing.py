@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import SecretStr
@@ -72,25 +73,27 @@ def feed(n: int = 6) -> list[dict[str, Any]]:
     return [police(i, f"P-{i}", None, f"2014-0{1 + i % 8}-1{i % 9}", "LS1 1AA", 1 + i) for i in range(n)]
 
 
-def test_every_event_gets_one_recorded_decision_per_role_and_views_carry_only_what_was_shared(
+def test_every_event_gets_one_sealed_entry_with_a_decision_per_role_and_views_carry_only_what_was_shared(
         sessions: sessionmaker[Session], tmp_path: Path) -> None:
     sharer = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY))
-    batch = enriched(sessions, feed(), tmp_path)
-    out = sharer.process(batch)
+    out = sharer.process(enriched(sessions, feed(), tmp_path))
     events = shared_events(out)
     assert len(events) == 6 and all(len(e["views"]) == len(ROLES) for e in events)
     with sessions() as session:
-        assert audit_store.count(session) == 6 * len(ROLES)
+        assert audit_store.count(session) == 6
         assert verify(audit_store.read_chains(session)).broken is None
         for event in events:
-            records = {s.record["recipient_role"]: s.record for s in audit_store.for_event(session, event["event_id"])}
+            (entry,) = audit_store.for_event(session, event["event_id"])
+            decided = {d["recipient_role"]: d for d in orjson.loads(entry.decisions or "[]")}
+            assert set(decided) == set(ROLES)
             for role, view in views_of(event).items():
-                assert set(view["fields"]) == set(records[role]["fields_shared"])
-                assert set(view["withheld"]) == set(records[role]["fields_withheld"])
-                assert not set(view["fields"]) & set(view["withheld"])
+                assert view["fields"] == decided[role]["fields_shared"]
+                assert not set(view["fields"]) & set(decided[role]["fields_withheld"])
+            anyone = {name for view in event["views"] for name in view["fields"]}
+            assert set(orjson.loads(event["values"])) == anyone  # a value no role may see is not on the topic
     school = views_of(events[0])["education_safeguarding_lead"]
-    assert "payload.summary" not in school["fields"] and "payload.summary" in school["withheld"]
-    assert [m.topic for m in out].count(AUDIT) == 6 * len(ROLES)
+    assert "payload.summary" not in school["fields"]
+    assert [m.topic for m in out].count(AUDIT) == 6
 
 
 def test_a_redelivered_batch_is_sent_as_first_decided_and_records_nothing_new(
@@ -99,8 +102,9 @@ def test_a_redelivered_batch_is_sent_as_first_decided_and_records_nothing_new(
     first = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(batch)
     again = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(batch + batch[:1])
     with sessions() as session:
-        assert audit_store.count(session) == 4 * len(ROLES)
+        assert audit_store.count(session) == 4
     assert [m.value for m in again[:len(first)]] == [m.value for m in first]
+    assert again[len(first)].value == first[0].value  # the repeat within the batch: decided once
 
 
 def test_the_database_refuses_to_update_or_delete_audit_records(
@@ -114,40 +118,53 @@ def test_the_database_refuses_to_update_or_delete_audit_records(
 def _drop_guards(engine: Engine) -> None:
     """What only someone with the database's owner rights could do before tampering."""
     with engine.begin() as db:
-        if engine.dialect.name == "sqlite":
-            db.execute(text("DROP TRIGGER audit_records_no_update"))
-            db.execute(text("DROP TRIGGER audit_records_no_delete"))
-        else:
-            db.execute(text("DROP TRIGGER audit_records_append_only ON audit_records"))
+        for table in ("audit_records", "audit_decision_sets"):
+            if engine.dialect.name == "sqlite":
+                db.execute(text(f"DROP TRIGGER {table}_no_update"))
+                db.execute(text(f"DROP TRIGGER {table}_no_delete"))
+            else:
+                db.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
 
 
-@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder"])
+@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder", "edit-decisions", "delete-decisions"])
 def test_tampering_with_the_sql_trail_is_named_by_audit_verify(
         tamper: str, sessions: sessionmaker[Session], db_settings: Settings, tmp_path: Path) -> None:
-    Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(4), tmp_path))
+    Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(12), tmp_path))
     assert "intact" in mash(db_settings, "audit", "verify").stdout
     engine = sessions.kw["bind"]
     _drop_guards(engine)
     with engine.begin() as db:
         rows = db.execute(select(AuditRecordRow.position, AuditRecordRow.chain, AuditRecordRow.seq,
-                                 AuditRecordRow.body).order_by(AuditRecordRow.chain, AuditRecordRow.seq)).all()
+                                 AuditRecordRow.body, AuditRecordRow.decisions_digest)
+                          .order_by(AuditRecordRow.chain, AuditRecordRow.seq)).all()
         target = rows[7]
+        first_naming = next(r for r in rows if r.decisions_digest == target.decisions_digest)
         if tamper == "edit":
             db.execute(text("UPDATE audit_records SET body = :b WHERE position = :p"),
-                       {"b": target.body.replace('"outcome":"', '"outcome":"X'), "p": target.position})
+                       {"b": target.body.replace('"decided_by":"hub:sharing"', '"decided_by":"someone"'),
+                        "p": target.position})
         elif tamper == "delete":
             db.execute(text("DELETE FROM audit_records WHERE position = :p"), {"p": target.position})
-        else:  # swap the sequence numbers of two records
+        elif tamper == "reorder":  # swap the sequence numbers of two records
             after = rows[8]
             db.execute(text("UPDATE audit_records SET seq = -1 WHERE position = :p"), {"p": target.position})
             db.execute(text("UPDATE audit_records SET seq = :s WHERE position = :p"),
                        {"s": target.seq, "p": after.position})
             db.execute(text("UPDATE audit_records SET seq = :s WHERE position = :p"),
                        {"s": after.seq, "p": target.position})
+        elif tamper == "edit-decisions":
+            db.execute(text("UPDATE audit_decision_sets SET body = replace(body, 'WITHHOLD', 'SHARE') "
+                            "WHERE digest = :d"), {"d": target.decisions_digest})
+        else:
+            db.execute(text("DELETE FROM audit_decision_sets WHERE digest = :d"), {"d": target.decisions_digest})
     result = mash(db_settings, "audit", "verify", check=False)
     assert result.returncode == 1
-    named = {"edit": target.seq, "delete": target.seq + 1, "reorder": target.seq}[tamper]
-    assert f"chain {target.chain}, record {named} " in result.stderr, result.stderr
+    named = {"edit": (target.chain, target.seq), "delete": (target.chain, target.seq + 1),
+             "reorder": (target.chain, target.seq), "edit-decisions": (first_naming.chain, first_naming.seq),
+             "delete-decisions": (first_naming.chain, first_naming.seq)}[tamper]
+    assert f"chain {named[0]}, record {named[1]} " in result.stderr, result.stderr
+    if tamper.endswith("decisions"):
+        assert "decision set" in result.stderr
 
 
 def test_a_policy_change_takes_effect_at_the_next_batch_and_a_broken_one_is_refused(
@@ -227,16 +244,19 @@ def test_refused_consent_is_withheld_without_an_override_rule_and_shared_with_it
 
     events = wait_for(both_shared, what="both events on the shared topic")
     standard, high = views_of(events[ids[0]]), views_of(events[ids[1]])
-    assert all(v["outcome"] == "WITHHOLD" and v["fields"] == {} for v in standard.values())
+    assert all(v["outcome"] == "WITHHOLD" and v["fields"] == [] for v in standard.values())
+    assert events[ids[0]]["values"] == "{}"  # nothing of it travels on
     assert high["mash_social_worker"]["outcome"] == "SHARE"
-    assert high["mash_social_worker"]["fields"]["payload.risk_grading"] == "HIGH"
+    assert "payload.risk_grading" in high["mash_social_worker"]["fields"]
+    assert orjson.loads(events[ids[1]]["values"])["payload.risk_grading"] == "HIGH"
     assert high["education_safeguarding_lead"]["outcome"] == "WITHHOLD"
-    assert high["mash_health_practitioner"]["fields"] == {}
+    assert high["mash_health_practitioner"]["fields"] == []
 
     engine = engine_for(provisioned)
     with session_factory(engine)() as session:
-        records = {s.record["recipient_role"]: s.record for s in audit_store.for_event(session, ids[1])}
+        (entry,) = audit_store.for_event(session, ids[1])
     engine.dispose()
+    records = {d["recipient_role"]: d for d in orjson.loads(entry.decisions or "[]")}
     assert "risk of significant harm" in records["mash_social_worker"]["override_reason"]
     assert records["mash_social_worker"]["rule_ids"] == ["high-risk-incident-override"]
     assert records["education_safeguarding_lead"]["override_reason"] is None
@@ -246,17 +266,17 @@ def test_refused_consent_is_withheld_without_an_override_rule_and_shared_with_it
 @pytest.mark.parametrize("tamper", ["edit", "delete", "reorder"])
 def test_tampering_with_the_audit_topic_is_named(tamper: str, provisioned: Settings, hub_worker: Any,
                                                  tmp_path: Path) -> None:
-    ids = publish_police(provisioned, tmp_path, [police(i, f"P-{i}", None, "2014-01-11", "LS1 1AA", 2 + i)
-                                                 for i in range(3)])
+    ids = publish_police(provisioned, tmp_path, [police(i, f"P-{i}", None, f"2014-01-{1 + i:02d}", "LS1 1AA", 2)
+                                                 for i in range(16)])
     hub_worker()
-    wait_for(lambda: len(read_all(provisioned, AUDIT)) >= len(ids) * len(ROLES), what="the audit records")
+    wait_for(lambda: len(read_all(provisioned, AUDIT)) >= len(ids), what="the audit records")
     records = sorted(read_all(provisioned, AUDIT), key=lambda m: (m.partition, m.offset))
     values = [m.value for m in records]
     chain_of = [CODEC.decode(v)[0]["chain"] for v in values]
     target = next(i for i in range(1, len(values) - 1) if chain_of[i - 1] == chain_of[i] == chain_of[i + 1])
     if tamper == "edit":
         record = CODEC.decode(values[target])[0]
-        values[target] = CODEC.encode(record | {"body": record["body"].replace("SHARE", "WITHHOLD", 1)},
+        values[target] = CODEC.encode(record | {"decisions": record["decisions"].replace("SHARE", "WITHHOLD", 1)},
                                       "uk.mash.hub.AuditRecord")
     elif tamper == "delete":
         del values[target]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.sharing.audit_chain import GENESIS, Head, Sealed, canonical, seal, verify
+from services.sharing.audit_chain import GENESIS, Head, Sealed, canonical, digest, seal, verify
 
 
 def chain(n: int, name: str = "p0") -> list[Sealed]:
@@ -62,3 +62,27 @@ def test_an_exact_repeat_is_a_redelivery_not_a_break() -> None:
     records = chain(6)
     result = verify(records[:4] + records[2:4] + records[4:])
     assert result.broken is None and result.duplicates == 2 and result.records == 6
+
+
+def with_sets(n: int) -> list[Sealed]:
+    decisions = canonical([{"recipient_role": "triage_manager", "outcome": "SHARE"}])
+    sealed = seal("p0", Head(), [{"event_id": f"e{i}", "decisions_digest": digest(decisions)}
+                                 for i in range(1, n + 1)])
+    return [replace(s, decisions=decisions) for s in sealed]
+
+
+def test_a_decision_set_is_bound_to_every_record_that_names_it() -> None:
+    records = with_sets(5)
+    assert verify(records).broken is None
+    records[2] = replace(records[2], decisions=records[2].decisions.replace("SHARE", "WITHHOLD"))  # type: ignore[union-attr]
+    broken = verify(records).broken
+    assert broken is not None and broken.seq == 3 and "the set was edited" in broken.problem
+
+    records = [replace(r, decisions=None) if r.seq >= 1 else r for r in with_sets(5)]  # the set deleted
+    broken = verify(records).broken
+    assert broken is not None and broken.seq == 1 and "missing" in broken.problem
+
+
+def test_on_the_topic_a_set_needs_to_ride_only_with_the_first_entry_naming_it() -> None:
+    records = with_sets(5)
+    assert verify([records[0]] + [replace(r, decisions=None) for r in records[1:]]).broken is None

@@ -48,3 +48,9 @@ def test_no_secret_is_written_in_the_file() -> None:
         if "PASSWORD" in line and ":" in line and not line.lstrip().startswith("#"):
             assert "${POSTGRES_PASSWORD" in line or "POSTGRES_PASSWORD=" not in line
     assert "${POSTGRES_PASSWORD:?" in SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"]
+
+
+def test_the_image_carries_every_folder_the_code_reads_at_run_time() -> None:
+    dockerfile = (PROJECT_ROOT / "infra" / "docker" / "Dockerfile").read_text()
+    for folder in ("mash", "connectors", "services", "schemas", "policies"):
+        assert f"COPY {folder} ./{folder}" in dockerfile

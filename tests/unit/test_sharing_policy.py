@@ -85,7 +85,8 @@ def test_sharing_despite_refused_consent_needs_an_override_reason() -> None:
 
 
 def test_a_key_given_twice_is_refused_not_silently_overwritten() -> None:
-    message = error_of("policy: p\nrules:\n" + GOOD_RULE.replace("    purpose: p\n", "    purpose: p\n    purpose: q\n"))
+    twice = GOOD_RULE.replace("    purpose: p\n", "    purpose: p\n    purpose: q\n")
+    message = error_of("policy: p\nrules:\n" + twice)
     assert "key 'purpose' given twice" in message and "line 9" in message
 
 
@@ -93,3 +94,39 @@ def test_an_empty_or_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "empty" in error_of("")
     with pytest.raises(PolicyError, match="cannot read the policy"):
         load_policy(tmp_path / "absent.yaml")
+
+
+def test_the_plain_english_page_describes_this_version_and_every_rule() -> None:
+    policy = load_policy(DEFAULT)
+    page = DEFAULT.with_suffix(".md").read_text()
+    assert f"`{policy.version}`" in page, "default.yaml changed: update default.md and its version line"
+    assert all(f"`{rule.id}`" in page for rule in policy.rules)
+
+
+def test_the_shipped_policy_passes_its_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.sharing.cli import _test
+
+    class Args:
+        policy = DEFAULT
+        cases = [DEFAULT.with_name("default.cases.yaml")]
+
+    assert _test(Args()) == 0, capsys.readouterr().out  # type: ignore[arg-type]
+
+
+def test_a_policy_change_that_breaks_a_case_fails_the_test(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from services.sharing.cli import _test
+
+    loosened = tmp_path / "policy.yaml"
+    loosened.write_text(DEFAULT.read_text().replace(
+        "roles: [mash_police_officer, mash_health_practitioner, education_safeguarding_lead]",
+        "roles: [mash_police_officer, mash_health_practitioner, education_safeguarding_lead, mash_social_worker]")
+        .replace("    fields: [payload.summary, payload.detail, subject.address_line]",
+                 "    fields: [payload.summary]"))
+
+    class Args:
+        policy = loosened
+        cases = [DEFAULT.with_name("default.cases.yaml")]
+
+    assert _test(Args()) == 1  # type: ignore[arg-type]
+    assert "shared but expected withheld: payload.detail" in capsys.readouterr().out
