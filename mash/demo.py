@@ -69,6 +69,7 @@ def run_demo(base: Settings) -> int:
                       for a in AGENCIES}
             ok = print_summary(totals, counts, "the samples and the synthetic feed") and ok
             print_truth(synth_dir, engine)
+        ok = audit_check(env) and ok
         if base.demo_exit:
             return 0 if ok else 1
         step("pipeline running; feed it with `mash connector run <agency> --config F` or `--synth DIR` "
@@ -185,6 +186,17 @@ def print_summary(reports: dict[str, dict[str, int]], counts: PipelineCounts, wh
     return all(ok for ok, _ in checks)
 
 
+def audit_check(env: dict[str, str]) -> bool:
+    """Every sharing decision the run made is in an intact hash chain (`mash audit verify`)."""
+    result = subprocess.run([sys.executable, "-m", "mash.cli", "audit", "verify"], env=env, capture_output=True,
+                            text=True, timeout=600)
+    print("\nsharing decisions (audit trail):")
+    for line in (result.stdout + result.stderr).strip().splitlines():
+        print(f"  {line}")
+    print(f"  [{'ok' if result.returncode == 0 else 'FAILED'}] mash audit verify")
+    return result.returncode == 0
+
+
 def print_truth(synth_dir: Path, engine: Engine) -> None:
     """How the alerts compare with the synthetic feed's ground truth (information, not a check)."""
     person_of: dict[str, int] = {}
@@ -205,5 +217,3 @@ def print_truth(synth_dir: Path, engine: Engine) -> None:
     print(f"\nground truth of the synthetic feed: {len(should)} children should raise an alert; "
           f"{found} did ({found / max(len(should), 1):.0%}), {len(alerted - should)} alerted that should not, "
           f"{mixed} alerts joined two children.")
-    print("  (linking is on NHS number, UPN and agency ids only for now: a child an agency knows by name "
-          "and date of birth alone is not linked yet)")

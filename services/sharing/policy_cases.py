@@ -8,29 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.sharing.decide import EventFacts, RoleDecision, decide
 from services.sharing.fields import EVENT_TYPES, Scalar, catalogue
-from services.sharing.policy import Policy, PolicyError
-from services.sharing.vocabulary import CONSENT_STATES, CONTEXT_FLAGS, ROLES, SENSITIVITIES
-
-if TYPE_CHECKING:
-    from typing import TypeAlias
-    EventType: TypeAlias = str
-    Consent: TypeAlias = str
-    SensitivityName: TypeAlias = str
-    Role: TypeAlias = str
-    ContextFlag: TypeAlias = str
-else:
-    EventType = Literal[tuple(EVENT_TYPES)]
-    Consent = Literal[CONSENT_STATES]
-    SensitivityName = Literal[SENSITIVITIES]
-    Role = Literal[tuple(ROLES)]
-    ContextFlag = Literal[CONTEXT_FLAGS]
+from services.sharing.policy import Consent, ContextFlag, EventType, Policy, PolicyError, Role, SensitivityName
+from services.sharing.vocabulary import CONTEXT_FLAGS
 
 
 class _Strict(BaseModel):

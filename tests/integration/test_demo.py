@@ -43,7 +43,9 @@ def test_demo_summarises_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None
 
         wait_for(summarised, timeout_s=300, what="the demo to print its summary")
         text = log.read_text()
-        assert "[FAILED]" not in text and text.count("[ok]") == 10  # after the samples, then the synth feed
+        # conservation after the samples and after the synth feed, then the audit trail
+        assert "[FAILED]" not in text and text.count("[ok]") == 11
+        assert "[ok] mash audit verify" in text and "intact" in text
         assert "ground truth of the synthetic feed" in text
         assert re.search(r"alerts raised: [1-9]", text)
         port = int(re.findall(r"broker ready at 127\.0\.0\.1:(\d+)", text)[0])

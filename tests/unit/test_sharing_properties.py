@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.sharing.decide import EventFacts, decide, view
+from services.sharing.decide import EventFacts, RoleDecision, decide, view
 from services.sharing.fields import EVENT_TYPES, Scalar, catalogue
 from services.sharing.policy import Policy, PolicyError, expand, parse_policy
 from services.sharing.vocabulary import (
@@ -79,6 +79,14 @@ roles = st.sampled_from(list(ROLES))
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+Event = tuple[EventFacts, dict[str, Scalar]]
+
+
+def decided(policy: Policy, event: Event, role: str) -> tuple[EventFacts, dict[str, Scalar], RoleDecision]:
+    facts, fields = event
+    return facts, fields, decide(policy, facts, fields, role)
+
+
 def rules_for(policy: Policy, role: str) -> list[Any]:
     return [r for r in policy.rules if role in r.when.roles]
 
@@ -86,9 +94,8 @@ def rules_for(policy: Policy, role: str) -> list[Any]:
 @PROPERTY
 @given(policies(), events(), roles)
 def test_no_field_outside_the_roles_allowed_set_appears_in_its_view(
-        policy: Policy, event: tuple[EventFacts, dict[str, Scalar]], role: str) -> None:
-    facts, fields = event
-    decision = decide(policy, facts, fields, role)
+        policy: Policy, event: Event, role: str) -> None:
+    _, fields, decision = decided(policy, event, role)
     shown = view(fields, decision)
     # allowed: named by some sharing rule for this role; and not named by a withhold rule that applied
     named = set()
@@ -106,10 +113,8 @@ def test_no_field_outside_the_roles_allowed_set_appears_in_its_view(
 
 @PROPERTY
 @given(policies(), events(), roles)
-def test_withheld_means_absent_not_blanked(policy: Policy, event: tuple[EventFacts, dict[str, Scalar]],
-                                            role: str) -> None:
-    facts, fields = event
-    decision = decide(policy, facts, fields, role)
+def test_withheld_means_absent_not_blanked(policy: Policy, event: Event, role: str) -> None:
+    _, fields, decision = decided(policy, event, role)
     shown = view(fields, decision)
     assert set(shown) == set(decision.shared)
     assert not set(shown) & set(decision.withheld)
@@ -120,9 +125,8 @@ def test_withheld_means_absent_not_blanked(policy: Policy, event: tuple[EventFac
 @PROPERTY
 @given(policies(), events(), roles)
 def test_special_category_never_reaches_a_non_health_role_without_an_article_9_rule_and_reason(
-        policy: Policy, event: tuple[EventFacts, dict[str, Scalar]], role: str) -> None:
-    facts, fields = event
-    decision = decide(policy, facts, fields, role)
+        policy: Policy, event: Event, role: str) -> None:
+    facts, _, decision = decided(policy, event, role)
     if facts.sensitivity != "SPECIAL_CATEGORY" or role in HEALTH_ROLES or not decision.shared:
         return
     deciding = [r for r in policy.rules if r.id in decision.rule_ids and r.decision != "withhold"]
@@ -133,9 +137,8 @@ def test_special_category_never_reaches_a_non_health_role_without_an_article_9_r
 @PROPERTY
 @given(policies(), events(), roles)
 def test_refused_consent_is_shared_only_with_an_override_reason_recorded(
-        policy: Policy, event: tuple[EventFacts, dict[str, Scalar]], role: str) -> None:
-    facts, fields = event
-    decision = decide(policy, facts, fields, role)
+        policy: Policy, event: Event, role: str) -> None:
+    facts, _, decision = decided(policy, event, role)
     if facts.consent == "REFUSED" and decision.shared:
         assert decision.override_reason
 
