@@ -1,0 +1,85 @@
+"""RAG profiles from YAML: a partnership's response times, validated at load.
+
+A profile that lets Red wait for office hours, has no working day, or ends its working day
+before it starts is refused with a message naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.triage.clocks import Calendar, Clock, Profile
+
+DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "policies" / "triage"
+
+
+class ProfileError(ValueError):
+    """A RAG profile that must not be used."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClockSpec(_Strict):
+    hours: float = Field(gt=0, le=24 * 30)
+    working_hours: bool = False
+
+
+class CalendarSpec(_Strict):
+    timezone: str = "Europe/London"
+    working_days: tuple[Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], ...] = Field(min_length=1)
+    day_start: time
+    day_end: time
+    bank_holidays: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _day_is_a_day(self) -> CalendarSpec:
+        if self.day_end <= self.day_start:
+            raise ValueError(f"day_end {self.day_end} is not after day_start {self.day_start}")
+        return self
+
+
+class ProfileSpec(_Strict):
+    profile: str = Field(min_length=1)
+    description: str = ""
+    clocks: dict[Literal["RED", "AMBER", "GREEN"], ClockSpec]
+    calendar: CalendarSpec
+    at_risk_share: float = Field(0.75, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _complete_and_red_never_waits(self) -> ProfileSpec:
+        missing = {"RED", "AMBER", "GREEN"} - set(self.clocks)
+        if missing:
+            raise ValueError(f"no clock for {', '.join(sorted(missing))}")
+        if self.clocks["RED"].working_hours:
+            raise ValueError("RED must run around the clock (working_hours: false): a red alert never "
+                             "waits for office hours")
+        return self
+
+
+def load_profile(path: Path) -> Profile:
+    try:
+        spec = ProfileSpec.model_validate(yaml.safe_load(path.read_text()))
+        zone = ZoneInfo(spec.calendar.timezone)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the profile ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'profile'}: {e['msg']}" for e in exc.errors())
+        raise ProfileError(f"{path}: {problems}") from None
+    except ZoneInfoNotFoundError:
+        raise ProfileError(f"{path}: unknown time zone {spec.calendar.timezone!r}") from None
+    calendar = Calendar(zone, spec.calendar.day_start, spec.calendar.day_end,
+                        frozenset(DAYS.index(d) for d in spec.calendar.working_days),
+                        frozenset(spec.calendar.bank_holidays))
+    clocks: dict[str, Clock] = {rating: Clock(c.hours, c.working_hours) for rating, c in spec.clocks.items()}
+    return Profile(spec.profile, clocks, calendar, spec.at_risk_share)
