@@ -114,6 +114,7 @@ def make_hub(settings: Settings, bootstrap: str) -> Hub:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         web_enabled=False,
+        datadir=str(settings.state_dir / "faust"),  # not the working directory
     )
     hub = Hub(app, settings, Codec(), session_factory(engine_for(settings)), {})
     hub.outputs = {name: topic_name(name, settings)
