@@ -7,7 +7,7 @@ policy, seals the event's decisions into the hash chain, commits them, and encod
 and the audit entry. Cost is CPU time per event (time.process_time), the median of --repeat
 runs on fresh databases. Target: sharing adds less than 20% to enrichment's cost.
 
-    .venv/bin/python bench/sharing_cost.py [--events 20000]
+    .venv/bin/python bench/sharing_cost.py [--events 20000] [--persons 1000000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs on fresh databases; medians are printed")
-    parser.add_argument("--persons", type=int, default=0,
-                        help="other children already in the person index (as bench/enrichment_throughput.py "
-                             "fills it, cached in .mash/bench/); 0: the index starts empty")
+    parser.add_argument("--persons", type=int, default=1_000_000,
+                        help="other children already in the person index, as bench/enrichment_throughput.py "
+                             "fills it (cached in .mash/bench/; the reference scale of a regional hub); "
+                             "0: the index starts empty")
     args = parser.parse_args()
     cached = None
     if args.persons:
