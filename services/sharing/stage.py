@@ -117,6 +117,8 @@ class Sharer:
 
     def _seal(self, session: Session, items: list[_Item], policy_version: str) -> dict[str, str]:
         """An entry for every event: found if already made (a redelivery), else sealed now."""
+        for item in items:  # a retry starts clean: nothing from a rolled-back attempt survives
+            item.entry = item.body = item.records = None
         keys = [decision_key(item.header["event_id"]) for item in items]  # type: ignore[index]
         found = audit_store.recorded(session, [item.header["event_id"] for item in items])  # type: ignore[index]
         now = self.clock()
@@ -146,10 +148,10 @@ class Sharer:
                 item.entry, item.body = record, entry
                 made.append(audit_store.Entry(record, entry["event_id"], key, entry["decisions_digest"]))
         audit_store.append(session, made, sets)
-        return sets
         for item, key in zip(items, keys, strict=True):
-            if item.entry is None:
+            if item.entry is None:  # a repeat within the batch: its first copy's entry
                 item.entry, item.body, item.records = first[key].entry, first[key].body, first[key].records
+        return sets
 
     # -- what is sent ----------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
 from services.messages import InMessage, OutMessage
 from services.sharing import audit_store
-from services.sharing.audit_chain import verify
+from services.sharing.audit_chain import Head, verify
 from services.sharing.audit_topic import read_topic
 from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
@@ -107,6 +107,37 @@ def test_a_redelivered_batch_is_sent_as_first_decided_and_records_nothing_new(
         assert audit_store.count(session) == 4
     assert [m.value for m in again[:len(first)]] == [m.value for m in first]
     assert again[len(first)].value == first[0].value  # the repeat within the batch: decided once
+
+
+def test_an_event_twice_in_one_batch_is_decided_and_recorded_once(
+        sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    batch = enriched(sessions, feed(3), tmp_path)
+    out = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(batch + batch[:1])
+    events = shared_events(out)
+    assert len(events) == 4 and events[3]["audit_ref"] == events[0]["audit_ref"]
+    with sessions() as session:
+        assert audit_store.count(session) == 3
+
+
+def test_losing_a_race_for_the_chain_head_retries_and_leaves_the_chain_intact(
+        sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = enriched(sessions, feed(8), tmp_path)
+    Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(batches[:4])
+    real_head, stale = audit_store.head, iter([True])
+
+    def head_as_another_worker_saw_it(session: Session, chain: str) -> Head:
+        return Head() if next(stale, False) else real_head(session, chain)  # first read: before their append
+
+    monkeypatch.setattr(audit_store, "head", head_as_another_worker_saw_it)
+    out = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(batches[4:] + batches[4:5])
+    with sessions() as session:
+        assert audit_store.count(session) == 8
+        assert verify(audit_store.read_chains(session)).broken is None
+    refs = [e["audit_ref"] for e in shared_events(out)]
+    assert len(refs) == 5 and refs[0] == refs[4]  # the repeat carries its first copy's (committed) entry
+    with sessions() as session:
+        stored = {f"{s.chain}:{s.seq}" for s in audit_store.read_chains(session)}
+    assert set(refs) <= stored
 
 
 def test_the_database_refuses_to_update_or_delete_audit_records(
