@@ -25,6 +25,7 @@ from mash.topics import AGENCIES, ALERTS, AUDIT, DEADLETTER, ENRICHED, OUTCOMES,
 from services.enrichment.match_model import load_model
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
+from services.hub import faust_seek
 from services.hub.guard import guarded
 from services.messages import InMessage, OutMessage
 from services.sharing.policy_source import PolicySource
@@ -96,6 +97,7 @@ def build_app(settings: Settings, bootstrap: str,
 
 
 def make_hub(settings: Settings, bootstrap: str) -> Hub:
+    faust_seek.install()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
