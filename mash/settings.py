@@ -42,9 +42,13 @@ class Settings(BaseSettings):
     app_id: str = Field("mash-hub", description="Faust application id (consumer group prefix).")
     topic_partitions: int = Field(4, ge=1, description="Partitions of the hub's topics.")
     replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
-    correlation_window_days: int = Field(
-        7, ge=1, description="Two or more agencies reporting one child within this many days "
-        "raise an alert."
+    triage_scoring: Path = Field(
+        PROJECT_ROOT / "policies" / "triage" / "scoring.yaml",
+        description="The RAG scoring rules (YAML): indicators, weights, thresholds; check with `mash triage test`.",
+    )
+    triage_profile: Path = Field(
+        PROJECT_ROOT / "policies" / "triage" / "rapid-2h-6h-24h.yaml",
+        description="The partnership's RAG profile (YAML): response time per rating, working hours, bank holidays.",
     )
     match_model: Path | None = Field(
         None, description="A match model (JSON, from `mash hub match-model estimate`) for probabilistic "

@@ -40,6 +40,7 @@ SHARED = "mash.shared.v1"
 AUDIT = "mash.audit.v1"
 ALERTS = "mash.alerts.v1"
 OUTCOMES = "mash.outcomes.v1"
+DECISIONS = "mash.decisions.v1"
 DEADLETTER = "mash.deadletter.v1"
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -58,6 +59,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               doc="Alert revisions for the triage queue; the latest per person is current."),
     TopicSpec(OUTCOMES, "uk.mash.hub.EventOutcome", "event_id", retention_ms=365 * DAY_MS,
               doc="One recorded outcome per inbound event."),
+    TopicSpec(DECISIONS, "uk.mash.hub.TriageDecision", "person_id", retention_ms=-1,
+              doc="Decisions recorded in the triage app, with their rationale; the hub closes the alert on each."),
     TopicSpec(DEADLETTER, "uk.mash.hub.DeadLetter", "the original key", retention_ms=90 * DAY_MS,
               doc="Everything that could not be processed, with its reason."),
 )

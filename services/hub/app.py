@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.settings import Settings
-from mash.topics import AGENCIES, ALERTS, AUDIT, DEADLETTER, ENRICHED, OUTCOMES, SHARED, inbound, topic_name
+from mash.topics import AGENCIES, ALERTS, AUDIT, DEADLETTER, DECISIONS, ENRICHED, OUTCOMES, SHARED, inbound, topic_name
 from services.enrichment.match_model import load_model
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
@@ -30,7 +30,9 @@ from services.hub.guard import guarded
 from services.messages import InMessage, OutMessage
 from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
-from services.triage.correlation import PersonState
+from services.triage.correlation import PersonState, Rules
+from services.triage.profiles import load_profile
+from services.triage.scoring_file import load_scoring
 from services.triage.stage import Triage
 from services.triage_store.stage import StoreSink
 from services.triage_store.store import TriageStore
@@ -143,7 +145,8 @@ def _sharing(hub: Hub) -> None:
 
 
 def _triage(hub: Hub) -> None:
-    triage = Triage(hub.codec, hub.settings.correlation_window_days)
+    triage = Triage(hub.codec, Rules(load_scoring(hub.settings.triage_scoring),
+                                     load_profile(hub.settings.triage_profile)))
     # Keyed by person id (str); Faust writes keys and values of its changelog as JSON.
     states = hub.app.Table("triage-state", default=None, partitions=hub.settings.topic_partitions)
 
@@ -160,8 +163,9 @@ def _triage(hub: Hub) -> None:
         return out
 
     # One event at a time: a Faust table writes its changelog to the partition of the event
-    # being processed, so batching here would file state under the wrong partition.
-    @hub.app.agent(hub.topic(SHARED), name="triage")
+    # being processed, so batching here would file state under the wrong partition. Decisions
+    # are keyed by person id like shared events, so a child's both land in the same partition.
+    @hub.app.agent(hub.topic(SHARED, DECISIONS), name="triage")
     async def triage_agent(stream: Any) -> None:
         async for event in stream.events():
             out = step(_in_message(event))
@@ -171,7 +175,7 @@ def _triage(hub: Hub) -> None:
 def _triage_store(hub: Hub) -> None:
     sink = StoreSink(hub.codec, TriageStore(hub.sessions))
 
-    @hub.app.agent(hub.topic(ALERTS, OUTCOMES), name="triage-store")
+    @hub.app.agent(hub.topic(ALERTS, OUTCOMES, SHARED), name="triage-store")
     async def triage_store(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             await hub.run_batch("triage-store", sink.process, events)

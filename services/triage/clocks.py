@@ -59,6 +59,13 @@ def deadline(profile: Profile, rating: str, start: datetime) -> datetime:
     return add_working_time(profile.calendar, start, clock.allowed)
 
 
+def at_risk_time(profile: Profile, rating: str, start: datetime) -> datetime:
+    """When an alert whose clock started at `start` has used the at-risk share of its time."""
+    clock = profile.clocks[rating]
+    part = clock.allowed * profile.at_risk_share
+    return add_working_time(profile.calendar, start, part) if clock.working_hours else start + part
+
+
 def used_share(profile: Profile, rating: str, start: datetime, now: datetime) -> float:
     """How much of the rating's allowed time has gone since `start`, in the clock's own time."""
     clock = profile.clocks[rating]

@@ -3,19 +3,25 @@
 Pure: the state of one person in, the new state and the decision out. The triage agent keeps the
 state in a Faust table keyed by person id and emits what the decision says.
 
-This first version raises an alert when two or more agencies report a child within the
-correlation window, rates it AMBER, and RED from three agencies. A child with an open alert
-keeps it: later events attach and may raise its rating, never lower it.
+An event's indicators (found by scoring when it arrives) are remembered with it. Without an open
+alert, the child's events within the scoring window are assessed together, and an alert opens
+when their score reaches the threshold, with its response clock started. Later events attach to
+the open alert: the rating may rise and the deadline shorten, never the reverse (lowering is a
+person's recorded decision, made in the triage app). A decision closes the alert; the next
+concern opens a new one.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
+from services.triage.clocks import Profile, at_risk_time, deadline
+from services.triage.scoring import Assessment, Scored, Scoring, assess, higher
+
 ALERT_NAMESPACE = uuid.UUID("0b7e3c52-8f0c-4a55-9e7e-5d2f1f3b9c21")
-RAG_ORDER = ("GREEN", "AMBER", "RED")
 MAX_REMEMBERED_EVENTS = 5000  # per child: enough for years of events, bounded all the same
 
 
@@ -26,6 +32,7 @@ class EventFacts:
     event_id: str
     agency: str
     occurred_ms: int
+    indicators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,22 @@ class SeenEvent:
     occurred_ms: int
     outcome: str
     alert_id: str | None
+    indicators: tuple[str, ...] = ()
+
+    def scored(self) -> Scored:
+        return Scored(self.agency, self.occurred_ms, self.indicators)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How to rate and how soon to respond: the partnership's scoring and RAG profile."""
+
+    scoring: Scoring
+    profile: Profile
+
+    @property
+    def window_ms(self) -> int:
+        return self.scoring.window_days * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,13 @@ class AlertState:
     opened_ms: int
     updated_ms: int
     status: str = "OPEN"
+    score: int = 0
+    indicators: tuple[str, ...] = ()
+    clock_started_ms: int = 0  # the current rating's clock: from opening, or from the last escalation
+    due_ms: int = 0
+    at_risk_ms: int = 0
+    profile: str = ""
+    scoring_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,7 +100,7 @@ class PersonState:
             return cls()
         alert = data.get("alert")
         return cls(
-            events=tuple(SeenEvent(**e) for e in data["events"]),
+            events=tuple(SeenEvent(**{**e, "indicators": tuple(e.get("indicators", ()))}) for e in data["events"]),
             alert=_alert_from_json(alert) if alert else None,
             merged_into=data.get("merged_into"),
             closed_alerts=tuple(_alert_from_json(a) for a in data.get("closed_alerts", ())),
@@ -79,11 +109,8 @@ class PersonState:
 
 
 def _alert_from_json(data: dict[str, Any]) -> AlertState:
-    return AlertState(
-        alert_id=data["alert_id"], revision=data["revision"], rag=data["rag"],
-        reasons=tuple(data["reasons"]), agencies=tuple(data["agencies"]), event_ids=tuple(data["event_ids"]),
-        opened_ms=data["opened_ms"], updated_ms=data["updated_ms"], status=data["status"],
-    )
+    tuples = ("reasons", "agencies", "event_ids", "indicators")
+    return AlertState(**{**data, **{k: tuple(data.get(k, ())) for k in tuples}})
 
 
 @dataclass(frozen=True)
@@ -94,76 +121,106 @@ class Decision:
     alert_changed: bool = False
 
 
-def correlate(state: PersonState, person_id: str, event: EventFacts, window_ms: int,
+def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rules,
               now_ms: int) -> tuple[PersonState, Decision]:
     """Decide the outcome of `event` for this person and the person's new state."""
     previous = next((e for e in state.events if e.event_id == event.event_id), None)
     if previous is not None:  # at-least-once delivery: same decision again, nothing new
         return state, Decision(previous.outcome, state.alert, duplicate=True)
 
+    seen = SeenEvent(event.event_id, event.agency, event.occurred_ms, "NO_ALERT", None, event.indicators)
     if state.alert is not None and state.alert.status == "OPEN":
-        alert = _attach(state.alert, event, window_ms, now_ms)
+        alert = _attach(state.alert, state.events, seen, rules, now_ms)
         decision = Decision("ATTACHED_TO_ALERT", alert, alert_changed=True)
     else:
-        nearby = [e for e in state.events if abs(e.occurred_ms - event.occurred_ms) <= window_ms]
-        agencies = sorted({e.agency for e in nearby} | {event.agency})
-        if len(agencies) >= 2:
-            alert = _open(person_id, event, nearby, agencies, window_ms, now_ms)
-            decision = Decision("ALERT_RAISED", alert, alert_changed=True)
-        else:
-            decision = Decision("NO_ALERT", state.alert)
+        nearby = [e for e in state.events if abs(e.occurred_ms - event.occurred_ms) <= rules.window_ms]
+        opened = _open(person_id, [*nearby, seen], rules, now_ms)
+        decision = (Decision("ALERT_RAISED", opened, alert_changed=True) if opened
+                    else Decision("NO_ALERT", state.alert))
 
-    seen = SeenEvent(event.event_id, event.agency, event.occurred_ms, decision.outcome,
-                     decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None)
+    seen = replace(seen, outcome=decision.outcome,
+                   alert_id=decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None)
     events = (*state.events, seen)[-MAX_REMEMBERED_EVENTS:]
-    return PersonState(events, decision.alert), decision
+    return replace(state, events=events, alert=decision.alert), decision
 
 
-def rag_for(agencies: list[str] | tuple[str, ...]) -> str:
-    return "RED" if len(set(agencies)) >= 3 else "AMBER"
+def close(state: PersonState, alert_id: str, now_ms: int) -> tuple[PersonState, AlertState | None]:
+    """A decision was recorded on the alert: it leaves the queue, and the next concern opens a new one.
+    A decision on an alert that is not this child's open one (already closed, redelivered) changes nothing."""
+    alert = state.alert
+    if alert is None or alert.alert_id != alert_id or alert.status != "OPEN":
+        return state, None
+    closed = replace(alert, status="CLOSED", revision=alert.revision + 1, updated_ms=now_ms)
+    return replace(state, alert=closed), closed
 
 
-def _reason(agencies: list[str] | tuple[str, ...], window_ms: int) -> str:
-    days = window_ms // 86_400_000
-    return f"{len(agencies)} agencies reported this child within {days} days: {', '.join(agencies)}"
-
-
-def _open(person_id: str, event: EventFacts, nearby: list[SeenEvent], agencies: list[str],
-          window_ms: int, now_ms: int) -> AlertState:
-    return AlertState(
-        alert_id=str(uuid.uuid5(ALERT_NAMESPACE, f"{person_id}/{event.event_id}")),
-        revision=1,
-        rag=rag_for(agencies),
-        reasons=(_reason(agencies, window_ms),),
-        agencies=tuple(agencies),
-        event_ids=(*(e.event_id for e in nearby), event.event_id),
-        opened_ms=now_ms,
-        updated_ms=now_ms,
+def _open(person_id: str, events: list[SeenEvent], rules: Rules, now_ms: int) -> AlertState | None:
+    assessment = assess(rules.scoring, [e.scored() for e in events])
+    if assessment.rag is None:
+        return None
+    last = events[-1]
+    alert = AlertState(
+        alert_id=str(uuid.uuid5(ALERT_NAMESPACE, f"{person_id}/{last.event_id}")),
+        revision=1, rag=assessment.rag, reasons=(), agencies=(), event_ids=tuple(e.event_id for e in events),
+        opened_ms=now_ms, updated_ms=now_ms, profile=rules.profile.name,
     )
+    return _rated(_start_clock(alert, assessment.rag, rules.profile, now_ms), events, assessment, rules)
 
 
-def _attach(alert: AlertState, event: EventFacts, window_ms: int, now_ms: int) -> AlertState:
-    agencies = tuple(sorted(set(alert.agencies) | {event.agency}))
-    rag = max(alert.rag, rag_for(agencies), key=RAG_ORDER.index)  # never silently lowered
-    reasons = alert.reasons
-    if agencies != alert.agencies:
-        reasons = (*reasons, _reason(agencies, window_ms))
-    return replace(alert, revision=alert.revision + 1, rag=rag, reasons=reasons, agencies=agencies,
-                   event_ids=(*alert.event_ids, event.event_id), updated_ms=now_ms)
+def _attach(alert: AlertState, history: tuple[SeenEvent, ...], event: SeenEvent, rules: Rules,
+            now_ms: int) -> AlertState:
+    mine = set(alert.event_ids)
+    events = [e for e in history if e.event_id in mine] + [event]
+    assessment = assess(rules.scoring, [e.scored() for e in events])
+    alert = replace(alert, revision=alert.revision + 1, event_ids=(*alert.event_ids, event.event_id),
+                    updated_ms=now_ms)
+    return _rated(_escalate(alert, assessment.rag, rules.profile, now_ms), events, assessment, rules)
+
+
+def _rated(alert: AlertState, events: list[SeenEvent], assessment: Assessment, rules: Rules) -> AlertState:
+    """The alert with its score, reasons and agencies from an assessment of its events."""
+    return replace(alert, score=max(alert.score, assessment.score), indicators=assessment.indicators,
+                   reasons=assessment.reasons, agencies=tuple(sorted({e.agency for e in events} | set(alert.agencies))),
+                   scoring_version=rules.scoring.version)
+
+
+def _start_clock(alert: AlertState, rag: str, profile: Profile, now_ms: int) -> AlertState:
+    start = _dt(now_ms)
+    due = deadline(profile, rag, start)
+    return replace(alert, rag=rag, clock_started_ms=now_ms, due_ms=_ms(due),
+                   at_risk_ms=_ms(min(at_risk_time(profile, rag, start), due)))
+
+
+def _escalate(alert: AlertState, proposed: str | None, profile: Profile, now_ms: int) -> AlertState:
+    """Only upward: a higher rating restarts its clock now, but never moves the deadline later."""
+    if higher(alert.rag, proposed) == alert.rag:
+        return alert
+    assert proposed is not None
+    raised = _start_clock(alert, proposed, profile, now_ms)
+    due = min(raised.due_ms, alert.due_ms) if alert.due_ms else raised.due_ms
+    return replace(raised, due_ms=due, at_risk_ms=min(raised.at_risk_ms, due))
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 MERGED_REASON = "records of two persons were found to be one child and merged"
 
 
-def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: PersonState, window_ms: int,
+def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: PersonState, rules: Rules,
            now_ms: int) -> tuple[PersonState, list[AlertState]]:
     """The survivor's state after a merge, and the alert revisions to send.
 
     One open alert per child still holds: if only the retired person had one, it moves to the
     survivor (same alert, next revision); if both did, the survivor's absorbs the other, which
-    is closed pointing at it; if neither did but the joined history shows two agencies within
-    the window, an alert is raised, because that is the link the merge has just made. A merge
-    delivered again changes nothing and re-sends the alerts as they stand.
+    is closed pointing at it; if neither did but the joined history scores an alert, it is
+    raised, because that is the link the merge has just made. A merge delivered again changes
+    nothing and re-sends the alerts as they stand.
     """
     if retired_id in survivor.merged_from:
         return survivor, [a for a in (survivor.alert, *survivor.closed_alerts) if a is not None]
@@ -176,17 +233,20 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
         alert: AlertState | None = replace(theirs, revision=theirs.revision + 1, updated_ms=now_ms,
                                            reasons=(*theirs.reasons, MERGED_REASON))
     elif theirs and mine:
-        agencies = tuple(sorted(set(mine.agencies) | set(theirs.agencies)))
-        alert = replace(mine, revision=mine.revision + 1, updated_ms=now_ms, agencies=agencies,
-                        rag=max(mine.rag, theirs.rag, rag_for(agencies), key=RAG_ORDER.index),
-                        reasons=(*mine.reasons, MERGED_REASON),
-                        event_ids=(*mine.event_ids, *(e for e in theirs.event_ids if e not in mine.event_ids)))
+        joined = (*mine.event_ids, *(e for e in theirs.event_ids if e not in mine.event_ids))
+        together = [e for e in events if e.event_id in set(joined)]
+        assessment = assess(rules.scoring, [e.scored() for e in together])
+        kept = replace(mine, revision=mine.revision + 1, updated_ms=now_ms, event_ids=joined)
+        kept = _escalate(kept, higher(theirs.rag, assessment.rag), rules.profile, now_ms)
+        kept = _rated(replace(kept, due_ms=min(kept.due_ms, theirs.due_ms or kept.due_ms)), together, assessment,
+                      rules)
+        alert = replace(kept, reasons=(*kept.reasons, MERGED_REASON))
         closed.append(replace(theirs, revision=theirs.revision + 1, status="CLOSED", updated_ms=now_ms,
                               reasons=(*theirs.reasons, f"merged into alert {mine.alert_id}")))
     elif mine:
         alert = mine
     else:
-        alert = _alert_from_history(survivor_id, events, window_ms, now_ms) or survivor.alert
+        alert = _alert_from_history(survivor_id, events, rules, now_ms) or survivor.alert
     state = PersonState(events, alert, None, (*survivor.closed_alerts, *closed), (*survivor.merged_from, retired_id))
     changed = [a for a in (alert,) if a is not None and a != survivor.alert]
     return state, changed + closed
@@ -202,13 +262,11 @@ def _open_alert(state: PersonState) -> AlertState | None:
     return state.alert if state.alert is not None and state.alert.status == "OPEN" else None
 
 
-def _alert_from_history(person_id: str, events: tuple[SeenEvent, ...], window_ms: int,
+def _alert_from_history(person_id: str, events: tuple[SeenEvent, ...], rules: Rules,
                         now_ms: int) -> AlertState | None:
     for i, first in enumerate(events):
-        nearby = [e for e in events[i:] if e.occurred_ms - first.occurred_ms <= window_ms]
-        agencies = sorted({e.agency for e in nearby})
-        if len(agencies) >= 2:
-            last = EventFacts(nearby[-1].event_id, nearby[-1].agency, nearby[-1].occurred_ms)
-            alert = _open(person_id, last, nearby[:-1], agencies, window_ms, now_ms)
+        nearby = [e for e in events[i:] if e.occurred_ms - first.occurred_ms <= rules.window_ms]
+        alert = _open(person_id, nearby, rules, now_ms)
+        if alert is not None:
             return replace(alert, reasons=(*alert.reasons, MERGED_REASON))
     return None

@@ -9,13 +9,25 @@ from typing import Any
 from mash.codec import Codec
 from mash.topics import ALERTS, OUTCOMES, SHARED
 from services.messages import InMessage, OutMessage, dead_letter_for
-from services.triage.correlation import AlertState, Decision, EventFacts, PersonState, absorb, correlate, retire
+from services.triage.correlation import (
+    AlertState,
+    Decision,
+    EventFacts,
+    PersonState,
+    Rules,
+    absorb,
+    close,
+    correlate,
+    retire,
+)
+from services.triage.scoring import indicators_of
 
 STAGE = "hub:triage"
 ALERT_SCHEMA = "uk.mash.hub.Alert"
 OUTCOME_SCHEMA = "uk.mash.hub.EventOutcome"
 SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
 MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
+DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
 
 
 class NotForTriage(ValueError):
@@ -23,14 +35,14 @@ class NotForTriage(ValueError):
 
 
 class Triage:
-    def __init__(self, codec: Codec, window_days: int) -> None:
+    def __init__(self, codec: Codec, rules: Rules) -> None:
         self.codec = codec
-        self.window_ms = window_days * 86_400_000
+        self.rules = rules
 
     @staticmethod
     def state_key(record: dict[str, Any], schema_name: str) -> str:
         """Whose state a message is about: the event's person, or the merge's current hop."""
-        if schema_name == SHARED_SCHEMA:
+        if schema_name in (SHARED_SCHEMA, DECISION_SCHEMA):
             return str(record["person_id"])
         if schema_name == MERGED_SCHEMA:
             hop_two = record["retired_state"] is not None
@@ -41,6 +53,9 @@ class Triage:
                now_ms: int) -> tuple[PersonState, list[OutMessage]]:
         if schema_name == MERGED_SCHEMA:
             return self.merge(state, record, now_ms)
+        if schema_name == DECISION_SCHEMA:
+            new_state, closed = close(state, record["alert_id"], now_ms)
+            return new_state, [self._alert(record["person_id"], closed)] if closed else []
         if state.merged_into:  # in flight when its person was retired: on to the survivor
             forwarded = {**record, "person_id": state.merged_into}
             value = self.codec.encode(forwarded, SHARED_SCHEMA, check_types=False)
@@ -58,15 +73,16 @@ class Triage:
                                         self.codec.encode(onward, MERGED_SCHEMA, check_types=False))]
         handed_over = PersonState.from_json(json.loads(merged["retired_state"]))
         new_state, alerts = absorb(state, survivor, merged["retired_person_id"], handed_over,
-                                   self.window_ms, now_ms)
+                                   self.rules, now_ms)
         return new_state, [self._alert(survivor, alert) for alert in alerts]
 
     def process(self, state: PersonState, shared: dict[str, Any],
                 now_ms: int) -> tuple[PersonState, list[OutMessage]]:
-        """Correlate on the header only: triage never needs, and never gets, the event's content."""
+        """Score on the values the sharing policy let out, once: the state keeps only the indicators found."""
         person_id = shared["person_id"]
-        facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]))
-        new_state, decision = correlate(state, person_id, facts, self.window_ms, now_ms)
+        indicators = indicators_of(self.rules.scoring, shared["event_type"], json.loads(shared["values"] or "{}"))
+        facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]), indicators)
+        new_state, decision = correlate(state, person_id, facts, self.rules, now_ms)
         out = [self._outcome(facts, person_id, decision, now_ms)]
         # A duplicate re-sends the current alert too: if the first attempt died between saving
         # state and sending, this is what delivers it (the store keeps the highest revision).
@@ -101,6 +117,13 @@ class Triage:
             "event_ids": list(alert.event_ids),
             "opened_at": alert.opened_ms,
             "updated_at": alert.updated_ms,
+            "score": alert.score,
+            "indicators": list(alert.indicators),
+            "scoring_version": alert.scoring_version,
+            "profile": alert.profile,
+            "clock_started_at": alert.clock_started_ms or None,
+            "at_risk_at": alert.at_risk_ms or None,
+            "due_at": alert.due_ms or None,
         }
         value = self.codec.encode(record, ALERT_SCHEMA, check_types=False)  # built here, typed
         return OutMessage(ALERTS, person_id.encode(), value)

@@ -1,14 +1,20 @@
-from services.triage.correlation import MERGED_REASON, EventFacts, PersonState, absorb, correlate, retire
+from datetime import UTC, datetime
+
+from services.triage.correlation import MERGED_REASON, EventFacts, PersonState, Rules, absorb, close, correlate, retire
+from services.triage.profiles import PROFILES_DIR, load_profile
+from services.triage.scoring_file import load_scoring
 
 DAY = 86_400_000
-WINDOW = 7 * DAY
+HOUR = 3_600_000
+BASE = int(datetime(2026, 11, 23, 10, tzinfo=UTC).timestamp() * 1000)  # a Monday morning
+RULES = Rules(load_scoring(), load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml"))
 
 
 def run(events: list[EventFacts], state: PersonState | None = None) -> tuple[PersonState, list[str]]:
     state = state or PersonState()
     outcomes = []
     for event in events:
-        state, decision = correlate(state, "person-1", event, WINDOW, now_ms=event.occurred_ms)
+        state, decision = correlate(state, "person-1", event, RULES, now_ms=BASE + event.occurred_ms)
         outcomes.append(decision.outcome)
     return state, outcomes
 
@@ -39,7 +45,7 @@ def test_out_of_order_arrival_still_correlates_by_when_events_happened() -> None
 
 def test_later_events_attach_to_the_one_open_alert_and_raise_it_to_red() -> None:
     state, outcomes = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY),
-                           EventFacts("e3", "EDUCATION", 40 * DAY)])
+                           EventFacts("e3", "EDUCATION", 3 * DAY)])
     assert outcomes == ["NO_ALERT", "ALERT_RAISED", "ATTACHED_TO_ALERT"]
     assert state.alert is not None
     assert (state.alert.rag, state.alert.revision) == ("RED", 2)
@@ -56,7 +62,7 @@ def test_an_attached_event_never_lowers_the_rating() -> None:
 
 def test_a_redelivered_event_gets_its_first_decision_and_changes_nothing() -> None:
     state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)])
-    again, decision = correlate(state, "person-1", EventFacts("e2", "HEALTH", DAY), WINDOW, now_ms=99 * DAY)
+    again, decision = correlate(state, "person-1", EventFacts("e2", "HEALTH", DAY), RULES, now_ms=BASE + 99 * DAY)
     assert decision.duplicate and decision.outcome == "ALERT_RAISED"
     assert again == state
 
@@ -85,7 +91,7 @@ def test_a_merge_moves_the_retired_persons_open_alert_to_the_survivor() -> None:
     retired = person(EventFacts("p1", "POLICE", 0), EventFacts("h1", "HEALTH", DAY))
     survivor = person(EventFacts("s1", "EDUCATION", 90 * DAY))
     assert retired.alert is not None
-    state, alerts = absorb(survivor, "survivor", "retired", retired, WINDOW, now_ms=100 * DAY)
+    state, alerts = absorb(survivor, "survivor", "retired", retired, RULES, now_ms=BASE + 100 * DAY)
     assert [(a.alert_id, a.revision, a.status) for a in alerts] == [(retired.alert.alert_id, 2, "OPEN")]
     assert state.alert == alerts[0] and MERGED_REASON in state.alert.reasons
     assert {e.event_id for e in state.events} == {"p1", "h1", "s1"}
@@ -94,7 +100,7 @@ def test_a_merge_moves_the_retired_persons_open_alert_to_the_survivor() -> None:
 def test_when_both_had_alerts_the_survivors_absorbs_the_other_which_is_closed() -> None:
     retired = person(EventFacts("p1", "POLICE", 0), EventFacts("h1", "HEALTH", DAY))
     survivor = person(EventFacts("e1", "EDUCATION", 0), EventFacts("c1", "SOCIAL_CARE", DAY))
-    state, alerts = absorb(survivor, "survivor", "retired", retired, WINDOW, now_ms=2 * DAY)
+    state, alerts = absorb(survivor, "survivor", "retired", retired, RULES, now_ms=BASE + 2 * DAY)
     kept, closed = alerts
     assert kept.alert_id == survivor.alert.alert_id and kept.rag == "RED"  # type: ignore[union-attr]
     assert set(kept.event_ids) == {"p1", "h1", "e1", "c1"}
@@ -105,14 +111,14 @@ def test_when_both_had_alerts_the_survivors_absorbs_the_other_which_is_closed() 
 def test_a_merge_that_joins_two_agencies_within_the_window_raises_the_alert_neither_had() -> None:
     retired = person(EventFacts("p1", "POLICE", 10 * DAY))
     survivor = person(EventFacts("h1", "HEALTH", 12 * DAY))
-    state, alerts = absorb(survivor, "survivor", "retired", retired, WINDOW, now_ms=20 * DAY)
+    state, alerts = absorb(survivor, "survivor", "retired", retired, RULES, now_ms=BASE + 20 * DAY)
     assert len(alerts) == 1 and alerts[0].agencies == ("HEALTH", "POLICE") and state.alert == alerts[0]
 
 
 def test_a_merge_delivered_twice_changes_nothing_the_second_time() -> None:
     retired = person(EventFacts("p1", "POLICE", 0), EventFacts("h1", "HEALTH", DAY))
-    once, first = absorb(PersonState(), "survivor", "retired", retired, WINDOW, now_ms=2 * DAY)
-    twice, again = absorb(once, "survivor", "retired", retired, WINDOW, now_ms=3 * DAY)
+    once, first = absorb(PersonState(), "survivor", "retired", retired, RULES, now_ms=BASE + 2 * DAY)
+    twice, again = absorb(once, "survivor", "retired", retired, RULES, now_ms=BASE + 3 * DAY)
     assert twice == once and again == first
 
 
@@ -120,3 +126,49 @@ def test_a_retired_person_keeps_its_history_and_points_at_the_survivor() -> None
     retired = retire(person(EventFacts("p1", "POLICE", 0)), "survivor")
     assert retired.merged_into == "survivor" and len(retired.events) == 1
     assert PersonState.from_json(retired.to_json()) == retired
+
+
+# -- scoring and response clocks -----------------------------------------------------------------
+
+def test_a_high_risk_incident_alone_opens_a_red_alert_due_in_two_hours_even_at_night() -> None:
+    night = int(datetime(2026, 11, 28, 23, tzinfo=UTC).timestamp() * 1000)  # a Saturday, 11 pm
+    _, decision = correlate(PersonState(), "p", EventFacts("e1", "POLICE", night, ("police-high-risk",)),
+                                RULES, now_ms=night)
+    alert = decision.alert
+    assert decision.outcome == "ALERT_RAISED" and alert is not None
+    assert (alert.rag, alert.score, alert.indicators) == ("RED", 80, ("police-high-risk",))
+    assert alert.due_ms - night == 2 * HOUR and alert.at_risk_ms - night == 90 * 60_000
+    assert alert.reasons == ("police graded the incident high risk (+80)",)
+
+
+def test_indicators_from_two_agencies_add_up_with_their_reasons() -> None:
+    state, outcomes = run([EventFacts("e1", "EDUCATION", 0, ("attendance-drop",)),
+                           EventFacts("e2", "HEALTH", DAY, ("emergency-attendance-safeguarding-flag",))])
+    assert outcomes == ["NO_ALERT", "ALERT_RAISED"] and state.alert is not None
+    assert state.alert.score == 85 and state.alert.rag == "RED"
+    assert state.alert.indicators[0] == "two-agencies-within-7-days"
+
+
+def test_escalation_brings_the_deadline_forward_and_never_pushes_it_back() -> None:
+    state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", HOUR)])
+    amber = state.alert
+    assert amber is not None and amber.rag == "AMBER"
+    state, _ = run([EventFacts("e3", "POLICE", 2 * HOUR, ("police-high-risk",))], state)
+    red = state.alert
+    assert red is not None and red.rag == "RED"
+    assert red.due_ms == BASE + 4 * HOUR and red.due_ms < amber.due_ms  # two hours from the escalation
+    assert red.clock_started_ms == BASE + 2 * HOUR
+    state, _ = run([EventFacts("e4", "EDUCATION", 3 * HOUR)], state)
+    assert state.alert is not None and (state.alert.rag, state.alert.due_ms) == ("RED", red.due_ms)
+
+
+def test_a_decision_closes_the_alert_and_the_next_concern_opens_a_new_one() -> None:
+    state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)])
+    assert state.alert is not None
+    first = state.alert.alert_id
+    state, closed = close(state, first, BASE + 2 * DAY)
+    assert closed is not None and closed.status == "CLOSED"
+    again, nothing = close(state, first, BASE + 3 * DAY)
+    assert nothing is None and again == state  # a redelivered decision changes nothing
+    state, outcomes = run([EventFacts("e3", "EDUCATION", 3 * DAY, ("missing-education",))], state)
+    assert outcomes == ["ALERT_RAISED"] and state.alert is not None and state.alert.alert_id != first

@@ -6,10 +6,10 @@ from mash.topics import CATALOGUE, topic_name
 
 def test_settings_come_from_mash_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASH_BOOTSTRAP_SERVERS", "127.0.0.1:9999")
-    monkeypatch.setenv("MASH_CORRELATION_WINDOW_DAYS", "14")
+    monkeypatch.setenv("MASH_TOPIC_PARTITIONS", "8")
     settings = Settings()
     assert settings.bootstrap_servers == "127.0.0.1:9999"
-    assert settings.correlation_window_days == 14
+    assert settings.topic_partitions == 8
 
 
 def test_a_bad_setting_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:

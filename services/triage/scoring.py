@@ -1,0 +1,159 @@
+"""RAG scoring: risk indicators from every agency added up into one rating, with its reasons.
+
+Pure. An event's own indicators are found once, when it arrives (`indicators_of`), from the
+values the sharing stage let leave it: a field no role may see cannot raise a rating, and the
+scorer never needs the event again. A child's rating is then assessed over the indicators of
+their recent events plus patterns across events (two or more agencies within days), each
+indicator counted once, because "three attendance drops" is one concern, not three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+RATINGS = ("GREEN", "AMBER", "RED")  # rising urgency
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The child's earlier events from one agency, as enrichment counted them (`context.prior_events`)."""
+
+    agency: str
+    within_days: int  # 30, 90 or 365: the counts enrichment keeps
+    at_least: int = 1
+
+
+@dataclass(frozen=True)
+class EventIndicator:
+    """Found in one event: its type, values of its fields, and optionally the child's history."""
+
+    id: str
+    reason: str
+    weight: int
+    event_types: frozenset[str] = frozenset()  # empty: any
+    where: Mapping[str, frozenset[str]] | None = None  # field -> allowed values (as text; booleans "true")
+    prior: Prior | None = None
+
+
+@dataclass(frozen=True)
+class PatternIndicator:
+    """Found across a child's events: `at_least` agencies within `within_days` of each other."""
+
+    id: str
+    reason: str
+    weight: int
+    at_least: int
+    within_days: int
+
+
+@dataclass(frozen=True)
+class Scoring:
+    name: str
+    version: str  # SHA-256 of the file: stamped on every alert it rated
+    window_days: int  # events this far apart or closer are assessed together
+    alert_at: int  # a score below this raises no alert
+    amber_at: int
+    red_at: int
+    events: tuple[EventIndicator, ...]
+    patterns: tuple[PatternIndicator, ...]
+
+    def weight(self, indicator_id: str) -> int:
+        return self._by_id()[indicator_id][0]
+
+    def reason(self, indicator_id: str) -> str:
+        return self._by_id()[indicator_id][1]
+
+    def _by_id(self) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {i.id: (i.weight, i.reason) for i in self.events}
+        return found | {p.id: (p.weight, p.reason) for p in self.patterns}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What assessment needs of one event: who reported it, when, and its own indicators."""
+
+    agency: str
+    occurred_ms: int
+    indicators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    score: int
+    rag: str | None  # None: below the alert threshold
+    indicators: tuple[str, ...]  # ids, highest weight first
+    reasons: tuple[str, ...]  # "reason (+weight)" for each, in the same order
+
+
+def indicators_of(scoring: Scoring, event_type: str, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The event indicators one event shows, from its shared values (nested by section)."""
+    return tuple(i.id for i in scoring.events if _matches(i, event_type, values))
+
+
+def assess(scoring: Scoring, events: Sequence[Scored]) -> Assessment:
+    """The score, rating and reasons of a set of one child's events."""
+    found = {i for e in events for i in e.indicators}
+    found |= {p.id for p in scoring.patterns if _pattern_found(p, events)}
+    ranked = tuple(sorted(found, key=lambda i: (-scoring.weight(i), i)))
+    score = sum(scoring.weight(i) for i in ranked)
+    return Assessment(score, rating_for(scoring, score), ranked,
+                      tuple(f"{scoring.reason(i)} (+{scoring.weight(i)})" for i in ranked))
+
+
+def rating_for(scoring: Scoring, score: int) -> str | None:
+    if score >= scoring.red_at:
+        return "RED"
+    if score >= scoring.amber_at:
+        return "AMBER"
+    return "GREEN" if score >= scoring.alert_at else None
+
+
+def higher(first: str, second: str | None) -> str:
+    """The more urgent of two ratings (a rating is never lowered by the hub)."""
+    if second is None:
+        return first
+    return max(first, second, key=RATINGS.index)
+
+
+def _matches(indicator: EventIndicator, event_type: str, values: Mapping[str, Any]) -> bool:
+    if indicator.event_types and event_type not in indicator.event_types:
+        return False
+    for field, allowed in (indicator.where or {}).items():
+        if _text(_lookup(values, field)) not in allowed:
+            return False
+    return indicator.prior is None or _prior_found(indicator.prior, values)
+
+
+def _prior_found(prior: Prior, values: Mapping[str, Any]) -> bool:
+    rows = _lookup(values, "context.prior_events") or ()
+    key = f"last_{prior.within_days}_days"
+    return any(isinstance(r, dict) and r.get("agency") == prior.agency and int(r.get(key) or 0) >= prior.at_least
+               for r in rows)
+
+
+def _pattern_found(pattern: PatternIndicator, events: Sequence[Scored]) -> bool:
+    ordered = sorted(events, key=lambda e: e.occurred_ms)
+    span = pattern.within_days * DAY_MS
+    for i, first in enumerate(ordered):
+        agencies = {e.agency for e in ordered[i:] if e.occurred_ms - first.occurred_ms <= span}
+        if len(agencies) >= pattern.at_least:
+            return True
+    return False
+
+
+def _lookup(values: Mapping[str, Any], field: str) -> Any:
+    node: Any = values
+    for part in field.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return None if value is None else str(value)

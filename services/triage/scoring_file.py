@@ -1,0 +1,173 @@
+"""RAG scoring rules from YAML, validated at load, and the cases `mash triage test` checks.
+
+Weights and thresholds are the partnership's judgement, so they live in a reviewable file like
+the sharing policy; a typo in a field name would silently never match, so every field an
+indicator reads is checked against the enriched event's fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.sharing.fields import EVENT_TYPES, all_fields
+from services.triage.scoring import EventIndicator, PatternIndicator, Prior, Scored, Scoring, assess, indicators_of
+
+EventType = Literal["police.public_protection_notification", "health.emergency_attendance", "education.concern",
+                    "social_care.case_event"]
+Agency = Literal["POLICE", "HEALTH", "EDUCATION", "SOCIAL_CARE"]
+M = TypeVar("M", bound=BaseModel)
+DEFAULT_SCORING = Path(__file__).resolve().parents[2] / "policies" / "triage" / "scoring.yaml"
+
+
+class ScoringError(ValueError):
+    """Scoring rules or cases that must not be used."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriorSpec(_Strict):
+    agency: Agency
+    within_days: Literal[30, 90, 365]
+    at_least: int = Field(1, ge=1)
+
+
+class AcrossSpec(_Strict):
+    agencies_at_least: int = Field(ge=2, le=4)
+    within_days: int = Field(ge=1, le=365)
+
+
+class IndicatorSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    reason: str = Field(min_length=1, max_length=200)
+    weight: int = Field(ge=1, le=1000)
+    event_types: tuple[EventType, ...] = ()
+    where: dict[str, tuple[str, ...]] = {}
+    prior: PriorSpec | None = None
+    across_events: AcrossSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> IndicatorSpec:
+        if self.across_events and (self.event_types or self.where or self.prior):
+            raise ValueError("an across_events indicator reads no single event: drop event_types, where, prior")
+        if not self.across_events and not (self.event_types or self.where or self.prior):
+            raise ValueError("an indicator needs event_types, where, prior or across_events")
+        unknown = sorted(set(self.where) - all_fields())
+        if unknown:
+            raise ValueError(f"unknown field(s) in where: {', '.join(unknown)}")
+        return self
+
+
+class Thresholds(_Strict):
+    alert: int = Field(ge=1)
+    AMBER: int
+    RED: int
+
+    @model_validator(mode="after")
+    def _rising(self) -> Thresholds:
+        if not self.alert <= self.AMBER <= self.RED:
+            raise ValueError("thresholds must rise: alert <= AMBER <= RED")
+        return self
+
+
+class ScoringSpec(_Strict):
+    scoring: str = Field(min_length=1)
+    description: str = ""
+    window_days: int = Field(ge=1, le=365)
+    thresholds: Thresholds
+    indicators: tuple[IndicatorSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ScoringSpec:
+        ids = [i.id for i in self.indicators]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"indicator id used twice: {', '.join(repeated)}")
+        return self
+
+
+def load_scoring(path: Path = DEFAULT_SCORING) -> Scoring:
+    raw = _read(path)
+    spec = _validate(ScoringSpec, raw, path)
+    events, patterns = [], []
+    for i in spec.indicators:
+        if i.across_events:
+            patterns.append(PatternIndicator(i.id, i.reason, i.weight, i.across_events.agencies_at_least,
+                                             i.across_events.within_days))
+        else:
+            prior = Prior(i.prior.agency, i.prior.within_days, i.prior.at_least) if i.prior else None
+            where = {f: frozenset(v) for f, v in i.where.items()} or None
+            events.append(EventIndicator(i.id, i.reason, i.weight, frozenset(i.event_types), where, prior))
+    t = spec.thresholds
+    return Scoring(spec.scoring, hashlib.sha256(raw).hexdigest(), spec.window_days, t.alert, t.AMBER, t.RED,
+                   tuple(events), tuple(patterns))
+
+
+class CaseEvent(_Strict):
+    event_type: EventType
+    hours: float = 0  # when it occurred, in hours after the case's first event
+    values: dict[str, Any] = {}  # shared values, nested by section as on mash.shared.v1
+
+
+class CaseExpectation(_Strict):
+    rag: Literal["RED", "AMBER", "GREEN", "none"]
+    indicators: tuple[str, ...] | None = None  # exactly these, in any order
+
+
+class Case(_Strict):
+    name: str
+    events: tuple[CaseEvent, ...] = Field(min_length=1)
+    expect: CaseExpectation
+
+
+class CaseFile(_Strict):
+    cases: tuple[Case, ...] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    problems: tuple[str, ...]
+    score: int
+    rag: str
+
+
+def load_cases(path: Path) -> tuple[Case, ...]:
+    return _validate(CaseFile, _read(path), path).cases
+
+
+def run_case(scoring: Scoring, case: Case) -> CaseResult:
+    events = [Scored(EVENT_TYPES[e.event_type][0], int(e.hours * 3_600_000),
+                     indicators_of(scoring, e.event_type, e.values)) for e in case.events]
+    result = assess(scoring, events)
+    rag = result.rag or "none"
+    problems = []
+    if rag != case.expect.rag:
+        problems.append(f"rated {rag} (score {result.score}), expected {case.expect.rag}")
+    if case.expect.indicators is not None and set(result.indicators) != set(case.expect.indicators):
+        problems.append(f"indicators {sorted(result.indicators)}, expected {sorted(case.expect.indicators)}")
+    return CaseResult(case.name, tuple(problems), result.score, rag)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ScoringError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _validate(model: type[M], raw: bytes, path: Path) -> M:
+    try:
+        return model.model_validate(yaml.safe_load(raw))
+    except yaml.YAMLError as exc:
+        raise ScoringError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
+        raise ScoringError(f"{path}: {problems}") from None

@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from services.triage.scoring import Scored, assess, indicators_of
+from services.triage.scoring_file import DEFAULT_SCORING, ScoringError, load_cases, load_scoring, run_case
+
+SCORING = load_scoring()
+
+
+def test_every_shipped_scoring_case_passes() -> None:
+    cases = load_cases(DEFAULT_SCORING.with_name("scoring.cases.yaml"))
+    failures = [(c.name, run_case(SCORING, c).problems) for c in cases if run_case(SCORING, c).problems]
+    assert len(cases) >= 10 and failures == []
+
+
+def test_a_case_that_expects_the_wrong_rating_fails_with_what_it_got(tmp_path: Path) -> None:
+    cases = tmp_path / "c.yaml"
+    cases.write_text("cases:\n  - name: wrong\n    events: [{event_type: education.concern, "
+                     "values: {payload: {concern_kind: ATTENDANCE_DROP}}}]\n    expect: {rag: RED}\n")
+    (case,) = load_cases(cases)
+    assert run_case(SCORING, case).problems == ("rated none (score 10), expected RED",)
+
+
+def test_an_indicator_on_a_field_that_does_not_exist_is_refused_at_load(tmp_path: Path) -> None:
+    text = DEFAULT_SCORING.read_text().replace("payload.risk_grading", "payload.risk_grade")
+    bad = tmp_path / "s.yaml"
+    bad.write_text(text)
+    with pytest.raises(ScoringError, match=r"s.yaml: .*unknown field\(s\) in where: payload.risk_grade"):
+        load_scoring(bad)
+
+
+@pytest.mark.parametrize(("replace", "message"), [
+    ("thresholds: {alert: 30, AMBER: 50, RED: 80}", "thresholds must rise"),
+    ("weight: 25", "weight"),
+    ("id: looked-after", "indicator id used twice"),
+])
+def test_bad_scoring_files_are_refused_with_the_reason(tmp_path: Path, replace: str, message: str) -> None:
+    swaps = {"thresholds: {alert: 30, AMBER: 50, RED: 80}": "thresholds: {alert: 30, AMBER: 90, RED: 80}",
+             "weight: 25": "weight: -3", "id: looked-after": "id: attendance-drop"}
+    bad = tmp_path / "s.yaml"
+    bad.write_text(DEFAULT_SCORING.read_text().replace(replace, swaps[replace], 1))
+    with pytest.raises(ScoringError, match=message):
+        load_scoring(bad)
+
+
+def test_a_field_withheld_from_every_role_cannot_raise_a_rating() -> None:
+    assert indicators_of(SCORING, "health.emergency_attendance", {}) == ()
+    assert indicators_of(SCORING, "health.emergency_attendance",
+                         {"payload": {"injury_pattern_concern": True}}) == ("emergency-attendance-injury-pattern",)
+
+
+def test_reasons_carry_each_indicators_weight_highest_first() -> None:
+    result = assess(SCORING, [Scored("POLICE", 0, ("domestic-abuse-children-present",)),
+                              Scored("HEALTH", 3_600_000, ())])
+    assert result.rag == "AMBER" and result.score == 75
+    assert result.reasons == ("two or more agencies raised concerns about this child within 7 days (+50)",
+                              "domestic abuse incident with children present (+25)")
