@@ -149,8 +149,10 @@ class MatchReview(Base):
     candidate_person_id: Mapped[str] = mapped_column(String(36), index=True)
     score: Mapped[float] = mapped_column(Float)
     evidence: Mapped[dict[str, object]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="OPEN", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="OPEN", index=True)  # OPEN | CONFIRMED | REJECTED
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class MatchModelRecord(Base):
@@ -164,20 +166,108 @@ class MatchModelRecord(Base):
 
 
 class AlertRecord(Base):
-    """The latest revision of each alert on the triage queue."""
+    """The latest revision of each alert on the triage queue, with the people working it.
+
+    The hub's columns move only forward with `revision`; the triage app's (claim, decision) are
+    written by the app. The queue is the open, undecided alerts ordered by `rag_rank` and `due_at`.
+    """
 
     __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_queue", "status", "decided_at", "rag_rank", "due_at"),)
 
     alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(36), index=True)
     revision: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     rag: Mapped[str] = mapped_column(String(8), index=True)
+    rag_rank: Mapped[int] = mapped_column(Integer, default=2)  # RED 0, AMBER 1, GREEN 2: the queue's order
     reasons: Mapped[list[str]] = mapped_column(JSON)
     agencies: Mapped[list[str]] = mapped_column(JSON)
     event_ids: Mapped[list[str]] = mapped_column(JSON)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    indicators: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scoring_version: Mapped[str] = mapped_column(String(64), default="")
+    profile: Mapped[str] = mapped_column(String(120), default="")
+    clock_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TimelineEventRecord(Base):
+    """An event as the sharing stage let it out (`mash.shared.v1`): the alert page's timeline.
+
+    `values` holds only fields shared with some role; `views` says which of them each role may
+    see, and the app shows a user nothing beyond their role's view.
+    """
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_person_time", "person_id", "occurred_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(64))
+    source_agency: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sensitivity: Mapped[str] = mapped_column(String(24))
+    consent: Mapped[str] = mapped_column(String(24))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    audit_ref: Mapped[str] = mapped_column(String(80))
+    values: Mapped[str] = mapped_column(Text)
+    views: Mapped[dict[str, list[str]]] = mapped_column(JSON)  # role -> field names it may see
+
+
+class UserRecord(Base):
+    """A triage app account. Passwords are stored only as scrypt hashes."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(24))  # triage_worker | triage_manager | auditor
+    sharing_role: Mapped[str | None] = mapped_column(String(48), nullable=True)  # whose view they see
+    password_hash: Mapped[str] = mapped_column(String(255))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TriageDecisionRecord(Base):
+    """A decision on an alert, with its rationale; sent to `mash.decisions.v1` (outbox: `published_at`)."""
+
+    __tablename__ = "triage_decisions"
+
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(36), index=True)
+    person_id: Mapped[str] = mapped_column(String(36))
+    outcome: Mapped[str] = mapped_column(String(32))
+    rationale: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(64))
+    decided_role: Mapped[str] = mapped_column(String(24))
+    rag_at_decision: Mapped[str] = mapped_column(String(8))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    audit_ref: Mapped[str] = mapped_column(String(80))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+
+
+class AlertActionRecord(Base):
+    """Who claimed, released or reassigned an alert, and when: the queue's own history."""
+
+    __tablename__ = "alert_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class EventOutcomeRecord(Base):

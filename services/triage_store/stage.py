@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from mash.codec import Codec
+from mash.topics import SHARED as SHARED_TOPIC
 from services.messages import InMessage, OutMessage, dead_letter_for
 from services.triage_store.store import TriageStore
 
 STAGE = "hub:triage_store"
 ALERT = "uk.mash.hub.Alert"
 OUTCOME = "uk.mash.hub.EventOutcome"
+SHARED = "uk.mash.hub.SharedEvent"
+MERGED = "uk.mash.hub.PersonMerged"  # shares the topic with shared events; not the timeline's business
 
 
 class StoreSink:
@@ -20,17 +23,20 @@ class StoreSink:
         self.store = store
 
     def process(self, batch: Sequence[InMessage]) -> list[OutMessage]:
-        alerts: list[dict[str, Any]] = []
-        outcomes: list[dict[str, Any]] = []
+        found: dict[str, list[dict[str, Any]]] = {ALERT: [], OUTCOME: [], SHARED: []}
         dead: list[OutMessage] = []
         for message in batch:
             try:
                 writer = self.codec.writer_of(message.value)
-                if writer.name not in (ALERT, OUTCOME):
+                if writer.name == MERGED:
+                    continue
+                if writer.name not in found:
                     raise ValueError(f"{writer.name} does not belong on {message.topic}")
                 record, _ = self.codec.decode(message.value, writer.name)
-                (alerts if writer.name == ALERT else outcomes).append(record)
+                found[writer.name].append(record)
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the sink
+                if message.topic.endswith(SHARED_TOPIC):
+                    continue  # the triage stage reads the same message and dead-letters it: once is enough
                 dead.append(dead_letter_for(message, exc, STAGE, self.codec))
-        self.store.apply(alerts, outcomes)
+        self.store.apply(found[ALERT], found[OUTCOME], found[SHARED])
         return dead

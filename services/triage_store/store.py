@@ -1,7 +1,8 @@
-"""Writes alerts and event outcomes to SQL, idempotently.
+"""Writes alerts, event outcomes and the shared events of the timeline to SQL, idempotently.
 
-Kafka delivers at least once, so the same alert revision or outcome may arrive twice: an
-outcome is stored once per event_id, and an alert row only moves forward in revision.
+Kafka delivers at least once, so the same alert revision, outcome or shared event may arrive
+twice: an outcome and a timeline event are stored once per event_id, and an alert's hub columns
+only move forward in revision (the triage app's columns, claim and decision, are never touched).
 """
 
 from __future__ import annotations
@@ -10,26 +11,51 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mash.models import AlertRecord, EventOutcomeRecord
+from mash.models import AlertRecord, EventOutcomeRecord, TimelineEventRecord
+
+RAG_RANK = {"RED": 0, "AMBER": 1, "GREEN": 2}
+HUB_TIMES = ("opened_at", "updated_at", "clock_started_at", "at_risk_at", "due_at")
 
 
 class TriageStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def apply(self, alerts: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]]) -> None:
+    def apply(self, alerts: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]],
+              shared: Sequence[dict[str, Any]] = ()) -> None:
         with self._sessions.begin() as session:
             for outcome in {o["event_id"]: o for o in reversed(outcomes)}.values():  # first wins
                 if session.get(EventOutcomeRecord, outcome["event_id"]) is None:
                     session.add(EventOutcomeRecord(**{**outcome, "recorded_at": _dt(outcome["recorded_at"])}))
+            self._add_timeline(session, shared)
             for alert in _latest_revisions(alerts):
                 self._upsert_alert(session, alert)
 
     @staticmethod
+    def _add_timeline(session: Session, shared: Sequence[dict[str, Any]]) -> None:
+        unique = {e["event_id"]: e for e in shared}
+        if not unique:
+            return
+        known = set(session.scalars(select(TimelineEventRecord.event_id)
+                                    .where(TimelineEventRecord.event_id.in_(list(unique)))))
+        for event_id, e in unique.items():
+            if event_id in known:
+                continue
+            session.add(TimelineEventRecord(
+                event_id=event_id, person_id=e["person_id"], event_type=e["event_type"],
+                source_agency=e["source_agency"], occurred_at=_dt(e["occurred_at"]),
+                received_at=_dt(e["received_at"]), sensitivity=e["sensitivity"], consent=e["consent"],
+                policy_version=e["policy_version"], audit_ref=e["audit_ref"], values=e["values"],
+                views={v["role"]: list(v["fields"]) for v in e["views"]}))
+
+    @staticmethod
     def _upsert_alert(session: Session, alert: dict[str, Any]) -> None:
-        values = {**alert, "opened_at": _dt(alert["opened_at"]), "updated_at": _dt(alert["updated_at"])}
+        values = {**alert, **{k: _dt(alert[k]) for k in HUB_TIMES if alert.get(k) is not None},
+                  "rag_rank": RAG_RANK[alert["rag"]]}
         row = session.get(AlertRecord, alert["alert_id"])
         if row is None:
             session.add(AlertRecord(**values))
@@ -51,3 +77,7 @@ def _dt(value: datetime | int) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def parse_values(text: str) -> dict[str, Any]:
+    return dict(orjson.loads(text or "{}"))
