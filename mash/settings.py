@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         description="The information-sharing policy (YAML) the sharing stage applies; a change to the file "
         "takes effect at the next batch, and a change that fails to load is refused (the last good policy stays).",
     )
+    triage_host: str = Field("127.0.0.1", description="Address the triage web app listens on (loopback by default).")
+    triage_port: int = Field(8765, ge=0, le=65535, description="Port of the triage web app (0: any free port).")
+    triage_secret_key: SecretStr = Field(
+        SecretStr(""), description="Key that signs the triage app's session cookies. Empty: a random key per start "
+        "(everyone logs in again after a restart). Set it in production, from a secret store. Secret: never printed.",
+    )
+    triage_secure_cookies: bool = Field(
+        False, description="Send session cookies only over HTTPS: set it when the app is behind TLS (production).",
+    )
     kafka_jars_dir: Path = Field(
         PROJECT_ROOT / "infra" / "kafka" / "lib",
         description="Where `mash kafka fetch` puts the broker's jars.",

@@ -10,7 +10,7 @@ from services.triage.scoring_file import DEFAULT_SCORING
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    triage = commands.add_parser("triage", help="RAG scoring rules: check them, test their cases")
+    triage = commands.add_parser("triage", help="RAG scoring rules (check, test) and the triage web app (serve)")
     actions = triage.add_subparsers(title="actions", required=True)
     check = actions.add_parser("check", help="load scoring rules and report problems")
     check.add_argument("scoring", type=Path, nargs="?", default=DEFAULT_SCORING)
@@ -19,6 +19,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     test.add_argument("scoring", type=Path, nargs="?", default=DEFAULT_SCORING)
     test.add_argument("cases", type=Path, nargs="*")
     test.set_defaults(handler=_test)
+    from services.triage_app.cli import register_serve
+
+    register_serve(actions)
 
 
 def _check(args: argparse.Namespace) -> int:

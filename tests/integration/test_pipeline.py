@@ -17,7 +17,7 @@ from mash.topics import AGENCIES, DEADLETTER, inbound, topic_name
 from tests.integration.conftest import mash, wait_for
 
 SAMPLE_EVENTS = 23  # distinct events in the shipped samples (24 messages: one resubmission)
-SAMPLE_ALERTS = 6  # children reported by two or more agencies within the window
+SAMPLE_ALERTS = 7  # six children reported by two or more agencies within a week, and one high-risk exploitation alone
 # Sample events whose identifiers were all new to the index but whose name, date of birth, sex and
 # postcode matched a child it knew (e.g. Noah Bennett's police record carries no NHS number).
 SAMPLE_PROBABILISTIC_LINKS = 4

@@ -1,0 +1,89 @@
+"""The JSON API: the same actions as the pages, for other systems and scripts (OpenAPI at
+/api/openapi.json). Log in with POST /api/login; send its csrf_token as X-CSRF-Token on writes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from services.triage_app import actions
+from services.triage_app.accounts import User
+from services.triage_app.queue import NotFound, alert_page, queue
+from services.triage_app.web_session import act, api_user, api_writer, cfg, log_in
+
+router = APIRouter(prefix="/api")
+
+
+class LoginBody(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+
+
+class AssignBody(BaseModel):
+    to: str = Field(max_length=64, description="username of a triage worker or manager")
+
+
+class DecisionBody(BaseModel):
+    outcome: str = Field(description="one of " + ", ".join(actions.OUTCOMES))
+    rationale: str = Field(min_length=1, max_length=actions.MAX_RATIONALE)
+
+
+@router.post("/login", tags=["session"])
+def api_login(request: Request, body: LoginBody) -> dict[str, Any]:
+    """Start a session (cookie); returns the CSRF token to send as X-CSRF-Token on writes."""
+    user = log_in(request, body.username, body.password)
+    if user is None:
+        raise HTTPException(401, "wrong username or password, or the account is locked")
+    return {"user": user.username, "role": user.role, "csrf_token": request.session["csrf"]}
+
+
+@router.get("/alerts", tags=["queue"])
+def api_queue(request: Request, user: Annotated[User, Depends(api_user)], limit: int = 100) -> dict[str, Any]:
+    """Open alerts you may work, most urgent first: by rating, then by time left."""
+    config = cfg(request)
+    with config.sessions() as session:
+        found = queue(session, user, config.clock(), limit=max(1, min(limit, 500)))
+    return {"total": found.total, "at_risk": found.at_risk, "breached": found.breached,
+            "alerts": [r.as_json() for r in found.rows]}
+
+
+@router.get("/alerts/{alert_id}", tags=["queue"])
+def api_alert(request: Request, user: Annotated[User, Depends(api_user)], alert_id: str) -> dict[str, Any]:
+    """One alert with the child's timeline: of each event, only your role's view."""
+    config = cfg(request)
+    with config.sessions() as session:
+        try:
+            found = alert_page(session, user, alert_id, config.scoring, config.clock())
+        except NotFound:
+            raise HTTPException(404, "no such alert on your queue") from None
+    return {**found.row.as_json(), "status": found.status, "decided": found.decided, "reasons": found.reasons,
+            "reasons_withheld": found.hidden_reasons, "household": [h.as_json() for h in found.household],
+            "timeline": [{"event_id": e.event_id, "event_type": e.event_type, "agency": e.agency,
+                          "occurred_at": e.occurred_at.isoformat(), "in_alert": e.event_id in found.in_alert,
+                          "withheld": e.withheld, "fields": dict(e.fields)} for e in found.timeline]}
+
+
+@router.post("/alerts/{alert_id}/claim", tags=["actions"])
+def api_claim(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: str) -> dict[str, str]:
+    return {"result": act(request, user, alert_id, "claim")}
+
+
+@router.post("/alerts/{alert_id}/unclaim", tags=["actions"])
+def api_unclaim(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: str) -> dict[str, str]:
+    return {"result": act(request, user, alert_id, "unclaim")}
+
+
+@router.post("/alerts/{alert_id}/assign", tags=["actions"])
+def api_assign(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: str,
+               body: AssignBody) -> dict[str, str]:
+    """Triage managers only: give the alert to a worker."""
+    return {"result": act(request, user, alert_id, "assign", to=body.to)}
+
+
+@router.post("/alerts/{alert_id}/decision", tags=["actions"])
+def api_decide(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: str,
+               body: DecisionBody) -> dict[str, str]:
+    """Record what happens next for the child, with the rationale; published to mash.decisions.v1."""
+    return {"result": act(request, user, alert_id, "decision", outcome=body.outcome, rationale=body.rationale)}

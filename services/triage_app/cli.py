@@ -1,0 +1,68 @@
+"""`mash triage serve` (the web app) and `mash user add` (its accounts)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services.triage_app.accounts import APP_ROLES, SHARING_ROLES
+
+
+def register_serve(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = actions.add_parser("serve", help="run the triage web app (MASH_TRIAGE_HOST/PORT; loopback by default)")
+    serve.set_defaults(handler=_serve)
+
+
+def register_users(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    user = commands.add_parser("user", help="triage app accounts")
+    actions = user.add_subparsers(title="actions", required=True)
+    add = actions.add_parser("add", help="create an account; prints a generated password unless --password-stdin")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=sorted(APP_ROLES))
+    add.add_argument("--sharing-role", choices=SHARING_ROLES,
+                     help="whose view of each event the user sees (not for auditors)")
+    add.add_argument("--name", help="display name (default: the username)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(handler=_add_user)
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from mash.db import engine_for, session_factory
+    from mash.settings import get_settings
+    from services.triage_app.accounts import AccountError, create_user
+    from services.triage_app.passwords import WeakPassword, one_time_password
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else one_time_password()
+    try:
+        with session_factory(engine_for(get_settings())).begin() as session:
+            user = create_user(session, args.username, args.name or args.username, args.role, args.sharing_role,
+                               password, datetime.now(UTC))
+    except (AccountError, WeakPassword) as exc:
+        print(f"mash user add: {exc}", file=sys.stderr)
+        return 1
+    print(f"created {user.username} ({APP_ROLES[user.role]}"
+          + (f", sees as {user.sharing_role})" if user.sharing_role else ")"))
+    if not args.password_stdin:
+        print(f"password: {password}")
+    return 0
+
+
+def _serve(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mash.settings import get_settings
+    from services.triage_app.runtime import build, send_in_background
+
+    settings = get_settings()
+    app, outbox = build(settings)
+    stop = send_in_background(outbox)
+    print(f"triage app on http://{settings.triage_host}:{settings.triage_port}/ (API: /api/docs)", flush=True)
+    try:
+        uvicorn.run(app, host=settings.triage_host, port=settings.triage_port, log_level="warning",
+                    proxy_headers=False)
+    finally:
+        stop.set()
+        outbox.close()
+    return 0

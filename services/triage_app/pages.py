@@ -1,0 +1,156 @@
+"""The pages triage staff work in: log in, the queue (kept current by a small script), an
+alert with the child's timeline, the actions on it, and the audit views."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from mash.models import TriageDecisionRecord, UserRecord
+from services.sharing import audit_store
+from services.sharing.explain import explain
+from services.triage_app import actions
+from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER
+from services.triage_app.queue import NotFound, alert_page, queue
+from services.triage_app.web_session import act, cfg, checked_csrf, csrf, log_in, session_user
+
+router = APIRouter(include_in_schema=False)
+LONDON = ZoneInfo("Europe/London")
+LOGIN_FAILED = ("Wrong username or password, or the account is locked after repeated failures "
+                "(try again in 15 minutes or ask a triage manager).")
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+
+
+def _london(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(LONDON).strftime("%a %d %b %Y %H:%M")
+
+
+def _left(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    sign, seconds = ("overdue by " if seconds < 0 else ""), abs(seconds)
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{sign}{hours}h {minutes:02d}m" if hours < 48 else f"{sign}{hours // 24}d {hours % 24}h"
+
+
+templates.env.filters.update(london=_london, left=_left)
+templates.env.globals.update(outcomes=actions.OUTCOMES, app_roles=APP_ROLES)
+
+
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"csrf": csrf(request), "refresh": cfg(request).refresh_seconds,
+                                                      **context}, status_code=status)
+
+
+def login_page(request: Request, status: int = 401, message: str = "") -> HTMLResponse:
+    """Unauthenticated: the log-in form, with 401 so no client mistakes it for the page it asked for."""
+    return page(request, "login.html", status, user=None, message=message)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return login_page(request, 200)
+
+
+@router.post("/login")
+def login(request: Request, username: Annotated[str, Form(max_length=64)],
+          password: Annotated[str, Form(max_length=256)], token: Annotated[str, Form(alias="csrf")]) -> Response:
+    checked_csrf(request, token)
+    if log_in(request, username, password) is None:
+        return login_page(request, 401, LOGIN_FAILED)
+    return RedirectResponse("/", 303)
+
+
+@router.post("/logout")
+def logout(request: Request, token: Annotated[str, Form(alias="csrf")]) -> Response:
+    checked_csrf(request, token)
+    request.session.clear()
+    return RedirectResponse("/login", 303)
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue_page(request: Request) -> HTMLResponse:
+    user = session_user(request)
+    if user is None:
+        return login_page(request)
+    with cfg(request).sessions() as session:
+        found = queue(session, user, cfg(request).clock())
+    return page(request, "queue.html", user=user, queue=found)
+
+
+@router.get("/queue/rows", response_class=HTMLResponse)
+def queue_rows(request: Request) -> HTMLResponse:
+    user = session_user(request)
+    if user is None:
+        raise HTTPException(401, "log in first")
+    with cfg(request).sessions() as session:
+        found = queue(session, user, cfg(request).clock())
+    return page(request, "_rows.html", user=user, queue=found)
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_view(request: Request, alert_id: str) -> HTMLResponse:
+    user = session_user(request)
+    if user is None:
+        return login_page(request)
+    config = cfg(request)
+    with config.sessions() as session:
+        try:
+            found = alert_page(session, user, alert_id, config.scoring, config.clock())
+        except NotFound:
+            raise HTTPException(404, "no such alert on your queue") from None
+        workers = list(session.scalars(select(UserRecord.username).where(
+            UserRecord.active.is_(True), UserRecord.role.in_((WORKER, MANAGER))).order_by(UserRecord.username)))
+    return page(request, "alert.html", user=user, alert=found, workers=workers if user.role == MANAGER else [],
+                notice=request.query_params.get("notice", ""))
+
+
+@router.post("/alerts/{alert_id}/{action}")
+def alert_action(request: Request, alert_id: str, action: str, token: Annotated[str, Form(alias="csrf")],
+                 outcome: Annotated[str, Form()] = "", rationale: Annotated[str, Form(max_length=8000)] = "",
+                 to: Annotated[str, Form(max_length=64)] = "") -> Response:
+    user = session_user(request)
+    if user is None:
+        raise HTTPException(401, "log in first")
+    checked_csrf(request, token)
+    notice = act(request, user, alert_id, action, outcome=outcome, rationale=rationale, to=to)
+    return RedirectResponse(request.url_for("alert_view", alert_id=alert_id).include_query_params(notice=notice),
+                            303)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request) -> HTMLResponse:
+    user = session_user(request)
+    if user is None:
+        return login_page(request)
+    if user.role not in (AUDITOR, MANAGER):
+        raise HTTPException(403, "the audit trail is for auditors and triage managers")
+    with cfg(request).sessions() as session:
+        decisions = session.scalars(select(TriageDecisionRecord).order_by(TriageDecisionRecord.decided_at.desc())
+                                    .limit(200)).all()
+        entries = audit_store.count(session)
+    return page(request, "audit.html", user=user, decisions=decisions, entries=entries)
+
+
+@router.get("/audit/events/{event_id}", response_class=HTMLResponse)
+def audit_event(request: Request, event_id: str) -> HTMLResponse:
+    user = session_user(request)
+    if user is None:
+        return login_page(request)
+    if user.role not in (AUDITOR, MANAGER):
+        raise HTTPException(403, "the audit trail is for auditors and triage managers")
+    with cfg(request).sessions() as session:
+        entries = [{**s.record, "decisions": orjson.loads(s.decisions) if s.decisions else []}
+                   for s in audit_store.for_event(session, event_id) if s.record.get("kind") != "triage_decision"]
+    return page(request, "audit_event.html", user=user, event_id=event_id, text=explain(entries))

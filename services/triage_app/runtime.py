@@ -1,0 +1,41 @@
+"""The triage app as a process: its configuration from settings, and the outbox sender in the background."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+from fastapi import FastAPI
+
+from mash.codec import Codec
+from mash.db import engine_for, session_factory
+from mash.local_kafka import resolve_bootstrap
+from mash.settings import Settings
+from mash.topics import DECISIONS, topic_name
+from services.triage.scoring_file import load_scoring
+from services.triage_app.outbox import DecisionOutbox
+from services.triage_app.web import create_app
+from services.triage_app.web_session import AppConfig
+
+OUTBOX_EVERY_S = 5.0
+
+
+def build(settings: Settings) -> tuple[FastAPI, DecisionOutbox]:
+    sessions = session_factory(engine_for(settings))
+    outbox = DecisionOutbox(sessions, resolve_bootstrap(settings), topic_name(DECISIONS, settings), Codec())
+    key = settings.triage_secret_key.get_secret_value() or secrets.token_urlsafe(32)
+    app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key, outbox,
+                               secure_cookies=settings.triage_secure_cookies))
+    return app, outbox
+
+
+def send_in_background(outbox: DecisionOutbox) -> threading.Event:
+    """Decisions recorded while the broker was away go out when it is back; set the event to stop."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(OUTBOX_EVERY_S):
+            outbox.flush()
+
+    threading.Thread(target=loop, name="decision-outbox", daemon=True).start()
+    return stop

@@ -1,0 +1,112 @@
+"""Who is asking, and may they: the app's configuration, session user, CSRF check, and the one
+place where an action's failure becomes the HTTP status a client can act on."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.triage.scoring import Scoring
+from services.triage_app import actions
+from services.triage_app.accounts import User, authenticate, load_user
+from services.triage_app.outbox import DecisionOutbox
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AppConfig:
+    sessions: sessionmaker[Session]
+    scoring: Scoring
+    secret_key: str
+    outbox: DecisionOutbox | None = None
+    clock: Callable[[], datetime] = field(default=_utc_now)
+    secure_cookies: bool = False  # True behind TLS in production
+    refresh_seconds: int = 5
+
+
+def cfg(request: Request) -> AppConfig:
+    config: AppConfig = request.app.state.config
+    return config
+
+
+def session_user(request: Request) -> User | None:
+    username = request.session.get("user")
+    if not username:
+        return None
+    with cfg(request).sessions() as session:
+        return load_user(session, username)  # every request: a deactivated account stops at once
+
+
+def api_user(request: Request) -> User:
+    user = session_user(request)
+    if user is None:
+        raise HTTPException(401, "log in first: POST /api/login")
+    return user
+
+
+def api_writer(request: Request, user: Annotated[User, Depends(api_user)]) -> User:
+    checked_csrf(request, request.headers.get("x-csrf-token"))
+    return user
+
+
+def csrf(request: Request) -> str:
+    if "csrf" not in request.session:
+        request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(request.session["csrf"])
+
+
+def checked_csrf(request: Request, token: str | None) -> None:
+    expected = request.session.get("csrf", "")
+    if not expected or not token or not hmac.compare_digest(expected, token):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+
+
+def log_in(request: Request, username: str, password: str) -> User | None:
+    config = cfg(request)
+    with config.sessions.begin() as session:
+        user = authenticate(session, username, password, config.clock())
+    if user is not None:
+        request.session.clear()  # a fresh session (and CSRF token) at every log-in
+        request.session.update({"user": user.username, "csrf": secrets.token_urlsafe(32)})
+    return user
+
+
+def act(request: Request, user: User, alert_id: str, action: str, *, outcome: str = "", rationale: str = "",
+        to: str = "") -> str:
+    """Do an action; map what went wrong to the status a client can act on."""
+    config = cfg(request)
+    now = config.clock()
+    try:
+        if action == "claim":
+            actions.claim(config.sessions, user, alert_id, now)
+            return "claimed"
+        if action == "unclaim":
+            actions.unclaim(config.sessions, user, alert_id, now)
+            return "released"
+        if action == "assign":
+            actions.assign(config.sessions, user, alert_id, to, now)
+            return f"assigned to {to}"
+        if action == "decision":
+            decided = actions.decide(config.sessions, user, alert_id, outcome, rationale, now)
+            sent = config.outbox.flush() if config.outbox else 0
+            later = "" if sent else "; it will reach the hub when Kafka is reachable"
+            return f"decision recorded ({decided.audit_ref}){later}"
+    except actions.Refused as exc:
+        raise HTTPException(403, str(exc)) from None
+    except actions.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except LookupError:
+        raise HTTPException(404, "no such alert on your queue") from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    raise HTTPException(404, f"unknown action {action!r}")
