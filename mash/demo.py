@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import FrameType
 
 from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
+from mash.alert_truth import alert_truth
 from mash.db import engine_for
 from mash.local_kafka import BrokerProcess, start_broker
 from mash.models import AlertRecord
@@ -55,6 +60,7 @@ def run_demo(base: Settings) -> int:
         step(f"provisioned {len(created)} topics")
         children.append(_spawn(["hub", "worker"], env, demo_dir / "hub.log"))
         step(f"hub worker started (log: {demo_dir / 'hub.log'})")
+        app_url, users = _start_triage_app(env, demo_dir, children)
         reports = _run_connectors(["--sample"], "sample", env, demo_dir)
         counts = _wait_until_drained(broker.bootstrap, settings, engine, children[0])
         ok = print_summary(reports, counts, "the shipped samples")
@@ -70,6 +76,8 @@ def run_demo(base: Settings) -> int:
             ok = print_summary(totals, counts, "the samples and the synthetic feed") and ok
             print_truth(synth_dir, engine)
         ok = audit_check(env) and ok
+        ok = app_check(app_url, users, engine) and ok
+        print_users(app_url, users)
         if base.demo_exit:
             return 0 if ok else 1
         step("pipeline running; feed it with `mash connector run <agency> --config F` or `--synth DIR` "
@@ -87,6 +95,74 @@ def run_demo(base: Settings) -> int:
         if broker is not None:
             broker.stop()
         step("stopped every process the demo started")
+
+
+DEMO_USERS = (  # username, app role, sharing role: one of each kind of triage user
+    ("worker", "triage_worker", "mash_social_worker"),
+    ("police", "triage_worker", "mash_police_officer"),
+    ("health", "triage_worker", "mash_health_practitioner"),
+    ("manager", "triage_manager", "triage_manager"),
+    ("auditor", "auditor", None),
+)
+
+
+def _start_triage_app(env: dict[str, str], demo_dir: Path,
+                      children: list[subprocess.Popen[bytes]]) -> tuple[str, dict[str, str]]:
+    """Demo users with passwords made for this run, and the triage app on a free loopback port."""
+    users = {}
+    for username, role, sharing in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        args = [sys.executable, "-m", "mash.cli", "user", "add", username, "--role", role, "--password-stdin",
+                "--name", f"Demo {username}", *(["--sharing-role", sharing] if sharing else [])]
+        subprocess.run(args, env=env, input=password + "\n", text=True, check=True, capture_output=True, timeout=60)
+        users[username] = password
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app_env = {**env, "MASH_TRIAGE_HOST": "127.0.0.1", "MASH_TRIAGE_PORT": str(port)}
+    children.append(_spawn(["triage", "serve"], app_env, demo_dir / "triage-app.log"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while not _answers(f"{url}/readyz"):
+        if time.monotonic() > deadline or children[-1].poll() is not None:
+            raise SystemExit(f"demo: the triage app did not start; see {demo_dir / 'triage-app.log'}")
+        time.sleep(0.3)
+    print_users(url, users)
+    return url, users
+
+
+def print_users(url: str, users: dict[str, str]) -> None:
+    print(f"\ntriage app: {url}/  (API: {url}/api/docs); demo users, passwords made for this run only:")
+    for (username, role, sharing), password in zip(DEMO_USERS, users.values(), strict=True):
+        print(f"  {username:8} {password}   {role}{f', sees as {sharing}' if sharing else ''}")
+    print(flush=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def app_check(url: str, users: dict[str, str], engine: Engine) -> bool:
+    """The triage app shows a manager every open alert the hub raised."""
+    try:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        login = urllib.request.Request(f"{url}/api/login", method="POST", headers={"Content-Type": "application/json"},
+                                       data=json.dumps({"username": "manager", "password": users["manager"]}).encode())
+        opener.open(login, timeout=10).read()
+        shown = json.loads(opener.open(f"{url}/api/alerts", timeout=30).read())["total"]
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+        print(f"\ntriage app:\n  [FAILED] the queue could not be read ({exc})")
+        return False
+    with engine.connect() as db:
+        stored = len(db.execute(select(AlertRecord.alert_id).where(AlertRecord.status == "OPEN")).all())
+    ok = bool(shown == stored)
+    print(f"\ntriage app:\n  [{'ok' if ok else 'FAILED'}] the queue shows the manager {shown} open alerts; "
+          f"the store holds {stored}")
+    return ok
 
 
 def step(message: str) -> None:
@@ -199,21 +275,4 @@ def audit_check(env: dict[str, str]) -> bool:
 
 def print_truth(synth_dir: Path, engine: Engine) -> None:
     """How the alerts compare with the synthetic feed's ground truth (information, not a check)."""
-    person_of: dict[str, int] = {}
-    for line in (synth_dir / "truth" / "events.jsonl").read_text().splitlines():
-        truth = json.loads(line)
-        person_of[truth["event_id"]] = truth["person"]
-    should = {c["person"] for c in map(json.loads, (synth_dir / "truth" / "children.jsonl").read_text().splitlines())
-              if c["should_alert"]}
-    with engine.connect() as db:
-        alerts = [ids for (ids,) in db.execute(select(AlertRecord.event_ids))]
-    alerted: set[int] = set()
-    mixed = 0
-    for event_ids in alerts:
-        people = {person_of[e] for e in event_ids if e in person_of}
-        alerted |= people
-        mixed += len(people) > 1
-    found = len(should & alerted)
-    print(f"\nground truth of the synthetic feed: {len(should)} children should raise an alert; "
-          f"{found} did ({found / max(len(should), 1):.0%}), {len(alerted - should)} alerted that should not, "
-          f"{mixed} alerts joined two children.")
+    print(f"\nground truth of the synthetic feed: {alert_truth(synth_dir, engine)}")
