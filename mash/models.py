@@ -153,6 +153,7 @@ class MatchReview(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answer_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # outbox
 
 
 class MatchModelRecord(Base):

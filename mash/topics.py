@@ -41,6 +41,7 @@ AUDIT = "mash.audit.v1"
 ALERTS = "mash.alerts.v1"
 OUTCOMES = "mash.outcomes.v1"
 DECISIONS = "mash.decisions.v1"
+MATCH_ANSWERS = "mash.match_answers.v1"
 DEADLETTER = "mash.deadletter.v1"
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -61,6 +62,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               doc="One recorded outcome per inbound event."),
     TopicSpec(DECISIONS, "uk.mash.hub.TriageDecision", "person_id", retention_ms=-1,
               doc="Decisions recorded in the triage app, with their rationale; the hub closes the alert on each."),
+    TopicSpec(MATCH_ANSWERS, "uk.mash.hub.MatchAnswer", "review event_id", retention_ms=-1,
+              doc="Answers to possible matches from the triage app; enrichment merges on a confirmation."),
     TopicSpec(DEADLETTER, "uk.mash.hub.DeadLetter", "the original key", retention_ms=90 * DAY_MS,
               doc="Everything that could not be processed, with its reason."),
 )

@@ -87,6 +87,28 @@ class PersonIndex:
                     raise
         raise AssertionError("unreachable")
 
+    def answer(self, review_event_id: str, confirmed: bool, answered_by: str) -> tuple[str, str] | None:
+        """A person's answer to a possible match. Confirmed: the person the event started is merged
+        into the candidate (history kept, as in any merge); the (retired, survivor) pair to tell
+        triage, also when the merge was made before (a redelivered answer re-sends it). Rejected:
+        nothing is linked; the two stay apart."""
+        with self._sessions.begin() as session:
+            review = session.get(MatchReview, review_event_id)
+            if review is None:
+                raise LookupError(f"no possible match is held for event {review_event_id}")
+            if not confirmed:
+                return None
+            linker = _BatchLinker(session, self.model, self._new_id)
+            survivors = linker._survivors({review.person_id, review.candidate_person_id})
+            retired = survivors.get(review.person_id, review.person_id)
+            survivor = survivors.get(review.candidate_person_id, review.candidate_person_id)
+            if retired == survivor:  # merged already: this answer again, or an event proved it since
+                return review.person_id, survivor
+            linker._ensure_loaded([retired, survivor])
+            linker._merge(retired, survivor, review_event_id, f"possible match confirmed by {answered_by}"[:200])
+            linker._flush()
+            return retired, survivor
+
     def _record_model(self, session: Session) -> None:
         if self._model_recorded or self.model is None:
             return
@@ -326,7 +348,8 @@ class _BatchLinker:
 
     # -- merges and redeliveries -----------------------------------------------------------------
 
-    def _merge(self, retired: str, survivor: str, event_id: str) -> None:
+    def _merge(self, retired: str, survivor: str, event_id: str,
+               reason: str = "one event carried identifiers held by both persons") -> None:
         """Retire one person into another: identifiers, profiles, keys, events move; history stays."""
         self._flush()
         s = self.s
@@ -341,7 +364,7 @@ class _BatchLinker:
         s.execute(update(Person).where(Person.merged_into == retired).values(merged_into=survivor))
         s.execute(insert(PersonMerge), [{"retired_person_id": retired, "surviving_person_id": survivor,
                                          "event_id": event_id, "merged_at": self.now,
-                                         "reason": "one event carried identifiers held by both persons"}])
+                                         "reason": reason}])
         self.status[survivor] = status
         self.retired[retired] = survivor
         self.owners = {i: survivor if p == retired else p for i, p in self.owners.items()}

@@ -29,6 +29,7 @@ _PAYLOAD_TYPES = {
     "uk.mash.social_care.SocialCareEvent": "uk.mash.social_care.CaseEventDetails",
 }
 _INBOUND = frozenset(INBOUND_SCHEMAS.values())
+ANSWER_SCHEMA = "uk.mash.hub.MatchAnswer"
 
 
 class NotAnInboundEvent(CodecError):
@@ -45,6 +46,9 @@ class Enricher:
         events: list[tuple[dict[str, Any], str, EventToLink]] = []
         for message in batch:
             try:
+                if self.codec.writer_of(message.value).name == ANSWER_SCHEMA:
+                    out.extend(self._answer(message))
+                    continue
                 events.append(self._decode(message))
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the stream
                 out.append(dead_letter_for(message, exc, STAGE, self.codec))
@@ -68,6 +72,12 @@ class Enricher:
             out.extend(self._merged(retired, decision.person_id, event["envelope"]["event_id"])
                        for retired in decision.merge)
         return out
+
+    def _answer(self, message: InMessage) -> list[OutMessage]:
+        """A person confirmed or rejected a possible match (triage app, `mash.match_answers.v1`)."""
+        answer, _ = self.codec.decode(message.value, ANSWER_SCHEMA)
+        merged = self.index.answer(answer["review_event_id"], answer["answer"] == "CONFIRMED", answer["answered_by"])
+        return [self._merged(merged[0], merged[1], answer["review_event_id"])] if merged else []
 
     def _merged(self, retired: str, survivor: str, event_id: str) -> OutMessage:
         """Tell triage, keyed by the retired person, to hand that person's alerts to the survivor."""

@@ -21,7 +21,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.settings import Settings
-from mash.topics import AGENCIES, ALERTS, AUDIT, DEADLETTER, DECISIONS, ENRICHED, OUTCOMES, SHARED, inbound, topic_name
+from mash.topics import (
+    AGENCIES,
+    ALERTS,
+    AUDIT,
+    DEADLETTER,
+    DECISIONS,
+    ENRICHED,
+    MATCH_ANSWERS,
+    OUTCOMES,
+    SHARED,
+    inbound,
+    topic_name,
+)
 from services.enrichment.match_model import load_model
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
@@ -129,7 +141,8 @@ def make_hub(settings: Settings, bootstrap: str) -> Hub:
 def _enrichment(hub: Hub) -> None:
     enricher = Enricher(hub.codec, PersonIndex(hub.sessions, load_model(hub.settings.match_model)))
 
-    @hub.app.agent(hub.topic(*(inbound(a) for a in AGENCIES)), name="enrichment")
+    # Answers to possible matches come to the same agent: only enrichment writes the person index.
+    @hub.app.agent(hub.topic(*(inbound(a) for a in AGENCIES), MATCH_ANSWERS), name="enrichment")
     async def enrichment(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             await hub.run_batch("enrichment", enricher.process, events)

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from services.triage_app import actions
 from services.triage_app.accounts import User
+from services.triage_app.matches import open_tasks
 from services.triage_app.queue import NotFound, alert_page, queue
-from services.triage_app.web_session import act, api_user, api_writer, cfg, log_in
+from services.triage_app.web_session import act, answer_match, api_user, api_writer, cfg, log_in
 
 router = APIRouter(prefix="/api")
 
@@ -87,3 +88,21 @@ def api_decide(request: Request, user: Annotated[User, Depends(api_writer)], ale
                body: DecisionBody) -> dict[str, str]:
     """Record what happens next for the child, with the rationale; published to mash.decisions.v1."""
     return {"result": act(request, user, alert_id, "decision", outcome=body.outcome, rationale=body.rationale)}
+
+
+class AnswerBody(BaseModel):
+    answer: str = Field(pattern="^(CONFIRMED|REJECTED)$", description="CONFIRMED merges the two persons; "
+                        "REJECTED keeps them apart")
+
+
+@router.get("/matches", tags=["possible matches"])
+def api_matches(request: Request, user: Annotated[User, Depends(api_user)]) -> dict[str, Any]:
+    """Possible matches held for a person to confirm or reject, oldest first."""
+    with cfg(request).sessions() as session:
+        return {"matches": [t.as_json() for t in open_tasks(session, user)]}
+
+
+@router.post("/matches/{event_id}/answer", tags=["possible matches"])
+def api_answer(request: Request, user: Annotated[User, Depends(api_writer)], event_id: str,
+               body: AnswerBody) -> dict[str, str]:
+    return {"result": answer_match(request, user, event_id, body.answer == "CONFIRMED")}

@@ -1,65 +1,85 @@
-"""Decisions recorded in the store, sent to `mash.decisions.v1` and marked sent once the broker
-has them. Run after each decision and every few seconds, so a broker outage only delays."""
+"""What the triage app tells the hub, sent from SQL: decisions to `mash.decisions.v1` and answers to
+possible matches to `mash.match_answers.v1`, each marked sent once the broker has it. Run after
+each action and every few seconds, so a broker outage only delays, never loses."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
-from mash.models import TriageDecisionRecord
+from mash.models import MatchReview, TriageDecisionRecord
 
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
+ANSWER_SCHEMA = "uk.mash.hub.MatchAnswer"
+BATCH = 500
 log = logging.getLogger(__name__)
 
 
-class DecisionOutbox:
-    def __init__(self, sessions: sessionmaker[Session], bootstrap: str, topic: str, codec: Codec) -> None:
+class Outbox:
+    def __init__(self, sessions: sessionmaker[Session], bootstrap: str, decisions_topic: str, answers_topic: str,
+                 codec: Codec) -> None:
         self._sessions = sessions
         self._bootstrap = bootstrap
-        self._topic = topic
+        self._topics = (decisions_topic, answers_topic)
         self._codec = codec
-        self._producer: object | None = None
+        self._producer: Any = None
         self._lock = threading.Lock()
 
     def flush(self) -> int:
-        """Send every unsent decision; the number sent. Never raises: an outage is retried later."""
+        """Send everything unsent; the number sent. Never raises: an outage is retried later."""
         with self._lock:
             try:
-                return self._flush()
-            except Exception as exc:  # noqa: BLE001 - the decision is safe in SQL; say so and retry later
-                log.warning("decisions not yet sent to Kafka (%s); retrying in the background", type(exc).__name__)
+                return self._send_decisions() + self._send_answers()
+            except Exception as exc:  # noqa: BLE001 - safe in SQL; say so and retry later
+                log.warning("not yet sent to Kafka (%s); retrying in the background", type(exc).__name__)
                 self._producer = None
                 return 0
 
-    def _flush(self) -> int:
+    def _send_decisions(self) -> int:
         with self._sessions.begin() as session:
             pending = session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.published_at.is_(None))
-                                      .order_by(TriageDecisionRecord.decided_at).limit(500)).all()
-            if not pending:
-                return 0
-            producer = self._connect()
-            futures = [producer.send(self._topic, key=d.person_id.encode(), value=self._encode(d))  # type: ignore[attr-defined]
-                       for d in pending]
-            for future in futures:
-                future.get(timeout=10)
+                                      .order_by(TriageDecisionRecord.decided_at).limit(BATCH)).all()
+            self._send(self._topics[0], [(d.person_id, self._codec.encode({
+                "decision_id": d.decision_id, "alert_id": d.alert_id, "person_id": d.person_id,
+                "outcome": d.outcome, "rationale": d.rationale, "decided_by": d.decided_by,
+                "decided_role": d.decided_role, "rag_at_decision": d.rag_at_decision,
+                "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref}, DECISION_SCHEMA)) for d in pending])
             now = datetime.now(UTC)
             for d in pending:
                 d.published_at = now
             return len(pending)
 
-    def _encode(self, d: TriageDecisionRecord) -> bytes:
-        return self._codec.encode({
-            "decision_id": d.decision_id, "alert_id": d.alert_id, "person_id": d.person_id, "outcome": d.outcome,
-            "rationale": d.rationale, "decided_by": d.decided_by, "decided_role": d.decided_role,
-            "rag_at_decision": d.rag_at_decision, "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref,
-        }, DECISION_SCHEMA)
+    def _send_answers(self) -> int:
+        with self._sessions.begin() as session:
+            pending = session.scalars(select(MatchReview).where(MatchReview.status != "OPEN",
+                                                                MatchReview.answer_sent_at.is_(None))
+                                      .order_by(MatchReview.answered_at).limit(BATCH)).all()
+            self._send(self._topics[1], [(r.event_id, self._codec.encode({
+                "review_event_id": r.event_id, "person_id": r.person_id,
+                "candidate_person_id": r.candidate_person_id, "answer": r.status,
+                "answered_by": r.answered_by or "", "answered_at": _aware(r.answered_at or datetime.now(UTC))},
+                ANSWER_SCHEMA)) for r in pending])
+            now = datetime.now(UTC)
+            for r in pending:
+                r.answer_sent_at = now
+            return len(pending)
 
-    def _connect(self) -> object:
+    def _send(self, topic: str, messages: Sequence[tuple[str, bytes]]) -> None:
+        if not messages:
+            return
+        producer = self._connect()
+        futures = [producer.send(topic, key=key.encode(), value=value) for key, value in messages]
+        for future in futures:
+            future.get(timeout=10)  # acknowledged by the broker before the rows are marked sent
+
+    def _connect(self) -> Any:
         if self._producer is None:
             from kafka import KafkaProducer
 
@@ -70,7 +90,7 @@ class DecisionOutbox:
     def close(self) -> None:
         with self._lock:
             if self._producer is not None:
-                self._producer.close(timeout=5)  # type: ignore[attr-defined]
+                self._producer.close(timeout=5)
                 self._producer = None
 
 

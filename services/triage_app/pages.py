@@ -19,8 +19,9 @@ from services.sharing import audit_store
 from services.sharing.explain import explain
 from services.triage_app import actions
 from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER
+from services.triage_app.matches import open_tasks
 from services.triage_app.queue import NotFound, alert_page, queue
-from services.triage_app.web_session import act, cfg, checked_csrf, csrf, log_in, session_user
+from services.triage_app.web_session import act, answer_match, cfg, checked_csrf, csrf, log_in, session_user
 
 router = APIRouter(include_in_schema=False)
 LONDON = ZoneInfo("Europe/London")
@@ -127,6 +128,28 @@ def alert_action(request: Request, alert_id: str, action: str, token: Annotated[
     notice = act(request, user, alert_id, action, outcome=outcome, rationale=rationale, to=to)
     return RedirectResponse(request.url_for("alert_view", alert_id=alert_id).include_query_params(notice=notice),
                             303)
+
+
+@router.get("/matches", response_class=HTMLResponse)
+def matches_page(request: Request) -> HTMLResponse:
+    user = session_user(request)
+    if user is None:
+        return login_page(request)
+    with cfg(request).sessions() as session:
+        tasks = open_tasks(session, user)
+    return page(request, "matches.html", user=user, tasks=tasks, notice=request.query_params.get("notice", ""))
+
+
+@router.post("/matches/{event_id}/{verdict}")
+def match_answer(request: Request, event_id: str, verdict: str, token: Annotated[str, Form(alias="csrf")]) -> Response:
+    user = session_user(request)
+    if user is None:
+        raise HTTPException(401, "log in first")
+    checked_csrf(request, token)
+    if verdict not in ("confirm", "reject"):
+        raise HTTPException(404, "answer confirm or reject")
+    notice = answer_match(request, user, event_id, verdict == "confirm")
+    return RedirectResponse(request.url_for("matches_page").include_query_params(notice=notice), 303)
 
 
 @router.get("/audit", response_class=HTMLResponse)

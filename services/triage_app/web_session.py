@@ -14,9 +14,9 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.triage.scoring import Scoring
-from services.triage_app import actions
+from services.triage_app import actions, matches
 from services.triage_app.accounts import User, authenticate, load_user
-from services.triage_app.outbox import DecisionOutbox
+from services.triage_app.outbox import Outbox
 
 
 def _utc_now() -> datetime:
@@ -28,7 +28,7 @@ class AppConfig:
     sessions: sessionmaker[Session]
     scoring: Scoring
     secret_key: str
-    outbox: DecisionOutbox | None = None
+    outbox: Outbox | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
     secure_cookies: bool = False  # True behind TLS in production
     refresh_seconds: int = 5
@@ -79,6 +79,21 @@ def log_in(request: Request, username: str, password: str) -> User | None:
         request.session.clear()  # a fresh session (and CSRF token) at every log-in
         request.session.update({"user": user.username, "csrf": secrets.token_urlsafe(32)})
     return user
+
+
+def answer_match(request: Request, user: User, event_id: str, confirmed: bool) -> str:
+    config = cfg(request)
+    try:
+        matches.answer(config.sessions, user, event_id, confirmed, config.clock())
+    except actions.Refused as exc:
+        raise HTTPException(403, str(exc)) from None
+    except actions.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except LookupError:
+        raise HTTPException(404, "no such possible match") from None
+    sent = config.outbox.flush() if config.outbox else 0
+    return ("confirmed: the hub will merge the two records" if confirmed else "rejected: they stay apart") + (
+        "" if sent else "; it will reach the hub when Kafka is reachable")
 
 
 def act(request: Request, user: User, alert_id: str, action: str, *, outcome: str = "", rationale: str = "",
