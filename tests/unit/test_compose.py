@@ -27,12 +27,12 @@ def test_kafka_is_the_pinned_version_in_kraft_mode() -> None:
 
 
 def test_every_pipeline_process_is_a_service_of_the_project_image() -> None:
-    expected = {"provision", "hub", *(f"connector-{a.replace('_', '-')}" for a in AGENCIES)}
+    expected = {"provision", "hub", "triage-app", *(f"connector-{a.replace('_', '-')}" for a in AGENCIES)}
     assert expected <= set(SERVICES)
     for name in expected:
         assert SERVICES[name]["image"].startswith("mash-bus:")
         assert (PROJECT_ROOT / SERVICES[name]["build"]["dockerfile"]).exists()
-        assert SERVICES[name]["command"][0] in {"topics", "hub", "connector"}
+        assert SERVICES[name]["command"][0] in {"topics", "hub", "connector", "triage"}
 
 
 def test_hub_uses_postgresql_and_the_compose_broker() -> None:
@@ -54,3 +54,11 @@ def test_the_image_carries_every_folder_the_code_reads_at_run_time() -> None:
     dockerfile = (PROJECT_ROOT / "infra" / "docker" / "Dockerfile").read_text()
     for folder in ("mash", "connectors", "services", "schemas", "policies"):
         assert f"COPY {folder} ./{folder}" in dockerfile
+
+
+def test_the_triage_app_is_published_on_loopback_with_its_key_from_the_environment() -> None:
+    app = SERVICES["triage-app"]
+    assert app["command"] == ["triage", "serve"]
+    assert all(port.startswith("127.0.0.1:") for port in app["ports"])
+    assert app["environment"]["MASH_TRIAGE_SECRET_KEY"].startswith("${MASH_TRIAGE_SECRET_KEY:?")
+    assert app["environment"]["MASH_DATABASE_URL"].startswith("postgresql+psycopg://")
