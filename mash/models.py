@@ -197,6 +197,10 @@ class AlertRecord(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A rating a person set (re-rated in the app); hub_rag is the hub's own at that time.
+    hub_rag: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    rag_set_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rag_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class TimelineEventRecord(Base):

@@ -8,8 +8,10 @@ delays the hub learning of it, never loses it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash.models import AlertActionRecord, AlertRecord, TriageDecisionRecord, UserRecord
 from services.sharing import audit_store
 from services.sharing.audit_chain import canonical, digest, seal
+from services.triage.clocks import Profile, at_risk_time, deadline
 from services.triage_app.accounts import MANAGER, WORKER, User
+from services.triage_store.store import RAG_RANK
 
 AUDIT_CHAIN = "triage-app"
 OUTCOMES = {
@@ -78,41 +82,31 @@ def assign(sessions: sessionmaker[Session], user: User, alert_id: str, to: str, 
 
 def decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: str, rationale: str,
            now: datetime) -> Decided:
-    rationale = rationale.strip()
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}")
-    if not rationale:
-        raise ValueError("a decision needs its rationale")
-    if len(rationale) > MAX_RATIONALE:
-        raise ValueError(f"the rationale is {len(rationale)} characters; at most {MAX_RATIONALE}")
-    for attempt in range(5):  # two decisions at once may race for the chain's head: the loser retries
-        try:
-            return _decide(sessions, user, alert_id, outcome, rationale, now)
-        except IntegrityError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    rationale = _checked(rationale, "a decision")
+    return _retrying(lambda: _decide(sessions, user, alert_id, outcome, rationale, now))
+
+
+def rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str, rationale: str, now: datetime,
+           profile: Profile | None) -> Decided:
+    """A person changes the rating (lowering is never the hub's to do), with the reason, in the audit
+    trail. The deadline becomes the new rating's, counted from when the alert's clock started. A
+    later hub revision that rates the child more urgently than the hub did at this change wins."""
+    if rag not in RAG_RANK:
+        raise ValueError(f"unknown rating {rag!r}; choose RED, AMBER or GREEN")
+    rationale = _checked(rationale, "a change of rating")
+    return _retrying(lambda: _rerate(sessions, user, alert_id, rag, rationale, now, profile))
 
 
 def _decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: str, rationale: str,
             now: datetime) -> Decided:
     with sessions.begin() as session:
-        alert = _actionable(session, user, alert_id)
-        if alert.claimed_by != user.username and user.role != MANAGER:
-            raise Refused("claim the alert before recording a decision on it")
+        alert = _claimed(session, user, alert_id, "recording a decision on it")
         decision_id = str(uuid.uuid4())
-        record = {"kind": "triage_decision", "decision_id": decision_id, "alert_id": alert_id,
-                  "person_id": alert.person_id, "outcome": outcome, "rationale": rationale,
-                  "decided_by": user.username, "decided_role": user.role, "rag_at_decision": alert.rag,
-                  "alert_revision": alert.revision, "decided_at": now.astimezone(UTC).isoformat()}
-        text = canonical(record)
-        head = audit_store.head(session, AUDIT_CHAIN)
-        body = {"event_id": alert_id, "person_id": alert.person_id, "kind": "triage_decision",
-                "decided_by": user.username, "decided_at": record["decided_at"], "decisions_digest": digest(text)}
-        (sealed,) = seal(AUDIT_CHAIN, head, [body])
-        audit_store.append(session, [audit_store.Entry(sealed, alert_id, f"{decision_id}/{AUDIT_CHAIN}",
-                                                       digest(text))], {digest(text): text})
-        audit_ref = f"{AUDIT_CHAIN}:{sealed.seq}"
+        audit_ref = _seal(session, alert, decision_id, user, now, {
+            "kind": "triage_decision", "outcome": outcome, "rationale": rationale, "decided_role": user.role,
+            "rag_at_decision": alert.rag})
         session.add(TriageDecisionRecord(
             decision_id=decision_id, alert_id=alert_id, person_id=alert.person_id, outcome=outcome,
             rationale=rationale, decided_by=user.username, decided_role=user.role, rag_at_decision=alert.rag,
@@ -120,6 +114,67 @@ def _decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome:
         alert.decided_at = now
         _log(session, alert_id, "decided", user.username, OUTCOMES[outcome], now)
         return Decided(decision_id, audit_ref)
+
+
+def _rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str, rationale: str, now: datetime,
+            profile: Profile | None) -> Decided:
+    with sessions.begin() as session:
+        alert = _claimed(session, user, alert_id, "changing its rating")
+        if rag == alert.rag:
+            raise Conflict(f"the alert is already {rag}")
+        change_id = str(uuid.uuid4())
+        audit_ref = _seal(session, alert, change_id, user, now, {
+            "kind": "rating_changed", "from": alert.rag, "to": rag, "rationale": rationale})
+        _log(session, alert_id, "re-rated", user.username, f"{alert.rag} to {rag}: {rationale}", now)
+        alert.hub_rag = alert.hub_rag or alert.rag
+        alert.rag, alert.rag_rank, alert.rag_set_by, alert.rag_set_at = rag, RAG_RANK[rag], user.username, now
+        started = alert.clock_started_at or alert.opened_at
+        if profile is not None and started is not None:
+            start = started if started.tzinfo else started.replace(tzinfo=UTC)
+            alert.due_at = deadline(profile, rag, start)
+            alert.at_risk_at = min(at_risk_time(profile, rag, start), alert.due_at)
+        return Decided(change_id, audit_ref)
+
+
+def _seal(session: Session, alert: AlertRecord, action_id: str, user: User, now: datetime,
+          what: dict[str, Any]) -> str:
+    """One entry on the app's chain of the audit trail, naming the full record by its digest."""
+    at = now.astimezone(UTC).isoformat()
+    record = {**what, "id": action_id, "alert_id": alert.alert_id, "person_id": alert.person_id,
+              "alert_revision": alert.revision, "by": user.username, "at": at}
+    text = canonical(record)
+    body = {"event_id": alert.alert_id, "person_id": alert.person_id, "kind": what["kind"],
+            "decided_by": user.username, "decided_at": at, "decisions_digest": digest(text)}
+    (sealed,) = seal(AUDIT_CHAIN, audit_store.head(session, AUDIT_CHAIN), [body])
+    audit_store.append(session, [audit_store.Entry(sealed, alert.alert_id, f"{action_id}/{AUDIT_CHAIN}",
+                                                   digest(text))], {digest(text): text})
+    return f"{AUDIT_CHAIN}:{sealed.seq}"
+
+
+def _retrying(attempt: Callable[[], Decided]) -> Decided:
+    for tries in range(5):  # two writers at once may race for the chain's head: the loser retries
+        try:
+            return attempt()
+        except IntegrityError:
+            if tries == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _checked(rationale: str, what: str) -> str:
+    rationale = rationale.strip()
+    if not rationale:
+        raise ValueError(f"{what} needs its rationale")
+    if len(rationale) > MAX_RATIONALE:
+        raise ValueError(f"the rationale is {len(rationale)} characters; at most {MAX_RATIONALE}")
+    return rationale
+
+
+def _claimed(session: Session, user: User, alert_id: str, doing: str) -> AlertRecord:
+    alert = _actionable(session, user, alert_id)
+    if alert.claimed_by != user.username and user.role != MANAGER:
+        raise Refused(f"claim the alert before {doing}")
+    return alert
 
 
 def _actionable(session: Session, user: User, alert_id: str) -> AlertRecord:

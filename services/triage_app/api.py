@@ -83,6 +83,18 @@ def api_assign(request: Request, user: Annotated[User, Depends(api_writer)], ale
     return {"result": act(request, user, alert_id, "assign", to=body.to)}
 
 
+class RatingBody(BaseModel):
+    rag: str = Field(pattern="^(RED|AMBER|GREEN)$")
+    rationale: str = Field(min_length=1, max_length=actions.MAX_RATIONALE)
+
+
+@router.post("/alerts/{alert_id}/rating", tags=["actions"])
+def api_rerate(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: str,
+               body: RatingBody) -> dict[str, str]:
+    """Change the rating, with the reason (the hub never lowers one; a person may, on the record)."""
+    return {"result": act(request, user, alert_id, "rerate", rag=body.rag, rationale=body.rationale)}
+
+
 @router.post("/alerts/{alert_id}/decision", tags=["actions"])
 def api_decide(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: str,
                body: DecisionBody) -> dict[str, str]:

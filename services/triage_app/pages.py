@@ -120,12 +120,13 @@ def alert_view(request: Request, alert_id: str) -> HTMLResponse:
 @router.post("/alerts/{alert_id}/{action}")
 def alert_action(request: Request, alert_id: str, action: str, token: Annotated[str, Form(alias="csrf")],
                  outcome: Annotated[str, Form()] = "", rationale: Annotated[str, Form(max_length=8000)] = "",
-                 to: Annotated[str, Form(max_length=64)] = "") -> Response:
+                 to: Annotated[str, Form(max_length=64)] = "",
+                 rag: Annotated[str, Form(max_length=8)] = "") -> Response:
     user = session_user(request)
     if user is None:
         raise HTTPException(401, "log in first")
     checked_csrf(request, token)
-    notice = act(request, user, alert_id, action, outcome=outcome, rationale=rationale, to=to)
+    notice = act(request, user, alert_id, action, outcome=outcome, rationale=rationale, to=to, rag=rag)
     return RedirectResponse(request.url_for("alert_view", alert_id=alert_id).include_query_params(notice=notice),
                             303)
 

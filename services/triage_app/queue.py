@@ -67,6 +67,8 @@ class AlertPage:
     actions: list[tuple[datetime, str, str, str]]
     decisions: list[TriageDecisionRecord]
     profile: str
+    rated_by: str | None = None  # a person changed the rating
+    hub_rag: str | None = None
 
 
 def queue(session: Session, user: User, now: datetime, limit: int = 100) -> QueuePage:
@@ -111,7 +113,7 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
             select(AlertActionRecord).where(AlertActionRecord.alert_id == alert_id).order_by(AlertActionRecord.id))],
         decisions=list(session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.alert_id == alert_id)
                                        .order_by(TriageDecisionRecord.decided_at))),
-        profile=alert.profile,
+        profile=alert.profile, rated_by=alert.rag_set_by, hub_rag=alert.hub_rag,
     )
 
 

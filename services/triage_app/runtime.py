@@ -12,6 +12,7 @@ from mash.db import engine_for, session_factory
 from mash.local_kafka import resolve_bootstrap
 from mash.settings import Settings
 from mash.topics import DECISIONS, MATCH_ANSWERS, topic_name
+from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
 from services.triage_app.outbox import Outbox
 from services.triage_app.web import create_app
@@ -26,6 +27,7 @@ def build(settings: Settings) -> tuple[FastAPI, Outbox]:
                     topic_name(MATCH_ANSWERS, settings), Codec())
     key = settings.triage_secret_key.get_secret_value() or secrets.token_urlsafe(32)
     app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key, outbox,
+                               profile=load_profile(settings.triage_profile),
                                secure_cookies=settings.triage_secure_cookies))
     return app, outbox
 

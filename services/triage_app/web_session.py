@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.triage.clocks import Profile
 from services.triage.scoring import Scoring
 from services.triage_app import actions, matches
 from services.triage_app.accounts import User, authenticate, load_user
@@ -29,6 +30,7 @@ class AppConfig:
     scoring: Scoring
     secret_key: str
     outbox: Outbox | None = None
+    profile: Profile | None = None  # the RAG profile, for the deadline of a rating a person sets
     clock: Callable[[], datetime] = field(default=_utc_now)
     secure_cookies: bool = False  # True behind TLS in production
     refresh_seconds: int = 5
@@ -97,25 +99,22 @@ def answer_match(request: Request, user: User, event_id: str, confirmed: bool) -
 
 
 def act(request: Request, user: User, alert_id: str, action: str, *, outcome: str = "", rationale: str = "",
-        to: str = "") -> str:
+        to: str = "", rag: str = "") -> str:
     """Do an action; map what went wrong to the status a client can act on."""
     config = cfg(request)
     now = config.clock()
+    doings: dict[str, Callable[[], str]] = {
+        "claim": lambda: _done(lambda: actions.claim(config.sessions, user, alert_id, now), "claimed"),
+        "unclaim": lambda: _done(lambda: actions.unclaim(config.sessions, user, alert_id, now), "released"),
+        "assign": lambda: _done(lambda: actions.assign(config.sessions, user, alert_id, to, now), f"assigned to {to}"),
+        "rerate": lambda: "rating changed to {} ({})".format(rag, actions.rerate(
+            config.sessions, user, alert_id, rag, rationale, now, config.profile).audit_ref),
+        "decision": lambda: _decision(config, user, alert_id, outcome, rationale, now),
+    }
+    if action not in doings:
+        raise HTTPException(404, f"unknown action {action!r}")
     try:
-        if action == "claim":
-            actions.claim(config.sessions, user, alert_id, now)
-            return "claimed"
-        if action == "unclaim":
-            actions.unclaim(config.sessions, user, alert_id, now)
-            return "released"
-        if action == "assign":
-            actions.assign(config.sessions, user, alert_id, to, now)
-            return f"assigned to {to}"
-        if action == "decision":
-            decided = actions.decide(config.sessions, user, alert_id, outcome, rationale, now)
-            sent = config.outbox.flush() if config.outbox else 0
-            later = "" if sent else "; it will reach the hub when Kafka is reachable"
-            return f"decision recorded ({decided.audit_ref}){later}"
+        return doings[action]()
     except actions.Refused as exc:
         raise HTTPException(403, str(exc)) from None
     except actions.Conflict as exc:
@@ -124,4 +123,15 @@ def act(request: Request, user: User, alert_id: str, action: str, *, outcome: st
         raise HTTPException(404, "no such alert on your queue") from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    raise HTTPException(404, f"unknown action {action!r}")
+
+
+def _done(action: Callable[[], None], message: str) -> str:
+    action()
+    return message
+
+
+def _decision(config: AppConfig, user: User, alert_id: str, outcome: str, rationale: str, now: datetime) -> str:
+    decided = actions.decide(config.sessions, user, alert_id, outcome, rationale, now)
+    sent = config.outbox.flush() if config.outbox else 0
+    later = "" if sent else "; it will reach the hub when Kafka is reachable"
+    return f"decision recorded ({decided.audit_ref}){later}"

@@ -59,9 +59,19 @@ class TriageStore:
         row = session.get(AlertRecord, alert["alert_id"])
         if row is None:
             session.add(AlertRecord(**values))
-        elif alert["revision"] > row.revision:
-            for key, value in values.items():
-                setattr(row, key, value)
+            return
+        if alert["revision"] <= row.revision:
+            return
+        if row.rag_set_by is not None:
+            # A person set the rating: it stands unless the hub now rates the child more urgently than
+            # both that person and the hub itself did at the time (new information, not a repeat).
+            if RAG_RANK[alert["rag"]] >= min(row.rag_rank, RAG_RANK[row.hub_rag or row.rag]):
+                values = {**values, "rag": row.rag, "rag_rank": row.rag_rank, "due_at": row.due_at,
+                          "at_risk_at": row.at_risk_at, "hub_rag": alert["rag"]}
+            else:
+                values = {**values, "hub_rag": None, "rag_set_by": None, "rag_set_at": None}
+        for key, value in values.items():
+            setattr(row, key, value)
 
 
 def _latest_revisions(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

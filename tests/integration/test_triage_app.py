@@ -16,9 +16,11 @@ from mash.db import session_factory
 from mash.models import AlertActionRecord, TriageDecisionRecord
 from services.sharing import audit_store
 from services.sharing.audit_chain import verify
+from services.triage.profiles import PROFILES_DIR, load_profile
 from services.triage.scoring_file import load_scoring
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
+from services.triage_store.store import TriageStore
 from tests.support.triage_data import HOSTILE, NOW, PASSWORD, add_users, seed
 
 
@@ -48,7 +50,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client_for(sessions: sessionmaker[Session], data: Any, clock: Clock) -> Iterator[Any]:
-    app = create_app(AppConfig(sessions, load_scoring(), "test-secret-" * 4, clock=clock))
+    app = create_app(AppConfig(sessions, load_scoring(), "test-secret-" * 4, clock=clock,
+                               profile=load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml")))
     clients: list[TestClient] = []
 
     def make(username: str | None = None) -> TestClient:
@@ -194,3 +197,28 @@ def test_the_api_is_described_by_openapi(client_for: Any, data: Any) -> None:
     spec = client_for().get("/api/openapi.json").json()
     assert {"/api/login", "/api/alerts", "/api/alerts/{alert_id}", "/api/alerts/{alert_id}/claim",
             "/api/alerts/{alert_id}/decision", "/api/alerts/{alert_id}/assign"} <= set(spec["paths"])
+
+
+def test_a_person_may_lower_a_rating_on_the_record_and_only_new_urgency_from_the_hub_overrides_it(
+        client_for: Any, data: Any, sessions: sessionmaker[Session]) -> None:
+    ruby, sam = data["ruby"], data["sam"]
+    mo = client_for("mo")
+    change = {"rag": "AMBER", "rationale": "Perpetrator in custody; the child is safe tonight."}
+    assert client_for("alice").post(f"/api/alerts/{ruby['alert_id']}/rating", json=change).status_code == 403
+    assert mo.post(f"/api/alerts/{ruby['alert_id']}/rating", json={**change, "rationale": ""}).status_code == 422
+    response = mo.post(f"/api/alerts/{ruby['alert_id']}/rating", json=change)
+    assert response.status_code == 200 and "triage-app:1" in response.json()["result"]
+    lowered = mo.get(f"/api/alerts/{ruby['alert_id']}").json()
+    assert lowered["rag"] == "AMBER"
+    assert lowered["due_at"] == "2026-11-25T15:00:00+00:00"  # clock started 08:20: six working hours from 09:00
+    store = TriageStore(sessions)
+    store.apply([{**ruby, "revision": 2}], [])  # the hub, still RED, re-sends as an event attaches
+    assert mo.get(f"/api/alerts/{ruby['alert_id']}").json()["rag"] == "AMBER"  # the person's rating stands
+    assert mo.post(f"/api/alerts/{sam['alert_id']}/rating", json={**change, "rag": "GREEN"}).status_code == 200
+    store.apply([{**sam, "revision": 2, "rag": "RED"}], [])  # new information: the hub now rates it RED
+    assert mo.get(f"/api/alerts/{sam['alert_id']}").json()["rag"] == "RED"
+    with sessions() as session:
+        assert verify(audit_store.read_chains(session)).heads["triage-app"].seq == 2
+        actions = [a.detail for a in session.scalars(select(AlertActionRecord).where(
+            AlertActionRecord.action == "re-rated"))]
+    assert actions[0] == "RED to AMBER: Perpetrator in custody; the child is safe tonight."
