@@ -43,9 +43,12 @@ def test_demo_summarises_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None
 
         wait_for(summarised, timeout_s=300, what="the demo to print its summary")
         text = log.read_text()
-        # conservation after the samples and after the synth feed, then the audit trail
-        assert "[FAILED]" not in text and text.count("[ok]") == 11
+        # conservation after the samples and after the synth feed, the audit trail, the triage app
+        assert "[FAILED]" not in text and text.count("[ok]") == 12
         assert "[ok] mash audit verify" in text and "intact" in text
+        assert re.search(r"\[ok\] the queue shows the manager [1-9]\d* open alerts", text)
+        assert re.search(r"manager +\S{16} +triage_manager", text)  # a password made for this run
+        app_port = int(re.findall(r"triage app: http://127\.0\.0\.1:(\d+)/", text)[0])
         assert "ground truth of the synthetic feed" in text
         assert re.search(r"alerts raised: [1-9]", text)
         port = int(re.findall(r"broker ready at 127\.0\.0\.1:(\d+)", text)[0])
@@ -57,5 +60,6 @@ def test_demo_summarises_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None
             demo.kill()
     assert "stopped every process the demo started" in log.read_text()
     assert processes_using(tmp_path / "demo") == []
-    with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", port)) != 0  # the broker is gone
+    for gone in (port, app_port):  # the broker and the triage app
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", gone)) != 0
