@@ -64,7 +64,10 @@ def _list(_: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from connectors.sdk.metrics import ConnectorMetrics
+    from mash import logs
     from mash.local_kafka import resolve_bootstrap
+    from mash.metrics import MetricsServer
 
     settings = get_settings()
     try:
@@ -88,9 +91,15 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     source = connector.open_source()
     _stop_on_signals(source)
+    logs.configure(f"connector-{connector.name}", settings.log_format)
+    server = MetricsServer(f"connector-{connector.name}", settings.metrics_host, settings.metrics_port,
+                           lambda: {"kafka": bool(producer.bootstrap_connected())},
+                           settings.state_dir / "metrics-targets")
     try:
-        report = Runner(connector, producer, offsets, settings, progress=_progress).run(source)
+        report = Runner(connector, producer, offsets, settings, progress=_progress,
+                        observer=ConnectorMetrics()).run(source)
     finally:
+        server.close()
         producer.close()
         offsets.close()
     print(f"\r{args.name}: done: read {report.read}, produced {report.produced}, "

@@ -14,10 +14,11 @@ from mash.settings import Settings
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json)
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json)
+    # hide_parameters: an error's message must not quote a row's values (children's details) into a log
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json, hide_parameters=True)
 
 
 def _json(value: Any) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine, func, select
 
 from mash.codec import Codec
+from mash.consumer_lag import group_lag
 from mash.models import AlertRecord, EventOutcomeRecord
 from mash.settings import Settings
 from mash.topics import (
@@ -98,18 +98,5 @@ def _read_all(consumer: KafkaConsumer, topic: str) -> list[bytes]:
 
 
 def _group_lag(bootstrap: str, consumer: KafkaConsumer, settings: Settings) -> int | None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-counter")
-    try:
-        committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
-    except KafkaError:  # e.g. the group coordinator is still starting: not known yet
-        return None
-    finally:
-        admin.close()
-    partitions = [TopicPartition(topic_name(t, settings), p) for t in HUB_INPUTS
-                  for p in consumer.partitions_for_topic(topic_name(t, settings)) or ()]
-    end = consumer.end_offsets(partitions)
-    lag = 0
-    for tp in partitions:
-        done = committed.get(tp)
-        lag += end[tp] - (done.offset if done is not None and done.offset >= 0 else 0)
-    return lag
+    lag = group_lag(bootstrap, settings.app_id, [topic_name(t, settings) for t in HUB_INPUTS], consumer)
+    return None if lag is None else sum(lag.values())

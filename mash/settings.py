@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     triage_secure_cookies: bool = Field(
         False, description="Send session cookies only over HTTPS: set it when the app is behind TLS (production).",
     )
+    metrics_host: str = Field("127.0.0.1", description="Address each process serves /metrics, /healthz and "
+                              "/readyz on (loopback by default; 0.0.0.0 in a container).")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Port for /metrics, /healthz, /readyz (0: any free "
+                              "port, announced in the log and under state_dir/metrics-targets/ for Prometheus).")
+    log_format: str = Field("json", pattern="^(json|text)$", description="Log lines as JSON (one object per line, "
+                            "for a log shipper) or plain text for a terminal. Never with personal data either way.")
     kafka_jars_dir: Path = Field(
         PROJECT_ROOT / "infra" / "kafka" / "lib",
         description="Where `mash kafka fetch` puts the broker's jars.",

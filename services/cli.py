@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -64,13 +65,28 @@ def _show(_: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import faust
 
+    from mash import logs
+    from mash.db import engine_for, session_factory
     from mash.local_kafka import resolve_bootstrap
     from mash.settings import get_settings
+    from services.hub import operations
     from services.hub.app import build_app, tune_gc
 
     settings = get_settings()
-    app = build_app(settings, resolve_bootstrap(settings), [s.strip() for s in args.stages.split(",") if s.strip()])
+    bootstrap = resolve_bootstrap(settings)
+    app = build_app(settings, bootstrap, [s.strip() for s in args.stages.split(",") if s.strip()])
+    server, lag = operations.start(settings, bootstrap, session_factory(engine_for(settings)))
     tune_gc()
-    worker = faust.Worker(app, loglevel=args.loglevel)
-    worker.execute_from_commandline()
+    logs.configure("hub", settings.log_format, args.loglevel)
+    logging.getLogger("mash.hub").info("metrics, health and readiness on http://%s/", server.address)
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            logs.configure("hub", settings.log_format, args.loglevel)  # Faust set up its own: put ours back
+
+    worker = Worker(app, loglevel=args.loglevel)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        lag.stop()
+        server.close()
     return 0

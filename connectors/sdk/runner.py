@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -109,11 +109,21 @@ def prepare_all(connector: Connector, records: Iterable[SourceRecord], codec: Co
         yield prepare(connector, record, codec)
 
 
+class RunObserver(Protocol):
+    """The SDK's hook for metrics and the like: told what each confirmed batch held, and each resend."""
+
+    def confirmed(self, connector: Connector, outcomes: Sequence[Outcome]) -> None: ...
+
+    def resending(self, connector: Connector, error: BaseException) -> None: ...
+
+
 class Runner:
     """Sends prepared records as they come and checkpoints each confirmed batch."""
 
     def __init__(self, connector: Connector, producer: KafkaProducer, offsets: OffsetStore, settings: Settings,
-                 codec: Codec | None = None, progress: Callable[[RunReport], None] | None = None) -> None:
+                 codec: Codec | None = None, progress: Callable[[RunReport], None] | None = None,
+                 observer: RunObserver | None = None) -> None:
+        self.observer = observer
         self.connector = connector
         self.producer = producer
         self.offsets = offsets
@@ -163,6 +173,8 @@ class Runner:
         """Wait for the broker to confirm the batch, then save the checkpoint and acknowledge."""
         if self._batch:
             self._confirm()
+            if self.observer:
+                self.observer.confirmed(self.connector, self._batch)
         if source.keeps_checkpoints:
             self.offsets.save(self._positions)
         for end in self._ends:
@@ -181,6 +193,8 @@ class Runner:
                     future.get(timeout=DELIVERY_TIMEOUT_S)
                 return
             except KafkaError as exc:
+                if self.observer:
+                    self.observer.resending(self.connector, exc)
                 if waited >= RETRY_BUDGET_S:
                     raise
                 print(f"\n{self.connector.name}: broker error ({type(exc).__name__}: {exc}); "

@@ -67,8 +67,10 @@ class Enricher:
                 "merged_person_ids": list(decision.merge),
                 "context": result.context,
             }
+            facts = [("mash.link_method", decision.method.encode()),
+                     ("mash.held_for_review", b"true" if decision.review_candidate else b"false")]
             out.append(OutMessage(ENRICHED, decision.person_id.encode(),
-                                  self.codec.encode(enriched, ENRICHED_SCHEMA, check_types=False)))
+                                  self.codec.encode(enriched, ENRICHED_SCHEMA, check_types=False), facts))
             out.extend(self._merged(retired, decision.person_id, event["envelope"]["event_id"])
                        for retired in decision.merge)
         return out

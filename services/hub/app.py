@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,9 +39,11 @@ from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
 from services.hub import faust_seek
 from services.hub.guard import guarded
+from services.hub.observe import HubObserver
 from services.messages import InMessage, OutMessage
 from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
+from services.sharing.vocabulary import ROLES
 from services.triage.correlation import PersonState, Rules
 from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
@@ -49,6 +51,7 @@ from services.triage.stage import Triage
 from services.triage_store.stage import StoreSink
 from services.triage_store.store import TriageStore
 
+T = TypeVar("T")
 BATCH_SIZE = 1000
 BATCH_WITHIN_S = 0.3
 GC_THRESHOLDS = (50_000, 50, 100)
@@ -75,6 +78,7 @@ class Hub:
     codec: Codec
     sessions: sessionmaker[Session]
     outputs: dict[str, str]  # catalogue name -> this deployment's topic name
+    observer: HubObserver
 
     def topic(self, *names: str) -> Any:
         return self.app.topic(*(topic_name(n, self.settings) for n in names),
@@ -91,11 +95,18 @@ class Hub:
     async def run_batch(self, stage: str, process: Callable[[list[InMessage]], list[OutMessage]],
                         events: Sequence[Any]) -> None:
         batch = [_in_message(e) for e in events]
+        started = time.perf_counter()
 
-        async def attempt() -> None:
-            await self.emit(await asyncio.to_thread(process, batch))
+        async def attempt() -> list[OutMessage]:
+            out = await asyncio.to_thread(process, batch)
+            await self.emit(out)
+            return out
 
-        await guarded(stage, attempt, self.settings.stage_retry_budget_s)
+        out = await self.guarded(stage, attempt)
+        self.observer.batch(stage, batch, out, time.perf_counter() - started)
+
+    async def guarded(self, stage: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        return await guarded(stage, attempt, self.settings.stage_retry_budget_s, on_failure=self.observer.failure)
 
 
 def build_app(settings: Settings, bootstrap: str,
@@ -132,7 +143,8 @@ def make_hub(settings: Settings, bootstrap: str) -> Hub:
         web_enabled=False,
         datadir=str(settings.state_dir / "faust"),  # not the working directory
     )
-    hub = Hub(app, settings, Codec(), session_factory(engine_for(settings)), {})
+    hub = Hub(app, settings, Codec(), session_factory(engine_for(settings)), {},
+              HubObserver(settings.topic_prefix, tuple(ROLES)))
     hub.outputs = {name: topic_name(name, settings)
                    for name in (ENRICHED, SHARED, AUDIT, ALERTS, OUTCOMES, DEADLETTER)}
     return hub
@@ -181,8 +193,11 @@ def _triage(hub: Hub) -> None:
     @hub.app.agent(hub.topic(SHARED, DECISIONS), name="triage")
     async def triage_agent(stream: Any) -> None:
         async for event in stream.events():
-            out = step(_in_message(event))
-            await guarded("triage", partial(hub.emit, out), hub.settings.stage_retry_budget_s)
+            started = time.perf_counter()
+            message = _in_message(event)
+            out = step(message)
+            await hub.guarded("triage", partial(hub.emit, out))
+            hub.observer.batch("triage", [message], out, time.perf_counter() - started)
 
 
 def _triage_store(hub: Hub) -> None:

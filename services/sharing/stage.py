@@ -63,7 +63,7 @@ class Sharer:
         self.clock = clock
         self._decided: dict[tuple[object, ...], DecisionSet] = {}
         self._stored_sets: set[str] = set()  # digests this worker knows the store holds
-        self._views: dict[str, tuple[Plan, bytes]] = {}  # decision set -> what to copy, its views encoded
+        self._views: dict[str, tuple[Plan, bytes, bytes]] = {}  # decision set -> fields, views, outcomes
 
     def process(self, batch: Sequence[InMessage]) -> list[OutMessage]:
         policy = self.policies.current()  # a clean point: the whole batch is decided by one policy
@@ -169,8 +169,9 @@ class Sharer:
             views = self._views[entry.decisions or ""] = (
                 plan_of({name for d in decisions for name in d["fields_shared"]}),
                 self.codec.encode_last_field([{"role": d["recipient_role"], "outcome": d["outcome"],
-                                               "fields": d["fields_shared"]} for d in decisions], SHARED_SCHEMA))
-        plan, encoded_views = views
+                                               "fields": d["fields_shared"]} for d in decisions], SHARED_SCHEMA),
+                ";".join(f"{d['recipient_role']}={d['outcome']}" for d in decisions).encode())
+        plan, encoded_views, outcomes = views
         head = {**item.header, "policy_version": item.body["policy_version"], "audit_ref": f"{entry.chain}:{entry.seq}",
                 "values": orjson.dumps(fields.nested(plan)).decode()}
         # The decision set rides with the first entry of the batch that names it on its chain: a
@@ -180,5 +181,6 @@ class Sharer:
                  "body": entry.body, "decisions": None if named in sets_sent else entry.decisions}
         sets_sent.add(named)
         return [OutMessage(SHARED, item.header["person_id"].encode(),
-                           self.codec.encode_with_last_field(head, SHARED_SCHEMA, encoded_views)),
+                           self.codec.encode_with_last_field(head, SHARED_SCHEMA, encoded_views),
+                           [("mash.sharing", outcomes)]),
                 OutMessage(AUDIT, entry.chain.encode(), self.codec.encode(audit, AUDIT_SCHEMA, check_types=False))]

@@ -83,7 +83,7 @@ class Triage:
         indicators = indicators_of(self.rules.scoring, shared["event_type"], json.loads(shared["values"] or "{}"))
         facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]), indicators)
         new_state, decision = correlate(state, person_id, facts, self.rules, now_ms)
-        out = [self._outcome(facts, person_id, decision, now_ms)]
+        out = [self._outcome(facts, person_id, decision, now_ms, _ms(shared["received_at"]))]
         # A duplicate re-sends the current alert too: if the first attempt died between saving
         # state and sending, this is what delivers it (the store keeps the highest revision).
         if decision.alert is not None and (decision.alert_changed or decision.duplicate):
@@ -93,7 +93,8 @@ class Triage:
     def dead_letter(self, message: InMessage, error: Exception) -> OutMessage:
         return dead_letter_for(message, error, STAGE, self.codec)
 
-    def _outcome(self, facts: EventFacts, person_id: str, decision: Decision, now_ms: int) -> OutMessage:
+    def _outcome(self, facts: EventFacts, person_id: str, decision: Decision, now_ms: int,
+                 received_ms: int) -> OutMessage:
         record = {
             "event_id": facts.event_id,
             "person_id": person_id,
@@ -103,7 +104,10 @@ class Triage:
             "recorded_at": now_ms,
         }
         value = self.codec.encode(record, OUTCOME_SCHEMA, check_types=False)  # built here, typed
-        return OutMessage(OUTCOMES, facts.event_id.encode(), value)
+        return OutMessage(OUTCOMES, facts.event_id.encode(), value, [  # facts for operators' metrics
+            ("mash.outcome", decision.outcome.encode()), ("mash.agency", facts.agency.encode()),
+            ("mash.received_ms", str(received_ms).encode()), ("mash.occurred_ms", str(facts.occurred_ms).encode()),
+            ("mash.duplicate", b"true" if decision.duplicate else b"false")])
 
     def _alert(self, person_id: str, alert: AlertState) -> OutMessage:
         record = {
@@ -126,7 +130,9 @@ class Triage:
             "due_at": alert.due_ms or None,
         }
         value = self.codec.encode(record, ALERT_SCHEMA, check_types=False)  # built here, typed
-        return OutMessage(ALERTS, person_id.encode(), value)
+        change = "closed" if alert.status == "CLOSED" else "opened" if alert.revision == 1 else "updated"
+        return OutMessage(ALERTS, person_id.encode(), value, [("mash.rag", alert.rag.encode()),
+                                                               ("mash.change", change.encode())])
 
 
 def _ms(value: datetime | int) -> int:

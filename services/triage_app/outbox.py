@@ -87,6 +87,14 @@ class Outbox:
                                            client_id="mash-triage-app", max_block_ms=5000)
         return self._producer
 
+    def kafka_answers(self) -> bool:
+        with self._lock:
+            try:
+                return bool(self._connect().bootstrap_connected())
+            except Exception:  # noqa: BLE001 - not reachable now
+                self._producer = None
+                return False
+
     def close(self) -> None:
         with self._lock:
             if self._producer is not None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from mash.models import AlertActionRecord, AlertRecord, TimelineEventRecord, TriageDecisionRecord
@@ -181,3 +181,16 @@ def _ms(moment: datetime) -> int:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def open_alert_counts(session: Session, now: datetime) -> dict[tuple[str, str], int]:
+    """Open, undecided alerts by rating and clock (on_time, at_risk, breached), every pair present."""
+    counts = {(rag, clock): 0 for rag in ("RED", "AMBER", "GREEN") for clock in ("on_time", "at_risk", "breached")}
+    clock = case((AlertRecord.due_at <= now, "breached"), (AlertRecord.at_risk_at <= now, "at_risk"),
+                 else_="on_time")
+    rows = session.execute(select(AlertRecord.rag, clock, func.count())
+                           .where(AlertRecord.status == "OPEN", AlertRecord.decided_at.is_(None))
+                           .group_by(AlertRecord.rag, clock))
+    for rag, state, n in rows:
+        counts[(rag, state)] = n
+    return counts

@@ -8,16 +8,20 @@ token, pages are escaped by Jinja2's autoescape and served with a strict Content
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
+from mash import metrics
 from services.triage_app import api, pages
+from services.triage_app.queue import open_alert_counts
 from services.triage_app.web_session import AppConfig
 
 SESSION_HOURS = 9  # a shift
@@ -42,13 +46,28 @@ def create_app(config: AppConfig) -> FastAPI:
     app.include_router(api.router)
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
+    app.add_api_route("/metrics", _metrics, include_in_schema=False)
     return app
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    started = time.perf_counter()
     response = await call_next(request)
     response.headers.update(HEADERS)
+    route = request.scope.get("route")  # the template (/alerts/{alert_id}), never the ids in the path
+    metrics.HTTP_REQUESTS.labels(getattr(route, "path", "unmatched"), request.method,
+                                 f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
     return response
+
+
+def _metrics(request: Request) -> Response:
+    """Prometheus metrics, with the queue's state counted now (open alerts by rating and clock)."""
+    config = request.app.state.config
+    with config.sessions() as session:
+        counts = open_alert_counts(session, config.clock())
+    for (rag, clock), n in counts.items():
+        metrics.OPEN_ALERTS.labels(rag, clock).set(n)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def _healthz() -> dict[str, str]:
@@ -56,9 +75,12 @@ def _healthz() -> dict[str, str]:
 
 
 def _readyz(request: Request) -> JSONResponse:
+    config = request.app.state.config
+    checks = {"database": True, "kafka": config.outbox.kafka_answers() if config.outbox else True}
     try:
-        with request.app.state.config.sessions() as session:
+        with config.sessions() as session:
             session.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - not ready, and say why
-        return JSONResponse({"status": "not ready", "database": type(exc).__name__}, 503)
-    return JSONResponse({"status": "ready"})
+    except Exception:  # noqa: BLE001 - not ready, and say which
+        checks["database"] = False
+    ready = all(checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503)

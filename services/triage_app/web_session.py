@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash import metrics
 from services.triage.clocks import Profile
 from services.triage.scoring import Scoring
 from services.triage_app import actions, matches
@@ -77,7 +78,9 @@ def log_in(request: Request, username: str, password: str) -> User | None:
     config = cfg(request)
     with config.sessions.begin() as session:
         user = authenticate(session, username, password, config.clock())
-    if user is not None:
+    if user is None:
+        metrics.LOGIN_FAILURES.inc()
+    else:
         request.session.clear()  # a fresh session (and CSRF token) at every log-in
         request.session.update({"user": user.username, "csrf": secrets.token_urlsafe(32)})
     return user
@@ -132,6 +135,7 @@ def _done(action: Callable[[], None], message: str) -> str:
 
 def _decision(config: AppConfig, user: User, alert_id: str, outcome: str, rationale: str, now: datetime) -> str:
     decided = actions.decide(config.sessions, user, alert_id, outcome, rationale, now)
+    metrics.TRIAGE_DECISIONS.labels(outcome).inc()
     sent = config.outbox.flush() if config.outbox else 0
     later = "" if sent else "; it will reach the hub when Kafka is reachable"
     return f"decision recorded ({decided.audit_ref}){later}"

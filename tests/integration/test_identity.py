@@ -30,7 +30,9 @@ NHS, UPN = "9434765919", "B801200005001"
 
 
 def police(n: int, person_ref: str, nhs: str | None, dob: str, postcode: str, day: int) -> dict[str, Any]:
-    return {**KAI, "ppn_id": f"PPN-M-{n}", "person_ref": person_ref, "nhs_number": nhs, "dob": dob,
+    """A police report that alone raises no alert (no risk indicator): only joined with another agency."""
+    return {**KAI, "incident_type": "MISSING_EPISODE", "child_role": "OTHER",
+            "ppn_id": f"PPN-M-{n}", "person_ref": person_ref, "nhs_number": nhs, "dob": dob,
             "postcode": postcode, "incident_ref": f"1{n}", "occurred_at": f"2026-11-{day:02d}T10:00:00Z"}
 
 

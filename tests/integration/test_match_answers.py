@@ -28,7 +28,7 @@ from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.integration.conftest import wait_for
 from tests.integration.test_databases import link
-from tests.integration.test_identity import KAI, publish
+from tests.integration.test_identity import KAI, decided, publish
 from tests.support.triage_data import NOW, PASSWORD
 
 ASHA = Profile("ASHA", "KHAN", date(2015, 3, 4), "F", "LS61AB")
@@ -75,6 +75,7 @@ def test_confirming_in_the_app_merges_in_the_hub_and_joins_the_alerts(
     doubtful = {**first, "ppn_id": "PPN-A-2", "person_ref": "WYP-A2", "nhs_number": None, "dob": "2015-04-03",
                 "postcode": "M1 1AA", "incident_ref": "1002", "occurred_at": "2026-11-21T10:00:00Z"}
     publish(provisioned, tmp_path, "police", first)
+    wait_for(decided(provisioned, engine, 1), what="the first report")  # then the doubtful one meets it
     event_id = publish(provisioned, tmp_path, "police", doubtful)
 
     def review() -> Any:

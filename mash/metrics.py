@@ -1,0 +1,165 @@
+"""The metrics every process exports, declared once, and the small HTTP server that serves them.
+
+One catalogue, as for topics: the dashboard and the alert rules are checked against these names.
+Names follow Prometheus conventions (base units, `_total` counters, `_seconds` histograms) and
+labels are low-cardinality by construction: agency, event type, stage, outcome, rating, error
+class, topic, partition. Never a person, an event id, or any text from an event: the values a
+label may take come from closed lists in code, and a test scrapes a running pipeline for leaks.
+
+Each process serves `/metrics`, `/healthz` (alive) and `/readyz` (its Kafka and database answer)
+on MASH_METRICS_HOST:MASH_METRICS_PORT (port 0: any free port), and writes a Prometheus
+file-based service discovery entry under `<state_dir>/metrics-targets/`, removed at exit, so a
+Prometheus on the same machine finds every process of the embedded stack by itself.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+END_TO_END_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+
+# -- connectors ----------------------------------------------------------------------------------
+CONNECTOR_RECORDS = Counter(
+    "mash_connector_records_total", "Source records a connector finished with, by outcome (published, "
+    "dead_lettered) and, for dead letters, the error class.", ["agency", "outcome", "error"])
+CONNECTOR_RETRIES = Counter(
+    "mash_connector_send_retries_total", "Batches a connector resent after a broker error.", ["agency", "error"])
+CONNECTOR_LAST_PUBLISHED = Gauge(
+    "mash_connector_last_published_timestamp_seconds", "When the connector last had a record confirmed by the "
+    "broker (Unix time).", ["agency"])
+
+# -- hub stages ----------------------------------------------------------------------------------
+STAGE_MESSAGES_IN = Counter(
+    "mash_stage_messages_in_total", "Messages a hub stage consumed, by input topic.", ["stage", "topic"])
+STAGE_MESSAGES_OUT = Counter(
+    "mash_stage_messages_out_total", "Messages a hub stage produced, by output topic.", ["stage", "topic"])
+STAGE_BATCH_SECONDS = Histogram(
+    "mash_stage_batch_seconds", "Time a hub stage took over one batch (or one event, for triage), from "
+    "decoding to the broker's acknowledgement of its output.", ["stage"], buckets=LATENCY_BUCKETS)
+STAGE_FAILURES = Counter(
+    "mash_stage_failures_total", "Failed attempts at a whole batch (database or broker trouble), each "
+    "retried, by error class.", ["stage", "error"])
+DEAD_LETTERS = Counter(
+    "mash_dead_letters_total", "Messages sent to the dead-letter topic, by the stage that gave up and the "
+    "error class.", ["stage", "error"])
+EVENT_OUTCOMES = Counter(
+    "mash_event_outcomes_total", "Inbound events' recorded outcomes (ALERT_RAISED, ATTACHED_TO_ALERT, "
+    "NO_ALERT).", ["agency", "outcome"])
+END_TO_END_SECONDS = Histogram(
+    "mash_event_to_alert_seconds", "From an event's arrival at the hub's edge (received_at) to its outcome "
+    "joining it to an alert, by agency.", ["agency"], buckets=END_TO_END_BUCKETS)
+OCCURRED_TO_ALERT_SECONDS = Histogram(
+    "mash_occurred_to_alert_seconds", "From when the event happened (occurred_at) to its outcome joining it to "
+    "an alert, by agency: includes each agency's own reporting delay.", ["agency"], buckets=END_TO_END_BUCKETS)
+LAST_EVENT = Gauge(
+    "mash_last_event_timestamp_seconds", "When the hub last read an event from an agency's inbound topic "
+    "(Unix time); time() minus this is how long the feed has been silent.", ["agency"])
+LINK_DECISIONS = Counter(
+    "mash_link_decisions_total", "Person index decisions by method (NHS_NUMBER, UPN, LOCAL_ID, NEW_PERSON, "
+    "PROBABILISTIC) and whether a possible match was held for review.", ["method", "held_for_review"])
+PERSONS = Gauge("mash_person_index_persons", "Persons in the person index (not merged into another).")
+SHARING_DECISIONS = Counter(
+    "mash_sharing_decisions_total", "Per-role sharing decisions by outcome (SHARE, SHARE_FIELDS, WITHHOLD).",
+    ["role", "outcome"])
+ALERT_REVISIONS = Counter(
+    "mash_alert_revisions_total", "Alert revisions the hub sent, by rating and change (opened, updated, "
+    "closed).", ["rag", "change"])
+CONSUMER_LAG = Gauge(
+    "mash_consumer_lag_messages", "Messages on a partition not yet committed by the hub's consumer group.",
+    ["group", "topic", "partition"])
+
+# -- triage store and app ------------------------------------------------------------------------
+OPEN_ALERTS = Gauge(
+    "mash_open_alerts", "Open, undecided alerts on the triage queue by rating and clock (on_time, at_risk, "
+    "breached).", ["rag", "clock"])
+TRIAGE_DECISIONS = Counter(
+    "mash_triage_decisions_total", "Decisions recorded in the triage app, by outcome.", ["outcome"])
+HTTP_REQUESTS = Histogram(
+    "mash_http_request_seconds", "Triage app requests by route template, method and status class.",
+    ["route", "method", "status"], buckets=LATENCY_BUCKETS)
+LOGIN_FAILURES = Counter("mash_login_failures_total", "Failed log-ins to the triage app (wrong password, "
+                         "unknown user or locked account).")
+
+
+def labelled(value: str | None, allowed: frozenset[str] | tuple[str, ...], other: str = "other") -> str:
+    """A label value from a closed list: anything else becomes `other`, so no text can leak in."""
+    return value if value is not None and value in allowed else other
+
+
+class MetricsServer:
+    """`/metrics`, `/healthz` and `/readyz` for one process, in a daemon thread."""
+
+    def __init__(self, name: str, host: str, port: int, ready: Callable[[], dict[str, bool]],
+                 targets_dir: Path | None = None) -> None:
+        self.name = name
+        self._ready = ready
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self.address = f"{host}:{self._server.server_address[1]}"
+        self._target: Path | None = None
+        if targets_dir is not None:
+            self._target = self._register(targets_dir)
+        threading.Thread(target=self._server.serve_forever, name=f"metrics-{name}", daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._target is not None:
+            self._target.unlink(missing_ok=True)
+            self._target = None
+
+    def _register(self, targets_dir: Path) -> Path:
+        targets_dir.mkdir(parents=True, exist_ok=True)
+        path = targets_dir / f"{self.name}-{os.getpid()}.json"
+        entry = [{"targets": [self.address], "labels": {"job": f"mash-{self.name.split('-')[0]}",
+                                                        "process": self.name}}]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entry))
+        tmp.replace(path)  # Prometheus never reads half a file
+        atexit.register(path.unlink, missing_ok=True)
+        return path
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        ready = self._ready
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
+                elif self.path == "/healthz":
+                    self._send(200, "application/json", b'{"status": "alive"}')
+                elif self.path == "/readyz":
+                    checks = _checked(ready)
+                    status = 200 if all(checks.values()) else 503
+                    body = {"status": "ready" if status == 200 else "not ready", **checks}
+                    self._send(status, "application/json", json.dumps(body).encode())
+                else:
+                    self._send(404, "text/plain", b"not found: /metrics, /healthz, /readyz")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # a scrape every few seconds is not news
+
+        return Handler
+
+
+def _checked(ready: Callable[[], dict[str, bool]]) -> dict[str, bool]:
+    try:
+        return ready()
+    except Exception:  # noqa: BLE001 - a failing check is "not ready", never a crashed endpoint
+        return {"checks": False}
