@@ -118,15 +118,7 @@ class MetricsServer:
             self._target = None
 
     def _register(self, targets_dir: Path) -> Path:
-        targets_dir.mkdir(parents=True, exist_ok=True)
-        path = targets_dir / f"{self.name}-{os.getpid()}.json"
-        entry = [{"targets": [self.address], "labels": {"job": f"mash-{self.name.split('-')[0]}",
-                                                        "process": self.name}}]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entry))
-        tmp.replace(path)  # Prometheus never reads half a file
-        atexit.register(path.unlink, missing_ok=True)
-        return path
+        return register_target(targets_dir, self.name, self.address)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         ready = self._ready
@@ -156,6 +148,20 @@ class MetricsServer:
                 pass  # a scrape every few seconds is not news
 
         return Handler
+
+
+def register_target(targets_dir: Path, name: str, address: str) -> Path:
+    """A Prometheus file_sd entry for this process, removed at exit. The job is the process's kind
+    (`mash-hub`, `mash-connector`, `mash-triage`), as in the compose stack's scrape config."""
+    targets_dir.mkdir(parents=True, exist_ok=True)
+    path = targets_dir / f"{name}-{os.getpid()}.json"
+    kind = "triage-app" if name.startswith("triage") else name.split("-")[0]
+    entry = [{"targets": [address], "labels": {"job": f"mash-{kind}", "process": name}}]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entry))
+    tmp.replace(path)  # Prometheus never reads half a file
+    atexit.register(path.unlink, missing_ok=True)
+    return path
 
 
 def _checked(ready: Callable[[], dict[str, bool]]) -> dict[str, bool]:

@@ -52,16 +52,21 @@ def _add_user(args: argparse.Namespace) -> int:
 def _serve(_: argparse.Namespace) -> int:
     import uvicorn
 
+    from mash import logs
+    from mash.metrics import register_target
     from mash.settings import get_settings
     from services.triage_app.runtime import build, send_in_background
 
     settings = get_settings()
+    logs.configure("triage-app", settings.log_format)
     app, outbox = build(settings)
     stop = send_in_background(outbox)
     print(f"triage app on http://{settings.triage_host}:{settings.triage_port}/ (API: /api/docs)", flush=True)
+    host = "127.0.0.1" if settings.triage_host in ("0.0.0.0", "") else settings.triage_host
+    register_target(settings.state_dir / "metrics-targets", "triage-app", f"{host}:{settings.triage_port}")
     try:
         uvicorn.run(app, host=settings.triage_host, port=settings.triage_port, log_level="warning",
-                    proxy_headers=False)
+                    proxy_headers=False, log_config=None)
     finally:
         stop.set()
         outbox.close()

@@ -62,3 +62,14 @@ def test_the_triage_app_is_published_on_loopback_with_its_key_from_the_environme
     assert all(port.startswith("127.0.0.1:") for port in app["ports"])
     assert app["environment"]["MASH_TRIAGE_SECRET_KEY"].startswith("${MASH_TRIAGE_SECRET_KEY:?")
     assert app["environment"]["MASH_DATABASE_URL"].startswith("postgresql+psycopg://")
+
+
+def test_prometheus_and_grafana_are_provisioned_from_infra() -> None:
+    prometheus, grafana = SERVICES["prometheus"], SERVICES["grafana"]
+    assert "./infra/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert "./infra/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    scrape = yaml.safe_load((PROJECT_ROOT / "infra" / "prometheus" / "prometheus.yml").read_text())
+    targets = {t.split(":")[0] for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    assert {"hub", "triage-app", *(f"connector-{a.replace('_', '-')}" for a in AGENCIES)} == targets
+    assert targets <= set(SERVICES)
