@@ -65,7 +65,7 @@ def _list(_: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from connectors.sdk.metrics import ConnectorMetrics
-    from mash import logs
+    from mash import logs, metrics
     from mash.local_kafka import resolve_bootstrap
     from mash.metrics import MetricsServer
 
@@ -92,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     source = connector.open_source()
     _stop_on_signals(source)
     logs.configure(f"connector-{connector.name}", settings.log_format)
+    metrics.initialise_connector(connector.name)
     server = MetricsServer(f"connector-{connector.name}", settings.metrics_host, settings.metrics_port,
                            lambda: {"kafka": bool(producer.bootstrap_connected())},
                            settings.state_dir / "metrics-targets")

@@ -49,5 +49,5 @@ def build_connector(name: str, state_dir: Path, config_file: Path | None = None,
                     overrides: dict[str, Any] | None = None) -> Connector:
     """The connector with its configuration: defaults, then the file, then overrides."""
     cls = connector_class(name)
-    config = load_config(cls.config_class, config_file, {**cls.defaults(state_dir), **(overrides or {})})
+    config = load_config(cls.config_class, config_file, overrides, defaults=cls.defaults(state_dir))
     return cls(config)

@@ -30,9 +30,9 @@ END_TO_END_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 
 # -- connectors ----------------------------------------------------------------------------------
 CONNECTOR_RECORDS = Counter(
     "mash_connector_records_total", "Source records a connector finished with, by outcome (published, "
-    "dead_lettered) and, for dead letters, the error class.", ["agency", "outcome", "error"])
+    "dead_lettered; each dead letter's reason is in its headers).", ["agency", "outcome"])
 CONNECTOR_RETRIES = Counter(
-    "mash_connector_send_retries_total", "Batches a connector resent after a broker error.", ["agency", "error"])
+    "mash_connector_send_retries_total", "Batches a connector resent after a broker error.", ["agency"])
 CONNECTOR_LAST_PUBLISHED = Gauge(
     "mash_connector_last_published_timestamp_seconds", "When the connector last had a record confirmed by the "
     "broker (Unix time).", ["agency"])
@@ -47,10 +47,10 @@ STAGE_BATCH_SECONDS = Histogram(
     "decoding to the broker's acknowledgement of its output.", ["stage"], buckets=LATENCY_BUCKETS)
 STAGE_FAILURES = Counter(
     "mash_stage_failures_total", "Failed attempts at a whole batch (database or broker trouble), each "
-    "retried, by error class.", ["stage", "error"])
+    "retried; the error class is in the log line.", ["stage"])
 DEAD_LETTERS = Counter(
-    "mash_dead_letters_total", "Messages sent to the dead-letter topic, by the stage that gave up and the "
-    "error class.", ["stage", "error"])
+    "mash_dead_letters_total", "Messages a hub stage sent to the dead-letter topic (the error class and "
+    "reason travel in each dead letter's headers).", ["stage"])
 EVENT_OUTCOMES = Counter(
     "mash_event_outcomes_total", "Inbound events' recorded outcomes (ALERT_RAISED, ATTACHED_TO_ALERT, "
     "NO_ALERT).", ["agency", "outcome"])
@@ -88,6 +88,51 @@ HTTP_REQUESTS = Histogram(
     ["route", "method", "status"], buckets=LATENCY_BUCKETS)
 LOGIN_FAILURES = Counter("mash_login_failures_total", "Failed log-ins to the triage app (wrong password, "
                          "unknown user or locked account).")
+
+
+AGENCY_NAMES = ("POLICE", "HEALTH", "EDUCATION", "SOCIAL_CARE")
+OUTCOME_NAMES = ("ALERT_RAISED", "ATTACHED_TO_ALERT", "NO_ALERT")
+RAGS = ("RED", "AMBER", "GREEN")
+ALERT_CHANGES = ("opened", "updated", "closed")
+LINK_METHODS = ("NHS_NUMBER", "UPN", "LOCAL_ID", "NEW_PERSON", "PROBABILISTIC")
+SHARING_OUTCOMES = ("SHARE", "SHARE_FIELDS", "WITHHOLD")
+HUB_STAGES = ("enrichment", "sharing", "triage", "triage-store")
+
+
+def initialise_hub(stages: tuple[str, ...], roles: tuple[str, ...]) -> None:
+    """Every series the hub can produce starts at zero, so a query (or an alert's rate) sees a flat
+    line rather than nothing before the first event of its kind."""
+    for stage in stages:
+        STAGE_FAILURES.labels(stage)
+        DEAD_LETTERS.labels(f"hub:{stage.replace('-', '_')}")
+    for agency in AGENCY_NAMES:
+        END_TO_END_SECONDS.labels(agency)
+        OCCURRED_TO_ALERT_SECONDS.labels(agency)
+        for outcome in OUTCOME_NAMES:
+            EVENT_OUTCOMES.labels(agency, outcome)
+    for rag in RAGS:
+        for change in ALERT_CHANGES:
+            ALERT_REVISIONS.labels(rag, change)
+    for method in LINK_METHODS:
+        for held in ("true", "false"):
+            LINK_DECISIONS.labels(method, held)
+    for role in roles:
+        for outcome in SHARING_OUTCOMES:
+            SHARING_DECISIONS.labels(role, outcome)
+
+
+def initialise_connector(agency: str) -> None:
+    for outcome in ("published", "dead_lettered"):
+        CONNECTOR_RECORDS.labels(agency, outcome)
+    CONNECTOR_RETRIES.labels(agency)
+
+
+def initialise_triage_app(outcomes: tuple[str, ...]) -> None:
+    for outcome in outcomes:
+        TRIAGE_DECISIONS.labels(outcome)
+    for rag in RAGS:
+        for clock in ("on_time", "at_risk", "breached"):
+            OPEN_ALERTS.labels(rag, clock)
 
 
 def labelled(value: str | None, allowed: frozenset[str] | tuple[str, ...], other: str = "other") -> str:

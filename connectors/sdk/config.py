@@ -34,9 +34,10 @@ class ConnectorConfig(BaseModel):
                                            "file in MASH_STATE_DIR.")
 
 
-def load_config(config_class: type[C], path: Path | None = None, overrides: dict[str, Any] | None = None) -> C:
+def load_config(config_class: type[C], path: Path | None = None, overrides: dict[str, Any] | None = None,
+                defaults: dict[str, Any] | None = None) -> C:
     """Read `path` (YAML) over the defaults, apply `overrides`, validate everything at once."""
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = dict(defaults or {})
     if path is not None:
         try:
             loaded = yaml.safe_load(path.read_text()) or {}

@@ -16,11 +16,10 @@ class ConnectorMetrics:
         agency = connector.name
         published = sum(1 for o in outcomes if o.error is None)
         if published:
-            metrics.CONNECTOR_RECORDS.labels(agency, "published", "").inc(published)
+            metrics.CONNECTOR_RECORDS.labels(agency, "published").inc(published)
             metrics.CONNECTOR_LAST_PUBLISHED.labels(agency).set(time.time())
-        for outcome in outcomes:
-            if outcome.error is not None:
-                metrics.CONNECTOR_RECORDS.labels(agency, "dead_lettered", type(outcome.error).__name__).inc()
+        if len(outcomes) > published:
+            metrics.CONNECTOR_RECORDS.labels(agency, "dead_lettered").inc(len(outcomes) - published)
 
     def resending(self, connector: Connector, error: BaseException) -> None:
-        metrics.CONNECTOR_RETRIES.labels(connector.name, type(error).__name__).inc()
+        metrics.CONNECTOR_RETRIES.labels(connector.name).inc()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import faust
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash import metrics
 from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.settings import Settings
@@ -118,6 +119,7 @@ def build_app(settings: Settings, bootstrap: str,
     hub = make_hub(settings, bootstrap)
     for stage in stages:
         STAGES[stage](hub)
+    metrics.initialise_hub(tuple(stages), tuple(ROLES))
     return hub.app
 
 

@@ -12,16 +12,10 @@ import time
 from collections.abc import Sequence
 
 from mash import metrics
-from mash.metrics import labelled
+from mash.metrics import AGENCY_NAMES, ALERT_CHANGES, LINK_METHODS, OUTCOME_NAMES, RAGS, SHARING_OUTCOMES, labelled
 from mash.topics import AGENCIES, ALERTS, DEADLETTER, ENRICHED, OUTCOMES, SHARED, inbound
 from services.messages import InMessage, OutMessage
 
-OUTCOME_NAMES = ("ALERT_RAISED", "ATTACHED_TO_ALERT", "NO_ALERT")
-AGENCY_NAMES = ("POLICE", "HEALTH", "EDUCATION", "SOCIAL_CARE")
-RAGS = ("RED", "AMBER", "GREEN")
-CHANGES = ("opened", "updated", "closed")
-LINK_METHODS = ("NHS_NUMBER", "UPN", "LOCAL_ID", "NEW_PERSON", "PROBABILISTIC")
-SHARING_OUTCOMES = ("SHARE", "SHARE_FIELDS", "WITHHOLD")
 ALERTING = frozenset(("ALERT_RAISED", "ATTACHED_TO_ALERT"))
 
 
@@ -47,7 +41,7 @@ class HubObserver:
             self._facts(message, now)
 
     def failure(self, stage: str, error: BaseException) -> None:
-        metrics.STAGE_FAILURES.labels(stage, type(error).__name__).inc()
+        metrics.STAGE_FAILURES.labels(stage).inc()
 
     def _facts(self, message: OutMessage, now: float) -> None:
         headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
@@ -61,7 +55,7 @@ class HubObserver:
                     max(0.0, now - _s(headers.get("mash.occurred_ms"))))
         elif message.topic == ALERTS:
             metrics.ALERT_REVISIONS.labels(labelled(headers.get("mash.rag"), RAGS),
-                                           labelled(headers.get("mash.change"), CHANGES)).inc()
+                                           labelled(headers.get("mash.change"), ALERT_CHANGES)).inc()
         elif message.topic == ENRICHED and "mash.link_method" in headers:
             metrics.LINK_DECISIONS.labels(labelled(headers["mash.link_method"], LINK_METHODS),
                                           labelled(headers.get("mash.held_for_review"), ("true", "false"))).inc()
@@ -71,9 +65,7 @@ class HubObserver:
                 metrics.SHARING_DECISIONS.labels(labelled(role, self._roles),
                                                  labelled(outcome, SHARING_OUTCOMES)).inc()
         elif message.topic == DEADLETTER:
-            error = headers.get("mash.dlq.error_class", "")
-            metrics.DEAD_LETTERS.labels(labelled(headers.get("mash.dlq.stage"), _STAGES),
-                                        error if error.isidentifier() and len(error) <= 64 else "other").inc()
+            metrics.DEAD_LETTERS.labels(labelled(headers.get("mash.dlq.stage"), _STAGES)).inc()
 
 
 _STAGES = ("hub:enrichment", "hub:sharing", "hub:triage", "hub:triage_store")

@@ -21,6 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from mash import metrics
 from services.triage_app import api, pages
+from services.triage_app.actions import OUTCOMES
 from services.triage_app.queue import open_alert_counts
 from services.triage_app.web_session import AppConfig
 
@@ -38,6 +39,7 @@ def create_app(config: AppConfig) -> FastAPI:
                               "and decisions. Log in with POST /api/login; send the returned csrf_token as "
                               "X-CSRF-Token on every POST.")
     app.state.config = config
+    metrics.initialise_triage_app(tuple(OUTCOMES))
     app.add_middleware(SessionMiddleware, secret_key=config.secret_key, session_cookie="mash_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=config.secure_cookies)
     app.middleware("http")(_security_headers)

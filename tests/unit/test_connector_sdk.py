@@ -192,3 +192,13 @@ def test_connectors_starting_together_share_one_new_checkpoint_store(tmp_path: P
         thread.join()
     assert errors == []
     assert OffsetStore(url, "connector-3").load() == {"stream": {"n": 3}}
+
+
+def test_a_configuration_file_overrides_the_connectors_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "police.yaml"
+    config.write_text(f"inbox: {tmp_path / 'elsewhere'}\nformat: jsonl\nfollow: true\n")
+    connector = build_connector("police", tmp_path, config)
+    assert connector.config.inbox == tmp_path / "elsewhere"  # type: ignore[attr-defined]
+    assert connector.config.follow is True  # type: ignore[attr-defined]
+    overridden = build_connector("police", tmp_path, config, {"follow": False})
+    assert overridden.config.follow is False  # type: ignore[attr-defined]
