@@ -77,6 +77,7 @@ def run_demo(base: Settings) -> int:
             print_truth(synth_dir, engine)
         ok = audit_check(env) and ok
         ok = app_check(app_url, users, engine) and ok
+        print_operations(demo_dir)
         print_users(app_url, users)
         if base.demo_exit:
             return 0 if ok else 1
@@ -129,6 +130,16 @@ def _start_triage_app(env: dict[str, str], demo_dir: Path,
         time.sleep(0.3)
     print_users(url, users)
     return url, users
+
+
+def print_operations(state_dir: Path) -> None:
+    """Where each running process serves /metrics, /healthz and /readyz (its discovery entry)."""
+    print("\noperators: /metrics, /healthz, /readyz of each running process (Prometheus: "
+          "infra/prometheus/embedded.yml finds them):")
+    for entry in sorted((state_dir / "metrics-targets").glob("*.json")):
+        for group in json.loads(entry.read_text()):
+            for target in group["targets"]:
+                print(f"  {group['labels']['process']:22} http://{target}/metrics")
 
 
 def print_users(url: str, users: dict[str, str]) -> None:
