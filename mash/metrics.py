@@ -15,10 +15,11 @@ Prometheus on the same machine finds every process of the embedded stack by itse
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +32,9 @@ END_TO_END_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 
 CONNECTOR_RECORDS = Counter(
     "mash_connector_records_total", "Source records a connector finished with, by outcome (published, "
     "dead_lettered; each dead letter's reason is in its headers).", ["agency", "outcome"])
+CONNECTOR_DEAD_LETTERS = Counter(
+    "mash_connector_dead_letters_total", "Source records a connector dead-lettered, by reason (the error class, "
+    "from a closed list; the full reason travels in each dead letter's headers).", ["agency", "reason"])
 CONNECTOR_RETRIES = Counter(
     "mash_connector_send_retries_total", "Batches a connector resent after a broker error.", ["agency"])
 CONNECTOR_LAST_PUBLISHED = Gauge(
@@ -49,8 +53,8 @@ STAGE_FAILURES = Counter(
     "mash_stage_failures_total", "Failed attempts at a whole batch (database or broker trouble), each "
     "retried; the error class is in the log line.", ["stage"])
 DEAD_LETTERS = Counter(
-    "mash_dead_letters_total", "Messages a hub stage sent to the dead-letter topic (the error class and "
-    "reason travel in each dead letter's headers).", ["stage"])
+    "mash_dead_letters_total", "Messages a hub stage sent to the dead-letter topic, by reason (the error class, "
+    "from a closed list; the full reason travels in each dead letter's headers).", ["stage", "reason"])
 EVENT_OUTCOMES = Counter(
     "mash_event_outcomes_total", "Inbound events' recorded outcomes (ALERT_RAISED, ATTACHED_TO_ALERT, "
     "NO_ALERT).", ["agency", "outcome"])
@@ -97,42 +101,43 @@ ALERT_CHANGES = ("opened", "updated", "closed")
 LINK_METHODS = ("NHS_NUMBER", "UPN", "LOCAL_ID", "NEW_PERSON", "PROBABILISTIC")
 SHARING_OUTCOMES = ("SHARE", "SHARE_FIELDS", "WITHHOLD")
 HUB_STAGES = ("enrichment", "sharing", "triage", "triage-store")
+# Why a message is dead-lettered, as the error classes the bus raises for bad input; any other is `other`.
+DEAD_LETTER_REASONS = ("CodecError", "SchemaError", "MappingError", "ParseError", "NotAnInboundEvent",
+                       "NotForSharing", "NotForTriage", "ValueError", "KeyError", "TypeError", "UnicodeDecodeError",
+                       "other")
 
 
 def initialise_hub(stages: tuple[str, ...], roles: tuple[str, ...]) -> None:
     """Every series the hub can produce starts at zero, so a query (or an alert's rate) sees a flat
     line rather than nothing before the first event of its kind."""
-    for stage in stages:
-        STAGE_FAILURES.labels(stage)
-        DEAD_LETTERS.labels(f"hub:{stage.replace('-', '_')}")
-    for agency in AGENCY_NAMES:
-        END_TO_END_SECONDS.labels(agency)
-        OCCURRED_TO_ALERT_SECONDS.labels(agency)
-        for outcome in OUTCOME_NAMES:
-            EVENT_OUTCOMES.labels(agency, outcome)
-    for rag in RAGS:
-        for change in ALERT_CHANGES:
-            ALERT_REVISIONS.labels(rag, change)
-    for method in LINK_METHODS:
-        for held in ("true", "false"):
-            LINK_DECISIONS.labels(method, held)
-    for role in roles:
-        for outcome in SHARING_OUTCOMES:
-            SHARING_DECISIONS.labels(role, outcome)
+    _zero(STAGE_FAILURES, stages)
+    _zero(DEAD_LETTERS, [f"hub:{s.replace('-', '_')}" for s in stages], DEAD_LETTER_REASONS)
+    _zero(END_TO_END_SECONDS, AGENCY_NAMES)
+    _zero(OCCURRED_TO_ALERT_SECONDS, AGENCY_NAMES)
+    _zero(EVENT_OUTCOMES, AGENCY_NAMES, OUTCOME_NAMES)
+    _zero(ALERT_REVISIONS, RAGS, ALERT_CHANGES)
+    _zero(LINK_DECISIONS, LINK_METHODS, ("true", "false"))
+    _zero(SHARING_DECISIONS, roles, SHARING_OUTCOMES)
 
 
 def initialise_connector(agency: str) -> None:
-    for outcome in ("published", "dead_lettered"):
-        CONNECTOR_RECORDS.labels(agency, outcome)
-    CONNECTOR_RETRIES.labels(agency)
+    _zero(CONNECTOR_RECORDS, (agency,), ("published", "dead_lettered"))
+    _zero(CONNECTOR_DEAD_LETTERS, (agency,), DEAD_LETTER_REASONS)
+    _zero(CONNECTOR_RETRIES, (agency,))
 
 
 def initialise_triage_app(outcomes: tuple[str, ...]) -> None:
-    for outcome in outcomes:
-        TRIAGE_DECISIONS.labels(outcome)
-    for rag in RAGS:
-        for clock in ("on_time", "at_risk", "breached"):
-            OPEN_ALERTS.labels(rag, clock)
+    _zero(TRIAGE_DECISIONS, outcomes)
+    _zero(OPEN_ALERTS, RAGS, ("on_time", "at_risk", "breached"))
+
+
+def _zero(metric: Counter | Gauge | Histogram, *values: Sequence[str]) -> None:
+    for labels in itertools.product(*values):
+        metric.labels(*labels)
+
+
+def reason_of(error_class: str | None) -> str:
+    return labelled(error_class, DEAD_LETTER_REASONS)
 
 
 def labelled(value: str | None, allowed: frozenset[str] | tuple[str, ...], other: str = "other") -> str:

@@ -20,6 +20,9 @@ class ConnectorMetrics:
             metrics.CONNECTOR_LAST_PUBLISHED.labels(agency).set(time.time())
         if len(outcomes) > published:
             metrics.CONNECTOR_RECORDS.labels(agency, "dead_lettered").inc(len(outcomes) - published)
+            for outcome in outcomes:
+                if outcome.error is not None:
+                    metrics.CONNECTOR_DEAD_LETTERS.labels(agency, metrics.reason_of(type(outcome.error).__name__)).inc()
 
     def resending(self, connector: Connector, error: BaseException) -> None:
         metrics.CONNECTOR_RETRIES.labels(connector.name).inc()

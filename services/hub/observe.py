@@ -65,7 +65,8 @@ class HubObserver:
                 metrics.SHARING_DECISIONS.labels(labelled(role, self._roles),
                                                  labelled(outcome, SHARING_OUTCOMES)).inc()
         elif message.topic == DEADLETTER:
-            metrics.DEAD_LETTERS.labels(labelled(headers.get("mash.dlq.stage"), _STAGES)).inc()
+            metrics.DEAD_LETTERS.labels(labelled(headers.get("mash.dlq.stage"), _STAGES),
+                                        metrics.reason_of(headers.get("mash.dlq.error_class"))).inc()
 
 
 _STAGES = ("hub:enrichment", "hub:sharing", "hub:triage", "hub:triage_store")
