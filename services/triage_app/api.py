@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from services.triage_app import actions
 from services.triage_app.accounts import User
 from services.triage_app.matches import open_tasks
-from services.triage_app.queue import NotFound, alert_page, queue
-from services.triage_app.web_session import act, answer_match, api_user, api_writer, cfg, log_in
+from services.triage_app.queue import queue
+from services.triage_app.web_session import act, alert_for, answer_match, api_user, api_writer, cfg, log_in
 
 router = APIRouter(prefix="/api")
 
@@ -53,12 +53,7 @@ def api_queue(request: Request, user: Annotated[User, Depends(api_user)], limit:
 @router.get("/alerts/{alert_id}", tags=["queue"])
 def api_alert(request: Request, user: Annotated[User, Depends(api_user)], alert_id: str) -> dict[str, Any]:
     """One alert with the child's timeline: of each event, only your role's view."""
-    config = cfg(request)
-    with config.sessions() as session:
-        try:
-            found = alert_page(session, user, alert_id, config.scoring, config.clock())
-        except NotFound:
-            raise HTTPException(404, "no such alert on your queue") from None
+    found = alert_for(request, user, alert_id)
     return {**found.row.as_json(), "status": found.status, "decided": found.decided, "reasons": found.reasons,
             "reasons_withheld": found.hidden_reasons, "household": [h.as_json() for h in found.household],
             "timeline": [{"event_id": e.event_id, "event_type": e.event_type, "agency": e.agency,

@@ -20,8 +20,17 @@ from services.sharing.explain import explain
 from services.triage_app import actions
 from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER
 from services.triage_app.matches import open_tasks
-from services.triage_app.queue import NotFound, alert_page, queue
-from services.triage_app.web_session import act, answer_match, cfg, checked_csrf, csrf, log_in, session_user
+from services.triage_app.queue import queue
+from services.triage_app.web_session import (
+    act,
+    alert_for,
+    answer_match,
+    cfg,
+    checked_csrf,
+    csrf,
+    log_in,
+    session_user,
+)
 
 router = APIRouter(include_in_schema=False)
 LONDON = ZoneInfo("Europe/London")
@@ -82,22 +91,22 @@ def logout(request: Request, token: Annotated[str, Form(alias="csrf")]) -> Respo
 
 @router.get("/", response_class=HTMLResponse)
 def queue_page(request: Request) -> HTMLResponse:
+    return _queue(request, "queue.html")
+
+
+@router.get("/queue/rows", response_class=HTMLResponse)
+def queue_rows(request: Request) -> HTMLResponse:
+    """The queue's rows alone, for the page's script to refresh them."""
+    return _queue(request, "_rows.html")
+
+
+def _queue(request: Request, template: str) -> HTMLResponse:
     user = session_user(request)
     if user is None:
         return login_page(request)
     with cfg(request).sessions() as session:
         found = queue(session, user, cfg(request).clock())
-    return page(request, "queue.html", user=user, queue=found)
-
-
-@router.get("/queue/rows", response_class=HTMLResponse)
-def queue_rows(request: Request) -> HTMLResponse:
-    user = session_user(request)
-    if user is None:
-        raise HTTPException(401, "log in first")
-    with cfg(request).sessions() as session:
-        found = queue(session, user, cfg(request).clock())
-    return page(request, "_rows.html", user=user, queue=found)
+    return page(request, template, user=user, queue=found)
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -105,12 +114,8 @@ def alert_view(request: Request, alert_id: str) -> HTMLResponse:
     user = session_user(request)
     if user is None:
         return login_page(request)
-    config = cfg(request)
-    with config.sessions() as session:
-        try:
-            found = alert_page(session, user, alert_id, config.scoring, config.clock())
-        except NotFound:
-            raise HTTPException(404, "no such alert on your queue") from None
+    found = alert_for(request, user, alert_id)
+    with cfg(request).sessions() as session:
         workers = list(session.scalars(select(UserRecord.username).where(
             UserRecord.active.is_(True), UserRecord.role.in_((WORKER, MANAGER))).order_by(UserRecord.username)))
     return page(request, "alert.html", user=user, alert=found, workers=workers if user.role == MANAGER else [],

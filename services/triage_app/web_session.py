@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
@@ -19,6 +20,7 @@ from services.triage.scoring import Scoring
 from services.triage_app import actions, matches
 from services.triage_app.accounts import User, authenticate, load_user
 from services.triage_app.outbox import Outbox
+from services.triage_app.queue import AlertPage, NotFound, alert_page
 
 
 def _utc_now() -> datetime:
@@ -88,17 +90,36 @@ def log_in(request: Request, username: str, password: str) -> User | None:
 
 def answer_match(request: Request, user: User, event_id: str, confirmed: bool) -> str:
     config = cfg(request)
-    try:
+    with http_errors("no such possible match"):
         matches.answer(config.sessions, user, event_id, confirmed, config.clock())
+    sent = config.outbox.flush() if config.outbox else 0
+    return ("confirmed: the hub will merge the two records" if confirmed else "rejected: they stay apart") + (
+        "" if sent else "; it will reach the hub when Kafka is reachable")
+
+
+def alert_for(request: Request, user: User, alert_id: str) -> AlertPage:
+    """The alert as this user may see it, or 404 (also for one they may not see: no hint it exists)."""
+    config = cfg(request)
+    with config.sessions() as session:
+        try:
+            return alert_page(session, user, alert_id, config.scoring, config.clock())
+        except NotFound:
+            raise HTTPException(404, "no such alert on your queue") from None
+
+
+@contextmanager
+def http_errors(missing: str) -> Iterator[None]:
+    """What went wrong in an action, as the status a client can act on."""
+    try:
+        yield
     except actions.Refused as exc:
         raise HTTPException(403, str(exc)) from None
     except actions.Conflict as exc:
         raise HTTPException(409, str(exc)) from None
     except LookupError:
-        raise HTTPException(404, "no such possible match") from None
-    sent = config.outbox.flush() if config.outbox else 0
-    return ("confirmed: the hub will merge the two records" if confirmed else "rejected: they stay apart") + (
-        "" if sent else "; it will reach the hub when Kafka is reachable")
+        raise HTTPException(404, missing) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def act(request: Request, user: User, alert_id: str, action: str, *, outcome: str = "", rationale: str = "",
@@ -116,16 +137,9 @@ def act(request: Request, user: User, alert_id: str, action: str, *, outcome: st
     }
     if action not in doings:
         raise HTTPException(404, f"unknown action {action!r}")
-    try:
+    with http_errors("no such alert on your queue"):
         return doings[action]()
-    except actions.Refused as exc:
-        raise HTTPException(403, str(exc)) from None
-    except actions.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    except LookupError:
-        raise HTTPException(404, "no such alert on your queue") from None
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+    raise AssertionError("unreachable")  # http_errors re-raises every exception
 
 
 def _done(action: Callable[[], None], message: str) -> str:

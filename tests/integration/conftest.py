@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
-from mash.db import engine_for
+from mash.db import engine_for, session_factory
 from mash.local_kafka import start_broker
 from mash.models import Base
 from mash.settings import PROJECT_ROOT, Settings
@@ -129,3 +130,17 @@ def wait_for(condition: Callable[[], Any], timeout_s: float = 240.0, what: str =
             return last
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def data(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:
+    """The triage store seeded with three children's alerts and timelines, and a user of each kind."""
+    from tests.support.triage_data import add_users, seed
+
+    add_users(sessions)
+    return seed(sessions)

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mash.db import session_factory
 from mash.models import AlertActionRecord, TriageDecisionRecord
 from services.sharing import audit_store
 from services.sharing.audit_chain import verify
@@ -21,7 +20,7 @@ from services.triage.scoring_file import load_scoring
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
-from tests.support.triage_data import HOSTILE, NOW, PASSWORD, add_users, seed
+from tests.support.triage_data import HOSTILE, NOW, PASSWORD
 
 
 class Clock:
@@ -30,17 +29,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
-
-
-@pytest.fixture
-def data(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:
-    add_users(sessions)
-    return seed(sessions)
 
 
 @pytest.fixture

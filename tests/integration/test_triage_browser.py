@@ -18,31 +18,18 @@ from typing import Any
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mash.db import session_factory
 from mash.settings import PROJECT_ROOT
 from services.triage.scoring_file import load_scoring
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
-from tests.support.triage_data import HOSTILE, NOW, PASSWORD, add_users, alert, seed, shared
+from tests.support.triage_data import HOSTILE, NOW, PASSWORD, alert, shared
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(os.environ.get("MASH_SCREENSHOTS_DIR", PROJECT_ROOT / "test-artifacts" / "screenshots"))
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
-
-
-@pytest.fixture
-def data(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:
-    add_users(sessions)
-    return seed(sessions)
 
 
 @pytest.fixture
