@@ -8,6 +8,7 @@ value is checked against its list again here, so no text from an event can becom
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -16,6 +17,7 @@ from mash.metrics import AGENCY_NAMES, ALERT_CHANGES, LINK_METHODS, OUTCOME_NAME
 from mash.topics import AGENCIES, ALERTS, DEADLETTER, ENRICHED, OUTCOMES, SHARED, inbound
 from services.messages import InMessage, OutMessage
 
+log = logging.getLogger("mash.hub")
 ALERTING = frozenset(("ALERT_RAISED", "ATTACHED_TO_ALERT"))
 
 
@@ -49,7 +51,9 @@ class HubObserver:
             agency = labelled(headers.get("mash.agency"), AGENCY_NAMES)
             outcome = labelled(headers.get("mash.outcome"), OUTCOME_NAMES)
             metrics.EVENT_OUTCOMES.labels(agency, outcome).inc()
-            if outcome in ALERTING:
+            if outcome in ALERTING:  # a line per event that joins an alert; ids and classes only
+                log.info("event %s", outcome.lower().replace("_", " "),
+                         extra={"stage": "triage", "event_id": (message.key or b"").decode(), "agency": agency})
                 metrics.END_TO_END_SECONDS.labels(agency).observe(max(0.0, now - _s(headers.get("mash.received_ms"))))
                 metrics.OCCURRED_TO_ALERT_SECONDS.labels(agency).observe(
                     max(0.0, now - _s(headers.get("mash.occurred_ms"))))
@@ -65,8 +69,11 @@ class HubObserver:
                 metrics.SHARING_DECISIONS.labels(labelled(role, self._roles),
                                                  labelled(outcome, SHARING_OUTCOMES)).inc()
         elif message.topic == DEADLETTER:
-            metrics.DEAD_LETTERS.labels(labelled(headers.get("mash.dlq.stage"), _STAGES),
-                                        metrics.reason_of(headers.get("mash.dlq.error_class"))).inc()
+            stage, reason = labelled(headers.get("mash.dlq.stage"), _STAGES), metrics.reason_of(
+                headers.get("mash.dlq.error_class"))
+            metrics.DEAD_LETTERS.labels(stage, reason).inc()
+            log.warning("dead-lettered a message (%s); its reason is in the dead letter's headers", reason,
+                        extra={"stage": stage, "topic": headers.get("mash.dlq.original_topic", "")})
 
 
 _STAGES = ("hub:enrichment", "hub:sharing", "hub:triage", "hub:triage_store")
