@@ -66,6 +66,7 @@ def _list(_: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from connectors.sdk.metrics import ConnectorMetrics
     from mash import logs, metrics
+    from mash.health import broker_answers
     from mash.local_kafka import resolve_bootstrap
     from mash.metrics import MetricsServer
 
@@ -94,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     logs.configure(f"connector-{connector.name}", settings.log_format)
     metrics.initialise_connector(connector.name)
     server = MetricsServer(f"connector-{connector.name}", settings.metrics_host, settings.metrics_port,
-                           lambda: {"kafka": bool(producer.bootstrap_connected())},
+                           lambda: {"kafka": broker_answers(bootstrap)},
                            settings.state_dir / "metrics-targets")
     try:
         report = Runner(connector, producer, offsets, settings, progress=_progress,

@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
 from mash.consumer_lag import group_lag
+from mash.health import broker_answers, database_answers
 from mash.metrics import MetricsServer
 from mash.models import Person
 from mash.settings import Settings
@@ -23,17 +24,12 @@ HUB_INPUTS = (*(inbound(a) for a in AGENCIES), MATCH_ANSWERS, ENRICHED, SHARED, 
 
 
 class LagSampler:
-    """Every few seconds, the group's lag per input partition, as a gauge; the last success time
-    tells /readyz whether the broker answers."""
+    """Every few seconds, the group's lag per input partition, as a gauge."""
 
     def __init__(self, bootstrap: str, group: str, topics: Sequence[str]) -> None:
         self._bootstrap, self._group, self._topics = bootstrap, group, list(topics)
-        self.last_ok = 0.0
         self._stop = threading.Event()
         threading.Thread(target=self._loop, name="lag-sampler", daemon=True).start()
-
-    def fresh(self) -> bool:
-        return time.monotonic() - self.last_ok < 3 * LAG_EVERY_S + 5
 
     def stop(self) -> None:
         self._stop.set()
@@ -45,8 +41,7 @@ class LagSampler:
                 if lag is not None:
                     for (topic, partition), behind in lag.items():
                         metrics.CONSUMER_LAG.labels(self._group, topic, str(partition)).set(behind)
-                self.last_ok = time.monotonic()
-            except Exception:  # noqa: BLE001 - the broker is away: /readyz says so; try again
+            except Exception:  # noqa: BLE001 - the broker is away (/readyz says so): try again later
                 pass
             self._stop.wait(LAG_EVERY_S)
 
@@ -67,19 +62,10 @@ class PersonCount:
         return self._value
 
 
-def database_answers(sessions: sessionmaker[Session]) -> bool:
-    try:
-        with sessions() as session:
-            session.execute(text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - not ready
-        return False
-
-
 def start(settings: Settings, bootstrap: str, sessions: sessionmaker[Session]) -> tuple[MetricsServer, LagSampler]:
     lag = LagSampler(bootstrap, settings.app_id, [topic_name(t, settings) for t in HUB_INPUTS])
     metrics.PERSONS.set_function(PersonCount(sessions))
     server = MetricsServer("hub", settings.metrics_host, settings.metrics_port,
-                           lambda: {"kafka": lag.fresh(), "database": database_answers(sessions)},
+                           lambda: {"kafka": broker_answers(bootstrap), "database": database_answers(sessions)},
                            settings.state_dir / "metrics-targets")
     return server, lag

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
+from mash.health import broker_answers
 from mash.models import MatchReview, TriageDecisionRecord
 
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
@@ -88,12 +89,7 @@ class Outbox:
         return self._producer
 
     def kafka_answers(self) -> bool:
-        with self._lock:
-            try:
-                return bool(self._connect().bootstrap_connected())
-            except Exception:  # noqa: BLE001 - not reachable now
-                self._producer = None
-                return False
+        return broker_answers(self._bootstrap)
 
     def close(self) -> None:
         with self._lock:

@@ -139,6 +139,16 @@ def test_a_real_prometheus_scrapes_every_process_and_answers_queries(prometheus:
                                                                 "MashConsumerLagGrowing", "MashProcessorDown"}
 
 
+def test_every_process_says_it_is_alive_and_ready(pipeline: dict[str, Any]) -> None:
+    targets = [t for entry in pipeline["targets"].glob("*.json") for g in json.loads(entry.read_text())
+               for t in g["targets"]]
+    assert len(targets) >= 3
+    for target in targets:
+        assert json.loads(get(f"http://{target}/healthz"))["status"] == "alive"
+        ready = json.loads(get(f"http://{target}/readyz"))
+        assert ready["status"] == "ready" and ready["kafka"] is True, (target, ready)
+
+
 def test_every_metric_the_dashboard_queries_is_in_a_scrape_of_the_running_pipeline(
         pipeline: dict[str, Any]) -> None:
     exported = set()
