@@ -38,7 +38,8 @@ class AlertTruth:
     def __str__(self) -> str:
         return (f"{self.should} children should be alerted, {self.alerted} were ({self.alerts} alerts): "
                 f"precision {self.precision:.3f}, recall {self.recall:.3f}; {self.mixed} alerts joined two "
-                f"children; {self.children_with_two_open} children had two open alerts")
+                f"children; {self.children_with_two_open} "
+                f"{'child' if self.children_with_two_open == 1 else 'children'} had two open alerts")
 
 
 def alert_truth(synth_dir: Path, engine: Engine) -> AlertTruth:
