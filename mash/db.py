@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from mash.models import Base
 from mash.settings import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
@@ -39,11 +43,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def engine_for(settings: Settings) -> Engine:
+    """An engine on the hub's database, upgraded to the code's schema first (Alembic)."""
     if settings.sqlalchemy_url().startswith("sqlite:///"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url())
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`. A database made before migrations existed (tables, no
+    version) is taken to be at the first revision, which is what it holds, and upgraded from there."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        tables = set(inspect(connection).get_table_names())
+        if "alembic_version" not in tables and "persons" in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, revision)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

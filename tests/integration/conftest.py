@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.db import engine_for, session_factory
@@ -55,6 +55,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url
     engine = engine_for(Settings(database_url=SecretStr(url)))
     Base.metadata.drop_all(engine)  # leave the next test a clean database
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 
 
