@@ -18,7 +18,7 @@ from mash.models import TriageDecisionRecord, UserRecord
 from services.sharing import audit_store
 from services.sharing.explain import explain
 from services.triage_app import actions
-from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER
+from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER, User
 from services.triage_app.matches import open_tasks
 from services.triage_app.queue import queue
 from services.triage_app.web_session import (
@@ -160,11 +160,9 @@ def match_answer(request: Request, event_id: str, verdict: str, token: Annotated
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request) -> HTMLResponse:
-    user = session_user(request)
+    user = _audit_reader(request)
     if user is None:
         return login_page(request)
-    if user.role not in (AUDITOR, MANAGER):
-        raise HTTPException(403, "the audit trail is for auditors and triage managers")
     with cfg(request).sessions() as session:
         decisions = session.scalars(select(TriageDecisionRecord).order_by(TriageDecisionRecord.decided_at.desc())
                                     .limit(200)).all()
@@ -174,12 +172,19 @@ def audit_page(request: Request) -> HTMLResponse:
 
 @router.get("/audit/events/{event_id}", response_class=HTMLResponse)
 def audit_event(request: Request, event_id: str) -> HTMLResponse:
-    user = session_user(request)
+    """Why each role saw what it saw of one event: the hub's sharing entries, in plain English."""
+    user = _audit_reader(request)
     if user is None:
         return login_page(request)
-    if user.role not in (AUDITOR, MANAGER):
-        raise HTTPException(403, "the audit trail is for auditors and triage managers")
     with cfg(request).sessions() as session:
         entries = [{**s.record, "decisions": orjson.loads(s.decisions) if s.decisions else []}
-                   for s in audit_store.for_event(session, event_id) if s.record.get("kind") != "triage_decision"]
+                   for s in audit_store.for_event(session, event_id) if "kind" not in s.record]
     return page(request, "audit_event.html", user=user, event_id=event_id, text=explain(entries))
+
+
+def _audit_reader(request: Request) -> User | None:
+    """The user, if they may read the audit trail (None: not logged in; 403: not their role)."""
+    user = session_user(request)
+    if user is not None and user.role not in (AUDITOR, MANAGER):
+        raise HTTPException(403, "the audit trail is for auditors and triage managers")
+    return user

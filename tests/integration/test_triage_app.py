@@ -210,3 +210,18 @@ def test_a_person_may_lower_a_rating_on_the_record_and_only_new_urgency_from_the
         actions = [a.detail for a in session.scalars(select(AlertActionRecord).where(
             AlertActionRecord.action == "re-rated"))]
     assert actions[0] == "RED to AMBER: Perpetrator in custody; the child is safe tonight."
+
+
+def test_the_auditor_reads_why_an_event_was_shared_and_app_entries_do_not_break_it(
+        client_for: Any, data: Any) -> None:
+    ruby = data["ruby"]
+    alice = client_for("alice")
+    alice.post(f"/api/alerts/{ruby['alert_id']}/claim")
+    alice.post(f"/api/alerts/{ruby['alert_id']}/decision", json={"outcome": "EARLY_HELP", "rationale": "Agreed."})
+    auditor = client_for("aud")
+    page = auditor.get(f"/audit/events/{ruby['police']['event_id']}")
+    assert page.status_code == 200 and "No sharing decisions are recorded for this event." in page.text
+    assert auditor.get(f"/audit/events/{ruby['alert_id']}").status_code == 200  # the app's own entry is skipped
+    audit = auditor.get("/audit")
+    assert audit.status_code == 200 and "Agreed." in audit.text and "triage-app:1" in audit.text
+    assert alice.get(f"/audit/events/{ruby['alert_id']}").status_code == 403
