@@ -50,3 +50,11 @@ def test_a_database_from_before_keeps_its_alerts_and_gains_the_triage_columns(ba
         connection.execute(text("INSERT INTO audit_decision_sets (digest, body) VALUES ('d', '[]')"))
         connection.execute(text("DELETE FROM audit_decision_sets"))
     bare.dispose()
+
+
+def test_a_database_made_by_create_all_with_todays_models_is_taken_as_current(bare: Engine) -> None:
+    Base.metadata.create_all(bare)  # as the benchmarks make theirs
+    upgrade(bare)
+    with bare.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    bare.dispose()
