@@ -1,7 +1,7 @@
 """Enrichment throughput on one worker with a large person index, beside a bare passthrough agent.
 
-Both run as one Faust worker over the same events on a real broker, with the hub's batching
-(take_events, a thread for the batch, the output acknowledged before the input): the baseline
+Both run as one hub worker over the same events on a real broker, with the hub's stage loop
+(a batch, a thread for it, the output acknowledged before the input is committed): the baseline
 agent copies each inbound message to its output; ours is the enrichment stage (decode, link
 against a SQLite person index pre-filled with `--persons` children, context, encode). The
 rate is taken from the first output to the last, so start-up and group joining do not count.
@@ -180,11 +180,11 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def passthrough_worker() -> None:
-    """The baseline: the hub's batching and acknowledgement, with a stage that only copies."""
-    import faust
+    """The baseline: the hub's stage loop (batch, outputs acknowledged, then commit) around a copy."""
+    import asyncio
 
     from mash.settings import get_settings
-    from services.hub.app import BATCH_SIZE, BATCH_WITHIN_S, make_hub
+    from services.hub.app import make_hub
     from services.messages import InMessage, OutMessage
 
     settings = get_settings()
@@ -193,12 +193,8 @@ def passthrough_worker() -> None:
     def copy(batch: list[InMessage]) -> list[OutMessage]:
         return [OutMessage(ENRICHED, m.key, m.value) for m in batch]
 
-    @hub.app.agent(hub.topic(*(inbound(a) for a in INBOUND_SCHEMAS)), name="passthrough")
-    async def passthrough(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await hub.run_batch("passthrough", copy, events)
-
-    faust.Worker(hub.app, loglevel="warning").execute_from_commandline()
+    hub.add("enrichment", copy)  # the enrichment stage's inputs and group, with a stage that only copies
+    asyncio.run(hub.run())
 
 
 def _elsewhere(nhs: str, upn: str | None, n: int) -> tuple[str, str | None]:

@@ -47,8 +47,17 @@ STAGE_MESSAGES_IN = Counter(
 STAGE_MESSAGES_OUT = Counter(
     "mash_stage_messages_out_total", "Messages a hub stage produced, by output topic.", ["stage", "topic"])
 STAGE_BATCH_SECONDS = Histogram(
-    "mash_stage_batch_seconds", "Time a hub stage took over one batch (or one event, for triage), from "
-    "decoding to the broker's acknowledgement of its output.", ["stage"], buckets=LATENCY_BUCKETS)
+    "mash_stage_batch_seconds", "Time a hub stage took over one batch, from decoding to the broker's "
+    "acknowledgement of its output.", ["stage"], buckets=LATENCY_BUCKETS)
+STAGE_STALLED = Gauge(
+    "mash_stage_stalled", "1 while a hub stage holds work (messages past its last commit) but has committed "
+    "nothing for MASH_STAGE_STALL_AFTER_S; 0 otherwise.", ["stage"])
+STAGE_PENDING = Gauge(
+    "mash_stage_pending_messages", "Messages on a hub stage's assigned partitions past its last commit, as "
+    "this worker sees them.", ["stage"])
+STAGE_LAST_PROGRESS = Gauge(
+    "mash_stage_last_progress_timestamp_seconds", "When a hub stage last committed a batch or had nothing to do.",
+    ["stage"])
 STAGE_FAILURES = Counter(
     "mash_stage_failures_total", "Failed attempts at a whole batch (database or broker trouble), each "
     "retried; the error class is in the log line.", ["stage"])
@@ -100,7 +109,7 @@ RAGS = ("RED", "AMBER", "GREEN")
 ALERT_CHANGES = ("opened", "updated", "closed")
 LINK_METHODS = ("NHS_NUMBER", "UPN", "LOCAL_ID", "NEW_PERSON", "PROBABILISTIC")
 SHARING_OUTCOMES = ("SHARE", "SHARE_FIELDS", "WITHHOLD")
-HUB_STAGES = ("enrichment", "sharing", "triage", "triage-store")
+HUB_STAGES = ("enrichment", "sharing", "triage")
 # Why a message is dead-lettered, as the error classes the bus raises for bad input; any other is `other`.
 DEAD_LETTER_REASONS = ("CodecError", "SchemaError", "MappingError", "ParseError", "NotAnInboundEvent",
                        "NotForSharing", "NotForTriage", "ValueError", "KeyError", "TypeError", "UnicodeDecodeError",
@@ -111,6 +120,8 @@ def initialise_hub(stages: tuple[str, ...], roles: tuple[str, ...]) -> None:
     """Every series the hub can produce starts at zero, so a query (or an alert's rate) sees a flat
     line rather than nothing before the first event of its kind."""
     _zero(STAGE_FAILURES, stages)
+    _zero(STAGE_STALLED, stages)
+    _zero(STAGE_PENDING, stages)
     _zero(DEAD_LETTERS, [f"hub:{s.replace('-', '_')}" for s in stages], DEAD_LETTER_REASONS)
     _zero(END_TO_END_SECONDS, AGENCY_NAMES)
     _zero(OCCURRED_TO_ALERT_SECONDS, AGENCY_NAMES)

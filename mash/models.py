@@ -275,6 +275,20 @@ class AlertActionRecord(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class TriageStateRecord(Base):
+    """Triage's memory of one person: the events it has seen with their indicators, the open alert,
+    merges. The system of record for correlation, read and written once per batch; `version`
+    rises with every write, so two workers holding the same person during a rebalance cannot both
+    write (the second finds the version moved, and redoes its batch on the new state)."""
+
+    __tablename__ = "triage_states"
+
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(Text)  # JSON of services.triage.correlation.PersonState
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class EventOutcomeRecord(Base):
     """The one recorded outcome of each inbound event (conservation: none lost, none twice)."""
 

@@ -15,19 +15,7 @@ from mash.codec import Codec
 from mash.consumer_lag import group_lag
 from mash.models import AlertRecord, EventOutcomeRecord
 from mash.settings import Settings
-from mash.topics import (
-    AGENCIES,
-    ALERTS,
-    DEADLETTER,
-    ENRICHED,
-    INBOUND_SCHEMAS,
-    OUTCOMES,
-    SHARED,
-    inbound,
-    topic_name,
-)
-
-HUB_INPUTS = (*(inbound(a) for a in AGENCIES), ENRICHED, SHARED, ALERTS, OUTCOMES)
+from mash.topics import AGENCIES, DEADLETTER, HUB_STAGE_INPUTS, INBOUND_SCHEMAS, inbound, stage_group, topic_name
 
 
 @dataclass
@@ -98,5 +86,11 @@ def _read_all(consumer: KafkaConsumer, topic: str) -> list[bytes]:
 
 
 def _group_lag(bootstrap: str, consumer: KafkaConsumer, settings: Settings) -> int | None:
-    lag = group_lag(bootstrap, settings.app_id, [topic_name(t, settings) for t in HUB_INPUTS], consumer)
-    return None if lag is None else sum(lag.values())
+    """What every hub stage has yet to commit, over all its inputs; None until each has committed."""
+    total = 0
+    for stage, inputs in HUB_STAGE_INPUTS.items():
+        lag = group_lag(bootstrap, stage_group(stage, settings), [topic_name(t, settings) for t in inputs], consumer)
+        if lag is None:
+            return None
+        total += sum(lag.values())
+    return total

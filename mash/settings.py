@@ -39,7 +39,8 @@ class Settings(BaseSettings):
         "",
         description="Prefix for every topic name; lets tests and tenants share one broker.",
     )
-    app_id: str = Field("mash-hub", description="Faust application id (consumer group prefix).")
+    app_id: str = Field("mash-hub", description="The hub's name on the broker: each stage's consumer group is "
+                        "<app_id>.<stage> (workers with the same id share the work).")
     topic_partitions: int = Field(4, ge=1, description="Partitions of the hub's topics.")
     replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
     triage_scoring: Path = Field(
@@ -78,6 +79,9 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "infra" / "kafka" / "lib",
         description="Where `mash kafka fetch` puts the broker's jars.",
     )
+    stage_stall_after_s: float = Field(
+        60.0, gt=0, description="A hub stage holding work that commits nothing for this long is reported "
+        "stalled (/readyz, mash_stage_stalled).")
     stage_retry_budget_s: float = Field(
         300.0, ge=0, description="How long a hub stage retries a failing batch (database or "
         "broker down) before the worker exits for its supervisor to restart it.",

@@ -69,6 +69,20 @@ CATALOGUE: tuple[TopicSpec, ...] = (
 )
 
 
+# What each hub stage consumes. Each stage is its own consumer group (`stage_group`), so a stage
+# scales and rebalances on its own and its lag says how far that stage is behind.
+HUB_STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "enrichment": (*(inbound(a) for a in AGENCIES), MATCH_ANSWERS),
+    "sharing": (ENRICHED,),
+    "triage": (SHARED, DECISIONS),
+}
+
+
+def stage_group(stage: str, settings: Settings) -> str:
+    """The consumer group of one hub stage in this deployment."""
+    return f"{settings.app_id}.{stage}"
+
+
 def topic_name(name: str, settings: Settings) -> str:
     return f"{settings.topic_prefix}{name}"
 

@@ -1,4 +1,4 @@
-"""`mash hub worker`: run the hub's Faust worker."""
+"""`mash hub worker`: run the hub's stages (enrichment, sharing, triage) in one process."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     hub = commands.add_parser("hub", help="the hub's stream processors")
     actions = hub.add_subparsers(title="actions", required=True)
-    worker = actions.add_parser("worker", help="run enrichment, sharing, triage and the triage store")
+    worker = actions.add_parser("worker", help="run enrichment, sharing and triage (which keeps the triage store)")
     worker.add_argument("--loglevel", default="warning")
-    worker.add_argument("--stages", default="enrichment,sharing,triage,triage-store",
+    worker.add_argument("--stages", default="enrichment,sharing,triage",
                         help="comma-separated stages to run in this worker (default: all)")
     worker.set_defaults(handler=_worker)
     model = actions.add_parser("match-model", help="the probabilistic linkage model: estimate or show")
@@ -63,29 +63,23 @@ def _show(_: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import faust
+    import asyncio
 
     from mash import logs
-    from mash.db import engine_for, session_factory
     from mash.local_kafka import resolve_bootstrap
     from mash.settings import get_settings
     from services.hub import operations
-    from services.hub.app import build_app, tune_gc
+    from services.hub.app import build_hub, tune_gc
 
     settings = get_settings()
-    bootstrap = resolve_bootstrap(settings)
-    app = build_app(settings, bootstrap, [s.strip() for s in args.stages.split(",") if s.strip()])
-    server, lag = operations.start(settings, bootstrap, session_factory(engine_for(settings)))
-    tune_gc()
     logs.configure("hub", settings.log_format, args.loglevel)
+    bootstrap = resolve_bootstrap(settings)
+    hub = build_hub(settings, bootstrap, [s.strip() for s in args.stages.split(",") if s.strip()])
+    server, lag = operations.start(settings, bootstrap, hub.sessions, hub.loops)
+    tune_gc()
     logging.getLogger("mash.hub").info("metrics, health and readiness on http://%s/", server.address)
-    class Worker(faust.Worker):
-        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-            logs.configure("hub", settings.log_format, args.loglevel)  # Faust set up its own: put ours back
-
-    worker = Worker(app, loglevel=args.loglevel)
     try:
-        worker.execute_from_commandline()
+        asyncio.run(hub.run())
     finally:
         lag.stop()
         server.close()

@@ -1,4 +1,4 @@
-"""The plain messages a stage takes in and hands out, so stages run and test without Faust."""
+"""The plain messages a stage takes in and hands out, so stages run and test without a broker."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class InMessage:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp_ms: int = 0  # when the broker appended it (Kafka's record timestamp)
 
 
 @dataclass(frozen=True)

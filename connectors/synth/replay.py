@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.registry import build_connector
@@ -14,19 +15,35 @@ from connectors.synth.feed import AGENCIES
 from mash.codec import Codec
 
 
+@dataclass(frozen=True)
+class Published:
+    """One message as its connector would send it: to its agency's inbound topic, keyed by subject."""
+
+    agency: str
+    event_id: str
+    key: bytes
+    value: bytes
+
+
 def published_events(synth_dir: Path) -> dict[str, bytes]:
     """Every event the connectors would produce from the feed, by event id (dead letters left out)."""
+    return {m.event_id: m.value for m in published_messages(synth_dir)}
+
+
+def published_messages(synth_dir: Path) -> list[Published]:
+    """Every message the connectors would send from the feed, in each agency's order, resubmissions
+    included (dead letters left out)."""
     codec = Codec()
-    values: dict[str, bytes] = {}
+    messages: list[Published] = []
     with tempfile.TemporaryDirectory(prefix="mash-replay-") as state:
         for agency in AGENCIES:
             connector = build_connector(agency, Path(state)).use_synth(synth_dir)
             for record in _records(connector, synth_dir):
                 outcome = prepare(connector, record, codec)
-                if outcome.error is None:
+                if outcome.error is None and outcome.key is not None:
                     event, _ = codec.decode(outcome.value)
-                    values[event["envelope"]["event_id"]] = outcome.value
-    return values
+                    messages.append(Published(agency, event["envelope"]["event_id"], outcome.key, outcome.value))
+    return messages
 
 
 def _records(connector: object, synth_dir: Path) -> Iterator[SourceRecord]:

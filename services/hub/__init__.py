@@ -1,1 +1,1 @@
-"""The Faust application that hosts the hub's stages."""
+"""The hub worker: each stage a consumer group of its own, its loop, its guard and its metrics."""

@@ -1,10 +1,9 @@
 """Keeping at-least-once when a stage's infrastructure fails (database down, broker unreachable).
 
 Data errors never get here: stages dead-letter bad messages themselves. What does get here is a
-failure to process a whole batch. Faust acknowledges a `take_events` batch even when the agent
-raises, so an exception escaping an agent would commit offsets past unprocessed events. Instead
-the guard retries with backoff, and if the failure outlasts the retry budget it ends the process
-at once, before anything is acknowledged: the restarted worker resumes from the last commit.
+failure to process a whole batch. The guard retries it with backoff, and if the failure outlasts
+the retry budget it ends the process at once, before the batch is committed: the restarted worker
+(or the partitions' next owner) resumes from the last commit.
 """
 
 from __future__ import annotations

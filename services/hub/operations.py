@@ -1,11 +1,12 @@
 """What operators get from a hub worker: /metrics, /healthz and /readyz, consumer lag sampled
-from the broker, and the person index's size, all beside the stages rather than inside them."""
+from the broker, each stage's progress (a stage holding work that does not move is not ready),
+and the person index's size, all beside the stages rather than inside them."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,18 +17,18 @@ from mash.health import broker_answers, database_answers
 from mash.metrics import MetricsServer
 from mash.models import Person
 from mash.settings import Settings
-from mash.topics import AGENCIES, ALERTS, DECISIONS, ENRICHED, MATCH_ANSWERS, OUTCOMES, SHARED, inbound, topic_name
+from mash.topics import HUB_STAGE_INPUTS, stage_group, topic_name
+from services.hub.stage_loop import StageLoop
 
 LAG_EVERY_S = 10.0
 PERSONS_EVERY_S = 30.0
-HUB_INPUTS = (*(inbound(a) for a in AGENCIES), MATCH_ANSWERS, ENRICHED, SHARED, DECISIONS, ALERTS, OUTCOMES)
 
 
 class LagSampler:
-    """Every few seconds, the group's lag per input partition, as a gauge."""
+    """Every few seconds, each stage group's lag per input partition, as a gauge."""
 
-    def __init__(self, bootstrap: str, group: str, topics: Sequence[str]) -> None:
-        self._bootstrap, self._group, self._topics = bootstrap, group, list(topics)
+    def __init__(self, bootstrap: str, groups: Mapping[str, Sequence[str]]) -> None:
+        self._bootstrap, self._groups = bootstrap, groups
         self._stop = threading.Event()
         threading.Thread(target=self._loop, name="lag-sampler", daemon=True).start()
 
@@ -36,14 +37,29 @@ class LagSampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                lag = group_lag(self._bootstrap, self._group, self._topics)
-                if lag is not None:
-                    for (topic, partition), behind in lag.items():
-                        metrics.CONSUMER_LAG.labels(self._group, topic, str(partition)).set(behind)
-            except Exception:  # noqa: BLE001 - the broker is away (/readyz says so): try again later
-                pass
+            for group, topics in self._groups.items():
+                try:
+                    lag = group_lag(self._bootstrap, group, list(topics))
+                    if lag is not None:
+                        for (topic, partition), behind in lag.items():
+                            metrics.CONSUMER_LAG.labels(group, topic, str(partition)).set(behind)
+                except Exception:  # noqa: BLE001 - the broker is away (/readyz says so): try again later
+                    pass
             self._stop.wait(LAG_EVERY_S)
+
+
+def stage_checks(loops: Sequence[StageLoop], stall_after_s: float) -> dict[str, bool]:
+    """Each stage is ready unless it holds work and has committed nothing for `stall_after_s`;
+    the same facts go to the stage metrics, so a Prometheus rule sees what /readyz says."""
+    checks = {}
+    for loop in loops:
+        progress = loop.progress
+        stalled = progress.stalled(stall_after_s)
+        metrics.STAGE_STALLED.labels(loop.stage).set(1 if stalled else 0)
+        metrics.STAGE_PENDING.labels(loop.stage).set(progress.pending)
+        metrics.STAGE_LAST_PROGRESS.labels(loop.stage).set(time.time() - (time.monotonic() - progress.last_progress))
+        checks[f"stage:{loop.stage}"] = not stalled
+    return checks
 
 
 class PersonCount:
@@ -62,10 +78,14 @@ class PersonCount:
         return self._value
 
 
-def start(settings: Settings, bootstrap: str, sessions: sessionmaker[Session]) -> tuple[MetricsServer, LagSampler]:
-    lag = LagSampler(bootstrap, settings.app_id, [topic_name(t, settings) for t in HUB_INPUTS])
+def start(settings: Settings, bootstrap: str, sessions: sessionmaker[Session],
+          loops: Sequence[StageLoop]) -> tuple[MetricsServer, LagSampler]:
+    groups = {stage_group(loop.stage, settings): [topic_name(t, settings) for t in HUB_STAGE_INPUTS[loop.stage]]
+              for loop in loops}
+    lag = LagSampler(bootstrap, groups)
     metrics.PERSONS.set_function(PersonCount(sessions))
     server = MetricsServer("hub", settings.metrics_host, settings.metrics_port,
-                           lambda: {"kafka": broker_answers(bootstrap), "database": database_answers(sessions)},
+                           lambda: {"kafka": broker_answers(bootstrap), "database": database_answers(sessions),
+                                    **stage_checks(loops, settings.stage_stall_after_s)},
                            settings.state_dir / "metrics-targets")
     return server, lag

@@ -1,7 +1,7 @@
 """One alert per child: correlate each new event with what the hub already knows of the child.
 
 Pure: the state of one person in, the new state and the decision out. The triage agent keeps the
-state in a Faust table keyed by person id and emits what the decision says.
+state in SQL keyed by person id (`state_store`) and emits what the decision says.
 
 An event's indicators (found by scoring when it arrives) are remembered with it. Without an open
 alert, the child's events within the scoring window are assessed together, and an alert opens

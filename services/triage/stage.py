@@ -1,14 +1,29 @@
-"""The triage stage: turn a correlation decision into the alert and outcome messages."""
+"""The triage stage: shared events, decisions and merges in; alerts, outcomes and the triage store out.
+
+A batch is decided against each person's state read once from SQL (`state_store`), in input
+order; the new states, the outcomes, the timeline and the alert revisions are written in one
+transaction, and only then are the alert and outcome messages sent (and, after the broker has
+them, the input committed). A redelivered event finds itself in its person's state and repeats
+its outcome and the current alert, changing nothing. An event triage cannot handle is dead-lettered
+with its reason; the rest of its batch goes on.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from mash.codec import Codec
-from mash.topics import ALERTS, OUTCOMES, SHARED
+from mash.topics import ALERTS, OUTCOMES
 from services.messages import InMessage, OutMessage, dead_letter_for
+from services.triage import state_store
 from services.triage.correlation import (
     AlertState,
     Decision,
@@ -21,6 +36,8 @@ from services.triage.correlation import (
     retire,
 )
 from services.triage.scoring import indicators_of
+from services.triage.state_store import Held, StaleState
+from services.triage_store.store import apply_in
 
 STAGE = "hub:triage"
 ALERT_SCHEMA = "uk.mash.hub.Alert"
@@ -28,73 +45,142 @@ OUTCOME_SCHEMA = "uk.mash.hub.EventOutcome"
 SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
 MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
+MAX_ATTEMPTS = 5  # a batch redone after another worker wrote one of its persons (a rebalance)
+log = logging.getLogger("mash.hub")
 
 
 class NotForTriage(ValueError):
     """A well-formed message of a schema that does not belong on the shared topic."""
 
 
+@dataclass
+class _Item:
+    message: InMessage
+    record: dict[str, Any]
+    schema: str
+
+
+@dataclass
+class _Written:
+    """What a batch puts in the triage store, beside the messages it sends."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    shared: list[dict[str, Any]] = field(default_factory=list)
+
+
 class Triage:
-    def __init__(self, codec: Codec, rules: Rules) -> None:
+    def __init__(self, codec: Codec, rules: Rules, sessions: sessionmaker[Session] | None = None,
+                 clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.codec = codec
         self.rules = rules
+        self.sessions = sessions
+        self.clock = clock
+
+    def process_batch(self, batch: Sequence[InMessage]) -> list[OutMessage]:
+        """The stage: decide the batch, store it, and return what to send (in input order)."""
+        assert self.sessions is not None, "the stage needs the database"
+        read = [self._read(message) for message in batch]
+        items = [r for r in read if isinstance(r, _Item)]
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self.sessions.begin() as session:
+                    sent = self._decide(session, items)
+                break
+            except StaleState:  # another worker held one of these persons a moment ago: read again
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.info("triage state moved under this batch; redoing it", extra={"stage": "triage"})
+        out: list[OutMessage] = []
+        for r in read:
+            out.extend([r] if isinstance(r, OutMessage) else sent[id(r)])
+        return out
+
+    def _read(self, message: InMessage) -> _Item | OutMessage:
+        try:
+            name = self.codec.writer_of(message.value).name
+            record, writer = self.codec.decode(message.value, reader_name=name)  # the latest version of it
+            self.persons_of(record, writer.name)  # refuses a schema that does not belong here
+            return _Item(message, record, writer.name)
+        except Exception as exc:  # noqa: BLE001 - dead-letter and go on
+            return self.dead_letter(message, exc)
+
+    def _decide(self, session: Session, items: list[_Item]) -> dict[int, list[OutMessage]]:
+        held = state_store.load(session, {p for item in items for p in self.persons_of(item.record, item.schema)})
+        written = _Written()
+        now_ms = self.clock()
+        sent: dict[int, list[OutMessage]] = {}
+        for item in items:
+            try:
+                sent[id(item)] = self._handle(held, item, written, now_ms)
+            except Exception as exc:  # noqa: BLE001 - one event triage cannot handle must not stop its batch
+                sent[id(item)] = [self.dead_letter(item.message, exc)]
+        state_store.save(session, held)
+        apply_in(session, written.alerts, written.outcomes, written.shared)
+        return sent
 
     @staticmethod
-    def state_key(record: dict[str, Any], schema_name: str) -> str:
-        """Whose state a message is about: the event's person, or the merge's current hop."""
+    def persons_of(record: dict[str, Any], schema_name: str) -> tuple[str, ...]:
+        """Whose state a message needs: the event's person, or both persons of a merge."""
         if schema_name in (SHARED_SCHEMA, DECISION_SCHEMA):
-            return str(record["person_id"])
+            return (str(record["person_id"]),)
         if schema_name == MERGED_SCHEMA:
-            hop_two = record["retired_state"] is not None
-            return str(record["surviving_person_id"] if hop_two else record["retired_person_id"])
+            return str(record["retired_person_id"]), str(record["surviving_person_id"])
         raise NotForTriage(f"{schema_name} does not belong on the shared topic")
 
-    def handle(self, state: PersonState, record: dict[str, Any], schema_name: str,
-               now_ms: int) -> tuple[PersonState, list[OutMessage]]:
-        if schema_name == MERGED_SCHEMA:
-            return self.merge(state, record, now_ms)
-        if schema_name == DECISION_SCHEMA:
-            new_state, closed = close(state, record["alert_id"], now_ms)
-            return new_state, [self._alert(record["person_id"], closed)] if closed else []
-        if state.merged_into:  # in flight when its person was retired: on to the survivor
-            forwarded = {**record, "person_id": state.merged_into}
-            value = self.codec.encode(forwarded, SHARED_SCHEMA, check_types=False)
-            return state, [OutMessage(SHARED, state.merged_into.encode(), value)]
-        return self.process(state, record, now_ms)
+    def _handle(self, held: dict[str, Held], item: _Item, written: _Written, now_ms: int) -> list[OutMessage]:
+        """One message against the states in hand; a state changes only once its decision is whole."""
+        record = item.record
+        if item.schema == MERGED_SCHEMA:
+            return self._merge(held, record, written, now_ms)
+        person_id = state_store.current(held, str(record["person_id"]))
+        mine = held[person_id]
+        if item.schema == DECISION_SCHEMA:
+            new_state, closed = close(mine.state, record["alert_id"], now_ms)
+            _keep(mine, new_state)
+            return [self._alert(person_id, closed, written)] if closed else []
+        shared = {**record, "person_id": person_id}  # an event in flight when its person was merged: the survivor's
+        new_state, out = self.process(mine.state, shared, now_ms, written)
+        _keep(mine, new_state)
+        return out
 
-    def merge(self, state: PersonState, merged: dict[str, Any],
-              now_ms: int) -> tuple[PersonState, list[OutMessage]]:
-        """Hop one hands the retired person's state to the survivor; hop two absorbs it there."""
-        survivor = merged["surviving_person_id"]
-        if merged["retired_state"] is None:
-            retired = retire(state, survivor)
-            onward = {**merged, "retired_state": json.dumps(state.to_json())}
-            return retired, [OutMessage(SHARED, survivor.encode(),
-                                        self.codec.encode(onward, MERGED_SCHEMA, check_types=False))]
-        handed_over = PersonState.from_json(json.loads(merged["retired_state"]))
-        new_state, alerts = absorb(state, survivor, merged["retired_person_id"], handed_over,
-                                   self.rules, now_ms)
-        return new_state, [self._alert(survivor, alert) for alert in alerts]
+    def _merge(self, held: dict[str, Held], merged: dict[str, Any], written: _Written,
+               now_ms: int) -> list[OutMessage]:
+        """The retired person's state goes to the survivor; their alerts become one."""
+        retired_id = str(merged["retired_person_id"])
+        survivor_id = state_store.current(held, str(merged["surviving_person_id"]))
+        if survivor_id == retired_id:
+            return []
+        retired = held[retired_id]
+        handed_over = (PersonState.from_json(json.loads(merged["retired_state"])) if merged["retired_state"]
+                       else retired.state)  # a hand-over written by an earlier version of the hub carries it
+        survivor = held[survivor_id]
+        new_state, alerts = absorb(survivor.state, survivor_id, retired_id, handed_over, self.rules, now_ms)
+        _keep(survivor, new_state)
+        _keep(retired, retire(retired.state, survivor_id))
+        return [self._alert(survivor_id, alert, written) for alert in alerts]
 
-    def process(self, state: PersonState, shared: dict[str, Any],
-                now_ms: int) -> tuple[PersonState, list[OutMessage]]:
+    def process(self, state: PersonState, shared: dict[str, Any], now_ms: int,
+                written: _Written | None = None) -> tuple[PersonState, list[OutMessage]]:
         """Score on the values the sharing policy let out, once: the state keeps only the indicators found."""
+        written = written if written is not None else _Written()
         person_id = shared["person_id"]
         indicators = indicators_of(self.rules.scoring, shared["event_type"], json.loads(shared["values"] or "{}"))
         facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]), indicators)
         new_state, decision = correlate(state, person_id, facts, self.rules, now_ms)
-        out = [self._outcome(facts, person_id, decision, now_ms, _ms(shared["received_at"]))]
+        written.shared.append(shared)
+        out = [self._outcome(facts, person_id, decision, now_ms, _ms(shared["received_at"]), written)]
         # A duplicate re-sends the current alert too: if the first attempt died between saving
         # state and sending, this is what delivers it (the store keeps the highest revision).
         if decision.alert is not None and (decision.alert_changed or decision.duplicate):
-            out.append(self._alert(person_id, decision.alert))
+            out.append(self._alert(person_id, decision.alert, written))
         return new_state, out
 
     def dead_letter(self, message: InMessage, error: Exception) -> OutMessage:
         return dead_letter_for(message, error, STAGE, self.codec)
 
     def _outcome(self, facts: EventFacts, person_id: str, decision: Decision, now_ms: int,
-                 received_ms: int) -> OutMessage:
+                 received_ms: int, written: _Written) -> OutMessage:
         record = {
             "event_id": facts.event_id,
             "person_id": person_id,
@@ -103,13 +189,14 @@ class Triage:
             "alert_id": decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None,
             "recorded_at": now_ms,
         }
+        written.outcomes.append(record)
         value = self.codec.encode(record, OUTCOME_SCHEMA, check_types=False)  # built here, typed
         return OutMessage(OUTCOMES, facts.event_id.encode(), value, [  # facts for operators' metrics
             ("mash.outcome", decision.outcome.encode()), ("mash.agency", facts.agency.encode()),
             ("mash.received_ms", str(received_ms).encode()), ("mash.occurred_ms", str(facts.occurred_ms).encode()),
             ("mash.duplicate", b"true" if decision.duplicate else b"false")])
 
-    def _alert(self, person_id: str, alert: AlertState) -> OutMessage:
+    def _alert(self, person_id: str, alert: AlertState, written: _Written) -> OutMessage:
         record = {
             "alert_id": alert.alert_id,
             "person_id": person_id,
@@ -129,10 +216,16 @@ class Triage:
             "at_risk_at": alert.at_risk_ms or None,
             "due_at": alert.due_ms or None,
         }
+        written.alerts.append(record)
         value = self.codec.encode(record, ALERT_SCHEMA, check_types=False)  # built here, typed
         change = "closed" if alert.status == "CLOSED" else "opened" if alert.revision == 1 else "updated"
         return OutMessage(ALERTS, person_id.encode(), value, [("mash.rag", alert.rag.encode()),
                                                                ("mash.change", change.encode())])
+
+
+def _keep(held: Held, new_state: PersonState) -> None:
+    if new_state != held.state:
+        held.state, held.changed = new_state, True
 
 
 def _ms(value: datetime | int) -> int:
