@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit lint kafka-jars clean
+.PHONY: demo test test-slow unit lint kafka-jars clean
 
 $(BIN)/mash: pyproject.toml
 	@echo "make: installing the Python environment in $(VENV) ..."
@@ -25,6 +25,10 @@ demo: kafka-jars
 ## Lint, type-check, then every test: unit, and integration against a real Kafka broker.
 test: kafka-jars lint
 	$(BIN)/pytest
+
+## The fault tests: workers killed and rebalanced mid-stream, repeated (about 10 minutes).
+test-slow: kafka-jars
+	$(BIN)/pytest -m slow -s
 
 unit: $(BIN)/mash
 	$(BIN)/pytest tests/unit

@@ -1,0 +1,200 @@
+"""Faults real clusters have, against the real broker and database, counted by event id and by child.
+
+Each run publishes a synthetic feed with several full hub workers in one group, breaks something
+mid-stream, and then requires: every inbound event has exactly one outcome in the store, exactly
+one first decision on the outcomes topic (a redelivery is marked as one), no child has two open
+alerts, and the hub finished (a stall of 60 s without a new outcome fails the run). Slow: `make
+test-slow` (CI runs it).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from pydantic import SecretStr
+from sqlalchemy import Engine, select, text
+
+from connectors.synth.generate import generate
+from connectors.synth.replay import published_messages
+from mash.db import engine_for
+from mash.hub_run import Census, FeedMessage, Workers, census, publish, wait_until
+from mash.models import AlertRecord, Base, EventOutcomeRecord
+from mash.settings import Settings
+from mash.topics import OUTCOMES, inbound, provision, topic_name
+
+pytestmark = pytest.mark.slow
+FEED_EVENTS = 3000
+KILL_REPETITIONS = 10
+STALL_S = 60.0
+
+
+@dataclass(frozen=True)
+class Feed:
+    messages: list[tuple[str, bytes, bytes]]  # (agency, key, value) in each agency's order
+    event_ids: list[str]
+
+
+@pytest.fixture(scope="module")
+def feed(tmp_path_factory: pytest.TempPathFactory) -> Feed:
+    folder = tmp_path_factory.mktemp("feed")
+    generate(folder, FEED_EVENTS, seed=14)
+    published = published_messages(folder)
+    return Feed([(m.agency, m.key, m.value) for m in published], sorted({m.event_id for m in published}))
+
+
+def deployment(bootstrap: str, database_url: str, state_dir: Path) -> Settings:
+    """A fresh deployment on the shared broker: its own topics (6 partitions), groups and state."""
+    run = uuid.uuid4().hex[:8]
+    if database_url.startswith("sqlite"):
+        database_url = f"sqlite:///{state_dir / 'mash.db'}"  # a database of its own per run
+    settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"f{run}.", app_id=f"mash-fault-{run}",
+                        state_dir=state_dir, database_url=SecretStr(database_url), topic_partitions=6,
+                        stage_retry_budget_s=60)
+    provision(bootstrap, settings)
+    return settings
+
+
+def feed_messages(settings: Settings, feed: Feed) -> Iterator[FeedMessage]:
+    for agency, key, value in feed.messages:
+        yield FeedMessage(topic_name(inbound(agency), settings), key, value)
+
+
+def first_decisions(settings: Settings) -> Counter[str]:
+    """Outcome messages per event that are not marked as a redelivery's repeat."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    topic = topic_name(OUTCOMES, settings)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    firsts: Counter[str] = Counter()
+    remaining = {tp for tp in partitions if end[tp]}
+    while remaining:
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            for record in records:
+                if dict(record.headers).get("mash.duplicate") != b"true":
+                    firsts[record.key.decode()] += 1
+            if records and records[-1].offset + 1 >= end[tp]:
+                remaining.discard(tp)
+    consumer.close()
+    return firsts
+
+
+def clean(engine: Engine) -> None:
+    Base.metadata.drop_all(engine)
+    with engine.begin() as db:
+        db.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@dataclass
+class RunResult:
+    finished: bool
+    counts: Census
+    repeated_first_decisions: int
+    outcomes_in_store: int
+
+    @property
+    def clean(self) -> bool:
+        return (self.finished and self.counts.complete and self.counts.children_with_two_open_alerts == 0
+                and self.repeated_first_decisions == 0)
+
+
+def finish(settings: Settings, engine: Engine, feed: Feed, workers: Workers) -> RunResult:
+    def outcomes() -> int:
+        return census(engine, feed.event_ids).with_outcome
+
+    finished = wait_until(lambda: outcomes() == len(feed.event_ids), timeout_s=600, stalled_after_s=STALL_S,
+                          progress=outcomes)
+    counts = census(engine, feed.event_ids)
+    firsts = first_decisions(settings)
+    with engine.connect() as db:
+        stored = len(list(db.scalars(select(EventOutcomeRecord.event_id))))
+    return RunResult(finished, counts, sum(1 for n in firsts.values() if n > 1), stored)
+
+
+@pytest.mark.timeout(1800)
+def test_killing_one_of_three_workers_mid_stream_loses_nothing_duplicates_nothing_and_never_stalls(
+    bootstrap: str, database_url: str, tmp_path: Path, feed: Feed
+) -> None:
+    repetitions = KILL_REPETITIONS if database_url.startswith("sqlite") else 3
+    results: list[RunResult] = []
+    chooser = random.Random(14)
+    for n in range(repetitions):
+        settings = deployment(bootstrap, database_url, tmp_path / f"run-{n}")
+        engine = engine_for(settings)
+        workers = Workers(settings, tmp_path / f"run-{n}" / "logs")
+        try:
+            for _ in range(3):
+                workers.start()
+            publish(bootstrap, feed_messages(settings, feed))
+            half = len(feed.event_ids) * chooser.uniform(0.3, 0.6)
+            assert wait_until(lambda: census(engine, feed.event_ids).with_outcome >= half, timeout_s=300), \
+                f"run {n}: the workers never got half way; logs in {workers.logs}"
+            workers.kill(chooser.choice(workers.running))
+            workers.start()  # the supervisor restarts it
+            results.append(finish(settings, engine, feed, workers))
+        finally:
+            workers.stop_all()
+            if not database_url.startswith("sqlite"):
+                clean(engine)
+            engine.dispose()
+    finished = sum(r.clean for r in results)
+    print(f"\nkill -9 one of three workers mid-stream: {len(results)} runs, {finished} finished clean")
+    for n, r in enumerate(results):
+        print(f"  run {n}: {r.counts.with_outcome}/{r.counts.events} events with an outcome, "
+              f"{r.repeated_first_decisions} repeated first decisions, "
+              f"{r.counts.children_with_two_open_alerts} children with two open alerts, finished={r.finished}")
+    assert finished == len(results), [r for r in results if not r.clean]
+
+
+def alert_picture(engine: Engine) -> tuple[frozenset[tuple[str, str, frozenset[str]]], dict[str, str]]:
+    """What the hub decided, without the random person ids: each alert by its events, and each
+    event's outcome."""
+    with engine.connect() as db:
+        alerts = frozenset((a.status, a.rag, frozenset(a.event_ids)) for a in db.execute(
+            select(AlertRecord.status, AlertRecord.rag, AlertRecord.event_ids)))
+        outcomes = dict(db.execute(select(EventOutcomeRecord.event_id, EventOutcomeRecord.outcome)).all())
+    return alerts, outcomes  # type: ignore[return-value]
+
+
+@pytest.mark.timeout(1200)
+def test_one_two_or_three_workers_and_a_rebalance_mid_stream_give_the_same_alerts(
+    bootstrap: str, database_url: str, tmp_path: Path, feed: Feed
+) -> None:
+    """The same feed through 1, 2 and 3 workers (the third run with a worker joining and one
+    leaving mid-stream): every run accounted for, and all three decide the same alerts."""
+    pictures = []
+    for n, plan in enumerate(("one", "two", "three-joining-and-leaving")):
+        settings = deployment(bootstrap, database_url, tmp_path / plan)
+        engine = engine_for(settings)
+        workers = Workers(settings, tmp_path / plan / "logs")
+        try:
+            workers.start()
+            if plan != "one":
+                workers.start()
+            publish(bootstrap, feed_messages(settings, feed))
+            if plan.startswith("three"):
+                assert wait_until(lambda: census(engine, feed.event_ids).with_outcome >= len(feed.event_ids) // 3,
+                                  timeout_s=300)
+                workers.start()  # joins mid-stream
+                assert wait_until(lambda: census(engine, feed.event_ids).with_outcome >= len(feed.event_ids) // 2,
+                                  timeout_s=300)
+                workers.stop(workers.running[0])  # leaves mid-stream
+            result = finish(settings, engine, feed, workers)
+            assert result.clean, (plan, result)
+            pictures.append(alert_picture(engine))
+        finally:
+            workers.stop_all()
+            if not database_url.startswith("sqlite"):
+                clean(engine)
+            engine.dispose()
+        print(f"\n{plan}: {len(pictures[-1][0])} alerts, {len(pictures[-1][1])} outcomes")
+    assert pictures[1] == pictures[0]
+    assert pictures[2] == pictures[0]
