@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,9 +91,11 @@ class Triage:
                 if attempt == MAX_ATTEMPTS:
                     raise
                 log.info("triage state moved under this batch; redoing it", extra={"stage": "triage"})
+        stored = [("mash.stored_ms", str(self.clock()).encode())]  # committed: in the triage store from now
         out: list[OutMessage] = []
         for r in read:
-            out.extend([r] if isinstance(r, OutMessage) else sent[id(r)])
+            out.extend([r] if isinstance(r, OutMessage) else
+                       [replace(m, headers=[*m.headers, *stored]) if m.topic == OUTCOMES else m for m in sent[id(r)]])
         return out
 
     def _read(self, message: InMessage) -> _Item | OutMessage:
