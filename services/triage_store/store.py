@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.models import AlertRecord, EventOutcomeRecord, TimelineEventRecord
@@ -20,6 +22,9 @@ from mash.models import AlertRecord, EventOutcomeRecord, TimelineEventRecord
 RAG_RANK = {"RED": 0, "AMBER": 1, "GREEN": 2}
 HUB_TIMES = ("opened_at", "updated_at", "clock_started_at", "at_risk_at", "due_at")
 CHUNK = 500  # keys per IN list
+# The hub's columns of an alert (uk.mash.hub.Alert); the rest of the row is the triage app's.
+HUB_COLUMNS = ("alert_id", "person_id", "revision", "status", "rag", "reasons", "agencies", "event_ids", "opened_at",
+               "updated_at", "score", "indicators", "scoring_version", "profile", *HUB_TIMES[2:])
 
 
 class TriageStore:
@@ -34,68 +39,83 @@ class TriageStore:
 
 def apply_in(session: Session, alerts: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]],
              shared: Sequence[dict[str, Any]] = ()) -> None:
-    """Write a batch's outcomes, timeline events and alert revisions in the caller's transaction,
-    reading what is already there once per kind (not a round trip per row)."""
-    _add_outcomes(session, outcomes)
-    _add_timeline(session, shared)
-    latest = _latest_revisions(alerts)
-    rows = _by_key(session, AlertRecord, AlertRecord.alert_id, [a["alert_id"] for a in latest])
-    for alert in latest:
-        _upsert_alert(session, rows.get(alert["alert_id"]), alert)
+    """Write a batch's outcomes, timeline events and alert revisions in the caller's transaction:
+    one statement per kind of row (executemany), never a round trip per row."""
+    connection = session.connection()
+    _insert_new(connection, EventOutcomeRecord, "event_id",
+                [{**o, "recorded_at": _dt(o["recorded_at"])} for o in {o["event_id"]: o for o in reversed(outcomes)}
+                 .values()])  # the first of a batch wins
+    _insert_new(connection, TimelineEventRecord, "event_id", [_timeline_row(e) for e in {
+        e["event_id"]: e for e in shared}.values()])
+    _upsert_alerts(connection, _latest_revisions(alerts))
 
 
-def _add_outcomes(session: Session, outcomes: Sequence[dict[str, Any]]) -> None:
-    unique = {o["event_id"]: o for o in reversed(outcomes)}  # the first of a batch wins
-    known = _known(session, EventOutcomeRecord.event_id, list(unique))
-    session.add_all(EventOutcomeRecord(**{**o, "recorded_at": _dt(o["recorded_at"])})
-                    for event_id, o in unique.items() if event_id not in known)
+def _timeline_row(e: dict[str, Any]) -> dict[str, Any]:
+    return {"event_id": e["event_id"], "person_id": e["person_id"], "event_type": e["event_type"],
+            "source_agency": e["source_agency"], "occurred_at": _dt(e["occurred_at"]),
+            "received_at": _dt(e["received_at"]), "sensitivity": e["sensitivity"], "consent": e["consent"],
+            "policy_version": e["policy_version"], "audit_ref": e["audit_ref"], "values": e["values"],
+            "views": {v["role"]: list(v["fields"]) for v in e["views"]}}
 
 
-def _add_timeline(session: Session, shared: Sequence[dict[str, Any]]) -> None:
-    unique = {e["event_id"]: e for e in shared}
-    known = _known(session, TimelineEventRecord.event_id, list(unique))
-    session.add_all(TimelineEventRecord(
-        event_id=event_id, person_id=e["person_id"], event_type=e["event_type"],
-        source_agency=e["source_agency"], occurred_at=_dt(e["occurred_at"]),
-        received_at=_dt(e["received_at"]), sensitivity=e["sensitivity"], consent=e["consent"],
-        policy_version=e["policy_version"], audit_ref=e["audit_ref"], values=e["values"],
-        views={v["role"]: list(v["fields"]) for v in e["views"]})
-        for event_id, e in unique.items() if event_id not in known)
-
-
-def _upsert_alert(session: Session, row: AlertRecord | None, alert: dict[str, Any]) -> None:
-    values = {**alert, **{k: _dt(alert[k]) for k in HUB_TIMES if alert.get(k) is not None},
-              "rag_rank": RAG_RANK[alert["rag"]]}
-    if row is None:
-        session.add(AlertRecord(**values))
+def _insert_new(connection: Connection, model: Any, key: str, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows whose key is not stored yet (a redelivery's are): INSERT .. ON CONFLICT DO NOTHING."""
+    if not rows:
         return
-    if alert["revision"] <= row.revision:
-        return
+    table = model.__table__
+    dialect = connection.dialect.name
+    statement = (postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+                 ).on_conflict_do_nothing(index_elements=[key])
+    connection.execute(statement, rows)
+
+
+def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None:
+    table = cast(Table, AlertRecord.__table__)
+    stored: dict[str, Any] = {}
+    ids = [a["alert_id"] for a in alerts]
+    for start in range(0, len(ids), CHUNK):
+        for row in connection.execute(select(table.c.alert_id, table.c.revision, table.c.rag, table.c.rag_rank,
+                                             table.c.hub_rag, table.c.rag_set_by, table.c.due_at, table.c.at_risk_at)
+                                      .where(table.c.alert_id.in_(ids[start:start + CHUNK]))):
+            stored[row.alert_id] = row
+    fresh: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for alert in alerts:
+        values = {**{k: alert.get(k) for k in HUB_COLUMNS},
+                  **{k: _dt(alert[k]) for k in HUB_TIMES if alert.get(k) is not None},
+                  "rag_rank": RAG_RANK[alert["rag"]]}
+        known = stored.get(alert["alert_id"])
+        if known is None:
+            fresh.append(values)
+        elif alert["revision"] > known.revision:
+            changed.append(_revision_over(known, values))
+    if fresh:
+        connection.execute(insert(table), fresh)
+    for group in _same_columns(changed):
+        columns = [k for k in group[0] if k != "alert_id"]
+        connection.execute(update(table).where(table.c.alert_id == bindparam("p_alert_id"))
+                           .values({k: bindparam(f"p_{k}") for k in columns}),
+                           [{f"p_{k}": v for k, v in row.items()} for row in group])
+
+
+def _revision_over(row: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """A new hub revision's columns over a stored alert; the app's columns are never touched."""
     if row.rag_set_by is not None:
         # A person set the rating: it stands unless the hub now rates the child more urgently than
         # both that person and the hub itself did at the time (new information, not a repeat).
-        if RAG_RANK[alert["rag"]] >= min(row.rag_rank, RAG_RANK[row.hub_rag or row.rag]):
+        if RAG_RANK[values["rag"]] >= min(row.rag_rank, RAG_RANK[row.hub_rag or row.rag]):
             values = {**values, "rag": row.rag, "rag_rank": row.rag_rank, "due_at": row.due_at,
-                      "at_risk_at": row.at_risk_at, "hub_rag": alert["rag"]}
+                      "at_risk_at": row.at_risk_at, "hub_rag": values["rag"]}
         else:
             values = {**values, "hub_rag": None, "rag_set_by": None, "rag_set_at": None}
-    for key, value in values.items():
-        setattr(row, key, value)
+    return values
 
 
-def _known(session: Session, column: Any, keys: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(keys), CHUNK):
-        found.update(session.scalars(select(column).where(column.in_(keys[start:start + CHUNK]))))
-    return found
-
-
-def _by_key(session: Session, model: Any, column: Any, keys: list[str]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for start in range(0, len(keys), CHUNK):
-        for row in session.scalars(select(model).where(column.in_(keys[start:start + CHUNK]))):
-            found[getattr(row, column.key)] = row
-    return found
+def _same_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())
 
 
 def _latest_revisions(alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

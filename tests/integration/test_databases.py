@@ -170,6 +170,9 @@ def test_triage_store_is_idempotent_and_keeps_the_latest_revision(engine: Engine
         outcomes = db.scalar(select(func.count()).select_from(EventOutcomeRecord))
     assert [tuple(r) for r in rows] == [(2, "RED")]
     assert outcomes == 2
+    store.apply([alert(3, "RED"), alert(2, "AMBER")], [])  # a later revision moves the hub's columns on
+    with engine.connect() as db:
+        assert [tuple(r) for r in db.execute(select(AlertRecord.revision, AlertRecord.rag))] == [(3, "RED")]
 
 
 def test_estimation_pairs_count_every_pair_of_events_blocking_brings_together(engine: Engine) -> None:

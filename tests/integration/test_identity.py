@@ -111,12 +111,12 @@ def test_two_enrichment_workers_racing_over_partitions_give_each_child_one_perso
 ) -> None:
     """Events of one child arrive on several agencies' topics and partitions, so two enrichment
     workers in one group link them at the same time; the identifier key makes the loser retry and
-    join the winner. (Triage and the store run in a worker of their own.)"""
+    join the winner. (Sharing and triage run in a worker of their own.)"""
     feed = tmp_path / "feed"
     generate(feed, 1500, seed=21)
     enrichment_env = {**env_for(provisioned), "MASH_APP_ID": f"{provisioned.app_id}-enrichment"}
     workers = [start_worker(enrichment_env, "enrichment", tmp_path / f"enrichment-{n}.log") for n in range(2)]
-    workers.append(start_worker(env_for(provisioned), "sharing,triage,triage-store", tmp_path / "triage.log"))
+    workers.append(start_worker(env_for(provisioned), "sharing,triage", tmp_path / "triage.log"))
     try:
         for agency in AGENCIES:
             mash(provisioned, "connector", "run", agency, "--synth", str(feed))
