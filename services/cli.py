@@ -17,6 +17,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     worker.add_argument("--stages", default="enrichment,sharing,triage",
                         help="comma-separated stages to run in this worker (default: all)")
     worker.set_defaults(handler=_worker)
+    moved = actions.add_parser("upgrade-state", help="once, with every worker stopped: move a Faust hub's triage "
+                               "state into SQL and start each stage's consumer group where the old group was")
+    moved.set_defaults(handler=_upgrade_state)
     model = actions.add_parser("match-model", help="the probabilistic linkage model: estimate or show")
     model_actions = model.add_subparsers(title="match-model actions", required=True)
     estimate = model_actions.add_parser("estimate", help="estimate m and u from the person index (EM) into a file")
@@ -62,6 +65,20 @@ def _show(_: argparse.Namespace) -> int:
     return 0
 
 
+def _upgrade_state(_: argparse.Namespace) -> int:
+    from mash.db import engine_for, session_factory
+    from mash.local_kafka import resolve_bootstrap
+    from mash.settings import get_settings
+    from services.hub.upgrade import changelog_topic, upgrade_state
+
+    settings = get_settings()
+    done = upgrade_state(settings, resolve_bootstrap(settings), session_factory(engine_for(settings)))
+    print(f"triage state: {done.states:,} persons loaded from {changelog_topic(settings)}")
+    for group, partitions in done.groups.items():
+        print(f"consumer group {group}: {partitions} partition(s) start where {settings.app_id} had committed")
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -70,11 +87,16 @@ def _worker(args: argparse.Namespace) -> int:
     from mash.settings import get_settings
     from services.hub import operations
     from services.hub.app import build_hub, tune_gc
+    from services.hub.upgrade import UpgradeNeeded
 
     settings = get_settings()
     logs.configure("hub", settings.log_format, args.loglevel)
     bootstrap = resolve_bootstrap(settings)
-    hub = build_hub(settings, bootstrap, [s.strip() for s in args.stages.split(",") if s.strip()])
+    try:
+        hub = build_hub(settings, bootstrap, [s.strip() for s in args.stages.split(",") if s.strip()])
+    except UpgradeNeeded as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
     server, lag = operations.start(settings, bootstrap, hub.sessions, hub.loops)
     tune_gc()
     logging.getLogger("mash.hub").info("metrics, health and readiness on http://%s/", server.address)

@@ -37,6 +37,7 @@ from mash.topics import (
 from services.enrichment.match_model import load_model
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
+from services.hub import upgrade
 from services.hub.guard import guarded
 from services.hub.observe import HubObserver
 from services.hub.stage_loop import Process, StageLoop
@@ -94,9 +95,13 @@ class Hub:
         return await guarded(stage, attempt, self.settings.stage_retry_budget_s, on_failure=self.observer.failure)
 
     def add(self, stage: str, process: Process) -> StageLoop:
+        # A batch may take as long as the guard's retry budget (database or broker trouble): the group
+        # must wait that long for it at a rebalance, and not count the worker gone while it retries.
+        patience_ms = int((self.settings.stage_retry_budget_s + 60) * 1000)
         loop = StageLoop(stage, [topic_name(t, self.settings) for t in HUB_STAGE_INPUTS[stage]],
                          stage_group(stage, self.settings), self.bootstrap, process, self.emit, self.guarded,
-                         self.observer.batch, BATCH_SIZE, BATCH_WAIT_S)
+                         self.observer.batch, BATCH_SIZE, BATCH_WAIT_S,
+                         {"rebalance_timeout_ms": patience_ms, "max_poll_interval_ms": patience_ms})
         self.loops.append(loop)
         return loop
 
@@ -114,10 +119,12 @@ class Hub:
         try:
             tasks = [asyncio.create_task(stage.run(), name=f"stage-{stage.stage}") for stage in self.loops]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                if task.exception() is not None:
-                    self.stop()
-            await asyncio.gather(*tasks)
+            if any(task.exception() is not None for task in done):
+                self.stop()  # one stage failed: the others finish their batches and leave too
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                raise failed[0]
         finally:
             await self.producer.stop()
 
@@ -156,6 +163,7 @@ def _sharing(hub: Hub) -> Process:
 
 
 def _triage(hub: Hub) -> Process:
+    upgrade.check(hub.sessions)  # a Faust hub's database must have its triage state moved first
     rules = Rules(load_scoring(hub.settings.triage_scoring), load_profile(hub.settings.triage_profile))
     return Triage(hub.codec, rules, hub.sessions).process_batch
 

@@ -116,9 +116,10 @@ def _alert_from_json(data: dict[str, Any]) -> AlertState:
 @dataclass(frozen=True)
 class Decision:
     outcome: str  # ALERT_RAISED | ATTACHED_TO_ALERT | NO_ALERT
-    alert: AlertState | None
+    alert: AlertState | None  # the child's current alert
     duplicate: bool = False
     alert_changed: bool = False
+    event_alert_id: str | None = None  # the alert this event raised or joined (a repeat names the first one's)
 
 
 def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rules,
@@ -126,7 +127,7 @@ def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rule
     """Decide the outcome of `event` for this person and the person's new state."""
     previous = next((e for e in state.events if e.event_id == event.event_id), None)
     if previous is not None:  # at-least-once delivery: same decision again, nothing new
-        return state, Decision(previous.outcome, state.alert, duplicate=True)
+        return state, Decision(previous.outcome, state.alert, duplicate=True, event_alert_id=previous.alert_id)
 
     seen = SeenEvent(event.event_id, event.agency, event.occurred_ms, "NO_ALERT", None, event.indicators)
     if state.alert is not None and state.alert.status == "OPEN":
@@ -138,10 +139,10 @@ def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rule
         decision = (Decision("ALERT_RAISED", opened, alert_changed=True) if opened
                     else Decision("NO_ALERT", state.alert))
 
-    seen = replace(seen, outcome=decision.outcome,
-                   alert_id=decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None)
+    alert_id = decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None
+    seen = replace(seen, outcome=decision.outcome, alert_id=alert_id)
     events = (*state.events, seen)[-MAX_REMEMBERED_EVENTS:]
-    return replace(state, events=events, alert=decision.alert), decision
+    return replace(state, events=events, alert=decision.alert), replace(decision, event_alert_id=alert_id)
 
 
 def close(state: PersonState, alert_id: str, now_ms: int) -> tuple[PersonState, AlertState | None]:
@@ -222,7 +223,7 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
     raised, because that is the link the merge has just made. A merge delivered again changes
     nothing and re-sends the alerts as they stand.
     """
-    if retired_id in survivor.merged_from:
+    if retired_id in survivor.merged_from or retired.merged_into is not None:  # delivered again: as it stands
         return survivor, [a for a in (survivor.alert, *survivor.closed_alerts) if a is not None]
     known = {e.event_id for e in survivor.events}
     events = tuple(sorted((*survivor.events, *(e for e in retired.events if e.event_id not in known)),
@@ -247,7 +248,9 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
         alert = mine
     else:
         alert = _alert_from_history(survivor_id, events, rules, now_ms) or survivor.alert
-    state = PersonState(events, alert, None, (*survivor.closed_alerts, *closed), (*survivor.merged_from, retired_id))
+    # Whom the retired person had absorbed goes with it: a late repeat of an older merge is seen as one.
+    merged_from = tuple(dict.fromkeys((*survivor.merged_from, *retired.merged_from, retired_id)))
+    state = PersonState(events, alert, None, (*survivor.closed_alerts, *closed), merged_from)
     changed = [a for a in (alert,) if a is not None and a != survivor.alert]
     return state, changed + closed
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
@@ -37,7 +38,7 @@ from services.triage.correlation import (
 )
 from services.triage.scoring import indicators_of
 from services.triage.state_store import Held, StaleState
-from services.triage_store.store import apply_in
+from services.triage_store.store import RowMoved, apply_in
 
 STAGE = "hub:triage"
 ALERT_SCHEMA = "uk.mash.hub.Alert"
@@ -68,6 +69,12 @@ class _Written:
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     shared: list[dict[str, Any]] = field(default_factory=list)
 
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.alerts), len(self.outcomes), len(self.shared)
+
+    def rewind(self, mark: tuple[int, int, int]) -> None:
+        del self.alerts[mark[0]:], self.outcomes[mark[1]:], self.shared[mark[2]:]
+
 
 class Triage:
     def __init__(self, codec: Codec, rules: Rules, sessions: sessionmaker[Session] | None = None,
@@ -87,10 +94,16 @@ class Triage:
                 with self.sessions.begin() as session:
                     sent = self._decide(session, items)
                 break
-            except StaleState:  # another worker held one of these persons a moment ago: read again
+            except (StaleState, RowMoved) as exc:  # another writer held these rows a moment ago: read again
                 if attempt == MAX_ATTEMPTS:
                     raise
-                log.info("triage state moved under this batch; redoing it", extra={"stage": "triage"})
+                log.info("triage state moved under this batch (%s); redoing it", type(exc).__name__,
+                         extra={"stage": "triage"})
+                continue
+            except DBAPIError as exc:
+                if not _conflict(exc) or attempt == MAX_ATTEMPTS:
+                    raise
+                log.info("the database gave up this batch for another writer's; redoing it", extra={"stage": "triage"})
         stored = [("mash.stored_ms", str(self.clock()).encode())]  # committed: in the triage store from now
         out: list[OutMessage] = []
         for r in read:
@@ -113,9 +126,15 @@ class Triage:
         now_ms = self.clock()
         sent: dict[int, list[OutMessage]] = {}
         for item in items:
+            involved = {person for named in self.persons_of(item.record, item.schema)
+                        for person in (named, state_store.current(held, named))}
+            before = written.mark(), {p: (held[p].state, held[p].changed) for p in involved}
             try:
                 sent[id(item)] = self._handle(held, item, written, now_ms)
             except Exception as exc:  # noqa: BLE001 - one event triage cannot handle must not stop its batch
+                written.rewind(before[0])  # nothing of it is stored: its dead letter is its outcome
+                for person_id, (state, changed) in before[1].items():
+                    held[person_id].state, held[person_id].changed = state, changed
                 sent[id(item)] = [self.dead_letter(item.message, exc)]
         state_store.save(session, held)
         apply_in(session, written.alerts, written.outcomes, written.shared)
@@ -188,7 +207,7 @@ class Triage:
             "person_id": person_id,
             "source_agency": facts.agency,
             "outcome": decision.outcome,
-            "alert_id": decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None,
+            "alert_id": decision.event_alert_id,
             "recorded_at": now_ms,
         }
         written.outcomes.append(record)
@@ -223,6 +242,11 @@ class Triage:
         change = "closed" if alert.status == "CLOSED" else "opened" if alert.revision == 1 else "updated"
         return OutMessage(ALERTS, person_id.encode(), value, [("mash.rag", alert.rag.encode()),
                                                                ("mash.change", change.encode())])
+
+
+def _conflict(error: DBAPIError) -> bool:
+    """PostgreSQL gave up one of two transactions writing the same rows (deadlock, serialisation)."""
+    return getattr(error.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def _keep(held: Held, new_state: PersonState) -> None:

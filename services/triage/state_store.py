@@ -64,10 +64,10 @@ def current(held: Mapping[str, Held], person_id: str) -> str:
 def save(session: Session, held: Mapping[str, Held]) -> None:
     """Write every changed state; `StaleState` if any was written by someone else since it was read."""
     now = datetime.now(UTC)
+    changed = sorted((p, h) for p, h in held.items() if h.changed)  # in key order: two writers lock rows alike
     fresh = [{"person_id": p, "version": 1, "state": _text(h.state), "updated_at": now}
-             for p, h in held.items() if h.changed and h.version == 0]
-    moved = [{"p": p, "v": h.version, "s": _text(h.state), "u": now}
-             for p, h in held.items() if h.changed and h.version > 0]
+             for p, h in changed if h.version == 0]
+    moved = [{"p": p, "v": h.version, "s": _text(h.state), "u": now} for p, h in changed if h.version > 0]
     table = cast(Table, TriageStateRecord.__table__)
     connection = session.connection()
     if fresh:

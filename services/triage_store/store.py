@@ -88,14 +88,25 @@ def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None
         if known is None:
             fresh.append(values)
         elif alert["revision"] > known.revision:
-            changed.append(_revision_over(known, values))
+            changed.append({**_revision_over(known, values), "seen": {
+                "seen_revision": known.revision, "seen_set_by": known.rag_set_by, "seen_rag": known.rag}})
     if fresh:
         connection.execute(insert(table), fresh)
     for group in _same_columns(changed):
-        columns = [k for k in group[0] if k != "alert_id"]
-        connection.execute(update(table).where(table.c.alert_id == bindparam("p_alert_id"))
-                           .values({k: bindparam(f"p_{k}") for k in columns}),
-                           [{f"p_{k}": v for k, v in row.items()} for row in group])
+        columns = [k for k in group[0] if k not in ("alert_id", "seen")]
+        # Only over the row as read: if the app re-rated it in between, redo the batch on what is there now.
+        statement = (update(table).where(table.c.alert_id == bindparam("p_alert_id"),
+                                         table.c.revision == bindparam("seen_revision"),
+                                         table.c.rag_set_by.is_not_distinct_from(bindparam("seen_set_by")),
+                                         table.c.rag.is_not_distinct_from(bindparam("seen_rag")))
+                     .values({k: bindparam(f"p_{k}") for k in columns}))
+        rows = [{**{f"p_{k}": v for k, v in row.items() if k != "seen"}, **row["seen"]} for row in group]
+        if connection.execute(statement, rows).rowcount != len(rows):
+            raise RowMoved("an alert changed in the triage app while the hub revised it")
+
+
+class RowMoved(RuntimeError):
+    """A row changed between reading and writing it (the triage app acted): redo the batch."""
 
 
 def _revision_over(row: Any, values: dict[str, Any]) -> dict[str, Any]:

@@ -172,3 +172,29 @@ def test_a_decision_closes_the_alert_and_the_next_concern_opens_a_new_one() -> N
     assert nothing is None and again == state  # a redelivered decision changes nothing
     state, outcomes = run([EventFacts("e3", "EDUCATION", 3 * DAY, ("missing-education",))], state)
     assert outcomes == ["ALERT_RAISED"] and state.alert is not None and state.alert.alert_id != first
+
+
+def test_an_older_merge_delivered_again_after_a_later_one_does_not_reopen_a_decided_alert() -> None:
+    """A into B, then B into C, then the alert (now C's) is decided; A into B arrives again (a batch
+    redone after a crash): it is a repeat, and the decided alert stays closed."""
+    from mash.codec import Codec
+    from services.triage.stage import Triage, _Written
+    from services.triage.state_store import Held
+
+    a = person(EventFacts("p1", "POLICE", 0), EventFacts("h1", "HEALTH", DAY))
+    assert a.alert is not None
+    held = {"A": Held(a, 1), "B": Held(person(EventFacts("e1", "EDUCATION", 90 * DAY)), 1), "C": Held(PersonState(), 0)}
+    triage = Triage(Codec(), RULES)
+
+    def merge(retired: str, survivor: str) -> list[str]:
+        notice = {"retired_person_id": retired, "surviving_person_id": survivor, "retired_state": None}
+        return [m.topic for m in triage._merge(held, notice, _Written(), BASE + 100 * DAY)]
+
+    merge("A", "B")
+    merge("B", "C")
+    closed_state, closed = close(held["C"].state, a.alert.alert_id, BASE + 101 * DAY)
+    assert closed is not None
+    held["C"].state = closed_state
+    merge("A", "B")
+    assert held["C"].state.alert is not None and held["C"].state.alert.status == "CLOSED"
+    assert held["C"].state == closed_state
