@@ -209,3 +209,51 @@ def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path: Path) -> No
     broken.write_text('{"m": {}}')
     with pytest.raises(ValueError, match="match-model estimate"):
         load_model(broken)
+
+
+def test_two_workers_holding_one_persons_triage_state_cannot_both_save_it(engine: Engine) -> None:
+    """During a rebalance two workers may read the same person; the second to save finds the
+    version moved (or the row made) and must redo its batch, never overwrite the first."""
+    from services.triage import state_store
+    from services.triage.correlation import PersonState, SeenEvent
+    from services.triage.state_store import StaleState
+
+    sessions = session_factory(engine)
+    seen = PersonState(events=(SeenEvent("e1", "POLICE", 0, "NO_ALERT", None),))
+    for attempt in ("made", "moved"):
+        with sessions() as first, sessions() as second:
+            mine, theirs = state_store.load(first, ["p1"]), state_store.load(second, ["p1"])
+            for held in (mine, theirs):
+                held["p1"].state, held["p1"].changed = seen if attempt == "made" else PersonState(), True
+            state_store.save(first, mine)
+            first.commit()
+            with pytest.raises(StaleState):
+                state_store.save(second, theirs)
+            second.rollback()
+    with sessions() as session:
+        held = state_store.load(session, ["p1"])
+    assert held["p1"].version == 2 and held["p1"].state == PersonState()
+
+
+def test_one_bad_message_in_a_triage_batch_is_dead_lettered_alone(engine: Engine) -> None:
+    from mash.codec import Codec
+    from services.messages import InMessage
+    from services.triage.correlation import Rules
+    from services.triage.profiles import PROFILES_DIR, load_profile
+    from services.triage.scoring_file import load_scoring
+    from services.triage.stage import Triage
+
+    codec = Codec()
+    shared = {"event_id": "e1", "person_id": "p1", "event_type": "PPN", "source_agency": "POLICE",
+              "occurred_at": 1_764_000_000_000, "received_at": 1_764_000_000_000, "sensitivity": "STANDARD",
+              "consent": "GIVEN", "policy_version": "v", "audit_ref": "p0:1", "values": "{}", "views": []}
+    good = codec.encode(shared, "uk.mash.hub.SharedEvent", check_types=False)
+    broken = codec.encode({**shared, "event_id": "e2", "values": "{not json"}, "uk.mash.hub.SharedEvent",
+                          check_types=False)
+    triage = Triage(codec, Rules(load_scoring(), load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml")),
+                    session_factory(engine))
+    out = triage.process_batch([InMessage("t.mash.shared.v1", 0, n, b"p1", v) for n, v in
+                                enumerate((broken, b"not avro", good))])
+    assert [m.topic for m in out] == ["mash.deadletter.v1", "mash.deadletter.v1", "mash.outcomes.v1"]
+    with engine.connect() as db:
+        assert list(db.scalars(select(EventOutcomeRecord.event_id))) == ["e1"]
