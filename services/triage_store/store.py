@@ -25,6 +25,7 @@ CHUNK = 500  # keys per IN list
 # The hub's columns of an alert (uk.mash.hub.Alert); the rest of the row is the triage app's.
 HUB_COLUMNS = ("alert_id", "person_id", "revision", "status", "rag", "reasons", "agencies", "event_ids", "opened_at",
                "updated_at", "score", "indicators", "scoring_version", "profile", *HUB_TIMES[2:])
+HUB_DEFAULTS: dict[str, Any] = {"score": 0, "indicators": [], "scoring_version": "", "profile": ""}  # older revisions
 
 
 class TriageStore:
@@ -81,7 +82,7 @@ def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     for alert in alerts:
-        values = {**{k: alert.get(k) for k in HUB_COLUMNS},
+        values = {**{k: alert.get(k, HUB_DEFAULTS.get(k)) for k in HUB_COLUMNS},
                   **{k: _dt(alert[k]) for k in HUB_TIMES if alert.get(k) is not None},
                   "rag_rank": RAG_RANK[alert["rag"]]}
         known = stored.get(alert["alert_id"])
