@@ -250,7 +250,7 @@ def _conflict(error: DBAPIError) -> bool:
 
 
 def _keep(held: Held, new_state: PersonState) -> None:
-    if new_state != held.state:
+    if new_state is not held.state:  # decisions that change nothing hand the same state back
         held.state, held.changed = new_state, True
 
 
