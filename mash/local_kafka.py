@@ -164,15 +164,26 @@ def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
     )
     if fmt.returncode != 0:
         raise KafkaSetupError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+    return _launch(data_dir, jars_dir, f"127.0.0.1:{port}")
+
+
+def restart_broker(broker: BrokerProcess, jars_dir: Path) -> BrokerProcess:
+    """Start a stopped broker again on its own data and ports (a fault test's broker comes back)."""
+    return _launch(broker.data_dir, jars_dir, broker.bootstrap)
+
+
+def _launch(data_dir: Path, jars_dir: Path, bootstrap: str) -> BrokerProcess:
+    config = data_dir / "server.properties"
+    java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j.configuration=file:{data_dir}/log4j.properties"]
     out = open(data_dir / "broker.out", "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        [*java, "-cp", classpath, "kafka.Kafka", str(config)],
+        [*java, "-cp", f"{jars_dir}/*", "kafka.Kafka", str(config)],
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it cleanly
     )
     out.close()
-    broker = BrokerProcess(bootstrap=f"127.0.0.1:{port}", pid=proc.pid, data_dir=data_dir, process=proc)
+    broker = BrokerProcess(bootstrap=bootstrap, pid=proc.pid, data_dir=data_dir, process=proc)
     try:
         wait_until_ready(broker.bootstrap, START_TIMEOUT_S, proc)
     except BaseException:

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -48,7 +49,7 @@ class Progress:
 class StageLoop(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, stage: str, topics: Sequence[str], group: str, bootstrap: str, process: Process,
                  emit: Callable[[Sequence[OutMessage]], Awaitable[None]],
-                 guard: Callable[[str, Callable[[], Awaitable[list[OutMessage]]]], Awaitable[list[OutMessage]]],
+                 guard: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
                  observe: Callable[[str, Sequence[InMessage], Sequence[OutMessage], float], None],
                  batch_size: int, batch_wait_s: float, consumer_options: dict[str, Any] | None = None) -> None:
         self.stage = stage
@@ -105,9 +106,9 @@ class StageLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._emit(out)
                 return out
 
-            out = await self._guard(self.stage, attempt)
+            out: list[OutMessage] = await self._guard(self.stage, attempt)
             offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
-            await self._commit(offsets)
+            await self._guard(self.stage, partial(self._commit, offsets))  # the broker away: retried likewise
             self._observe(self.stage, batch, out, time.perf_counter() - started)
             self.progress.batches += 1
             self.progress.last_progress = time.monotonic()

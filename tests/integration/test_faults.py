@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from connectors.synth.generate import generate
 from connectors.synth.replay import published_messages
 from mash.db import engine_for
 from mash.hub_run import Census, FeedMessage, Workers, census, publish, wait_until
+from mash.local_kafka import restart_broker, start_broker
 from mash.models import AlertRecord, Base, EventOutcomeRecord
 from mash.settings import Settings
 from mash.topics import OUTCOMES, inbound, provision, topic_name
@@ -221,3 +223,38 @@ def test_one_two_or_three_workers_and_a_rebalance_mid_stream_account_for_every_e
         print(f"{plan}: {len(other)} children alerted; {len(set(first) ^ set(other))} alerted in one run only, "
               f"{sum(1 for c in first if c in other and first[c] != other[c])} rated differently, "
               f"{sum(1 for e, o in first_outcomes.items() if outcomes[plan].get(e) != o)} events with another outcome")
+
+
+@pytest.mark.timeout(900)
+def test_the_broker_stopped_and_restarted_mid_stream_loses_nothing_and_duplicates_nothing(
+    database_url: str, tmp_path: Path, feed: Feed
+) -> None:
+    """A broker of its own, stopped for 15 s while two workers are mid-stream, then started again on
+    the same data and port: the workers retry (their guard) and carry on by themselves."""
+    broker = start_broker(tmp_path / "kafka", Settings().kafka_jars_dir)
+    try:
+        settings = deployment(broker.bootstrap, database_url, tmp_path / "run")
+        engine = engine_for(settings)
+        workers = Workers(settings, tmp_path / "run" / "logs")
+        try:
+            workers.start()
+            workers.start()
+            publish(broker.bootstrap, feed_messages(settings, feed))
+            assert wait_until(reached(engine, feed, len(feed.event_ids) * 0.3), timeout_s=300)
+            broker.stop()
+            outage_ends = time.monotonic() + 15
+            while time.monotonic() < outage_ends:
+                assert not workers.exited(), f"a worker gave up during the outage; logs in {workers.logs}"
+                time.sleep(0.5)
+            broker = restart_broker(broker, Settings().kafka_jars_dir)
+            result = finish(settings, engine, feed, workers)
+            print(f"\nbroker stopped for 15 s mid-stream: {result}")
+            assert result.clean, result
+            assert not workers.exited()
+        finally:
+            workers.stop_all()
+            if not database_url.startswith("sqlite"):
+                clean(engine)
+            engine.dispose()
+    finally:
+        broker.stop()
