@@ -3,6 +3,8 @@
 # directory of its own, a free port, a random password.
 #   infra/postgres/test-cluster.sh start DIR   prints MASH_TEST_POSTGRES_URL=...
 #   infra/postgres/test-cluster.sh stop DIR
+#   infra/postgres/test-cluster.sh pause|resume DIR   stop the server and start it again on its port
+#                                                    (a fault test's database outage)
 set -euo pipefail
 action=${1:?usage: test-cluster.sh start|stop DIR}
 dir=${2:?usage: test-cluster.sh start|stop DIR}
@@ -20,17 +22,22 @@ case "$action" in
     password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_postgres bash -c "printf '%s\n' '$password' > '$dir/.pw' && chmod 600 '$dir/.pw'"
+    echo "$port" > "$dir/.port"
     as_postgres "$bin/initdb" -D "$dir/data" -U mash --pwfile="$dir/.pw" -A scram-sha-256 >"$dir/initdb.log"
     as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
       "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
     PGPASSWORD=$password "$bin/createdb" -h 127.0.0.1 -p "$port" -U mash mash_test
     echo "MASH_TEST_POSTGRES_URL=postgresql+psycopg://mash:$password@127.0.0.1:$port/mash_test"
     ;;
-  stop)
+  stop|pause)
     [ -d "$dir/data" ] && as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
     ;;
+  resume)
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
+      "-p $(cat "$dir/.port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+    ;;
   *)
-    echo "usage: test-cluster.sh start|stop DIR" >&2
+    echo "usage: test-cluster.sh start|stop|pause|resume DIR" >&2
     exit 2
     ;;
 esac

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import subprocess
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -29,7 +32,7 @@ from mash.db import engine_for
 from mash.hub_run import Census, FeedMessage, Workers, census, publish, wait_until
 from mash.local_kafka import restart_broker, start_broker
 from mash.models import AlertRecord, Base, EventOutcomeRecord
-from mash.settings import Settings
+from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import OUTCOMES, inbound, provision, topic_name
 
 pytestmark = pytest.mark.slow
@@ -258,3 +261,47 @@ def test_the_broker_stopped_and_restarted_mid_stream_loses_nothing_and_duplicate
             engine.dispose()
     finally:
         broker.stop()
+
+
+POSTGRES_CLUSTER = PROJECT_ROOT / "infra" / "postgres" / "test-cluster.sh"
+
+
+@pytest.mark.timeout(900)
+def test_the_database_stopped_for_30_s_mid_stream_loses_nothing_and_the_workers_carry_on(
+    bootstrap: str, tmp_path: Path, feed: Feed
+) -> None:
+    """PostgreSQL of its own, stopped for 30 s while two workers are mid-stream, then started again:
+    every stage retries its batch (the guard's budget is longer than the outage) and carries on."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
+        pytest.fail("PostgreSQL's server is missing: apt-get install postgresql (bash .ci/run does)")
+    home = Path(tempfile.mkdtemp(prefix="mash-fault-pg-"))  # not under pytest's: the postgres user must enter
+    home.chmod(0o755)
+    cluster = home / "pg"
+    started = subprocess.run(["bash", str(POSTGRES_CLUSTER), "start", str(cluster)], capture_output=True, text=True,
+                             check=True)
+    url = started.stdout.strip().split("=", 1)[1]
+    try:
+        settings = deployment(bootstrap, url, tmp_path / "run")
+        engine = engine_for(settings)
+        workers = Workers(settings, tmp_path / "run" / "logs")
+        try:
+            workers.start()
+            workers.start()
+            publish(bootstrap, feed_messages(settings, feed))
+            assert wait_until(reached(engine, feed, len(feed.event_ids) * 0.3), timeout_s=300)
+            subprocess.run(["bash", str(POSTGRES_CLUSTER), "pause", str(cluster)], check=True)
+            outage_ends = time.monotonic() + 30
+            while time.monotonic() < outage_ends:
+                assert not workers.exited(), f"a worker gave up during the outage; logs in {workers.logs}"
+                time.sleep(0.5)
+            subprocess.run(["bash", str(POSTGRES_CLUSTER), "resume", str(cluster)], check=True)
+            result = finish(settings, engine, feed, workers)
+            print(f"\nPostgreSQL stopped for 30 s mid-stream: {result}")
+            assert result.clean, result
+            assert not workers.exited()
+        finally:
+            workers.stop_all()
+            engine.dispose()
+    finally:
+        subprocess.run(["bash", str(POSTGRES_CLUSTER), "stop", str(cluster)], check=False)
+        shutil.rmtree(home, ignore_errors=True)
