@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.models import Base
@@ -50,7 +52,14 @@ def engine_for(settings: Settings) -> Engine:
     if settings.sqlalchemy_url().startswith("sqlite:///"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url())
-    upgrade(engine)
+    for attempt in range(1, 4):
+        try:
+            upgrade(engine)
+            break
+        except DBAPIError:  # several workers starting on a new database race to create it: the loser looks again
+            if attempt == 3:
+                raise
+            time.sleep(1.0 * attempt)
     return engine
 
 
