@@ -103,6 +103,14 @@ def reached(engine: Engine, feed: Feed, outcomes: float) -> Callable[[], bool]:
     return lambda: census(engine, feed.event_ids).with_outcome >= outcomes
 
 
+def ride_out(workers: Workers, seconds: float) -> None:
+    """Wait out an outage, failing at once if a worker gives up during it."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        assert not workers.exited(), f"a worker gave up during the outage; logs in {workers.logs}"
+        time.sleep(0.5)
+
+
 def clean(engine: Engine) -> None:
     Base.metadata.drop_all(engine)
     with engine.begin() as db:
@@ -245,10 +253,7 @@ def test_the_broker_stopped_and_restarted_mid_stream_loses_nothing_and_duplicate
             publish(broker.bootstrap, feed_messages(settings, feed))
             assert wait_until(reached(engine, feed, len(feed.event_ids) * 0.3), timeout_s=300)
             broker.stop()
-            outage_ends = time.monotonic() + 15
-            while time.monotonic() < outage_ends:
-                assert not workers.exited(), f"a worker gave up during the outage; logs in {workers.logs}"
-                time.sleep(0.5)
+            ride_out(workers, 15)
             broker = restart_broker(broker, Settings().kafka_jars_dir)
             result = finish(settings, engine, feed, workers)
             print(f"\nbroker stopped for 15 s mid-stream: {result}")
@@ -290,10 +295,7 @@ def test_the_database_stopped_for_30_s_mid_stream_loses_nothing_and_the_workers_
             publish(bootstrap, feed_messages(settings, feed))
             assert wait_until(reached(engine, feed, len(feed.event_ids) * 0.3), timeout_s=300)
             subprocess.run(["bash", str(POSTGRES_CLUSTER), "pause", str(cluster)], check=True)
-            outage_ends = time.monotonic() + 30
-            while time.monotonic() < outage_ends:
-                assert not workers.exited(), f"a worker gave up during the outage; logs in {workers.logs}"
-                time.sleep(0.5)
+            ride_out(workers, 30)
             subprocess.run(["bash", str(POSTGRES_CLUSTER), "resume", str(cluster)], check=True)
             result = finish(settings, engine, feed, workers)
             print(f"\nPostgreSQL stopped for 30 s mid-stream: {result}")
