@@ -230,18 +230,11 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
                           key=lambda e: e.occurred_ms))[-MAX_REMEMBERED_EVENTS:]
     mine, theirs = _open_alert(survivor), _open_alert(retired)
     closed: list[AlertState] = []
+    alert: AlertState | None
     if theirs and not mine:
-        alert: AlertState | None = replace(theirs, revision=theirs.revision + 1, updated_ms=now_ms,
-                                           reasons=(*theirs.reasons, MERGED_REASON))
+        alert = _joined(theirs, None, events, rules, now_ms)
     elif theirs and mine:
-        joined = (*mine.event_ids, *(e for e in theirs.event_ids if e not in mine.event_ids))
-        together = [e for e in events if e.event_id in set(joined)]
-        assessment = assess(rules.scoring, [e.scored() for e in together])
-        kept = replace(mine, revision=mine.revision + 1, updated_ms=now_ms, event_ids=joined)
-        kept = _escalate(kept, higher(theirs.rag, assessment.rag), rules.profile, now_ms)
-        kept = _rated(replace(kept, due_ms=min(kept.due_ms, theirs.due_ms or kept.due_ms)), together, assessment,
-                      rules)
-        alert = replace(kept, reasons=(*kept.reasons, MERGED_REASON))
+        alert = _joined(mine, theirs, events, rules, now_ms)
         closed.append(replace(theirs, revision=theirs.revision + 1, status="CLOSED", updated_ms=now_ms,
                               reasons=(*theirs.reasons, f"merged into alert {mine.alert_id}")))
     elif mine:
@@ -253,6 +246,25 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
     state = PersonState(events, alert, None, (*survivor.closed_alerts, *closed), merged_from)
     changed = [a for a in (alert,) if a is not None and a != survivor.alert]
     return state, changed + closed
+
+
+def _joined(kept: AlertState, other: AlertState | None, events: tuple[SeenEvent, ...], rules: Rules,
+            now_ms: int) -> AlertState:
+    """The one open alert after a merge: its events, the other alert's, and every event of the joined
+    history in no alert yet that happened within the window of them (the link the merge has made),
+    re-rated (never lower) with the earlier deadline."""
+    ids = dict.fromkeys((*kept.event_ids, *(other.event_ids if other else ())))
+    members = [e for e in events if e.event_id in ids]
+    ids.update(dict.fromkeys(e.event_id for e in events if e.alert_id is None and e.event_id not in ids
+                             and any(abs(e.occurred_ms - m.occurred_ms) <= rules.window_ms for m in members)))
+    together = [e for e in events if e.event_id in ids]
+    assessment = assess(rules.scoring, [e.scored() for e in together])
+    alert = replace(kept, revision=kept.revision + 1, updated_ms=now_ms, event_ids=tuple(ids))
+    alert = _escalate(alert, higher(other.rag, assessment.rag) if other else assessment.rag, rules.profile, now_ms)
+    if other is not None and other.due_ms:
+        alert = replace(alert, due_ms=min(alert.due_ms, other.due_ms), at_risk_ms=min(alert.at_risk_ms, other.due_ms))
+    alert = _rated(alert, together, assessment, rules)
+    return replace(alert, reasons=(*alert.reasons, MERGED_REASON))
 
 
 def retire(state: PersonState, survivor_id: str) -> PersonState:

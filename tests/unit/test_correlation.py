@@ -198,3 +198,17 @@ def test_an_older_merge_delivered_again_after_a_later_one_does_not_reopen_a_deci
     merge("A", "B")
     assert held["C"].state.alert is not None and held["C"].state.alert.status == "CLOSED"
     assert held["C"].state == closed_state
+
+
+def test_a_moved_alert_takes_in_the_survivors_nearby_events_whichever_arrived_first() -> None:
+    """The merge and the survivor's next event travel on different partitions: either order
+    gives the survivor one alert holding every nearby event of both records."""
+    retired = person(EventFacts("p1", "POLICE", 0), EventFacts("c1", "SOCIAL_CARE", DAY))
+    survivor = person(EventFacts("p2", "POLICE", 2 * DAY))
+    proof = EventFacts("c2", "SOCIAL_CARE", 3 * DAY)
+    merged_first, _ = absorb(survivor, "survivor", "retired", retired, RULES, now_ms=BASE + 4 * DAY)
+    merged_first, _ = correlate(merged_first, "survivor", proof, RULES, now_ms=BASE + 4 * DAY)
+    event_first, _ = correlate(survivor, "survivor", proof, RULES, now_ms=BASE + 4 * DAY)
+    event_first, _ = absorb(event_first, "survivor", "retired", retired, RULES, now_ms=BASE + 4 * DAY)
+    for state in (merged_first, event_first):
+        assert state.alert is not None and set(state.alert.event_ids) == {"p1", "c1", "p2", "c2"}
