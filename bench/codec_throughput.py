@@ -37,6 +37,7 @@ def event(i: int) -> dict[str, Any]:
                         "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": date(2016, 4, 12),
                         "sex": "FEMALE", "address_line": None, "postcode": "LS6 2QT"},
             "sensitivity": "SPECIAL_CATEGORY", "consent": "NOT_SOUGHT",
+            "record_id": str(uuid.uuid4()), "revision": "sha256:0", "revised_at": now, "withdrawn": False,
         },
         "payload": {"attendance_id": f"ED{i:07d}", "site_code": "RR801",
                     "presenting_complaint": "Head injury, fall down stairs", "safeguarding_concern": True,

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from connectors.synth.generate import generate
-from connectors.synth.replay import published_events
+from connectors.synth.replay import published_messages
 from mash.codec import Codec
 from mash.db import make_engine
 from mash.models import Base, LinkDecisionRecord, MatchReview, Person, PersonMerge
@@ -46,14 +46,15 @@ def main() -> None:
         print(f"linkage benchmark: generating {args.events:,} events, "
               f"{args.missing_identifiers:.0%} without strong identifiers", flush=True)
         generate(work / "feed", args.events, args.seed, missing_identifiers=args.missing_identifiers)
-        values = published_events(work / "feed")
+        published = published_messages(work / "feed")
+        values = {m.event_id: m.value for m in published}
+        child_of_record = {row["record_id"]: row["person"] for row in
+                           map(json.loads, (work / "feed" / "truth" / "events.jsonl").read_text().splitlines())}
         truth = {}
         order = []
-        for line in (work / "feed" / "truth" / "events.jsonl").read_text().splitlines():
-            row = json.loads(line)
-            if row["event_id"] in values:
-                truth[row["event_id"]] = row["person"]
-                order.append(row["event_id"])
+        for m in published:  # in the connectors' order, resubmissions included
+            truth[m.event_id] = child_of_record[m.record_id]
+            order.append(m.event_id)
         codec = Codec()
         links = [event_to_link(*_decoded(codec, values[event_id])) for event_id in order]
         without = sum(1 for link in links if not any(i.scheme in ("nhs", "upn") for i in link.identifiers))

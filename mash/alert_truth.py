@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from mash.models import AlertRecord
+from mash.models import AlertRecord, LinkDecisionRecord
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,17 @@ class AlertTruth:
 
 
 def alert_truth(synth_dir: Path, engine: Engine) -> AlertTruth:
-    person_of: dict[str, int] = {}
+    child_of_record: dict[str, int] = {}
     for line in (synth_dir / "truth" / "events.jsonl").read_text().splitlines():
         row = json.loads(line)
-        person_of[row["event_id"]] = row["person"]
+        child_of_record[row["record_id"]] = row["person"]
     should = {c["person"] for c in map(json.loads, (synth_dir / "truth" / "children.jsonl").read_text().splitlines())
               if c["should_alert"]}
     with engine.connect() as db:
         alerts = db.execute(select(AlertRecord.event_ids, AlertRecord.status)).all()
+        records = db.execute(select(LinkDecisionRecord.event_id, LinkDecisionRecord.record_id)).all()
+    # the truth knows records; an alert names events, each a revision of one record
+    person_of = {event: child_of_record[record] for event, record in records if record in child_of_record}
     alerted: set[int] = set()
     open_per_child: Counter[int] = Counter()
     mixed = 0

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -125,6 +126,7 @@ class LinkDecisionRecord(Base):
     model_version: Mapped[str | None] = mapped_column(String(16), nullable=True)
     evidence: Mapped[dict[str, object]] = mapped_column(JSON)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    record_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)  # each revision links
 
 
 class PersonMerge(Base):
@@ -201,6 +203,8 @@ class AlertRecord(Base):
     hub_rag: Mapped[str | None] = mapped_column(String(8), nullable=True)
     rag_set_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     rag_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    review: Mapped[str | None] = mapped_column(Text, nullable=True)  # the hub asks a person to re-rate
+    follows: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the decided alert it carries on
 
 
 class TimelineEventRecord(Base):
@@ -225,6 +229,13 @@ class TimelineEventRecord(Base):
     audit_ref: Mapped[str] = mapped_column(String(80))
     values: Mapped[str] = mapped_column(Text)
     views: Mapped[dict[str, list[str]]] = mapped_column(JSON)  # role -> field names it may see
+    # Records live: the timeline keeps every revision of a record; only the latest shows its values.
+    record_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    revision: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    revised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    superseded_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class UserRecord(Base):
@@ -259,6 +270,7 @@ class TriageDecisionRecord(Base):
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     audit_ref: Mapped[str] = mapped_column(String(80))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    alert_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what the person saw
 
 
 class AlertActionRecord(Base):
@@ -300,6 +312,8 @@ class EventOutcomeRecord(Base):
     outcome: Mapped[str] = mapped_column(String(24), index=True)
     alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16), default="NEW", server_default="NEW")  # NEW | REVISION | WITHDRAWAL
+    record_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class AuditRecordRow(Base):

@@ -12,6 +12,7 @@ from connectors.sdk import (
     optional,
     parse_datetime,
     parse_percent,
+    parse_revised_at,
     parse_symbol,
     require,
 )
@@ -28,7 +29,6 @@ class EducationConnector(DatabasePollConnector):
     event_type = "education.concern"
     source_system = "school-information-system"
     sample = Path(__file__).parent / "samples" / "school.sql"
-    ignored_fields = frozenset({"updated_at"})  # the poll cursor, not part of the concern
     subject_fields = SubjectFields(
         local_id="pupil_id", nhs_number="nhs_number", upn="upn", given_name="forename", family_name="surname",
         date_of_birth="dob", sex="sex", address_line="address", postcode="postcode",
@@ -47,6 +47,7 @@ class EducationConnector(DatabasePollConnector):
     def map(self, fields: dict[str, Any]) -> Mapped:
         category = optional(fields, "safeguarding_category")
         return Mapped(
+            revised_at=parse_revised_at(fields, "updated_at"),
             source_record_id=require(fields, "concern_id"),
             occurred_at=parse_datetime(fields, "logged_at"),
             subject=self.subject_fields.read(fields),

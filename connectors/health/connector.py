@@ -16,6 +16,8 @@ from connectors.sdk import (
     parse_bool,
     parse_consent,
     parse_datetime,
+    parse_revised_at,
+    parse_withdrawn,
     require,
 )
 from connectors.sdk.file_drop_connector import FileDropConnector
@@ -36,6 +38,8 @@ class HealthConnector(FileDropConnector):
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         return Mapped(
+            revised_at=parse_revised_at(fields, "last_updated"),
+            withdrawn=parse_withdrawn(fields, "record_status"),
             source_record_id=require(fields, "attendance_id"),
             occurred_at=parse_datetime(fields, "arrived_at"),
             consent=parse_consent(fields, "consent"),

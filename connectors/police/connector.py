@@ -12,7 +12,9 @@ from connectors.sdk import (
     parse_bool,
     parse_consent,
     parse_datetime,
+    parse_revised_at,
     parse_symbol,
+    parse_withdrawn,
     require,
 )
 from connectors.sdk.file_drop_connector import FileDropConnector
@@ -37,6 +39,8 @@ class PoliceConnector(FileDropConnector):
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         return Mapped(
+            revised_at=parse_revised_at(fields, "updated_at"),
+            withdrawn=parse_withdrawn(fields, "record_status"),
             source_record_id=require(fields, "ppn_id"),
             occurred_at=parse_datetime(fields, "occurred_at"),
             consent=parse_consent(fields, "consent"),

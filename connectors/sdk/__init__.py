@@ -9,8 +9,10 @@ from connectors.sdk.fields import (
     parse_date,
     parse_datetime,
     parse_percent,
+    parse_revised_at,
     parse_sex,
     parse_symbol,
+    parse_withdrawn,
     require,
 )
 from connectors.sdk.subject import SubjectFields
@@ -26,7 +28,9 @@ __all__ = [
     "parse_date",
     "parse_datetime",
     "parse_percent",
+    "parse_revised_at",
     "parse_sex",
     "parse_symbol",
+    "parse_withdrawn",
     "require",
 ]

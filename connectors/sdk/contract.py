@@ -8,10 +8,12 @@ connector stays a page long.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,9 +26,34 @@ if TYPE_CHECKING:
     from connectors.sdk.sources.base import Source, SourceRecord
     from connectors.sdk.subject import SubjectFields
 
-# Event ids derive from the source record, so a resubmitted record keeps its id and the hub's
-# idempotency on event_id recognises it.
+# Ids derive from the source record: its record id from where it lives, its event id from that and
+# its content, so a resubmitted record keeps its event id (a duplicate) and a changed one gets a new
+# one (a revision of the same record).
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a8e-3b5d-4d0e-9a57-0c6b8e2f4a11")
+
+
+def record_id_of(source_system: str, source_record_id: str) -> str:
+    """The record's id across all its revisions (before envelope v3, this was the event id)."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source_system}/{source_record_id}"))
+
+
+def event_id_of(record_id: str, revision: str) -> str:
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{record_id}/{revision}"))
+
+
+def revision_of(content: dict[str, Any]) -> str:
+    """A digest of what the record says: identical content is the identical revision, however often
+    or late the source sends it (a poll cursor touched, a file dropped twice)."""
+    text = json.dumps(content, sort_keys=True, default=_plain, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot digest a {type(value).__name__}")
 
 
 class MappingError(ValueError):
@@ -42,6 +69,8 @@ class Mapped:
     subject: dict[str, Any]
     payload: dict[str, Any]
     consent: str = "UNKNOWN"
+    revised_at: datetime | None = None  # when the source last changed the record, where it says so
+    withdrawn: bool = False  # the source retracted it (entered in error)
 
 
 class Connector(ABC):
@@ -101,20 +130,28 @@ class Connector(ABC):
         return INBOUND_SCHEMAS[self.feeds or self.name]
 
     def to_event(self, mapped: Mapped, received_at: datetime | None = None) -> dict[str, Any]:
-        """Wrap a mapped record in the shared envelope."""
-        event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.source_system}/{mapped.source_record_id}")
+        """Wrap a mapped record in the shared envelope, named by its record id and its revision."""
+        received = received_at or datetime.now(UTC)
+        record_id = record_id_of(self.source_system, mapped.source_record_id)
+        revision = revision_of({"event_type": self.event_type, "occurred_at": mapped.occurred_at,
+                                "subject": mapped.subject, "payload": mapped.payload, "consent": mapped.consent,
+                                "sensitivity": self.sensitivity, "withdrawn": mapped.withdrawn})
         return {
             "envelope": {
-                "event_id": str(event_id),
+                "event_id": event_id_of(record_id, revision),
                 "event_type": self.event_type,
                 "source_agency": self.agency,
                 "source_system": self.source_system,
                 "source_record_id": mapped.source_record_id,
                 "occurred_at": mapped.occurred_at,
-                "received_at": received_at or datetime.now(UTC),
+                "received_at": received,
                 "subject": mapped.subject,
                 "sensitivity": self.sensitivity,
                 "consent": mapped.consent,
+                "record_id": record_id,
+                "revision": revision,
+                "revised_at": mapped.revised_at or received,
+                "withdrawn": mapped.withdrawn,
             },
             "payload": mapped.payload,
         }

@@ -65,6 +65,8 @@ def _flatten(encounter: dict[str, Any], patient: dict[str, Any], cp_flag: bool) 
                   for e in encounter.get("extension") or [] if isinstance(e, dict) and "url" in e}
     return {
         "attendance_id": _identifier(encounter, None) or encounter["id"],
+        "last_updated": (encounter.get("meta") or {}).get("lastUpdated"),
+        "record_status": "ENTERED_IN_ERROR" if encounter.get("status") == "entered-in-error" else "ACTIVE",
         "mrn": patient["id"],
         "nhs_number": _identifier(patient, NHS_NUMBER_SYSTEM),
         "given_name": " ".join(name.get("given") or []) or None,

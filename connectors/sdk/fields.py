@@ -40,6 +40,30 @@ def parse_datetime(fields: dict[str, Any], name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def parse_revised_at(fields: dict[str, Any], name: str) -> datetime | None:
+    """When the source last changed the record: orders its revisions. A time without a zone is the
+    database's UTC (a poll cursor column)."""
+    text = optional(fields, name)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MappingError(f"field {name!r} is not an ISO 8601 date-time: {text[:40]!r}") from None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+_WITHDRAWN = {"ACTIVE": False, "ENTERED_IN_ERROR": True}
+
+
+def parse_withdrawn(fields: dict[str, Any], name: str) -> bool:
+    """The record's status at its source: ENTERED_IN_ERROR retracts it (a tombstone revision)."""
+    text = (optional(fields, name) or "ACTIVE").upper().replace("-", "_")
+    if text not in _WITHDRAWN:
+        raise MappingError(f"field {name!r} must be one of {sorted(_WITHDRAWN)}, got {text[:30]!r}")
+    return _WITHDRAWN[text]
+
+
 def parse_date(fields: dict[str, Any], name: str) -> date | None:
     text = optional(fields, name)
     if text is None:

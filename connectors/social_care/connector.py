@@ -12,7 +12,9 @@ from connectors.sdk import (
     optional,
     parse_consent,
     parse_datetime,
+    parse_revised_at,
     parse_symbol,
+    parse_withdrawn,
     require,
 )
 from connectors.sdk.http_push_connector import HttpPushConnector
@@ -38,6 +40,8 @@ class SocialCareConnector(HttpPushConnector):
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         return Mapped(
+            revised_at=parse_revised_at(fields, "updated_at"),
+            withdrawn=parse_withdrawn(fields, "record_status"),
             source_record_id=require(fields, "case_event_id"),
             occurred_at=parse_datetime(fields, "occurred_at"),
             consent=parse_consent(fields, "consent"),

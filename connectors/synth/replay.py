@@ -21,6 +21,7 @@ class Published:
 
     agency: str
     event_id: str
+    record_id: str  # the truth's key: every revision of a record is the same child
     key: bytes
     value: bytes
 
@@ -42,7 +43,9 @@ def published_messages(synth_dir: Path) -> list[Published]:
                 outcome = prepare(connector, record, codec)
                 if outcome.error is None and outcome.key is not None:
                     event, _ = codec.decode(outcome.value)
-                    messages.append(Published(agency, event["envelope"]["event_id"], outcome.key, outcome.value))
+                    envelope = event["envelope"]
+                    messages.append(Published(agency, envelope["event_id"], envelope["record_id"], outcome.key,
+                                              outcome.value))
     return messages
 
 

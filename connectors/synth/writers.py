@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from connectors.registry import CONNECTORS
-from connectors.sdk.contract import EVENT_ID_NAMESPACE
+from connectors.sdk.contract import EVENT_ID_NAMESPACE, record_id_of
 from connectors.sdk.fhir import CP_IS_SYSTEM, EXTENSION_BASE, NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from connectors.synth.feed import Event, should_alert
 from connectors.synth.population import Child
@@ -52,13 +52,14 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
     return dict(counts)
 
 
-def event_id(agency: str, source_record_id: str) -> str:
-    """The event id the agency's connector will give this record."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{CONNECTORS[agency].source_system}/{source_record_id}"))
+def record_id(agency: str, source_record_id: str) -> str:
+    """The record id the agency's connector will give this record (each revision's event id is
+    its record id and its content)."""
+    return record_id_of(CONNECTORS[agency].source_system, source_record_id)
 
 
 def _truth(handle: TextIO, event: Event, child: Child, source_record_id: str) -> None:
-    handle.write(json.dumps({"event_id": event_id(event.agency, source_record_id), "agency": event.agency,
+    handle.write(json.dumps({"record_id": record_id(event.agency, source_record_id), "agency": event.agency,
                              "source_record_id": source_record_id, "person": child.person,
                              "household": child.household, "occurred_at": event.occurred.isoformat(),
                              "resubmission": event.resubmission}) + "\n")

@@ -55,6 +55,7 @@ class EventToLink:
     occurred_ms: int
     status_change: dict[str, bool] = field(default_factory=dict)
     address_key: str = ""
+    record_id: str | None = None  # the agency record this event is a revision of
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ class _BatchLinker:
         return {"event_id": event.event_id, "person_id": decision.person_id, "method": decision.method,
                 "score": match.score if match else None,
                 "model_version": self.model.version if self.model and match else None,
-                "evidence": evidence, "decided_at": self.now}
+                "evidence": evidence, "decided_at": self.now, "record_id": event.record_id or event.event_id}
 
     def _strong(self, person_id: str, scheme: str, event: EventToLink) -> str:
         """The person's NHS number or UPN, as this event or an earlier profile gave it."""

@@ -106,4 +106,5 @@ def event_to_link(event: dict[str, Any], schema_name: str) -> EventToLink:
     return EventToLink(
         event_id=envelope["event_id"], agency=envelope["source_agency"], identifiers=identifiers,
         profile=profile_of(subject, strong.get("nhs", ""), strong.get("upn", "")), occurred_ms=occurred_ms,
-        status_change=status_change(schema_name, event["payload"]), address_key=address_key(subject))
+        status_change=status_change(schema_name, event["payload"]), address_key=address_key(subject),
+        record_id=envelope.get("record_id") or envelope["event_id"])

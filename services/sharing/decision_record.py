@@ -36,7 +36,7 @@ def decision_set(decisions: Sequence[RoleDecision]) -> DecisionSet:
 
 def decision_entry(decisions: DecisionSet, header: dict[str, Any], policy_version: str,
                    decided_at: datetime, decided_by: str = HUB_DECIDER) -> dict[str, Any]:
-    return {
+    entry = {
         "event_id": header["event_id"],
         "person_id": header["person_id"],
         "event_type": header["event_type"],
@@ -47,6 +47,12 @@ def decision_entry(decisions: DecisionSet, header: dict[str, Any], policy_versio
         "decided_by": decided_by,
         "decisions_digest": decisions.digest,
     }
+    if header.get("revision"):  # which revision of which record: the trail tells its versions apart
+        revised = header.get("revised_at")
+        entry.update(record_id=header["record_id"], revision=header["revision"], withdrawn=bool(header["withdrawn"]),
+                     revised_at=revised.astimezone(UTC).isoformat(timespec="milliseconds")
+                     if isinstance(revised, datetime) else revised)
+    return entry
 
 
 def role_records(decisions: Sequence[RoleDecision]) -> list[dict[str, Any]]:

@@ -95,7 +95,11 @@ class Sharer:
             header = {"event_id": envelope["event_id"], "person_id": event["person_id"],
                       "event_type": envelope["event_type"], "source_agency": envelope["source_agency"],
                       "occurred_at": envelope["occurred_at"], "received_at": envelope["received_at"],
-                      "sensitivity": envelope["sensitivity"], "consent": envelope["consent"]}
+                      "sensitivity": envelope["sensitivity"], "consent": envelope["consent"],
+                      # a revision is decided afresh: its own event id, its own consent, its record named
+                      "record_id": envelope.get("record_id") or envelope["event_id"],
+                      "revision": envelope.get("revision"), "revised_at": envelope.get("revised_at"),
+                      "withdrawn": bool(envelope.get("withdrawn"))}
             return _Item(message, header, EventFields(event))
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the stream
             return _Item(message, passthrough=dead_letter_for(message, exc, STAGE, self.codec))

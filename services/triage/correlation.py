@@ -33,6 +33,13 @@ class EventFacts:
     agency: str
     occurred_ms: int
     indicators: tuple[str, ...] = ()
+    record_id: str = ""  # the agency record it is a revision of ("": the event is its own record)
+    revised_ms: int = 0  # orders the record's revisions
+    withdrawn: bool = False  # the source retracted the record
+
+    @property
+    def record(self) -> str:
+        return self.record_id or self.event_id
 
 
 @dataclass(frozen=True)
@@ -43,9 +50,23 @@ class SeenEvent:
     outcome: str
     alert_id: str | None
     indicators: tuple[str, ...] = ()
+    record_id: str = ""
+    revised_ms: int = 0
+    withdrawn: bool = False
+    superseded_by: str | None = None  # a later revision of the record replaced it (or it came too late)
+    kind: str = "NEW"  # NEW | REVISION | WITHDRAWAL
 
     def scored(self) -> Scored:
         return Scored(self.agency, self.occurred_ms, self.indicators)
+
+    @property
+    def record(self) -> str:
+        return self.record_id or self.event_id
+
+    @property
+    def live(self) -> bool:
+        """The record as it stands: the latest revision, not withdrawn. Only these are scored."""
+        return self.superseded_by is None and not self.withdrawn
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,10 @@ class AlertState:
     at_risk_ms: int = 0
     profile: str = ""
     scoring_version: str = ""
+    joined: tuple[int, ...] = ()  # the alert revision at which each of event_ids joined it
+    review: str | None = None  # why a person should re-rate: a revision would rate the child lower
+    follows: str | None = None  # the decided alert whose unseen or later events this one carries on
+    absorbed_into: str | None = None  # closed by a merge into this alert
 
 
 @dataclass(frozen=True)
@@ -109,61 +134,143 @@ class PersonState:
 
 
 def _alert_from_json(data: dict[str, Any]) -> AlertState:
-    tuples = ("reasons", "agencies", "event_ids", "indicators")
+    tuples = ("reasons", "agencies", "event_ids", "indicators", "joined")
     return AlertState(**{**data, **{k: tuple(data.get(k, ())) for k in tuples}})
 
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: str  # ALERT_RAISED | ATTACHED_TO_ALERT | NO_ALERT
+    outcome: str  # ALERT_RAISED | ATTACHED_TO_ALERT | NO_ALERT | STALE_REVISION
     alert: AlertState | None  # the child's current alert
     duplicate: bool = False
     alert_changed: bool = False
     event_alert_id: str | None = None  # the alert this event raised or joined (a repeat names the first one's)
+    kind: str = "NEW"  # NEW | REVISION | WITHDRAWAL
 
 
 def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rules,
               now_ms: int) -> tuple[PersonState, Decision]:
-    """Decide the outcome of `event` for this person and the person's new state."""
+    """Decide the outcome of `event` for this person and the person's new state.
+
+    Records live: an event of a record already here is a revision of it. A revision older than the
+    one held is recorded and ignored; a newer one replaces it in scoring (a withdrawal takes it out).
+    """
     previous = next((e for e in state.events if e.event_id == event.event_id), None)
     if previous is not None:  # at-least-once delivery: same decision again, nothing new
-        return state, Decision(previous.outcome, state.alert, duplicate=True, event_alert_id=previous.alert_id)
+        return state, Decision(previous.outcome, state.alert, duplicate=True, event_alert_id=previous.alert_id,
+                               kind=previous.kind)
+    current = next((e for e in state.events if e.record == event.record and e.superseded_by is None), None)
+    kind = "WITHDRAWAL" if event.withdrawn else "REVISION" if current else "NEW"
+    seen = SeenEvent(event.event_id, event.agency, event.occurred_ms, "NO_ALERT", None, event.indicators,
+                     event.record_id, event.revised_ms, event.withdrawn, kind=kind)
+    if current is not None and (event.revised_ms, event.event_id) < (current.revised_ms, current.event_id):
+        late = replace(seen, outcome="STALE_REVISION", superseded_by=current.event_id)  # never rolls back
+        return _remember(state, late), Decision("STALE_REVISION", state.alert, kind=kind)
+    events = tuple(replace(e, superseded_by=event.event_id) if e is current else e for e in state.events)
 
-    seen = SeenEvent(event.event_id, event.agency, event.occurred_ms, "NO_ALERT", None, event.indicators)
-    if state.alert is not None and state.alert.status == "OPEN":
-        alert = _attach(state.alert, state.events, seen, rules, now_ms)
-        decision = Decision("ATTACHED_TO_ALERT", alert, alert_changed=True)
+    alert = state.alert
+    if alert is not None and alert.status == "OPEN" and current is not None and current.event_id in alert.event_ids:
+        revised = _revise(alert, events, seen, current, rules, now_ms)
+        decision = Decision("ATTACHED_TO_ALERT", revised, alert_changed=True, kind=kind)
+    elif event.withdrawn:  # out of scoring, and in no open alert: nothing to re-rate
+        decision = Decision("NO_ALERT", alert, kind=kind)
+    elif alert is not None and alert.status == "OPEN":
+        decision = Decision("ATTACHED_TO_ALERT", _attach(alert, events, seen, rules, now_ms), alert_changed=True,
+                            kind=kind)
     else:
-        nearby = [e for e in state.events if abs(e.occurred_ms - event.occurred_ms) <= rules.window_ms]
-        opened = _open(person_id, [*nearby, seen], rules, now_ms)
-        decision = (Decision("ALERT_RAISED", opened, alert_changed=True) if opened
-                    else Decision("NO_ALERT", state.alert))
+        nearby = [e for e in events if e.live and abs(e.occurred_ms - event.occurred_ms) <= rules.window_ms]
+        opened = _open(person_id, [*nearby, seen], rules, now_ms, after=alert)
+        decision = (Decision("ALERT_RAISED", opened, alert_changed=True, kind=kind) if opened
+                    else Decision("NO_ALERT", alert, kind=kind))
 
     alert_id = decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None
     seen = replace(seen, outcome=decision.outcome, alert_id=alert_id)
-    events = (*state.events, seen)[-MAX_REMEMBERED_EVENTS:]
-    return replace(state, events=events, alert=decision.alert), replace(decision, event_alert_id=alert_id)
+    return (replace(_remember(replace(state, events=events), seen), alert=decision.alert),
+            replace(decision, event_alert_id=alert_id))
 
 
-def close(state: PersonState, alert_id: str, now_ms: int) -> tuple[PersonState, AlertState | None]:
-    """A decision was recorded on the alert: it leaves the queue, and the next concern opens a new one.
-    A decision on an alert that is not this child's open one (already closed, redelivered) changes nothing."""
+def _remember(state: PersonState, seen: SeenEvent) -> PersonState:
+    return replace(state, events=(*state.events, seen)[-MAX_REMEMBERED_EVENTS:])
+
+
+def close(state: PersonState, alert_id: str, now_ms: int, revision: int | None = None,
+          person_id: str = "") -> tuple[PersonState, list[AlertState]]:
+    """A decision was recorded on the alert at `revision` (what the person saw): it leaves the queue,
+    and events that joined it after that revision open a new alert that follows it. A decision on
+    an alert absorbed by a merge applies to the alert that absorbed it, for the events it held. A
+    decision on an alert that is not this child's open one (already closed, redelivered) changes
+    nothing."""
     alert = state.alert
-    if alert is None or alert.alert_id != alert_id or alert.status != "OPEN":
-        return state, None
+    if alert is None or alert.status != "OPEN":
+        return state, []
+    decided = _decided_alert(state, alert_id)
+    if decided is None:
+        return state, []
+    seen = set(_seen_ids(decided, revision))
     closed = replace(alert, status="CLOSED", revision=alert.revision + 1, updated_ms=now_ms)
-    return replace(state, alert=closed), closed
+    unseen = [e for e in alert.event_ids if e not in seen]
+    if not unseen:
+        return replace(state, alert=closed), [closed]
+    closed = replace(closed, event_ids=tuple(e for e in alert.event_ids if e in seen),
+                     joined=tuple(j for e, j in zip(alert.event_ids, _joined_of(alert), strict=True) if e in seen))
+    follow = _follow_up(person_id, closed, unseen, state.events, now_ms)
+    return replace(state, alert=follow), [closed, follow]
 
 
-def _open(person_id: str, events: list[SeenEvent], rules: Rules, now_ms: int) -> AlertState | None:
+def _decided_alert(state: PersonState, alert_id: str) -> AlertState | None:
+    """The alert a decision names, if it is the open one or was absorbed into it."""
+    alert = state.alert
+    if alert is None:
+        return None
+    if alert.alert_id == alert_id:
+        return alert
+    absorbed = {a.alert_id: a for a in state.closed_alerts}
+    step = absorbed.get(alert_id)
+    for _ in range(len(absorbed)):  # merges of merges: follow the chain to the open alert
+        if step is None or step.absorbed_into == alert.alert_id:
+            break
+        step = absorbed.get(step.absorbed_into or "")
+    return absorbed[alert_id] if step is not None and step.absorbed_into == alert.alert_id else None
+
+
+def _seen_ids(alert: AlertState, revision: int | None) -> tuple[str, ...]:
+    if revision is None:
+        return alert.event_ids
+    return tuple(e for e, j in zip(alert.event_ids, _joined_of(alert), strict=True) if j <= revision)
+
+
+def _joined_of(alert: AlertState) -> tuple[int, ...]:
+    """When each event joined; alerts from before this was kept count every event as seen from the start."""
+    return alert.joined if len(alert.joined) == len(alert.event_ids) else (1,) * len(alert.event_ids)
+
+
+def _follow_up(person_id: str, decided: AlertState, unseen: list[str], history: tuple[SeenEvent, ...],
+               now_ms: int) -> AlertState:
+    """A new alert for what a decision had not seen, rated as urgently as the decided one was: the
+    person decided without it, so it is new information on a child just judged to need attention."""
+    alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{person_id}/{decided.alert_id}/after/{unseen[-1]}"))
+    agencies = tuple(sorted({e.agency for e in history if e.event_id in set(unseen)}))
+    return replace(decided, alert_id=alert_id, revision=1, status="OPEN", event_ids=tuple(unseen),
+                   joined=(1,) * len(unseen), opened_ms=now_ms, updated_ms=now_ms, agencies=agencies,
+                   reasons=(*decided.reasons, f"arrived while alert {decided.alert_id} was being decided"),
+                   follows=decided.alert_id, review=None, absorbed_into=None)
+
+
+def _open(person_id: str, events: list[SeenEvent], rules: Rules, now_ms: int,
+          after: AlertState | None = None) -> AlertState | None:
+    """An alert if these events score one. After a decision, the decided events still count
+    towards the rating, but the new alert holds only what the decision had not seen."""
     assessment = assess(rules.scoring, [e.scored() for e in events])
     if assessment.rag is None:
         return None
     last = events[-1]
+    decided = set(after.event_ids) if after is not None else set()
+    members = [e for e in events if e.event_id not in decided] or [last]
     alert = AlertState(
         alert_id=str(uuid.uuid5(ALERT_NAMESPACE, f"{person_id}/{last.event_id}")),
-        revision=1, rag=assessment.rag, reasons=(), agencies=(), event_ids=tuple(e.event_id for e in events),
-        opened_ms=now_ms, updated_ms=now_ms, profile=rules.profile.name,
+        revision=1, rag=assessment.rag, reasons=(), agencies=(), event_ids=tuple(e.event_id for e in members),
+        opened_ms=now_ms, updated_ms=now_ms, profile=rules.profile.name, joined=(1,) * len(members),
+        follows=after.alert_id if after is not None and decided & {e.event_id for e in events} else None,
     )
     return _rated(_start_clock(alert, assessment.rag, rules.profile, now_ms), events, assessment, rules)
 
@@ -171,11 +278,39 @@ def _open(person_id: str, events: list[SeenEvent], rules: Rules, now_ms: int) ->
 def _attach(alert: AlertState, history: tuple[SeenEvent, ...], event: SeenEvent, rules: Rules,
             now_ms: int) -> AlertState:
     mine = set(alert.event_ids)
-    events = [e for e in history if e.event_id in mine] + [event]
+    events = [e for e in history if e.event_id in mine and e.live] + [event]
     assessment = assess(rules.scoring, [e.scored() for e in events])
     alert = replace(alert, revision=alert.revision + 1, event_ids=(*alert.event_ids, event.event_id),
-                    updated_ms=now_ms)
+                    joined=(*_joined_of(alert), alert.revision + 1), updated_ms=now_ms)
     return _rated(_escalate(alert, assessment.rag, rules.profile, now_ms), events, assessment, rules)
+
+
+def _revise(alert: AlertState, history: tuple[SeenEvent, ...], event: SeenEvent, was: SeenEvent, rules: Rules,
+            now_ms: int) -> AlertState:
+    """A record in the alert changed (or was withdrawn): re-scored on the records as they now stand.
+    Higher: escalated as for any new event. Lower: the rating stands and a person is asked to re-rate."""
+    revised = _attach(alert, history, event, rules, now_ms) if event.live else replace(
+        alert, revision=alert.revision + 1, event_ids=(*alert.event_ids, event.event_id),
+        joined=(*_joined_of(alert), alert.revision + 1), updated_ms=now_ms)
+    mine = set(revised.event_ids)
+    live = [e for e in (*history, event) if e.event_id in mine and e.live]
+    assessment = assess(rules.scoring, [e.scored() for e in live])
+    if RAG_ORDER.get(assessment.rag or "", 9) <= RAG_ORDER[revised.rag] and assessment.score >= alert.score:
+        return replace(revised, review=None) if revised.rag != alert.rag else revised
+    what = (f"{event.agency.lower()} record withdrawn (entered in error)" if event.withdrawn
+            else f"{event.agency.lower()} amended a record: {_change(was, event)}")
+    return replace(revised, review=f"revised downward: review ({what})", score=alert.score,
+                   reasons=assessment.reasons or revised.reasons, indicators=assessment.indicators)
+
+
+RAG_ORDER = {"RED": 0, "AMBER": 1, "GREEN": 2}
+
+
+def _change(was: SeenEvent, now: SeenEvent) -> str:
+    gone = sorted(set(was.indicators) - set(now.indicators))
+    new = sorted(set(now.indicators) - set(was.indicators))
+    parts = [*(f"no longer {i}" for i in gone), *(f"now {i}" for i in new)]
+    return "; ".join(parts) or "indicators unchanged"
 
 
 def _rated(alert: AlertState, events: list[SeenEvent], assessment: Assessment, rules: Rules) -> AlertState:
@@ -236,7 +371,8 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
     elif theirs and mine:
         alert = _joined(mine, theirs, events, rules, now_ms)
         closed.append(replace(theirs, revision=theirs.revision + 1, status="CLOSED", updated_ms=now_ms,
-                              reasons=(*theirs.reasons, f"merged into alert {mine.alert_id}")))
+                              reasons=(*theirs.reasons, f"merged into alert {mine.alert_id}"),
+                              absorbed_into=mine.alert_id))
     elif mine:
         alert = mine
     else:
@@ -254,12 +390,14 @@ def _joined(kept: AlertState, other: AlertState | None, events: tuple[SeenEvent,
     history in no alert yet that happened within the window of them (the link the merge has made),
     re-rated (never lower) with the earlier deadline."""
     ids = dict.fromkeys((*kept.event_ids, *(other.event_ids if other else ())))
-    members = [e for e in events if e.event_id in ids]
-    ids.update(dict.fromkeys(e.event_id for e in events if e.alert_id is None and e.event_id not in ids
+    members = [e for e in events if e.event_id in ids and e.live]
+    ids.update(dict.fromkeys(e.event_id for e in events if e.alert_id is None and e.event_id not in ids and e.live
                              and any(abs(e.occurred_ms - m.occurred_ms) <= rules.window_ms for m in members)))
-    together = [e for e in events if e.event_id in ids]
+    together = [e for e in events if e.event_id in ids and e.live]
     assessment = assess(rules.scoring, [e.scored() for e in together])
-    alert = replace(kept, revision=kept.revision + 1, updated_ms=now_ms, event_ids=tuple(ids))
+    joined = {**dict(zip(kept.event_ids, _joined_of(kept), strict=True))}
+    alert = replace(kept, revision=kept.revision + 1, updated_ms=now_ms, event_ids=tuple(ids),
+                    joined=tuple(joined.get(e, kept.revision + 1) for e in ids))
     alert = _escalate(alert, higher(other.rag, assessment.rag) if other else assessment.rag, rules.profile, now_ms)
     if other is not None and other.due_ms:
         alert = replace(alert, due_ms=min(alert.due_ms, other.due_ms), at_risk_ms=min(alert.at_risk_ms, other.due_ms))
@@ -279,8 +417,9 @@ def _open_alert(state: PersonState) -> AlertState | None:
 
 def _alert_from_history(person_id: str, events: tuple[SeenEvent, ...], rules: Rules,
                         now_ms: int) -> AlertState | None:
-    for i, first in enumerate(events):
-        nearby = [e for e in events[i:] if e.occurred_ms - first.occurred_ms <= rules.window_ms]
+    live = [e for e in events if e.live]
+    for i, first in enumerate(live):
+        nearby = [e for e in live[i:] if e.occurred_ms - first.occurred_ms <= rules.window_ms]
         alert = _open(person_id, nearby, rules, now_ms)
         if alert is not None:
             return replace(alert, reasons=(*alert.reasons, MERGED_REASON))

@@ -68,12 +68,13 @@ class _Written:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     shared: list[dict[str, Any]] = field(default_factory=list)
+    moves: list[tuple[str, str]] = field(default_factory=list)  # (retired, survivor) of merges
 
-    def mark(self) -> tuple[int, int, int]:
-        return len(self.alerts), len(self.outcomes), len(self.shared)
+    def mark(self) -> tuple[int, int, int, int]:
+        return len(self.alerts), len(self.outcomes), len(self.shared), len(self.moves)
 
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        del self.alerts[mark[0]:], self.outcomes[mark[1]:], self.shared[mark[2]:]
+    def rewind(self, mark: tuple[int, int, int, int]) -> None:
+        del self.alerts[mark[0]:], self.outcomes[mark[1]:], self.shared[mark[2]:], self.moves[mark[3]:]
 
 
 class Triage:
@@ -137,7 +138,7 @@ class Triage:
                     held[person_id].state, held[person_id].changed = state, changed
                 sent[id(item)] = [self.dead_letter(item.message, exc)]
         state_store.save(session, held)
-        apply_in(session, written.alerts, written.outcomes, written.shared)
+        apply_in(session, written.alerts, written.outcomes, written.shared, written.moves)
         return sent
 
     @staticmethod
@@ -157,9 +158,10 @@ class Triage:
         person_id = state_store.current(held, str(record["person_id"]))
         mine = held[person_id]
         if item.schema == DECISION_SCHEMA:
-            new_state, closed = close(mine.state, record["alert_id"], now_ms)
+            new_state, changed = close(mine.state, record["alert_id"], now_ms, record.get("alert_revision"),
+                                       person_id)
             _keep(mine, new_state)
-            return [self._alert(person_id, closed, written)] if closed else []
+            return [self._alert(person_id, alert, written) for alert in changed]
         shared = {**record, "person_id": person_id}  # an event in flight when its person was merged: the survivor's
         new_state, out = self.process(mine.state, shared, now_ms, written)
         _keep(mine, new_state)
@@ -179,6 +181,7 @@ class Triage:
         new_state, alerts = absorb(survivor.state, survivor_id, retired_id, handed_over, self.rules, now_ms)
         _keep(survivor, new_state)
         _keep(retired, retire(retired.state, survivor_id))
+        written.moves.append((retired_id, survivor_id))  # the timeline follows the merge
         return [self._alert(survivor_id, alert, written) for alert in alerts]
 
     def process(self, state: PersonState, shared: dict[str, Any], now_ms: int,
@@ -187,7 +190,11 @@ class Triage:
         written = written if written is not None else _Written()
         person_id = shared["person_id"]
         indicators = indicators_of(self.rules.scoring, shared["event_type"], json.loads(shared["values"] or "{}"))
-        facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]), indicators)
+        revised = shared.get("revised_at")
+        facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]),
+                           () if shared.get("withdrawn") else indicators, shared.get("record_id") or "",
+                           _ms(revised) if revised is not None else _ms(shared["received_at"]),
+                           bool(shared.get("withdrawn")))
         new_state, decision = correlate(state, person_id, facts, self.rules, now_ms)
         written.shared.append(shared)
         out = [self._outcome(facts, person_id, decision, now_ms, _ms(shared["received_at"]), written)]
@@ -207,6 +214,8 @@ class Triage:
             "person_id": person_id,
             "source_agency": facts.agency,
             "outcome": decision.outcome,
+            "kind": decision.kind,
+            "record_id": facts.record,
             "alert_id": decision.event_alert_id,
             "recorded_at": now_ms,
         }
@@ -215,7 +224,7 @@ class Triage:
         return OutMessage(OUTCOMES, facts.event_id.encode(), value, [  # facts for operators' metrics
             ("mash.outcome", decision.outcome.encode()), ("mash.agency", facts.agency.encode()),
             ("mash.received_ms", str(received_ms).encode()), ("mash.occurred_ms", str(facts.occurred_ms).encode()),
-            ("mash.duplicate", b"true" if decision.duplicate else b"false")])
+            ("mash.duplicate", b"true" if decision.duplicate else b"false"), ("mash.kind", decision.kind.encode())])
 
     def _alert(self, person_id: str, alert: AlertState, written: _Written) -> OutMessage:
         record = {
@@ -236,6 +245,8 @@ class Triage:
             "clock_started_at": alert.clock_started_ms or None,
             "at_risk_at": alert.at_risk_ms or None,
             "due_at": alert.due_ms or None,
+            "review": alert.review,
+            "follows": alert.follows,
         }
         written.alerts.append(record)
         value = self.codec.encode(record, ALERT_SCHEMA, check_types=False)  # built here, typed

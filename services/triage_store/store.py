@@ -24,8 +24,9 @@ HUB_TIMES = ("opened_at", "updated_at", "clock_started_at", "at_risk_at", "due_a
 CHUNK = 500  # keys per IN list
 # The hub's columns of an alert (uk.mash.hub.Alert); the rest of the row is the triage app's.
 HUB_COLUMNS = ("alert_id", "person_id", "revision", "status", "rag", "reasons", "agencies", "event_ids", "opened_at",
-               "updated_at", "score", "indicators", "scoring_version", "profile", *HUB_TIMES[2:])
-HUB_DEFAULTS: dict[str, Any] = {"score": 0, "indicators": [], "scoring_version": "", "profile": ""}  # older revisions
+               "updated_at", "score", "indicators", "scoring_version", "profile", *HUB_TIMES[2:], "review", "follows")
+HUB_DEFAULTS: dict[str, Any] = {"score": 0, "indicators": [], "scoring_version": "", "profile": "",  # older revisions
+                                "review": None, "follows": None}
 
 
 class TriageStore:
@@ -33,30 +34,86 @@ class TriageStore:
         self._sessions = sessions
 
     def apply(self, alerts: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]],
-              shared: Sequence[dict[str, Any]] = ()) -> None:
+              shared: Sequence[dict[str, Any]] = (), moves: Sequence[tuple[str, str]] = ()) -> None:
         with self._sessions.begin() as session:
-            apply_in(session, alerts, outcomes, shared)
+            apply_in(session, alerts, outcomes, shared, moves)
 
 
 def apply_in(session: Session, alerts: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]],
-             shared: Sequence[dict[str, Any]] = ()) -> None:
+             shared: Sequence[dict[str, Any]] = (), moves: Sequence[tuple[str, str]] = ()) -> None:
     """Write a batch's outcomes, timeline events and alert revisions in the caller's transaction:
-    one statement per kind of row (executemany), never a round trip per row."""
+    one statement per kind of row (executemany), never a round trip per row. A merge moves the
+    retired person's timeline to the survivor."""
     connection = session.connection()
     _insert_new(connection, EventOutcomeRecord, "event_id",
                 [{**o, "recorded_at": _dt(o["recorded_at"])} for o in {o["event_id"]: o for o in reversed(outcomes)}
                  .values()])  # the first of a batch wins
-    _insert_new(connection, TimelineEventRecord, "event_id", [_timeline_row(e) for e in {
-        e["event_id"]: e for e in shared}.values()])
+    rows = [_timeline_row(e) for e in {e["event_id"]: e for e in shared}.values()]
+    _insert_new(connection, TimelineEventRecord, "event_id", rows)
+    _supersede(connection, {r["record_id"] for r in rows if r["revision"] is not None})
+    if moves:
+        timeline = cast(Table, TimelineEventRecord.__table__)
+        connection.execute(update(timeline).where(timeline.c.person_id == bindparam("retired"))
+                           .values(person_id=bindparam("survivor")),
+                           [{"retired": r, "survivor": s} for r, s in moves])
     _upsert_alerts(connection, _latest_revisions(alerts))
 
 
 def _timeline_row(e: dict[str, Any]) -> dict[str, Any]:
+    revised = e.get("revised_at")
     return {"event_id": e["event_id"], "person_id": e["person_id"], "event_type": e["event_type"],
             "source_agency": e["source_agency"], "occurred_at": _dt(e["occurred_at"]),
             "received_at": _dt(e["received_at"]), "sensitivity": e["sensitivity"], "consent": e["consent"],
             "policy_version": e["policy_version"], "audit_ref": e["audit_ref"], "values": e["values"],
-            "views": {v["role"]: list(v["fields"]) for v in e["views"]}}
+            "views": {v["role"]: list(v["fields"]) for v in e["views"]},
+            "record_id": e.get("record_id") or e["event_id"], "revision": e.get("revision"),
+            "revised_at": _dt(revised) if revised is not None else None, "withdrawn": bool(e.get("withdrawn"))}
+
+
+def _supersede(connection: Connection, records: set[str]) -> None:
+    """Each record's latest revision stands; the earlier ones are marked superseded by it and keep,
+    for each role, only fields the latest still shares with that role: a consent withdrawn takes
+    the fields out of every view held (the audit trail keeps what was shared, and when)."""
+    table = cast(Table, TimelineEventRecord.__table__)
+    ordered = sorted(records)
+    revisions: dict[str, list[Any]] = {}
+    for start in range(0, len(ordered), CHUNK):
+        columns = ("event_id", "record_id", "revised_at", "received_at", "views", "values", "superseded_by")
+        for row in connection.execute(select(*(table.c[c] for c in columns))
+                                      .where(table.c.record_id.in_(ordered[start:start + CHUNK]))):
+            revisions.setdefault(row.record_id, []).append(row)
+    changes: list[dict[str, Any]] = []
+    for rows in revisions.values():
+        rows.sort(key=lambda r: (_aware(r.revised_at or r.received_at), r.event_id))
+        latest = rows[-1]
+        for row in rows[:-1]:
+            views = {role: [f for f in fields if f in latest.views.get(role, ())] for role, fields in row.views.items()}
+            values = orjson.dumps(_only(parse_values(row.values), {f for fs in views.values() for f in fs})).decode()
+            if row.superseded_by != latest.event_id or views != row.views or values != row.values:
+                changes.append({"p_event_id": row.event_id, "p_superseded_by": latest.event_id, "p_views": views,
+                                "p_values": values, "p_at": datetime.now(UTC)})
+    if changes:
+        connection.execute(update(table).where(table.c.event_id == bindparam("p_event_id")).values(
+            superseded_by=bindparam("p_superseded_by"), views=bindparam("p_views"), values=bindparam("p_values"),
+            superseded_at=bindparam("p_at")), changes)
+
+
+def _only(values: dict[str, Any], fields: set[str], prefix: str = "") -> dict[str, Any]:
+    """The nested values keeping only the dotted field names given."""
+    kept: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if name in fields:
+            kept[key] = value
+        elif isinstance(value, dict):
+            inner = _only(value, fields, f"{name}.")
+            if inner:
+                kept[key] = inner
+    return kept
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _insert_new(connection: Connection, model: Any, key: str, rows: list[dict[str, Any]]) -> None:

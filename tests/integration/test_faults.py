@@ -54,7 +54,8 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> Feed:
     generate(folder, FEED_EVENTS, seed=14)
     published = published_messages(folder)
     lines = (folder / "truth" / "events.jsonl").read_text().splitlines()
-    truth = {row["event_id"]: row["person"] for row in map(json.loads, lines)}
+    person_of_record = {row["record_id"]: row["person"] for row in map(json.loads, lines)}
+    truth = {m.event_id: person_of_record[m.record_id] for m in published}
     return Feed([(m.agency, m.key, m.value) for m in published], sorted({m.event_id for m in published}), truth)
 
 

@@ -132,10 +132,12 @@ def test_two_enrichment_workers_racing_over_partitions_give_each_child_one_perso
             worker.terminate()
             worker.wait(timeout=60)
     lines = (feed / "truth" / "events.jsonl").read_text().splitlines()
-    truth = {row["event_id"]: row["person"] for row in map(json.loads, lines)}
+    child_of_record = {row["record_id"]: row["person"] for row in map(json.loads, lines)}
     with engine.connect() as db:
         merged = {p: m for p, m in db.execute(select(Person.person_id, Person.merged_into)) if m}
         decided = dict(db.execute(select(LinkDecisionRecord.event_id, LinkDecisionRecord.person_id)).all())
+        truth = {e: child_of_record[r] for e, r in db.execute(select(LinkDecisionRecord.event_id,
+                                                                     LinkDecisionRecord.record_id))}
         nhs_owners = db.execute(select(PersonIdentifier.value, PersonIdentifier.person_id)
                                 .where(PersonIdentifier.scheme == "nhs")).all()
 

@@ -40,6 +40,7 @@ def ppn_event(**payload: Any) -> dict[str, Any]:
                         "family_name": "Hughes", "date_of_birth": date(2016, 4, 12), "sex": "FEMALE",
                         "address_line": None, "postcode": "LS6 2QT"},
             "sensitivity": "STANDARD", "consent": "NOT_SOUGHT",
+            "record_id": str(uuid.uuid4()), "revision": "sha256:0", "revised_at": now, "withdrawn": False,
         },
         "payload": {"incident_reference": "13000101", "incident_type": "DOMESTIC_ABUSE", "child_role": "PRESENT",
                     "children_present": True, "risk_grading": "HIGH", "summary": None, **payload},

@@ -35,14 +35,14 @@ def test_the_same_seed_gives_the_same_feed(feed: Path, tmp_path: Path) -> None:
     assert digest(tmp_path / "other") != digest(feed)
 
 
-def test_every_event_is_in_the_truth_with_the_connectors_event_id(feed: Path) -> None:
+def test_every_event_is_in_the_truth_with_the_connectors_record_id(feed: Path) -> None:
     truth = [json.loads(line) for line in (feed / "truth" / "events.jsonl").read_text().splitlines()]
     assert len(truth) == 3000
     connector = build_connector("police", feed)
     path = next((feed / "police" / "inbox").iterdir())
-    ids = {Codec().decode(o.value)[0]["envelope"]["event_id"]
+    ids = {Codec().decode(o.value)[0]["envelope"]["record_id"]
            for o in prepare_all(connector, connector.sample_records(path), Codec()) if o.error is None}
-    assert ids <= {t["event_id"] for t in truth if t["agency"] == "police"}
+    assert ids <= {t["record_id"] for t in truth if t["agency"] == "police"}
     assert len(ids) > 100
 
 
