@@ -205,6 +205,7 @@ class AlertRecord(Base):
     rag_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     review: Mapped[str | None] = mapped_column(Text, nullable=True)  # the hub asks a person to re-rate
     follows: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the decided alert it carries on
+    joined: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)  # per event id: the revision it joined at
 
 
 class TimelineEventRecord(Base):

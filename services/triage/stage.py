@@ -246,6 +246,7 @@ class Triage:
             "at_risk_at": alert.at_risk_ms or None,
             "due_at": alert.due_ms or None,
             "review": alert.review,
+            "joined": list(alert.joined),
             "follows": alert.follows,
         }
         written.alerts.append(record)

@@ -42,6 +42,18 @@ class Conflict(ValueError):
     """The alert is not in a state that allows it: claimed by someone else, already decided (409)."""
 
 
+class Stale(Conflict):
+    """The alert changed after the person looked at it: a decision must cover what they saw (409)."""
+
+    def __init__(self, seen: int, alert: AlertRecord) -> None:
+        joined = list(alert.joined or [])
+        new = [e for e, j in zip(alert.event_ids, joined, strict=False) if j > seen] if joined else []
+        what = f"{len(new)} event(s) joined it since" if new else "its rating or events were revised since"
+        super().__init__(f"the alert changed while you were looking at it: you saw revision {seen}, it is now "
+                         f"revision {alert.revision} ({what}; now {alert.rag}). Review what is new, then decide.")
+        self.new_event_ids = new
+
+
 @dataclass(frozen=True)
 class Decided:
     decision_id: str
@@ -81,11 +93,13 @@ def assign(sessions: sessionmaker[Session], user: User, alert_id: str, to: str, 
 
 
 def decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: str, rationale: str,
-           now: datetime) -> Decided:
+           now: datetime, seen_revision: int | None = None) -> Decided:
+    """Record a decision on the alert as the person saw it (`seen_revision`): if the hub revised it
+    since, nothing is recorded and they are shown what changed (Stale)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}")
     rationale = _checked(rationale, "a decision")
-    return _retrying(lambda: _decide(sessions, user, alert_id, outcome, rationale, now))
+    return _retrying(lambda: _decide(sessions, user, alert_id, outcome, rationale, now, seen_revision))
 
 
 def rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str, rationale: str, now: datetime,
@@ -100,9 +114,11 @@ def rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str,
 
 
 def _decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: str, rationale: str,
-            now: datetime) -> Decided:
+            now: datetime, seen_revision: int | None) -> Decided:
     with sessions.begin() as session:
         alert = _claimed(session, user, alert_id, "recording a decision on it")
+        if seen_revision is not None and seen_revision != alert.revision:
+            raise Stale(seen_revision, alert)
         decision_id = str(uuid.uuid4())
         audit_ref = _seal(session, alert, decision_id, user, now, {
             "kind": "triage_decision", "outcome": outcome, "rationale": rationale, "decided_role": user.role,
@@ -110,7 +126,7 @@ def _decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome:
         session.add(TriageDecisionRecord(
             decision_id=decision_id, alert_id=alert_id, person_id=alert.person_id, outcome=outcome,
             rationale=rationale, decided_by=user.username, decided_role=user.role, rag_at_decision=alert.rag,
-            decided_at=now, audit_ref=audit_ref))
+            decided_at=now, audit_ref=audit_ref, alert_revision=alert.revision))
         alert.decided_at = now
         _log(session, alert_id, "decided", user.username, OUTCOMES[outcome], now)
         return Decided(decision_id, audit_ref)

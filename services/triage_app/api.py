@@ -29,6 +29,8 @@ class AssignBody(BaseModel):
 class DecisionBody(BaseModel):
     outcome: str = Field(description="one of " + ", ".join(actions.OUTCOMES))
     rationale: str = Field(min_length=1, max_length=actions.MAX_RATIONALE)
+    alert_revision: int = Field(ge=1, description="the alert's `revision` as you read it: if the hub has revised "
+                                "the alert since, the answer is 409 and says what changed")
 
 
 @router.post("/login", tags=["session"])
@@ -55,10 +57,11 @@ def api_alert(request: Request, user: Annotated[User, Depends(api_user)], alert_
     """One alert with the child's timeline: of each event, only your role's view."""
     found = alert_for(request, user, alert_id)
     return {**found.row.as_json(), "status": found.status, "decided": found.decided, "reasons": found.reasons,
+            "revision": found.revision, "review": found.review, "follows": found.follows,
             "reasons_withheld": found.hidden_reasons, "household": [h.as_json() for h in found.household],
             "timeline": [{"event_id": e.event_id, "event_type": e.event_type, "agency": e.agency,
                           "occurred_at": e.occurred_at.isoformat(), "in_alert": e.event_id in found.in_alert,
-                          "withheld": e.withheld, "fields": dict(e.fields)} for e in found.timeline]}
+                          "withheld": e.withheld, "fields": dict(e.fields), "standing": e.note} for e in found.timeline]}
 
 
 @router.post("/alerts/{alert_id}/claim", tags=["actions"])
@@ -94,7 +97,8 @@ def api_rerate(request: Request, user: Annotated[User, Depends(api_writer)], ale
 def api_decide(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: str,
                body: DecisionBody) -> dict[str, str]:
     """Record what happens next for the child, with the rationale; published to mash.decisions.v1."""
-    return {"result": act(request, user, alert_id, "decision", outcome=body.outcome, rationale=body.rationale)}
+    return {"result": act(request, user, alert_id, "decision", outcome=body.outcome, rationale=body.rationale,
+                          revision=body.alert_revision)}
 
 
 class AnswerBody(BaseModel):

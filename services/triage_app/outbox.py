@@ -51,7 +51,8 @@ class Outbox:
                 "decision_id": d.decision_id, "alert_id": d.alert_id, "person_id": d.person_id,
                 "outcome": d.outcome, "rationale": d.rationale, "decided_by": d.decided_by,
                 "decided_role": d.decided_role, "rag_at_decision": d.rag_at_decision,
-                "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref}, DECISION_SCHEMA)) for d in pending])
+                "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref,
+                "alert_revision": d.alert_revision}, DECISION_SCHEMA)) for d in pending])
             now = datetime.now(UTC)
             for d in pending:
                 d.published_at = now

@@ -114,24 +114,39 @@ def alert_view(request: Request, alert_id: str) -> HTMLResponse:
     user = session_user(request)
     if user is None:
         return login_page(request)
+    return _alert_page(request, user, alert_id, request.query_params.get("notice", ""))
+
+
+def _alert_page(request: Request, user: User, alert_id: str, notice: str) -> HTMLResponse:
     found = alert_for(request, user, alert_id)
     with cfg(request).sessions() as session:
         workers = list(session.scalars(select(UserRecord.username).where(
             UserRecord.active.is_(True), UserRecord.role.in_((WORKER, MANAGER))).order_by(UserRecord.username)))
     return page(request, "alert.html", user=user, alert=found, workers=workers if user.role == MANAGER else [],
-                notice=request.query_params.get("notice", ""))
+                notice=notice)
 
 
 @router.post("/alerts/{alert_id}/{action}")
 def alert_action(request: Request, alert_id: str, action: str, token: Annotated[str, Form(alias="csrf")],
                  outcome: Annotated[str, Form()] = "", rationale: Annotated[str, Form(max_length=8000)] = "",
                  to: Annotated[str, Form(max_length=64)] = "",
-                 rag: Annotated[str, Form(max_length=8)] = "") -> Response:
+                 rag: Annotated[str, Form(max_length=8)] = "",
+                 revision: Annotated[int | None, Form()] = None) -> Response:
     user = session_user(request)
     if user is None:
         raise HTTPException(401, "log in first")
     checked_csrf(request, token)
-    notice = act(request, user, alert_id, action, outcome=outcome, rationale=rationale, to=to, rag=rag)
+    if action == "decision" and revision is None:
+        raise HTTPException(422, "a decision names the alert revision it was made on; reload the alert")
+    try:
+        notice = act(request, user, alert_id, action, outcome=outcome, rationale=rationale, to=to, rag=rag,
+                     revision=revision)
+    except HTTPException as exc:
+        if exc.status_code != 409 or action != "decision":
+            raise
+        response = _alert_page(request, user, alert_id, str(exc.detail))  # as it is now, and why not recorded
+        response.status_code = 409
+        return response
     return RedirectResponse(request.url_for("alert_view", alert_id=alert_id).include_query_params(notice=notice),
                             303)
 
@@ -188,3 +203,4 @@ def _audit_reader(request: Request) -> User | None:
     if user is not None and user.role not in (AUDITOR, MANAGER):
         raise HTTPException(403, "the audit trail is for auditors and triage managers")
     return user
+

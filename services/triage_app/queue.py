@@ -6,7 +6,7 @@ The queue is ordered by rating, then by time left, so the red alert nearest its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +69,9 @@ class AlertPage:
     profile: str
     rated_by: str | None = None  # a person changed the rating
     hub_rag: str | None = None
+    revision: int = 1  # what the person is looking at: a decision names it
+    review: str | None = None  # the hub asks a person to re-rate
+    follows: str | None = None  # the decided alert this one carries on from
 
 
 def queue(session: Session, user: User, now: datetime, limit: int = 100) -> QueuePage:
@@ -97,7 +100,7 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
         values = orjson.loads(e.values or "{}")
         seen = visible_event(e.event_id, e.event_type, e.source_agency, e.occurred_at, values, e.views,
                              user.sharing_role)
-        timeline.append(seen)
+        timeline.append(replace(seen, note=_standing(e)))
         if e.event_id in in_alert:
             shown = visible_values(values, e.views.get(user.sharing_role or "", ()))
             scored.append((e.event_type, e.source_agency, _ms(e.occurred_at), shown))
@@ -114,7 +117,19 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
         decisions=list(session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.alert_id == alert_id)
                                        .order_by(TriageDecisionRecord.decided_at))),
         profile=alert.profile, rated_by=alert.rag_set_by, hub_rag=alert.hub_rag,
+        revision=alert.revision, review=alert.review, follows=alert.follows,
     )
+
+
+def _standing(e: TimelineEventRecord) -> str:
+    """How a revision stands: a later one amended it (whatever that no longer shares is withdrawn
+    from here too), or the agency withdrew the record."""
+    if e.withdrawn:
+        return "withdrawn by the agency (entered in error)"
+    if e.superseded_by:
+        when = e.superseded_at.strftime("%d %b %Y %H:%M") if e.superseded_at else "later"
+        return f"amended: superseded by a later revision on {when}; fields it no longer shares are withdrawn"
+    return ""
 
 
 def _open_for(user: User) -> Select[Any]:

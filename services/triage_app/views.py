@@ -24,6 +24,7 @@ class VisibleEvent:
     occurred_at: Any
     fields: tuple[tuple[str, Any], ...]  # (dotted name, value), in name order
     withheld: bool
+    note: str = ""  # a revision's standing: amended by a later one, or withdrawn by its agency
 
 
 def visible_values(values: Mapping[str, Any], allowed: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -123,7 +123,7 @@ def http_errors(missing: str) -> Iterator[None]:
 
 
 def act(request: Request, user: User, alert_id: str, action: str, *, outcome: str = "", rationale: str = "",
-        to: str = "", rag: str = "") -> str:
+        to: str = "", rag: str = "", revision: int | None = None) -> str:
     """Do an action; map what went wrong to the status a client can act on."""
     config = cfg(request)
     now = config.clock()
@@ -133,7 +133,7 @@ def act(request: Request, user: User, alert_id: str, action: str, *, outcome: st
         "assign": lambda: _done(lambda: actions.assign(config.sessions, user, alert_id, to, now), f"assigned to {to}"),
         "rerate": lambda: "rating changed to {} ({})".format(rag, actions.rerate(
             config.sessions, user, alert_id, rag, rationale, now, config.profile).audit_ref),
-        "decision": lambda: _decision(config, user, alert_id, outcome, rationale, now),
+        "decision": lambda: _decision(config, user, alert_id, outcome, rationale, now, revision),
     }
     if action not in doings:
         raise HTTPException(404, f"unknown action {action!r}")
@@ -147,8 +147,9 @@ def _done(action: Callable[[], None], message: str) -> str:
     return message
 
 
-def _decision(config: AppConfig, user: User, alert_id: str, outcome: str, rationale: str, now: datetime) -> str:
-    decided = actions.decide(config.sessions, user, alert_id, outcome, rationale, now)
+def _decision(config: AppConfig, user: User, alert_id: str, outcome: str, rationale: str, now: datetime,
+              revision: int | None) -> str:
+    decided = actions.decide(config.sessions, user, alert_id, outcome, rationale, now, revision)
     metrics.TRIAGE_DECISIONS.labels(outcome).inc()
     sent = config.outbox.flush() if config.outbox else 0
     later = "" if sent else "; it will reach the hub when Kafka is reachable"

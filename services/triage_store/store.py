@@ -24,9 +24,10 @@ HUB_TIMES = ("opened_at", "updated_at", "clock_started_at", "at_risk_at", "due_a
 CHUNK = 500  # keys per IN list
 # The hub's columns of an alert (uk.mash.hub.Alert); the rest of the row is the triage app's.
 HUB_COLUMNS = ("alert_id", "person_id", "revision", "status", "rag", "reasons", "agencies", "event_ids", "opened_at",
-               "updated_at", "score", "indicators", "scoring_version", "profile", *HUB_TIMES[2:], "review", "follows")
+               "updated_at", "score", "indicators", "scoring_version", "profile", *HUB_TIMES[2:], "review", "follows",
+               "joined")
 HUB_DEFAULTS: dict[str, Any] = {"score": 0, "indicators": [], "scoring_version": "", "profile": "",  # older revisions
-                                "review": None, "follows": None}
+                                "review": None, "follows": None, "joined": []}
 
 
 class TriageStore:

@@ -140,13 +140,21 @@ def test_claim_then_decide_records_an_audited_decision_and_closes_the_alert(
         client_for: Any, data: Any, sessions: sessionmaker[Session]) -> None:
     alice, ruby = client_for("alice"), data["ruby"]["alert_id"]
     url = f"/api/alerts/{ruby}"
-    decision = {"outcome": "STRATEGY_DISCUSSION_S47", "rationale": "High-risk DA and an injury pattern <b>now</b>."}
+    seen = alice.get(url).json()["revision"]
+    decision = {"outcome": "STRATEGY_DISCUSSION_S47", "rationale": "High-risk DA and an injury pattern <b>now</b>.",
+                "alert_revision": seen}
     assert alice.post(f"{url}/decision", json=decision).status_code == 403  # claim first
     assert alice.post(f"{url}/claim").status_code == 200
     assert client_for("pat").post(f"{url}/claim").status_code == 404  # not on pat's queue any more
     assert client_for("pat").get(url).status_code == 404
     assert alice.post(f"{url}/decision", json={**decision, "rationale": "  "}).status_code == 422
     assert alice.post(f"{url}/decision", json={**decision, "outcome": "MAYBE"}).status_code == 422
+    assert alice.post(f"{url}/decision", json={k: v for k, v in decision.items() if k != "alert_revision"}
+                      ).status_code == 422  # a decision names the revision it was made on
+    stale = alice.post(f"{url}/decision", json={**decision, "alert_revision": seen - 1 if seen > 1 else seen + 1})
+    assert stale.status_code == 409 and "changed while you were looking at it" in stale.json()["detail"]
+    with sessions() as session:
+        assert session.scalars(select(TriageDecisionRecord)).all() == []  # nothing recorded on a stale view
     response = alice.post(f"{url}/decision", json=decision)
     assert response.status_code == 200 and "triage-app:1" in response.json()["result"]
     assert alice.post(f"{url}/decision", json=decision).status_code == 409
@@ -217,7 +225,9 @@ def test_the_auditor_reads_why_an_event_was_shared_and_app_entries_do_not_break_
     ruby = data["ruby"]
     alice = client_for("alice")
     alice.post(f"/api/alerts/{ruby['alert_id']}/claim")
-    alice.post(f"/api/alerts/{ruby['alert_id']}/decision", json={"outcome": "EARLY_HELP", "rationale": "Agreed."})
+    seen = alice.get(f"/api/alerts/{ruby['alert_id']}").json()["revision"]
+    alice.post(f"/api/alerts/{ruby['alert_id']}/decision",
+               json={"outcome": "EARLY_HELP", "rationale": "Agreed.", "alert_revision": seen})
     auditor = client_for("aud")
     page = auditor.get(f"/audit/events/{ruby['police']['event_id']}")
     assert page.status_code == 200 and "No sharing decisions are recorded for this event." in page.text

@@ -78,8 +78,10 @@ def test_a_decision_in_the_app_reaches_the_hub_and_closes_the_alert(
     token = client.post("/api/login", json={"username": "alice", "password": PASSWORD}).json()["csrf_token"]
     headers = {"X-CSRF-Token": token}
     assert client.post(f"/api/alerts/{alert_id}/claim", headers=headers).status_code == 200
+    seen = client.get(f"/api/alerts/{alert_id}", headers=headers).json()["revision"]
     decided = client.post(f"/api/alerts/{alert_id}/decision", headers=headers,
-                          json={"outcome": "EARLY_HELP", "rationale": "Family agrees to early help."})
+                          json={"outcome": "EARLY_HELP", "rationale": "Family agrees to early help.",
+                                "alert_revision": seen})
     assert decided.status_code == 200 and "reach the hub" not in decided.json()["result"]  # sent at once
     outbox.close()
 

@@ -78,6 +78,7 @@ def test_a_decision_on_the_current_revision_closes_the_alert_and_a_later_event_o
     assert state.alert is not None
     decided = state.alert.alert_id
     state, (closed,) = close(state, decided, BASE + DAY, state.alert.revision, "p")
+    assert closed.status == "CLOSED"
     state, seen = feed([revision("e1", "E-1", 2, ("attendance-drop",), agency="EDUCATION", occurred_ms=DAY)], state)
     assert seen == [("ALERT_RAISED", "NEW")]
     assert state.alert is not None and state.alert.event_ids == ("e1",) and state.alert.follows == decided
@@ -92,7 +93,7 @@ def test_a_decision_on_an_alert_absorbed_by_a_merge_closes_the_survivors_alert()
     assert retired.alert is not None and survivor.alert is not None
     merged, _ = absorb(survivor, "s", "r", retired, RULES, now_ms=BASE + DAY)
     assert merged.alert is not None and merged.alert.status == "OPEN"
-    state, changed = close(merged, retired.alert.alert_id, BASE + 2 * DAY, retired.alert.revision, "s")
+    _, changed = close(merged, retired.alert.alert_id, BASE + 2 * DAY, retired.alert.revision, "s")
     assert changed[0].alert_id == survivor.alert.alert_id and changed[0].status == "CLOSED"
     assert [a.event_ids for a in changed[1:]] == [tuple(e for e in merged.alert.event_ids if e != "p1")]
 

@@ -36,6 +36,7 @@ def upgrade() -> None:
     with op.batch_alter_table('alerts') as batch:
         batch.add_column(sa.Column('review', sa.Text(), nullable=True))
         batch.add_column(sa.Column('follows', sa.String(length=36), nullable=True))
+        batch.add_column(sa.Column('joined', sa.JSON(), nullable=True))
     with op.batch_alter_table('triage_decisions') as batch:
         batch.add_column(sa.Column('alert_revision', sa.Integer(), nullable=True))
 
