@@ -251,6 +251,9 @@ def print_summary(reports: dict[str, dict[str, int]], counts: PipelineCounts, wh
           f"({messages - counts.inbound_events - counts.inbound_undecodable} resubmissions recognised "
           "as duplicates)")
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.outcomes.items())))
+    print(f"records live: {counts.kinds['NEW']} new, {counts.kinds['REVISION']} revisions applied, "
+          f"{counts.kinds['WITHDRAWAL']} withdrawals, {counts.outcomes['STALE_REVISION']} stale revisions "
+          "recorded and ignored (each of these is one outcome above)")
     print(f"alerts raised: {sum(counts.alerts.values())} ("
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.alerts.items())) + ")")
     print(f"dead letters: {sum(counts.dead_letters.values())}")

@@ -26,6 +26,7 @@ class PipelineCounts:
     dead_letters: Counter[str] = field(default_factory=Counter)  # per stage
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)  # "stage: class"
     outcomes: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)  # NEW | REVISION | WITHDRAWAL: what each event was
     alerts: Counter[str] = field(default_factory=Counter)  # per RAG
     hub_lag: int | None = None  # None until the hub's consumer group has committed
 
@@ -65,6 +66,8 @@ def count(bootstrap: str, settings: Settings, engine: Engine, codec: Codec | Non
     with engine.connect() as db:
         counts.outcomes.update(dict(db.execute(
             select(EventOutcomeRecord.outcome, func.count()).group_by(EventOutcomeRecord.outcome)).all()))
+        counts.kinds.update(dict(db.execute(
+            select(EventOutcomeRecord.kind, func.count()).group_by(EventOutcomeRecord.kind)).all()))
         counts.alerts.update(dict(db.execute(
             select(AlertRecord.rag, func.count()).group_by(AlertRecord.rag)).all()))
     return counts
