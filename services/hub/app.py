@@ -39,9 +39,10 @@ from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import Enricher
 from services.hub import upgrade
 from services.hub.guard import guarded
+from services.hub.isolation import isolating
 from services.hub.observe import HubObserver
 from services.hub.stage_loop import Process, StageLoop
-from services.messages import OutMessage
+from services.messages import OutMessage, dead_letter_for
 from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
 from services.sharing.vocabulary import ROLES
@@ -98,6 +99,9 @@ class Hub:
         # A batch may take as long as the guard's retry budget (database or broker trouble): the group
         # must wait that long for it at a rebalance, and not count the worker gone while it retries.
         patience_ms = int((self.settings.stage_retry_budget_s + 60) * 1000)
+        label = f"hub:{stage}"
+        process = isolating(process, lambda message, error: dead_letter_for(message, error, label, self.codec),
+                            stage)
         loop = StageLoop(stage, [topic_name(t, self.settings) for t in HUB_STAGE_INPUTS[stage]],
                          stage_group(stage, self.settings), self.bootstrap, process, self.emit, self.guarded,
                          self.observer.batch, BATCH_SIZE, BATCH_WAIT_S,
