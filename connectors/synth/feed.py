@@ -4,13 +4,14 @@ Every child has a low background rate of contact with each agency; children at r
 episodes where several agencies report them within days. Each event is then written as its
 agency would: identifiers missing at realistic rates, nicknames and typos, a day and month
 swapped in a date of birth, an old address after a move, a record sent twice, and arrival out of
-order (each agency's delay differs).
+order (each agency's delay differs). Records also live: police and social care send some again
+changed (a PPN re-graded, consent withdrawn, an NHS number added) or retract them (entered in error).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from connectors.synth.population import Child
@@ -19,6 +20,9 @@ AGENCIES = ("police", "health", "education", "social_care")
 RATE_PER_YEAR = {"police": 0.12, "health": 0.7, "education": 0.45, "social_care": 0.05}
 DELAY_HOURS = {"police": (1, 48), "health": (0, 2), "education": (2, 120), "social_care": (0, 24)}
 DUPLICATE_SHARE = 0.015
+REVISION_SHARE = 0.03  # of police and social care records: sent again changed, or retracted
+CHANGES = {"police": ("REGRADED", "CONSENT_WITHDRAWN", "WITHDRAWN"),
+           "social_care": ("CONSENT_WITHDRAWN", "CORRECTED", "WITHDRAWN")}
 ALERT_WINDOW = timedelta(days=7)
 
 
@@ -31,6 +35,7 @@ class Event:
     record_no: int  # the agency's own record number: a resubmission repeats it
     concerning: bool
     resubmission: bool = False
+    change: str | None = None  # a revision of the record: REGRADED | CONSENT_WITHDRAWN | CORRECTED | WITHDRAWN
 
 
 def events(rng: random.Random, children: list[Child], target: int, start: date, days: int) -> list[Event]:
@@ -43,10 +48,8 @@ def events(rng: random.Random, children: list[Child], target: int, start: date, 
         numbers[agency] += 1
         low, high = DELAY_HOURS[agency]
         received = occurred + timedelta(hours=rng.uniform(low, high))
-        made.append(Event(agency, child.person, occurred, received, numbers[agency], concerning))
-        if rng.random() < DUPLICATE_SHARE:
-            later = received + timedelta(hours=rng.uniform(1, 48))
-            made.append(Event(agency, child.person, occurred, later, numbers[agency], concerning, True))
+        first = Event(agency, child.person, occurred, received, numbers[agency], concerning)
+        made.extend((first, *_sent_again(rng, first)))
 
     for child in children:
         for agency in AGENCIES:
@@ -63,9 +66,23 @@ def events(rng: random.Random, children: list[Child], target: int, start: date, 
     return made
 
 
+def _sent_again(rng: random.Random, first: Event) -> list[Event]:
+    """The record again: unchanged (a resubmission), or changed or retracted (a revision)."""
+    again = []
+    if rng.random() < DUPLICATE_SHARE:
+        later = first.received + timedelta(hours=rng.uniform(1, 48))
+        again.append(replace(first, received=later, resubmission=True))
+    if first.agency in CHANGES and rng.random() < REVISION_SHARE:
+        later = first.received + timedelta(hours=rng.uniform(1, 72))
+        again.append(replace(first, received=later, change=rng.choice(CHANGES[first.agency])))
+    return again
+
+
 def should_alert(events_of_child: list[Event]) -> bool:
-    """The truth the hub is measured against: two or more agencies within the window."""
-    ordered = sorted({(e.occurred, e.agency) for e in events_of_child})
+    """The truth the hub is measured against: two or more agencies within the window (a record its
+    agency retracted does not count)."""
+    retracted = {(e.agency, e.record_no) for e in events_of_child if e.change == "WITHDRAWN"}
+    ordered = sorted({(e.occurred, e.agency) for e in events_of_child if (e.agency, e.record_no) not in retracted})
     for i, (when, agency) in enumerate(ordered):
         for later, other in ordered[i + 1:]:
             if later - when > ALERT_WINDOW:

@@ -41,6 +41,7 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
             child = by_person[event.person]
             record = RENDERERS[event.agency](child, event, rng_for(seed, event))
             strip_identifiers(record, seed, event, without_strong_identifiers(missing_identifiers))
+            revise(record, event, child)
             writers[event.agency].add(record, event)
             counts[event.agency] += 1
             _truth(truth, event, child, record[ID_FIELD[event.agency]])
@@ -50,6 +51,22 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
         writer.close()
     _children_truth(truth_dir / "children.jsonl", children, events)
     return dict(counts)
+
+
+def revise(record: dict[str, Any], event: Event, child: Child) -> None:
+    """Police and social care say when they last changed a record (its revisions' order); a
+    revision is the record as first sent, changed."""
+    if event.agency not in ("police", "social_care"):
+        return
+    record["updated_at"] = event.received.isoformat().replace("+00:00", "Z")
+    if event.change == "REGRADED":
+        record["risk_grading"] = "HIGH"
+    elif event.change == "CONSENT_WITHDRAWN":
+        record["consent"] = "REFUSED"
+    elif event.change == "CORRECTED":
+        record["nhs_number"] = child.nhs
+    elif event.change == "WITHDRAWN":
+        record["record_status"] = "ENTERED_IN_ERROR"
 
 
 def record_id(agency: str, source_record_id: str) -> str:
@@ -62,7 +79,7 @@ def _truth(handle: TextIO, event: Event, child: Child, source_record_id: str) ->
     handle.write(json.dumps({"record_id": record_id(event.agency, source_record_id), "agency": event.agency,
                              "source_record_id": source_record_id, "person": child.person,
                              "household": child.household, "occurred_at": event.occurred.isoformat(),
-                             "resubmission": event.resubmission}) + "\n")
+                             "resubmission": event.resubmission, "change": event.change}) + "\n")
 
 
 def _children_truth(path: Path, children: list[Child], events: list[Event]) -> None:
