@@ -20,7 +20,7 @@ AGENCIES = ("police", "health", "education", "social_care")
 RATE_PER_YEAR = {"police": 0.12, "health": 0.7, "education": 0.45, "social_care": 0.05}
 DELAY_HOURS = {"police": (1, 48), "health": (0, 2), "education": (2, 120), "social_care": (0, 24)}
 DUPLICATE_SHARE = 0.015
-REVISION_SHARE = 0.03  # of police and social care records: sent again changed, or retracted
+REVISION_SHARE = 0.08  # of police and social care records: sent again changed, or retracted
 CHANGES = {"police": ("REGRADED", "CONSENT_WITHDRAWN", "WITHDRAWN"),
            "social_care": ("CONSENT_WITHDRAWN", "CORRECTED", "WITHDRAWN")}
 ALERT_WINDOW = timedelta(days=7)
