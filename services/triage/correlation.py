@@ -189,6 +189,26 @@ def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rule
             replace(decision, event_alert_id=alert_id))
 
 
+def leave(state: PersonState, record: str, by: EventFacts, rules: Rules,
+          now_ms: int) -> tuple[PersonState, AlertState | None]:
+    """A revision re-linked the record to another child (a corrected identifier): it leaves this
+    child's scoring. If this child's open alert rested on it, the rating stands and a person is
+    asked to re-rate. A record not held here, or already left, changes nothing."""
+    held = next((e for e in state.events if e.record == record and e.superseded_by is None), None)
+    if held is None or (held.revised_ms, held.event_id) > (by.revised_ms, by.event_id):  # it holds a newer one
+        return state, None
+    events = tuple(replace(e, superseded_by=by.event_id) if e is held else e for e in state.events)
+    alert = state.alert
+    if alert is None or alert.status != "OPEN" or held.event_id not in alert.event_ids:
+        return replace(state, events=events), None
+    live = [e for e in events if e.event_id in set(alert.event_ids) and e.live]
+    assessment = assess(rules.scoring, [e.scored() for e in live])
+    revised = replace(alert, revision=alert.revision + 1, updated_ms=now_ms,
+                      reasons=assessment.reasons or alert.reasons, indicators=assessment.indicators,
+                      review=f"revised downward: review ({held.agency.lower()} re-linked a record to another child)")
+    return replace(state, events=events, alert=revised), revised
+
+
 def _remember(state: PersonState, seen: SeenEvent) -> PersonState:
     return replace(state, events=(*state.events, seen)[-MAX_REMEMBERED_EVENTS:])
 

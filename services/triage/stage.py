@@ -18,10 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
+from mash.models import LinkDecisionRecord
 from mash.topics import ALERTS, OUTCOMES
 from services.messages import InMessage, OutMessage, dead_letter_for
 from services.triage import state_store
@@ -34,6 +36,7 @@ from services.triage.correlation import (
     absorb,
     close,
     correlate,
+    leave,
     retire,
 )
 from services.triage.scoring import indicators_of
@@ -80,6 +83,7 @@ class _Written:
 class Triage:
     def __init__(self, codec: Codec, rules: Rules, sessions: sessionmaker[Session] | None = None,
                  clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self._linked: dict[str, tuple[str, ...]] = {}  # this batch's records: whom their revisions link to
         self.codec = codec
         self.rules = rules
         self.sessions = sessions
@@ -122,13 +126,17 @@ class Triage:
             return self.dead_letter(message, exc)
 
     def _decide(self, session: Session, items: list[_Item]) -> dict[int, list[OutMessage]]:
-        held = state_store.load(session, {p for item in items for p in self.persons_of(item.record, item.schema)})
+        self._linked = _persons_of_records(session, {str(i.record["record_id"]) for i in items
+                                                     if i.schema == SHARED_SCHEMA and i.record.get("record_id")})
+        held = state_store.load(session, {p for item in items for p in self.persons_of(item.record, item.schema)}
+                                | {p for persons in self._linked.values() for p in persons})
         written = _Written()
         now_ms = self.clock()
         sent: dict[int, list[OutMessage]] = {}
         for item in items:
-            involved = {person for named in self.persons_of(item.record, item.schema)
-                        for person in (named, state_store.current(held, named))}
+            named = (*self.persons_of(item.record, item.schema),
+                     *self._linked.get(str(item.record.get("record_id") or ""), ()))
+            involved = {person for one in named for person in (one, state_store.current(held, one))}
             before = written.mark(), {p: (held[p].state, held[p].changed) for p in involved}
             try:
                 sent[id(item)] = self._handle(held, item, written, now_ms)
@@ -163,8 +171,21 @@ class Triage:
             _keep(mine, new_state)
             return [self._alert(person_id, alert, written) for alert in changed]
         shared = {**record, "person_id": person_id}  # an event in flight when its person was merged: the survivor's
-        new_state, out = self.process(mine.state, shared, now_ms, written)
+        new_state, out, facts = self._process(mine.state, shared, now_ms, written)
         _keep(mine, new_state)
+        return out + self._moved_away(held, facts, shared["person_id"], now_ms, written)
+
+    def _moved_away(self, held: dict[str, Held], facts: EventFacts, person_id: str, now_ms: int,
+                    written: _Written) -> list[OutMessage]:
+        """A revision linked to another child than the record's earlier revisions: it leaves them."""
+        if not facts.record_id:
+            return []
+        out = []
+        for other in {state_store.current(held, p) for p in self._linked.get(facts.record_id, ())} - {person_id}:
+            new_state, alert = leave(held[other].state, facts.record_id, facts, self.rules, now_ms)
+            _keep(held[other], new_state)
+            if alert is not None:
+                out.append(self._alert(other, alert, written))
         return out
 
     def _merge(self, held: dict[str, Held], merged: dict[str, Any], written: _Written,
@@ -187,7 +208,11 @@ class Triage:
     def process(self, state: PersonState, shared: dict[str, Any], now_ms: int,
                 written: _Written | None = None) -> tuple[PersonState, list[OutMessage]]:
         """Score on the values the sharing policy let out, once: the state keeps only the indicators found."""
-        written = written if written is not None else _Written()
+        new_state, out, _ = self._process(state, shared, now_ms, written if written is not None else _Written())
+        return new_state, out
+
+    def _process(self, state: PersonState, shared: dict[str, Any], now_ms: int,
+                 written: _Written) -> tuple[PersonState, list[OutMessage], EventFacts]:
         person_id = shared["person_id"]
         indicators = indicators_of(self.rules.scoring, shared["event_type"], json.loads(shared["values"] or "{}"))
         revised = shared.get("revised_at")
@@ -202,7 +227,7 @@ class Triage:
         # state and sending, this is what delivers it (the store keeps the highest revision).
         if decision.alert is not None and (decision.alert_changed or decision.duplicate):
             out.append(self._alert(person_id, decision.alert, written))
-        return new_state, out
+        return new_state, out, facts
 
     def dead_letter(self, message: InMessage, error: Exception) -> OutMessage:
         return dead_letter_for(message, error, STAGE, self.codec)
@@ -254,6 +279,17 @@ class Triage:
         change = "closed" if alert.status == "CLOSED" else "opened" if alert.revision == 1 else "updated"
         return OutMessage(ALERTS, person_id.encode(), value, [("mash.rag", alert.rag.encode()),
                                                                ("mash.change", change.encode())])
+
+
+def _persons_of_records(session: Session, records: set[str]) -> dict[str, tuple[str, ...]]:
+    """Whom each record's revisions were linked to (enrichment's link decisions)."""
+    linked: dict[str, set[str]] = {}
+    ordered = sorted(records)
+    for start in range(0, len(ordered), 500):
+        for record, person in session.execute(select(LinkDecisionRecord.record_id, LinkDecisionRecord.person_id)
+                                              .where(LinkDecisionRecord.record_id.in_(ordered[start:start + 500]))):
+            linked.setdefault(str(record), set()).add(str(person))
+    return {record: tuple(sorted(persons)) for record, persons in linked.items()}
 
 
 def _conflict(error: DBAPIError) -> bool:

@@ -133,3 +133,16 @@ def test_any_interleaving_of_revisions_ends_where_the_latest_revisions_alone_wou
     assert rank[final] <= rank[expected]  # never less urgent than the records as they stand
     if rank[final] < rank[expected]:  # more urgent only because an earlier revision said so: flagged
         assert state.alert is not None and state.alert.review is not None
+
+
+def test_a_record_re_linked_to_another_child_leaves_the_first_childs_scoring_and_asks_for_a_re_rating() -> None:
+    from services.triage.correlation import leave
+
+    first, _ = feed([revision("p1", "P-1", 1, HIGH)])
+    assert first.alert is not None and first.alert.rag == "RED"
+    moved = revision("p2", "P-1", 2, HIGH)  # the corrected NHS number put the revision with another child
+    state, alert = leave(first, "P-1", moved, RULES, BASE + DAY)
+    assert alert is not None and alert.rag == "RED" and "re-linked a record to another child" in (alert.review or "")
+    assert [e.event_id for e in state.events if e.live] == []
+    older = revision("p0", "P-1", 0, HIGH)  # an older revision linked elsewhere takes nothing from here
+    assert leave(first, "P-1", older, RULES, BASE + DAY) == (first, None)
