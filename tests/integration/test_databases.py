@@ -246,7 +246,8 @@ def test_one_bad_message_in_a_triage_batch_is_dead_lettered_alone(engine: Engine
     codec = Codec()
     shared = {"event_id": "e1", "person_id": "p1", "event_type": "PPN", "source_agency": "POLICE",
               "occurred_at": 1_764_000_000_000, "received_at": 1_764_000_000_000, "sensitivity": "STANDARD",
-              "consent": "GIVEN", "policy_version": "v", "audit_ref": "p0:1", "values": "{}", "views": []}
+              "consent": "GIVEN", "policy_version": "v", "audit_ref": "p0:1", "values": "{}",
+              "record_id": None, "revision": None, "revised_at": None, "withdrawn": False, "views": []}
     good = codec.encode(shared, "uk.mash.hub.SharedEvent", check_types=False)
     broken = codec.encode({**shared, "event_id": "e2", "values": "{not json"}, "uk.mash.hub.SharedEvent",
                           check_types=False)
