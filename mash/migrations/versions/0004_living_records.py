@@ -39,6 +39,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column('joined', sa.JSON(), nullable=True))
     with op.batch_alter_table('triage_decisions') as batch:
         batch.add_column(sa.Column('alert_revision', sa.Integer(), nullable=True))
+    # Before records lived, an event's id was its record's id (uuid5 of source system and record id).
+    for table in ('link_decisions', 'timeline_events', 'event_outcomes'):
+        op.execute(sa.text(f"UPDATE {table} SET record_id = event_id WHERE record_id IS NULL"))  # noqa: S608
 
 
 def downgrade() -> None:
