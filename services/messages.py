@@ -27,6 +27,11 @@ class OutMessage:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+class Contention(RuntimeError):
+    """Another writer held what a batch needed (a rebalance, two workers for a moment): the batch is
+    redone whole; never a message's fault, never dead-lettered."""
+
+
 def dead_letter_for(message: InMessage, error: BaseException, stage: str, codec: Codec) -> OutMessage:
     """The dead letter of a message a hub stage could not process, keyed as the original."""
     origin = deadletter.Origin(stage=stage, topic=message.topic, partition=message.partition,

@@ -13,7 +13,7 @@ import json
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +46,17 @@ def revision_of(content: dict[str, Any]) -> str:
     or late the source sends it (a poll cursor touched, a file dropped twice)."""
     text = json.dumps(content, sort_keys=True, default=_plain, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _no_later_than(revised_at: datetime | None, received: datetime) -> datetime:
+    """A record cannot have changed after it was read (beyond a source's clock running fast): a
+    revision time in the future would make every later revision look older, and freeze the record."""
+    if revised_at is None:
+        return received
+    return min(revised_at, received + CLOCK_SKEW)
 
 
 def _plain(value: Any) -> str:
@@ -150,7 +161,7 @@ class Connector(ABC):
                 "consent": mapped.consent,
                 "record_id": record_id,
                 "revision": revision,
-                "revised_at": mapped.revised_at or received,
+                "revised_at": _no_later_than(mapped.revised_at, received),
                 "withdrawn": mapped.withdrawn,
             },
             "payload": mapped.payload,

@@ -74,7 +74,9 @@ def _sent_again(rng: random.Random, first: Event) -> list[Event]:
         again.append(replace(first, received=later, resubmission=True))
     if first.agency in CHANGES and rng.random() < REVISION_SHARE:
         later = first.received + timedelta(hours=rng.uniform(1, 72))
-        again.append(replace(first, received=later, change=rng.choice(CHANGES[first.agency])))
+        # a re-grading upward is a real concern taking shape; any record may be corrected or retracted
+        changes = [c for c in CHANGES[first.agency] if first.concerning or c != "REGRADED"]
+        again.append(replace(first, received=later, change=rng.choice(changes)))
     return again
 
 

@@ -15,7 +15,7 @@ from kafka.errors import KafkaError as SyncKafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from services.messages import InMessage, OutMessage
+from services.messages import Contention, InMessage, OutMessage
 
 try:  # the hub's own client; connectors' kafka-python errors are handled alike
     from aiokafka.errors import KafkaError as AsyncKafkaError
@@ -31,7 +31,7 @@ _RETRY_STATES = ("40001", "40P01")  # serialisation failure, deadlock: another w
 def infrastructure(error: BaseException) -> bool:
     """A failure of what the stage runs on, not of the messages: retry, never dead-letter."""
     if isinstance(error, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, OSError,
-                          SyncKafkaError, AsyncKafkaError, TimeoutError)):
+                          SyncKafkaError, AsyncKafkaError, TimeoutError, Contention)):
         return True
     return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in _RETRY_STATES
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec, CodecError
 from mash.topics import AUDIT, SHARED
-from services.messages import InMessage, OutMessage, dead_letter_for
+from services.messages import Contention, InMessage, OutMessage, dead_letter_for
 from services.sharing import audit_store
 from services.sharing.audit_chain import Sealed, seal
 from services.sharing.decide import EventFacts, decide_all, decision_inputs
@@ -115,9 +115,9 @@ class Sharer:
                     sets = self._seal(session, items, policy_version)
                 self._stored_sets.update(sets)  # committed: later batches need not send them again
                 return
-            except IntegrityError:  # another worker appended to the chain (a rebalance): read its head again
+            except IntegrityError as exc:  # another worker appended to the chain (a rebalance): read its head again
                 if attempt == MAX_ATTEMPTS:
-                    raise
+                    raise Contention("the audit chain's head kept moving under this batch") from exc
 
     def _seal(self, session: Session, items: list[_Item], policy_version: str) -> dict[str, str]:
         """An entry for every event: found if already made (a redelivery), else sealed now."""

@@ -149,11 +149,12 @@ class Decision:
 
 
 def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rules,
-              now_ms: int) -> tuple[PersonState, Decision]:
+              now_ms: int, newer_elsewhere: SeenEvent | None = None) -> tuple[PersonState, Decision]:
     """Decide the outcome of `event` for this person and the person's new state.
 
     Records live: an event of a record already here is a revision of it. A revision older than the
     one held is recorded and ignored; a newer one replaces it in scoring (a withdrawal takes it out).
+    `newer_elsewhere`: the record's revision another child holds (it was re-linked there), if any.
     """
     previous = next((e for e in state.events if e.event_id == event.event_id), None)
     if previous is not None:  # at-least-once delivery: same decision again, nothing new
@@ -163,8 +164,9 @@ def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rule
     kind = "WITHDRAWAL" if event.withdrawn else "REVISION" if current else "NEW"
     seen = SeenEvent(event.event_id, event.agency, event.occurred_ms, "NO_ALERT", None, event.indicators,
                      event.record_id, event.revised_ms, event.withdrawn, kind=kind)
-    if current is not None and (event.revised_ms, event.event_id) < (current.revised_ms, current.event_id):
-        late = replace(seen, outcome="STALE_REVISION", superseded_by=current.event_id)  # never rolls back
+    newest = max((e for e in (current, newer_elsewhere) if e is not None), key=_order, default=None)
+    if newest is not None and (event.revised_ms, event.event_id) < _order(newest):
+        late = replace(seen, outcome="STALE_REVISION", superseded_by=newest.event_id)  # never rolls back
         return _remember(state, late), Decision("STALE_REVISION", state.alert, kind=kind)
     events = tuple(replace(e, superseded_by=event.event_id) if e is current else e for e in state.events)
 
@@ -204,16 +206,30 @@ def leave(state: PersonState, record: str, by: EventFacts, rules: Rules,
     live = [e for e in events if e.event_id in set(alert.event_ids) and e.live]
     assessment = assess(rules.scoring, [e.scored() for e in live])
     revised = replace(alert, revision=alert.revision + 1, updated_ms=now_ms,
-                      reasons=assessment.reasons or alert.reasons, indicators=assessment.indicators,
+                      reasons=assessment.reasons, indicators=assessment.indicators,
                       review=f"revised downward: review ({held.agency.lower()} re-linked a record to another child)")
     return replace(state, events=events, alert=revised), revised
+
+
+def _order(event: SeenEvent) -> tuple[int, str]:
+    return event.revised_ms, event.event_id
+
+
+def _one_live_per_record(events: tuple[SeenEvent, ...]) -> tuple[SeenEvent, ...]:
+    """Two records joined by a merge may hold revisions of one record: only its latest stays live."""
+    latest: dict[str, SeenEvent] = {}
+    for e in events:
+        if e.superseded_by is None and (e.record not in latest or _order(e) > _order(latest[e.record])):
+            latest[e.record] = e
+    return tuple(replace(e, superseded_by=latest[e.record].event_id)
+                 if e.superseded_by is None and latest[e.record] is not e else e for e in events)
 
 
 def _remember(state: PersonState, seen: SeenEvent) -> PersonState:
     return replace(state, events=(*state.events, seen)[-MAX_REMEMBERED_EVENTS:])
 
 
-def close(state: PersonState, alert_id: str, now_ms: int, revision: int | None = None,
+def close(state: PersonState, alert_id: str, now_ms: int, rules: Rules, revision: int | None = None,
           person_id: str = "") -> tuple[PersonState, list[AlertState]]:
     """A decision was recorded on the alert at `revision` (what the person saw): it leaves the queue,
     and events that joined it after that revision open a new alert that follows it. A decision on
@@ -233,7 +249,9 @@ def close(state: PersonState, alert_id: str, now_ms: int, revision: int | None =
         return replace(state, alert=closed), [closed]
     closed = replace(closed, event_ids=tuple(e for e in alert.event_ids if e in seen),
                      joined=tuple(j for e, j in zip(alert.event_ids, _joined_of(alert), strict=True) if e in seen))
-    follow = _follow_up(person_id, closed, unseen, state.events, now_ms)
+    follow = _follow_up(person_id, closed, unseen, state.events, rules, now_ms)
+    if follow is None:  # what came since lowers or retracts what was decided: the decision stands
+        return replace(state, alert=closed), [closed]
     return replace(state, alert=follow), [closed, follow]
 
 
@@ -265,15 +283,27 @@ def _joined_of(alert: AlertState) -> tuple[int, ...]:
 
 
 def _follow_up(person_id: str, decided: AlertState, unseen: list[str], history: tuple[SeenEvent, ...],
-               now_ms: int) -> AlertState:
-    """A new alert for what a decision had not seen, rated as urgently as the decided one was: the
-    person decided without it, so it is new information on a child just judged to need attention."""
+               rules: Rules, now_ms: int) -> AlertState | None:
+    """A new alert for what a decision had not seen: new information on a child just judged to need
+    attention, rated on the records as they now stand (the decided ones with it). None when nothing
+    unseen is live (a withdrawal, a revision superseded) or when what stands no longer scores."""
+    live = [e for e in history if e.event_id in set(unseen) and e.live]
+    if not live:
+        return None
+    members = set(decided.event_ids) | set(unseen)
+    assessment = assess(rules.scoring, [e.scored() for e in history if e.event_id in members and e.live])
+    if assessment.rag is None:
+        return None
+    rag, reasons, indicators, score = assessment.rag, assessment.reasons, assessment.indicators, assessment.score
     alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{person_id}/{decided.alert_id}/after/{unseen[-1]}"))
-    agencies = tuple(sorted({e.agency for e in history if e.event_id in set(unseen)}))
-    return replace(decided, alert_id=alert_id, revision=1, status="OPEN", event_ids=tuple(unseen),
-                   joined=(1,) * len(unseen), opened_ms=now_ms, updated_ms=now_ms, agencies=agencies,
-                   reasons=(*decided.reasons, f"arrived while alert {decided.alert_id} was being decided"),
-                   follows=decided.alert_id, review=None, absorbed_into=None)
+    agencies = tuple(sorted({e.agency for e in live}))
+    ids = tuple(e.event_id for e in live)
+    follow = replace(decided, alert_id=alert_id, revision=1, status="OPEN", event_ids=ids, joined=(1,) * len(ids),
+                     opened_ms=now_ms, updated_ms=now_ms, agencies=agencies, rag=rag, score=score,
+                     indicators=indicators,
+                     reasons=(*reasons, f"arrived while alert {decided.alert_id} was being decided"),
+                     follows=decided.alert_id, review=None, absorbed_into=None)
+    return _start_clock(follow, rag, rules.profile, now_ms)
 
 
 def _open(person_id: str, events: list[SeenEvent], rules: Rules, now_ms: int,
@@ -320,7 +350,7 @@ def _revise(alert: AlertState, history: tuple[SeenEvent, ...], event: SeenEvent,
     what = (f"{event.agency.lower()} record withdrawn (entered in error)" if event.withdrawn
             else f"{event.agency.lower()} amended a record: {_change(was, event)}")
     return replace(revised, review=f"revised downward: review ({what})", score=alert.score,
-                   reasons=assessment.reasons or revised.reasons, indicators=assessment.indicators)
+                   reasons=assessment.reasons, indicators=assessment.indicators)
 
 
 RAG_ORDER = {"RED": 0, "AMBER": 1, "GREEN": 2}
@@ -381,8 +411,9 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
     if retired_id in survivor.merged_from or retired.merged_into is not None:  # delivered again: as it stands
         return survivor, [a for a in (survivor.alert, *survivor.closed_alerts) if a is not None]
     known = {e.event_id for e in survivor.events}
-    events = tuple(sorted((*survivor.events, *(e for e in retired.events if e.event_id not in known)),
-                          key=lambda e: e.occurred_ms))[-MAX_REMEMBERED_EVENTS:]
+    events = _one_live_per_record(tuple(sorted(
+        (*survivor.events, *(e for e in retired.events if e.event_id not in known)),
+        key=lambda e: e.occurred_ms))[-MAX_REMEMBERED_EVENTS:])
     mine, theirs = _open_alert(survivor), _open_alert(retired)
     closed: list[AlertState] = []
     alert: AlertState | None

@@ -33,6 +33,7 @@ from services.triage.correlation import (
     EventFacts,
     PersonState,
     Rules,
+    SeenEvent,
     absorb,
     close,
     correlate,
@@ -50,6 +51,7 @@ SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
 MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
 MAX_ATTEMPTS = 5  # a batch redone after another worker wrote one of its persons (a rebalance)
+SKEW_MS = 300_000  # a revision time later than this after the read is the source's clock, not the record's
 log = logging.getLogger("mash.hub")
 
 
@@ -166,19 +168,31 @@ class Triage:
         person_id = state_store.current(held, str(record["person_id"]))
         mine = held[person_id]
         if item.schema == DECISION_SCHEMA:
-            new_state, changed = close(mine.state, record["alert_id"], now_ms, record.get("alert_revision"),
-                                       person_id)
+            new_state, changed = close(mine.state, record["alert_id"], now_ms, self.rules,
+                                       record.get("alert_revision"), person_id)
             _keep(mine, new_state)
             return [self._alert(person_id, alert, written) for alert in changed]
         shared = {**record, "person_id": person_id}  # an event in flight when its person was merged: the survivor's
-        new_state, out, facts = self._process(mine.state, shared, now_ms, written)
+        elsewhere = self._elsewhere(held, str(record.get("record_id") or ""), person_id)
+        new_state, out, facts = self._process(mine.state, shared, now_ms, written, elsewhere)
         _keep(mine, new_state)
         return out + self._moved_away(held, facts, shared["person_id"], now_ms, written)
+
+    @staticmethod
+    def _applied(state: PersonState, event_id: str) -> bool:
+        return any(e.event_id == event_id and e.superseded_by is None for e in state.events)
+
+    def _elsewhere(self, held: dict[str, Held], record: str, person_id: str) -> SeenEvent | None:
+        """The record's newest live revision held by another child (a revision re-linked it there)."""
+        others = {state_store.current(held, p) for p in self._linked.get(record, ())} - {person_id}
+        found = [e for other in others for e in held[other].state.events
+                 if e.record == record and e.superseded_by is None]
+        return max(found, key=lambda e: (e.revised_ms, e.event_id), default=None)
 
     def _moved_away(self, held: dict[str, Held], facts: EventFacts, person_id: str, now_ms: int,
                     written: _Written) -> list[OutMessage]:
         """A revision linked to another child than the record's earlier revisions: it leaves them."""
-        if not facts.record_id:
+        if not facts.record_id or not self._applied(held[person_id].state, facts.event_id):
             return []
         out = []
         for other in {state_store.current(held, p) for p in self._linked.get(facts.record_id, ())} - {person_id}:
@@ -211,16 +225,17 @@ class Triage:
         new_state, out, _ = self._process(state, shared, now_ms, written if written is not None else _Written())
         return new_state, out
 
-    def _process(self, state: PersonState, shared: dict[str, Any], now_ms: int,
-                 written: _Written) -> tuple[PersonState, list[OutMessage], EventFacts]:
+    def _process(self, state: PersonState, shared: dict[str, Any], now_ms: int, written: _Written,
+                 elsewhere: SeenEvent | None = None) -> tuple[PersonState, list[OutMessage], EventFacts]:
         person_id = shared["person_id"]
         indicators = indicators_of(self.rules.scoring, shared["event_type"], json.loads(shared["values"] or "{}"))
         revised = shared.get("revised_at")
         facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]),
                            () if shared.get("withdrawn") else indicators, shared.get("record_id") or "",
-                           _ms(revised) if revised is not None else _ms(shared["received_at"]),
+                           min(_ms(revised), _ms(shared["received_at"]) + SKEW_MS) if revised is not None
+                           else _ms(shared["received_at"]),
                            bool(shared.get("withdrawn")))
-        new_state, decision = correlate(state, person_id, facts, self.rules, now_ms)
+        new_state, decision = correlate(state, person_id, facts, self.rules, now_ms, elsewhere)
         written.shared.append(shared)
         out = [self._outcome(facts, person_id, decision, now_ms, _ms(shared["received_at"]), written)]
         # A duplicate re-sends the current alert too: if the first attempt died between saving

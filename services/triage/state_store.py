@@ -18,13 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mash.models import TriageStateRecord
+from services.messages import Contention
 from services.triage.correlation import PersonState
 
 CHUNK = 500  # ids per IN list: well inside SQLite's and PostgreSQL's parameter limits
 MAX_MERGE_HOPS = 20  # a chain of merges longer than this is a loop, not history
 
 
-class StaleState(RuntimeError):
+class StaleState(Contention):
     """Another worker saved one of this batch's persons after it was read: redo the batch."""
 
 

@@ -101,7 +101,7 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
         seen = visible_event(e.event_id, e.event_type, e.source_agency, e.occurred_at, values, e.views,
                              user.sharing_role)
         timeline.append(replace(seen, note=_standing(e)))
-        if e.event_id in in_alert:
+        if e.event_id in in_alert and not e.withdrawn and not e.superseded_by:  # the records as they stand
             shown = visible_values(values, e.views.get(user.sharing_role or "", ()))
             scored.append((e.event_type, e.source_agency, _ms(e.occurred_at), shown))
             households.update(shown.get("context", {}).get("household_person_ids") or ())

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.models import AlertRecord, EventOutcomeRecord, TimelineEventRecord
+from services.messages import Contention
 
 RAG_RANK = {"RED": 0, "AMBER": 1, "GREEN": 2}
 HUB_TIMES = ("opened_at", "updated_at", "clock_started_at", "at_risk_at", "due_at")
@@ -51,12 +52,12 @@ def apply_in(session: Session, alerts: Sequence[dict[str, Any]], outcomes: Seque
                  .values()])  # the first of a batch wins
     rows = [_timeline_row(e) for e in {e["event_id"]: e for e in shared}.values()]
     _insert_new(connection, TimelineEventRecord, "event_id", rows)
-    _supersede(connection, {r["record_id"] for r in rows if r["revision"] is not None})
     if moves:
         timeline = cast(Table, TimelineEventRecord.__table__)
         connection.execute(update(timeline).where(timeline.c.person_id == bindparam("retired"))
                            .values(person_id=bindparam("survivor")),
                            [{"retired": r, "survivor": s} for r, s in moves])
+    _supersede(connection, {r["record_id"] for r in rows if r["revision"] is not None})
     _upsert_alerts(connection, _latest_revisions(alerts))
 
 
@@ -79,7 +80,8 @@ def _supersede(connection: Connection, records: set[str]) -> None:
     ordered = sorted(records)
     revisions: dict[str, list[Any]] = {}
     for start in range(0, len(ordered), CHUNK):
-        columns = ("event_id", "record_id", "revised_at", "received_at", "views", "values", "superseded_by")
+        columns = ("event_id", "record_id", "person_id", "revised_at", "received_at", "views", "values",
+                   "superseded_by", "withdrawn")
         for row in connection.execute(select(*(table.c[c] for c in columns))
                                       .where(table.c.record_id.in_(ordered[start:start + CHUNK]))):
             revisions.setdefault(row.record_id, []).append(row)
@@ -87,12 +89,18 @@ def _supersede(connection: Connection, records: set[str]) -> None:
     for rows in revisions.values():
         rows.sort(key=lambda r: (_aware(r.revised_at or r.received_at), r.event_id))
         latest = rows[-1]
-        for row in rows[:-1]:
-            views = {role: [f for f in fields if f in latest.views.get(role, ())] for role, fields in row.views.items()}
+        for row in rows:
+            if row is latest and not latest.withdrawn:
+                continue
+            # about another child now (a corrected identifier re-linked it), or retracted by its agency
+            # (entered in error: perhaps about another child): nothing of it stays to be seen
+            still = {} if latest.withdrawn or row.person_id != latest.person_id else latest.views
+            views = {role: [f for f in fields if f in still.get(role, ())] for role, fields in row.views.items()}
             values = orjson.dumps(_only(parse_values(row.values), {f for fs in views.values() for f in fs})).decode()
-            if row.superseded_by != latest.event_id or views != row.views or values != row.values:
-                changes.append({"p_event_id": row.event_id, "p_superseded_by": latest.event_id, "p_views": views,
-                                "p_values": values, "p_at": datetime.now(UTC)})
+            by = None if row is latest else latest.event_id
+            if row.superseded_by != by or views != row.views or values != row.values:
+                changes.append({"p_event_id": row.event_id, "p_superseded_by": by, "p_views": views,
+                                "p_values": values, "p_at": datetime.now(UTC) if by else None})
     if changes:
         connection.execute(update(table).where(table.c.event_id == bindparam("p_event_id")).values(
             superseded_by=bindparam("p_superseded_by"), views=bindparam("p_views"), values=bindparam("p_values"),
@@ -164,7 +172,7 @@ def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None
             raise RowMoved("an alert changed in the triage app while the hub revised it")
 
 
-class RowMoved(RuntimeError):
+class RowMoved(Contention):
     """A row changed between reading and writing it (the triage app acted): redo the batch."""
 
 

@@ -166,9 +166,9 @@ def test_a_decision_closes_the_alert_and_the_next_concern_opens_a_new_one() -> N
     state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)])
     assert state.alert is not None
     first = state.alert.alert_id
-    state, (closed,) = close(state, first, BASE + 2 * DAY)
+    state, (closed,) = close(state, first, BASE + 2 * DAY, RULES)
     assert closed.status == "CLOSED"
-    again, nothing = close(state, first, BASE + 3 * DAY)
+    again, nothing = close(state, first, BASE + 3 * DAY, RULES)
     assert nothing == [] and again == state  # a redelivered decision changes nothing
     state, outcomes = run([EventFacts("e3", "EDUCATION", 3 * DAY, ("missing-education",))], state)
     assert outcomes == ["ALERT_RAISED"] and state.alert is not None and state.alert.alert_id != first
@@ -192,7 +192,7 @@ def test_an_older_merge_delivered_again_after_a_later_one_does_not_reopen_a_deci
 
     merge("A", "B")
     merge("B", "C")
-    closed_state, closed = close(held["C"].state, a.alert.alert_id, BASE + 101 * DAY)
+    closed_state, closed = close(held["C"].state, a.alert.alert_id, BASE + 101 * DAY, RULES)
     assert [a.status for a in closed] == ["CLOSED"]
     held["C"].state = closed_state
     merge("A", "B")

@@ -67,7 +67,7 @@ def test_a_decision_covers_the_revision_seen_and_what_attached_since_opens_a_new
     assert state.alert is not None
     seen_revision, decided_id = state.alert.revision, state.alert.alert_id
     state, _ = feed([revision("h1", "H-1", 2, ("emergency-attendance-injury-pattern",), agency="HEALTH")], state)
-    state, (closed, follow) = close(state, decided_id, BASE + DAY, seen_revision, "p")
+    state, (closed, follow) = close(state, decided_id, BASE + DAY, RULES, seen_revision, "p")
     assert (closed.status, closed.event_ids) == ("CLOSED", ("p1",))
     assert (follow.status, follow.event_ids, follow.follows) == ("OPEN", ("h1",), decided_id)
     assert state.alert == follow
@@ -77,7 +77,7 @@ def test_a_decision_on_the_current_revision_closes_the_alert_and_a_later_event_o
     state, _ = feed([revision("p1", "P-1", 1, HIGH)])
     assert state.alert is not None
     decided = state.alert.alert_id
-    state, (closed,) = close(state, decided, BASE + DAY, state.alert.revision, "p")
+    state, (closed,) = close(state, decided, BASE + DAY, RULES, state.alert.revision, "p")
     assert closed.status == "CLOSED"
     state, seen = feed([revision("e1", "E-1", 2, ("attendance-drop",), agency="EDUCATION", occurred_ms=DAY)], state)
     assert seen == [("ALERT_RAISED", "NEW")]
@@ -93,7 +93,7 @@ def test_a_decision_on_an_alert_absorbed_by_a_merge_closes_the_survivors_alert()
     assert retired.alert is not None and survivor.alert is not None
     merged, _ = absorb(survivor, "s", "r", retired, RULES, now_ms=BASE + DAY)
     assert merged.alert is not None and merged.alert.status == "OPEN"
-    _, changed = close(merged, retired.alert.alert_id, BASE + 2 * DAY, retired.alert.revision, "s")
+    _, changed = close(merged, retired.alert.alert_id, BASE + 2 * DAY, RULES, retired.alert.revision, "s")
     assert changed[0].alert_id == survivor.alert.alert_id and changed[0].status == "CLOSED"
     assert [a.event_ids for a in changed[1:]] == [tuple(e for e in merged.alert.event_ids if e != "p1")]
 
