@@ -1,5 +1,5 @@
 """Adversarial tests of living records (envelope v3, revisions, withdrawals, decisions on what was
-seen, batch isolation). Each test names the defect it proves; each fails on the code as it stands."""
+seen, batch isolation): each guards a defect an adversarial review found, and failed before its fix."""
 
 from __future__ import annotations
 
