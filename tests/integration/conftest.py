@@ -122,6 +122,24 @@ def hub_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subp
                 proc.wait()
 
 
+def publish_record(settings: Settings, tmp_path: Path, agency: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Send one source record through the agency's real connector mapping; the envelope it sent."""
+    from kafka import KafkaProducer
+
+    from connectors.registry import build_connector
+    from mash.codec import Codec
+    from mash.topics import inbound, topic_name
+
+    connector = build_connector(agency, tmp_path / "connectors")
+    event = connector.to_event(connector.map(record))
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer.send(topic_name(inbound(agency), settings), key=event["envelope"]["subject"]["local_id"].encode(),
+                  value=Codec().encode(event, connector.schema))
+    producer.flush()
+    producer.close()
+    return dict(event["envelope"])
+
+
 def wait_for(condition: Callable[[], Any], timeout_s: float = 240.0, what: str = "condition") -> Any:
     """Poll `condition` until it returns something truthy; fail naming `what` on timeout."""
     deadline = time.monotonic() + timeout_s

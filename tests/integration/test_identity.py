@@ -10,17 +10,14 @@ from pathlib import Path
 from subprocess import STDOUT, Popen
 from typing import Any
 
-from kafka import KafkaProducer
 from sqlalchemy import Engine, select
 
-from connectors.registry import build_connector
 from connectors.synth.generate import generate
-from mash.codec import Codec
 from mash.models import AlertRecord, LinkDecisionRecord, Person, PersonIdentifier, PersonMerge
 from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import PROJECT_ROOT, Settings
-from mash.topics import AGENCIES, inbound, topic_name
-from tests.integration.conftest import env_for, mash, wait_for
+from mash.topics import AGENCIES
+from tests.integration.conftest import env_for, mash, publish_record, wait_for
 
 KAI = {"forename": "Kai", "surname": "Dunn", "sex": "M", "incident_type": "CHILD_AT_RISK", "child_role": "VICTIM",
        "children_present": True, "risk_grading": "MEDIUM", "summary": None, "consent": "NOT_SOUGHT"}
@@ -42,14 +39,7 @@ def case(n: int, nhs: str | None, upn: str, day: int) -> dict[str, Any]:
 
 
 def publish(settings: Settings, tmp_path: Path, agency: str, record: dict[str, Any]) -> str:
-    connector = build_connector(agency, tmp_path / "connectors")
-    event = connector.to_event(connector.map(record))
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    producer.send(topic_name(inbound(agency), settings), key=event["envelope"]["subject"]["local_id"].encode(),
-                  value=Codec().encode(event, connector.schema))
-    producer.flush()
-    producer.close()
-    return str(event["envelope"]["event_id"])
+    return str(publish_record(settings, tmp_path, agency, record)["event_id"])
 
 
 def decided(settings: Settings, engine: Engine, events: int) -> Callable[[], bool]:

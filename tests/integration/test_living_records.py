@@ -15,13 +15,12 @@ import orjson
 from kafka import KafkaProducer
 from sqlalchemy import Engine, select
 
-from connectors.registry import build_connector
 from mash.codec import Codec
 from mash.models import AlertRecord, EventOutcomeRecord, LinkDecisionRecord, TimelineEventRecord
 from mash.pipeline_counts import count
 from mash.settings import Settings
-from mash.topics import DECISIONS, inbound, topic_name
-from tests.integration.conftest import wait_for
+from mash.topics import DECISIONS, topic_name
+from tests.integration.conftest import publish_record, wait_for
 
 
 def ppn(ppn_id: str, child: str, grading: str, updated_at: str | None, *, day: int = 10,
@@ -45,16 +44,7 @@ def case(consent: str, updated_at: str) -> dict[str, Any]:
             "updated_at": updated_at}
 
 
-def publish(settings: Settings, tmp_path: Path, agency: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Send one source record through the agency's real connector mapping; the envelope it sent."""
-    connector = build_connector(agency, tmp_path / "connectors")
-    event = connector.to_event(connector.map(record))
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    producer.send(topic_name(inbound(agency), settings), key=event["envelope"]["subject"]["local_id"].encode(),
-                  value=Codec().encode(event, connector.schema))
-    producer.flush()
-    producer.close()
-    return dict(event["envelope"])
+publish = publish_record
 
 
 def decided(settings: Settings, engine: Engine, events: int) -> Callable[[], bool]:

@@ -56,7 +56,7 @@ def sessions(tmp_path: Path) -> sessionmaker[Session]:
 
 
 def test_a_revised_at_far_in_the_future_cannot_freeze_a_record() -> None:
-    """Was a defect (found attacking the change) (hostile revised_at): nothing bounds revised_at (not parse_revised_at, not the
+    """Fixed (hostile revised_at): nothing bounds revised_at (not parse_revised_at, not the
     triage stage). One revision claiming updated_at 9999-12-31 makes every later real revision of
     the record STALE_REVISION: a PPN re-graded HIGH today is ignored. The hub should bound
     revised_at by when the record was received (or the connector refuse it)."""
@@ -86,7 +86,7 @@ def test_a_revision_time_years_ahead_is_held_to_when_the_connector_read_the_reco
 
 
 def test_an_older_revision_arriving_late_for_the_child_the_record_left_is_stale_there() -> None:
-    """Was a defect (found attacking the change) (re-ordering across persons): the shared topic is keyed by person, so revisions of a
+    """Fixed (re-ordering across persons): the shared topic is keyed by person, so revisions of a
     record re-linked to another child travel on different partitions. If the newer revision (rev2,
     linked to B) is triaged first and the older one (rev1, linked to A, graded HIGH) arrives after,
     A holds no revision of the record, so rev1 is NEW and live for A and raises a RED alert; leave()
@@ -102,7 +102,7 @@ def test_an_older_revision_arriving_late_for_the_child_the_record_left_is_stale_
 
 
 def test_a_merge_keeps_only_the_latest_revision_of_a_record_live() -> None:
-    """Was a defect (found attacking the change) (merge x revisions): absorb joins the two histories by event id only; if each person
+    """Fixed (merge x revisions): absorb joins the two histories by event id only; if each person
     holds a live revision of the same record (as the late-stale case above leaves them), both stay
     live after the merge and the record is scored twice. The merged history should keep one live
     revision per record: the latest."""
@@ -114,7 +114,7 @@ def test_a_merge_keeps_only_the_latest_revision_of_a_record_live() -> None:
 
 
 def test_a_record_that_moved_to_another_child_takes_its_reasons_with_it() -> None:
-    """Was a defect (found attacking the change) (re-link): leave() re-scores on what stays with the child but keeps
+    """Fixed (re-link): leave() re-scores on what stays with the child but keeps
     `assessment.reasons or alert.reasons`: with nothing left, child A's alert still gives as its
     reason the PPN that now belongs to child B, while its indicators say () ."""
     first, _ = feed([revision("p1", "P-1", 1, HIGH)])
@@ -128,7 +128,7 @@ def test_a_record_that_moved_to_another_child_takes_its_reasons_with_it() -> Non
 
 
 def test_a_withdrawal_the_decision_had_not_seen_opens_no_follow_up_alert() -> None:
-    """Was a defect (found attacking the change) (close/_follow_up): the police withdraw the only PPN (entered in error) while a
+    """Fixed (close/_follow_up): the police withdraw the only PPN (entered in error) while a
     worker decides the RED alert at revision 1. The decision arrives, the withdrawal joined at
     revision 2, so it is 'unseen' and a new OPEN RED alert is raised holding nothing but the
     withdrawal ('rated as urgently as the decided one'). Nothing live is unseen: the decision should
@@ -143,7 +143,7 @@ def test_a_withdrawal_the_decision_had_not_seen_opens_no_follow_up_alert() -> No
 
 
 def test_a_downward_revision_the_decision_had_not_seen_opens_no_red_follow_up() -> None:
-    """Was a defect (found attacking the change) (close/_follow_up): the PPN is re-graded down (HIGH -> not high) after the worker
+    """Fixed (close/_follow_up): the PPN is re-graded down (HIGH -> not high) after the worker
     looked at the RED alert; their decision then raises a fresh RED alert, due at the decided
     alert's (already running) deadline, for a revision that lowers the risk and scores 30."""
     state, _ = feed([revision("p1", "P-1", 1, HIGH)])
@@ -160,7 +160,7 @@ def test_a_downward_revision_the_decision_had_not_seen_opens_no_red_follow_up() 
 
 @pytest.mark.parametrize("error", [StaleState("another worker saved A"), RowMoved("the app re-rated it")])
 def test_isolation_retries_whole_when_triage_gives_up_on_contention(error: Exception) -> None:
-    """Was a defect (found attacking the change) (isolation): after MAX_ATTEMPTS the triage stage re-raises StaleState / RowMoved
+    """Fixed (isolation): after MAX_ATTEMPTS the triage stage re-raises StaleState / RowMoved
     (another writer's rows, not the messages' fault). infrastructure() does not know them, so the
     batch is split and every good message dead-lettered. They should go to the guard, unsplit."""
     from services.hub.isolation import isolating
@@ -201,7 +201,7 @@ def test_isolation_retries_whole_when_sharing_loses_the_chain_head_race() -> Non
 
 
 def test_the_alert_page_gives_reasons_only_from_revisions_that_stand(sessions: sessionmaker[Session]) -> None:
-    """Was a defect (found attacking the change) (page reasons): alert_page re-derives the reasons a role sees from every timeline row
+    """Fixed (page reasons): alert_page re-derives the reasons a role sees from every timeline row
     whose event id is in the alert. The alert keeps the ids of superseded revisions and of the
     withdrawal (which keeps its values), so after the police withdraw their HIGH PPN the page still
     says 'police graded the incident high risk', though the hub's indicators are () ."""
@@ -226,7 +226,7 @@ def test_the_alert_page_gives_reasons_only_from_revisions_that_stand(sessions: s
 
 def test_a_revision_re_linked_to_another_child_leaves_nothing_on_the_first_childs_timeline(
         sessions: sessionmaker[Session]) -> None:
-    """Was a defect (found attacking the change) (privacy, judgment): rev2 of a record is linked to child B (a corrected identifier:
+    """Fixed (privacy, judgment): rev2 of a record is linked to child B (a corrected identifier:
     the record is about B). _supersede prunes rev1 only to what rev2 shares, and rev1 stays on
     child A's timeline, so whoever opens A's alert still reads the record (names, grading) that is
     now known to be about B. A revision superseded by one about another child should be withheld
