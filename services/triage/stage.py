@@ -182,10 +182,13 @@ class Triage:
     def _applied(state: PersonState, event_id: str) -> bool:
         return any(e.event_id == event_id and e.superseded_by is None for e in state.events)
 
+    def _others(self, held: dict[str, Held], record: str, person_id: str) -> set[str]:
+        """The children, other than this one, that the record's earlier revisions were linked to."""
+        return {state_store.current(held, p) for p in self._linked.get(record, ())} - {person_id}
+
     def _elsewhere(self, held: dict[str, Held], record: str, person_id: str) -> SeenEvent | None:
         """The record's newest live revision held by another child (a revision re-linked it there)."""
-        others = {state_store.current(held, p) for p in self._linked.get(record, ())} - {person_id}
-        found = [e for other in others for e in held[other].state.events
+        found = [e for other in self._others(held, record, person_id) for e in held[other].state.events
                  if e.record == record and e.superseded_by is None]
         return max(found, key=lambda e: (e.revised_ms, e.event_id), default=None)
 
@@ -195,7 +198,7 @@ class Triage:
         if not facts.record_id or not self._applied(held[person_id].state, facts.event_id):
             return []
         out = []
-        for other in {state_store.current(held, p) for p in self._linked.get(facts.record_id, ())} - {person_id}:
+        for other in self._others(held, facts.record_id, person_id):
             new_state, alert = leave(held[other].state, facts.record_id, facts, self.rules, now_ms)
             _keep(held[other], new_state)
             if alert is not None:
@@ -300,9 +303,10 @@ def _persons_of_records(session: Session, records: set[str]) -> dict[str, tuple[
     """Whom each record's revisions were linked to (enrichment's link decisions)."""
     linked: dict[str, set[str]] = {}
     ordered = sorted(records)
-    for start in range(0, len(ordered), 500):
+    chunk = state_store.CHUNK
+    for start in range(0, len(ordered), chunk):
         for record, person in session.execute(select(LinkDecisionRecord.record_id, LinkDecisionRecord.person_id)
-                                              .where(LinkDecisionRecord.record_id.in_(ordered[start:start + 500]))):
+                                              .where(LinkDecisionRecord.record_id.in_(ordered[start:start + chunk]))):
             linked.setdefault(str(record), set()).add(str(person))
     return {record: tuple(sorted(persons)) for record, persons in linked.items()}
 
