@@ -51,6 +51,7 @@ class Run:
     seconds: float
     rss_mb: list[float]
     cpu_s: float
+    broker_cpu_s: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -73,6 +74,7 @@ def main() -> None:
         work = Path(tmp)
         broker = start_broker(work / "kafka", Settings().kafka_jars_dir)
         try:
+            args.broker_pid = broker.pid
             bench(work, broker.bootstrap, args)
         finally:
             broker.stop()
@@ -88,10 +90,12 @@ def bench(work: Path, bootstrap: str, args: argparse.Namespace) -> None:
     runs = [throughput(work, bootstrap, args, name, feed) for name in ("bare", "passthrough", "hub")]
     bare, passthrough, hub = runs
     print("\nthroughput (first output to last; feed published beforehand)")
-    print(f"  {'':12} {'events/s':>10} {'CPU ms/event':>13} {'peak RSS per worker (MB)':>26}")
+    print(f"  {'':12} {'events/s':>10} {'CPU ms/event':>13} {'broker CPU ms/event':>20} "
+          f"{'peak RSS per process (MB)':>26}")
     for run in runs:
         rss = ", ".join(f"{r:,.0f}" for r in run.rss_mb)
-        print(f"  {run.name:12} {run.rate:>10,.0f} {1000 * run.cpu_s / run.events:>13.3f} {rss:>26}")
+        print(f"  {run.name:12} {run.rate:>10,.0f} {1000 * run.cpu_s / run.events:>13.3f} "
+              f"{1000 * run.broker_cpu_s / run.events:>20.3f} {rss:>26}")
     print(f"  ratio hub / passthrough {hub.rate / passthrough.rate:.3f}; hub / bare {hub.rate / bare.rate:.3f}; "
           f"passthrough / bare {passthrough.rate / bare.rate:.3f}  (target: hub >= 0.25 x passthrough)")
     latency(work, bootstrap, args, feed, hub.rate / 2)
@@ -140,12 +144,15 @@ def throughput(work: Path, bootstrap: str, args: argparse.Namespace, name: str, 
     output = topic_name(OUTCOMES if name == "hub" else ENRICHED, settings)
     print(f"  {name}: {len(messages):,} messages published; starting {args.workers} worker(s) ...", flush=True)
     procs = start_workers(settings, name, args.workers)
+    broker_before = cpu_seconds(args.broker_pid)
     try:
         first_at, first, last_at = watch(bootstrap, output, len(messages), procs, name)
-        rss, cpu = [peak_rss_mb(p.pid) for p in procs], sum(cpu_seconds(p.pid) for p in procs)
+        rss, cpu = tree_rss_mb(procs), sum(cpu_seconds(pid) for p in procs for pid in tree(p.pid))
+        broker_cpu = cpu_seconds(args.broker_pid) - broker_before
     finally:
         stop(procs)
-    return Run(name, len(messages) - first, last_at - first_at, rss, cpu * (len(messages) - first) / len(messages))
+    share = (len(messages) - first) / len(messages)
+    return Run(name, len(messages) - first, last_at - first_at, rss, cpu * share, broker_cpu * share)
 
 
 def watch(bootstrap: str, topic: str, expected: int, procs: list[subprocess.Popen[bytes]],
@@ -187,7 +194,7 @@ def latency(work: Path, bootstrap: str, args: argparse.Namespace, feed: list, ra
         wait_joined(settings, procs)
         publish(bootstrap, messages, per_second=rate)
         watch(bootstrap, topic_name(OUTCOMES, settings), count, procs, "paced hub")
-        rss, cpu = [peak_rss_mb(p.pid) for p in procs], sum(cpu_seconds(p.pid) for p in procs)
+        rss, cpu = tree_rss_mb(procs), sum(cpu_seconds(pid) for p in procs for pid in tree(p.pid))
     finally:
         stop(procs)
     sent = appended_at(bootstrap, settings)
@@ -211,14 +218,18 @@ def latency(work: Path, bootstrap: str, args: argparse.Namespace, feed: list, ra
 def wait_joined(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> None:
     """Until every stage group of the hub has members (so latency does not include a first join)."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     from mash.topics import HUB_STAGE_INPUTS, stage_group
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            groups = admin.describe_groups([stage_group(s, settings) for s in HUB_STAGE_INPUTS])
-            if all(g.get("group_state") == "Stable" and g.get("members") for g in groups.values()):
+            try:
+                groups = admin.describe_groups([stage_group(s, settings) for s in HUB_STAGE_INPUTS])
+            except KafkaError:  # a fresh broker's group coordinator is not up yet
+                groups = {}
+            if groups and all(g.get("group_state") == "Stable" and g.get("members") for g in groups.values()):
                 return
             if any(p.poll() is not None for p in procs):
                 raise SystemExit("a hub worker exited while joining")
@@ -269,6 +280,23 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def tree(pid: int) -> list[int]:
+    """The process and its children (a hub worker runs a process per stage)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue  # ended while we looked
+    return [pid, *children]
+
+
+def tree_rss_mb(procs: list[subprocess.Popen[bytes]]) -> list[float]:
+    """Peak RSS of every process of the workers (a stage process each, and the worker watching them)."""
+    return [peak_rss_mb(pid) for p in procs for pid in tree(p.pid)]
 
 
 def peak_rss_mb(pid: int) -> float:

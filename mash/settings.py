@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     stage_stall_after_s: float = Field(
         60.0, gt=0, description="A hub stage holding work that commits nothing for this long is reported "
         "stalled (/readyz, mash_stage_stalled).")
+    hub_process_per_stage: bool = Field(
+        True, description="`mash hub worker` runs each of its stages in a process of its own (Python runs one "
+        "thread at a time: one process uses one core), supervised as one worker; false: all in one process.")
     stage_retry_budget_s: float = Field(
         300.0, ge=0, description="How long a hub stage retries a failing batch (database or "
         "broker down) before the worker exits for its supervisor to restart it.",

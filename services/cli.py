@@ -1,4 +1,4 @@
-"""`mash hub worker`: run the hub's stages (enrichment, sharing, triage) in one process."""
+"""`mash hub worker`: run the hub's stages (enrichment, sharing, triage), each in a process of its own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     worker.add_argument("--loglevel", default="warning")
     worker.add_argument("--stages", default="enrichment,sharing,triage",
                         help="comma-separated stages to run in this worker (default: all)")
+    worker.add_argument("--one-process", action="store_true",
+                        help="run the stages in this one process (default: a process per stage, "
+                        "MASH_HUB_PROCESS_PER_STAGE)")
     worker.set_defaults(handler=_worker)
     moved = actions.add_parser("upgrade-state", help="once, with every worker stopped: move a Faust hub's triage "
                                "state into SQL and start each stage's consumer group where the old group was")
@@ -28,6 +31,21 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     estimate.set_defaults(handler=_estimate)
     show = model_actions.add_parser("show", help="print the model in use: weights per level, thresholds, version")
     show.set_defaults(handler=_show)
+
+
+def _supervise(stages: list[str], loglevel: str) -> int:
+    from mash.db import engine_for
+    from mash.settings import get_settings
+    from services.hub.app import STAGES
+    from services.hub.processes import run_stages
+
+    settings = get_settings()
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        print(f"mash: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}", file=sys.stderr)
+        return 2
+    engine_for(settings).dispose()  # the schema brought up to date once, before the stage processes start
+    return run_stages(settings, stages, loglevel)
 
 
 def _estimate(args: argparse.Namespace) -> int:
@@ -92,8 +110,11 @@ def _worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     logs.configure("hub", settings.log_format, args.loglevel)
     bootstrap = resolve_bootstrap(settings)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if len(stages) > 1 and settings.hub_process_per_stage and not args.one_process:
+        return _supervise(stages, args.loglevel)
     try:
-        hub = build_hub(settings, bootstrap, [s.strip() for s in args.stages.split(",") if s.strip()])
+        hub = build_hub(settings, bootstrap, stages)
     except UpgradeNeeded as exc:
         print(f"mash: {exc}", file=sys.stderr)
         return 2

@@ -84,7 +84,9 @@ def start(settings: Settings, bootstrap: str, sessions: sessionmaker[Session],
               for loop in loops}
     lag = LagSampler(bootstrap, groups)
     metrics.PERSONS.set_function(PersonCount(sessions))
-    server = MetricsServer("hub", settings.metrics_host, settings.metrics_port,
+    stages = [loop.stage for loop in loops]
+    name = "hub" if len(stages) != 1 else f"hub-{stages[0]}"  # a worker's stage processes each announce themselves
+    server = MetricsServer(name, settings.metrics_host, settings.metrics_port,
                            lambda: {"kafka": broker_answers(bootstrap), "database": database_answers(sessions),
                                     **stage_checks(loops, settings.stage_stall_after_s)},
                            settings.state_dir / "metrics-targets")
