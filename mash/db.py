@@ -23,11 +23,13 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json, json_deserializer=orjson.loads,
+                               hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: an error's message must not quote a row's values (children's details) into a log
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json, json_deserializer=orjson.loads,
+                         hide_parameters=True)
 
 
 def _json(value: Any) -> str:

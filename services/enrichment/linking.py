@@ -10,7 +10,7 @@ review. The person index (SQL) looks things up and stores the decision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,16 +55,19 @@ def identifiers_of(subject: dict[str, Any], agency: str) -> list[Identifier]:
     return found
 
 
-def decide_link(identifiers: list[Identifier], owners: dict[Identifier, str], new_person_id: str,
+def decide_link(identifiers: list[Identifier], owners: dict[Identifier, str], new_person_id: str | Callable[[], str],
                 model: MatchModel | None = None, profile: Profile | None = None,
                 candidates: Sequence[Candidate] = ()) -> LinkDecision:
-    """Deterministic on known identifiers, else probabilistic on the candidates, else a new person."""
+    """Deterministic on known identifiers, else probabilistic on the candidates, else a new person
+    (`new_person_id` may be a function: an id is made only for a new person)."""
     known = sorted((i for i in identifiers if i in owners), key=lambda i: SCHEME_PRIORITY.index(i.scheme))
     attach = tuple(i for i in identifiers if i not in owners)
     if known:
         person_id = owners[known[0]]
         merge = tuple(sorted({owners[i] for i in known} - {person_id}))
         return LinkDecision(person_id, LINK_METHODS[known[0].scheme], attach, merge)
+    if callable(new_person_id):
+        new_person_id = new_person_id()
     if model is None or profile is None or not candidates:
         return LinkDecision(new_person_id, NEW_PERSON, attach)
     match = best_match(model, profile, candidates)

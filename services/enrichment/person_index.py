@@ -187,7 +187,7 @@ class _BatchLinker:
                                                 postcode, nhs, upn)
                                         for given, family, dob, sex, postcode in filed[person_id]}
         self.earliest = min((e.occurred_ms for e in batch), default=0) - 365 * DAY_MS
-        self._load_persons(linked)
+        self._load_persons(linked | candidates)  # a candidate linked to needs its status and history too
         for key, person_id in self._rows(select(PersonAddress.address_key, PersonAddress.person_id),
                                          PersonAddress.address_key, [e.address_key for e in batch if e.address_key],
                                          tuple):
@@ -260,7 +260,7 @@ class _BatchLinker:
 
     def _link(self, event: EventToLink) -> Enrichment:
         candidates = self._candidates(event)
-        decision = decide_link(event.identifiers, self.owners, self.new_id(), self.model, event.profile, candidates)
+        decision = decide_link(event.identifiers, self.owners, self.new_id, self.model, event.profile, candidates)
         if decision.method == NEW_PERSON:
             self._write(Person, {"person_id": decision.person_id, "created_at": self.now, "open_social_care": False,
                                  "child_protection_plan": False, "looked_after": False, "merged_into": None})

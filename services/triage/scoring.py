@@ -9,8 +9,10 @@ indicator counted once, because "three attendance drops" is one concern, not thr
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 RATINGS = ("GREEN", "AMBER", "RED")  # rising urgency
@@ -61,12 +63,13 @@ class Scoring:
     patterns: tuple[PatternIndicator, ...]
 
     def weight(self, indicator_id: str) -> int:
-        return self._by_id()[indicator_id][0]
+        return self._by_id[indicator_id][0]
 
     def reason(self, indicator_id: str) -> str:
-        return self._by_id()[indicator_id][1]
+        return self._by_id[indicator_id][1]
 
-    def _by_id(self) -> dict[str, tuple[int, str]]:
+    @cached_property
+    def _by_id(self) -> dict[str, tuple[int, str]]:  # made once: every assessment looks weights up
         found: dict[str, tuple[int, str]] = {i.id: (i.weight, i.reason) for i in self.events}
         return found | {p.id: (p.weight, p.reason) for p in self.patterns}
 
@@ -135,12 +138,21 @@ def _prior_found(prior: Prior, values: Mapping[str, Any]) -> bool:
 
 
 def _pattern_found(pattern: PatternIndicator, events: Sequence[Scored]) -> bool:
+    """Events of `at_least` agencies within `within_days` of the first of them: a window slid once
+    over the events in time order (a child's state may hold hundreds of events)."""
     ordered = sorted(events, key=lambda e: e.occurred_ms)
     span = pattern.within_days * DAY_MS
-    for i, first in enumerate(ordered):
-        agencies = {e.agency for e in ordered[i:] if e.occurred_ms - first.occurred_ms <= span}
-        if len(agencies) >= pattern.at_least:
+    in_window: Counter[str] = Counter()
+    end = 0
+    for first in ordered:
+        while end < len(ordered) and ordered[end].occurred_ms - first.occurred_ms <= span:
+            in_window[ordered[end].agency] += 1
+            end += 1
+        if len(in_window) >= pattern.at_least:
             return True
+        in_window[first.agency] -= 1
+        if not in_window[first.agency]:
+            del in_window[first.agency]
     return False
 
 

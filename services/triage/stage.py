@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -231,7 +232,7 @@ class Triage:
     def _process(self, state: PersonState, shared: dict[str, Any], now_ms: int, written: _Written,
                  elsewhere: SeenEvent | None = None) -> tuple[PersonState, list[OutMessage], EventFacts]:
         person_id = shared["person_id"]
-        indicators = indicators_of(self.rules.scoring, shared["event_type"], json.loads(shared["values"] or "{}"))
+        indicators = indicators_of(self.rules.scoring, shared["event_type"], orjson.loads(shared["values"] or "{}"))
         revised = shared.get("revised_at")
         facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]),
                            () if shared.get("withdrawn") else indicators, shared.get("record_id") or "",

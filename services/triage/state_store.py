@@ -96,4 +96,5 @@ def _read(session: Session, person_ids: set[str]) -> dict[str, Held]:
 
 
 def _text(state: PersonState) -> str:
-    return orjson.dumps(state.to_json()).decode()
+    """`state.to_json()` as text; orjson writes the dataclasses itself, several times faster than asdict."""
+    return orjson.dumps(state).decode()

@@ -77,14 +77,19 @@ def _supersede(connection: Connection, records: set[str]) -> None:
     for each role, only fields the latest still shares with that role: a consent withdrawn takes
     the fields out of every view held (the audit trail keeps what was shared, and when)."""
     table = cast(Table, TimelineEventRecord.__table__)
-    ordered = sorted(records)
     revisions: dict[str, list[Any]] = {}
-    for start in range(0, len(ordered), CHUNK):
-        columns = ("event_id", "record_id", "person_id", "revised_at", "received_at", "views", "values",
-                   "superseded_by", "withdrawn")
-        for row in connection.execute(select(*(table.c[c] for c in columns))
-                                      .where(table.c.record_id.in_(ordered[start:start + CHUNK]))):
-            revisions.setdefault(row.record_id, []).append(row)
+    for row in _rows_in(connection, ("event_id", "record_id", "person_id", "revised_at", "received_at",
+                                     "superseded_by", "withdrawn"), table.c.record_id, records):
+        revisions.setdefault(row.record_id, []).append(row)
+    # A record seen once and standing needs nothing: only the others' views and values are read.
+    revisions = {record: rows for record, rows in revisions.items()
+                 if len(rows) > 1 or any(r.withdrawn or r.superseded_by for r in rows)}
+    if not revisions:
+        return
+    seen = {row.event_id: row for row in _rows_in(connection, ("event_id", "views", "values"), table.c.event_id,
+                                                    {r.event_id for rows in revisions.values() for r in rows})}
+    revisions = {record: [_Revision(r, seen[r.event_id].views, seen[r.event_id].values) for r in rows]
+                 for record, rows in revisions.items()}
     changes: list[dict[str, Any]] = []
     for rows in revisions.values():
         rows.sort(key=lambda r: (_aware(r.revised_at or r.received_at), r.event_id))
@@ -105,6 +110,24 @@ def _supersede(connection: Connection, records: set[str]) -> None:
         connection.execute(update(table).where(table.c.event_id == bindparam("p_event_id")).values(
             superseded_by=bindparam("p_superseded_by"), views=bindparam("p_views"), values=bindparam("p_values"),
             superseded_at=bindparam("p_at")), changes)
+
+
+class _Revision:
+    """A timeline row of a record with more than one revision: its order and standing, views and values."""
+
+    def __init__(self, row: Any, views: dict[str, list[str]], values: str) -> None:
+        self.event_id, self.record_id, self.person_id = row.event_id, row.record_id, row.person_id
+        self.revised_at, self.received_at = row.revised_at, row.received_at
+        self.superseded_by, self.withdrawn = row.superseded_by, row.withdrawn
+        self.views, self.values = views, values
+
+
+def _rows_in(connection: Connection, columns: Sequence[str], key: Any, wanted: set[str]) -> list[Any]:
+    table = key.table
+    ordered = sorted(wanted)
+    return [row for start in range(0, len(ordered), CHUNK)
+            for row in connection.execute(select(*(table.c[c] for c in columns))
+                                          .where(key.in_(ordered[start:start + CHUNK])))]
 
 
 def _only(values: dict[str, Any], fields: set[str], prefix: str = "") -> dict[str, Any]:

@@ -1,5 +1,8 @@
 from datetime import UTC, datetime
 
+import orjson
+
+from services.triage import state_store
 from services.triage.correlation import MERGED_REASON, EventFacts, PersonState, Rules, absorb, close, correlate, retire
 from services.triage.profiles import PROFILES_DIR, load_profile
 from services.triage.scoring_file import load_scoring
@@ -79,6 +82,16 @@ def test_state_survives_its_json_form() -> None:
     state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY)])
     assert PersonState.from_json(state.to_json()) == state
     assert PersonState.from_json(None) == PersonState()
+
+
+def test_the_stored_text_of_a_state_is_its_json_form() -> None:
+    """The state store writes the dataclasses straight through orjson: the same document as to_json."""
+    state, _ = run([EventFacts("e1", "POLICE", 0), EventFacts("e2", "HEALTH", DAY),
+                    EventFacts("e3", "SCHOOL", 2 * DAY, ("missing_education",), "r3", 5, True)])
+    state = retire(state, "person-2")
+    assert state.alert is not None and state.events
+    assert orjson.loads(state_store._text(state)) == orjson.loads(orjson.dumps(state.to_json()))
+    assert PersonState.from_json(orjson.loads(state_store._text(state))) == state
 
 
 # -- merges: two person records found to be one child -------------------------------------------

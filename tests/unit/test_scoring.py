@@ -1,8 +1,10 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.triage.scoring import Scored, assess, indicators_of
+from services.triage.scoring import PatternIndicator, Scored, _pattern_found, assess, indicators_of
 from services.triage.scoring_file import DEFAULT_SCORING, ScoringError, load_cases, load_scoring, run_case
 
 SCORING = load_scoring()
@@ -56,3 +58,20 @@ def test_reasons_carry_each_indicators_weight_highest_first() -> None:
     assert result.rag == "AMBER" and result.score == 75
     assert result.reasons == ("two or more agencies raised concerns about this child within 7 days (+50)",
                               "domestic abuse incident with children present (+25)")
+
+
+def _pattern_found_by_every_start(pattern: PatternIndicator, events: list[Scored]) -> bool:
+    """The definition, checked from every event in turn (quadratic): what the sliding window must agree with."""
+    span = pattern.within_days * 86_400_000
+    return any(len({e.agency for e in events if 0 <= e.occurred_ms - first.occurred_ms <= span}) >= pattern.at_least
+               for first in events)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["POLICE", "HEALTH", "SCHOOL", "SOCIAL_CARE"]),
+                          st.integers(0, 40 * 86_400_000)), max_size=30),
+       st.integers(1, 10), st.integers(1, 4))
+def test_a_cross_agency_pattern_is_found_exactly_when_enough_agencies_fall_within_its_window(
+        events: list[tuple[str, int]], within_days: int, at_least: int) -> None:
+    pattern = PatternIndicator("p", "reason", 10, at_least, within_days)
+    scored = [Scored(agency, when, ()) for agency, when in events]
+    assert _pattern_found(pattern, scored) == _pattern_found_by_every_start(pattern, scored)
