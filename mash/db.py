@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,13 @@ from mash.settings import Settings
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, checkpoints_apart: bool = False) -> Engine:
+    """`checkpoints_apart`: on SQLite, commits never copy the WAL back into the database file; a
+    `WalCheckpoints` thread does (see there). For the hub's stages, which commit every batch."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json, json_deserializer=orjson.loads,
                                hide_parameters=True)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, autocheckpoint=0 if checkpoints_apart else 1000))
         return engine
     # hide_parameters: an error's message must not quote a row's values (children's details) into a log
     return create_engine(url, pool_pre_ping=True, json_serializer=_json, json_deserializer=orjson.loads,
@@ -36,7 +40,7 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, autocheckpoint: int = 1000) -> None:
     # WAL lets the demo's reader count rows while the hub writes; foreign keys are off by
     # default in SQLite and on in PostgreSQL, so turn them on for the same behaviour. In WAL,
     # synchronous=NORMAL is still durable across a process crash (fsync at checkpoints); a page
@@ -46,14 +50,44 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA cache_size=-262144")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
     cursor.close()
 
 
-def engine_for(settings: Settings) -> Engine:
+class WalCheckpoints:
+    """Copies SQLite's write-ahead log back into the database file every `every_s`, in a thread.
+
+    By default the commit that takes the log past 1,000 pages does the copy and its fsync, inside
+    the batch: measured, that was a third of the hub's time per event on small batches (0.89 ms per
+    event without, 1.29 with, batches of 130). A PASSIVE checkpoint waits for nobody and blocks no
+    one; SQLite releases Python's lock while it runs, so it overlaps the stages' own work. Once the
+    log is copied whole, the next writer starts it again from the beginning: it stays small.
+    """
+
+    def __init__(self, engine: Engine, every_s: float = 1.0) -> None:
+        self._engine, self._every_s = engine, every_s
+        self._stop = threading.Event()
+        self.runs = 0
+        threading.Thread(target=self._loop, name="wal-checkpoints", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                with self._engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self.runs += 1
+            except DBAPIError:
+                continue  # the file is busy or away: the next round copies what this one did not
+
+
+def engine_for(settings: Settings, checkpoints_apart: bool = False) -> Engine:
     """An engine on the hub's database, upgraded to the code's schema first (Alembic)."""
     if settings.sqlalchemy_url().startswith("sqlite:///"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url())
+    engine = make_engine(settings.sqlalchemy_url(), checkpoints_apart)
     for attempt in range(1, 4):
         try:
             upgrade(engine)

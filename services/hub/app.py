@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
 from mash.codec import Codec
-from mash.db import engine_for, session_factory
+from mash.db import WalCheckpoints, engine_for, session_factory
 from mash.settings import Settings
 from mash.topics import (
     ALERTS,
@@ -54,6 +54,10 @@ from services.triage.stage import Triage
 T = TypeVar("T")
 BATCH_SIZE = 1000
 BATCH_WAIT_S = 0.3  # the longest a stage waits for a first message before looking again
+# How long the broker may hold a fetch for data. aiokafka's 500 ms default left the enrichment
+# stage idle about 400 ms between batches under a steady feed (measured at 700 events/s: p99 from
+# inbound to outcome 1.41 s with 500, 1.11 s with 50). An idle stage asks 20 times a second.
+FETCH_WAIT_MS = 50
 GC_THRESHOLDS = (50_000, 50, 100)
 STAGES = ("enrichment", "sharing", "triage")
 log = logging.getLogger("mash.hub")
@@ -105,7 +109,8 @@ class Hub:
         loop = StageLoop(stage, [topic_name(t, self.settings) for t in HUB_STAGE_INPUTS[stage]],
                          stage_group(stage, self.settings), self.bootstrap, process, self.emit, self.guarded,
                          self.observer.batch, BATCH_SIZE, BATCH_WAIT_S,
-                         {"rebalance_timeout_ms": patience_ms, "max_poll_interval_ms": patience_ms})
+                         {"rebalance_timeout_ms": patience_ms, "max_poll_interval_ms": patience_ms,
+                          "fetch_max_wait_ms": FETCH_WAIT_MS})
         self.loops.append(loop)
         return loop
 
@@ -150,8 +155,10 @@ def build_hub(settings: Settings, bootstrap: str, stages: Sequence[str] = STAGES
 
 
 def make_hub(settings: Settings, bootstrap: str) -> Hub:
-    hub = Hub(settings, bootstrap, Codec(), session_factory(engine_for(settings)),
-              HubObserver(settings.topic_prefix, tuple(ROLES)))
+    engine = engine_for(settings, checkpoints_apart=True)
+    if engine.dialect.name == "sqlite":
+        WalCheckpoints(engine)  # commits leave the log's copying to this thread (see there)
+    hub = Hub(settings, bootstrap, Codec(), session_factory(engine), HubObserver(settings.topic_prefix, tuple(ROLES)))
     hub.outputs = {name: topic_name(name, settings)
                    for name in (ENRICHED, SHARED, AUDIT, ALERTS, OUTCOMES, DEADLETTER)}
     return hub

@@ -101,15 +101,23 @@ class StageLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 return
             started = time.perf_counter()
 
+            marks: list[float] = []
+
             async def attempt() -> list[OutMessage]:
                 out = await asyncio.to_thread(self.process, batch)
+                marks[:] = [time.perf_counter()]
                 await self._emit(out)
+                marks.append(time.perf_counter())
                 return out
 
             out: list[OutMessage] = await self._guard(self.stage, attempt)
             offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
             await self._guard(self.stage, partial(self._commit, offsets))  # the broker away: retried likewise
-            self._observe(self.stage, batch, out, time.perf_counter() - started)
+            done = time.perf_counter()
+            self._observe(self.stage, batch, out, done - started)
+            log.debug("%s: batch of %d: processed in %.0f ms, sent in %.0f ms, committed in %.0f ms", self.stage,
+                      len(batch), 1000 * (marks[0] - started), 1000 * (marks[1] - marks[0]), 1000 * (done - marks[1]),
+                      extra={"stage": self.stage})
             self.progress.batches += 1
             self.progress.last_progress = time.monotonic()
 

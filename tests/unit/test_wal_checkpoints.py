@@ -1,0 +1,55 @@
+"""The hub's SQLite commits leave copying the write-ahead log to a thread of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from mash.db import WalCheckpoints, make_engine
+
+ROWS = 2000
+BLOB = "x" * 4000  # about 8 MB in all: well past SQLite's 1,000-page automatic checkpoint
+
+
+def _write(engine: Engine) -> None:
+    with engine.begin() as db:
+        db.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+    for _ in range(0, ROWS, 200):
+        with engine.begin() as db:
+            db.execute(text("INSERT INTO t (body) VALUES (:b)"), [{"b": BLOB}] * 200)
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 20) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_commits_apart_from_checkpoints_leave_the_log_to_the_checkpoint_thread(tmp_path: Path) -> None:
+    database = tmp_path / "hub.db"
+    engine = make_engine(f"sqlite:///{database}", checkpoints_apart=True)
+    _write(engine)
+    assert database.stat().st_size < 1_000_000  # no commit copied the log into the file
+    checkpoints = WalCheckpoints(engine, every_s=0.05)
+    try:
+        assert _until(lambda: checkpoints.runs > 0)
+        assert _until(lambda: database.stat().st_size > ROWS * len(BLOB))  # the thread copied it
+        with engine.connect() as db:
+            assert db.execute(text("SELECT count(*) FROM t")).scalar() == ROWS
+    finally:
+        checkpoints.stop()
+        engine.dispose()
+
+
+def test_by_default_a_commit_checkpoints_the_log_itself(tmp_path: Path) -> None:
+    database = tmp_path / "app.db"
+    engine = make_engine(f"sqlite:///{database}")
+    _write(engine)
+    assert database.stat().st_size > ROWS * len(BLOB) / 2  # the commits past 1,000 pages copied it
+    engine.dispose()
