@@ -7,6 +7,7 @@ import yaml
 
 from mash.settings import PROJECT_ROOT
 from mash.topics import AGENCIES
+from services.hub.app import STAGES
 
 COMPOSE: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -73,3 +74,7 @@ def test_prometheus_and_grafana_are_provisioned_from_infra() -> None:
     targets = {t.split(":")[0] for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
     assert {"hub", "triage-app", *(f"connector-{a.replace('_', '-')}" for a in AGENCIES)} == targets
     assert targets <= set(SERVICES)
+    hub = next(job for job in scrape["scrape_configs"] if job["job_name"] == "mash-hub")
+    ports = sorted(int(t.split(":")[1]) for c in hub["static_configs"] for t in c["targets"])
+    base = int(SERVICES["hub"]["environment"]["MASH_METRICS_PORT"])
+    assert ports == [base + n for n in range(len(STAGES))]  # one per stage process of the worker
