@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from mash.hub_run import wait_until
 from mash.settings import PROJECT_ROOT, Settings
 from services.hub.processes import stage_env, supervise
 
@@ -19,14 +19,6 @@ SLEEPER = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid()));
 def _sleeper(pid_file: Path) -> list[str]:
     return [sys.executable, "-c", SLEEPER, str(pid_file)]
 
-
-def _until(condition: Callable[[], bool], timeout_s: float = 20) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _alive(pid: int) -> bool:
@@ -44,7 +36,7 @@ def _supervisor(tmp_path: Path, commands: dict[str, list[str]]) -> subprocess.Po
 
 
 def _pids(files: list[Path]) -> list[int]:
-    assert _until(lambda: all(f.exists() and f.read_text() for f in files)), "the stage processes did not start"
+    assert wait_until(lambda: all(f.exists() and f.read_text() for f in files), 20), "the stage processes did not start"
     return [int(f.read_text()) for f in files]
 
 
@@ -64,7 +56,7 @@ def test_sigterm_to_the_worker_stops_every_stage_process_and_it_exits_0(tmp_path
     pids = _pids(files)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
-    assert _until(lambda: not any(_alive(p) for p in pids))
+    assert wait_until(lambda: not any(_alive(p) for p in pids), 20)
 
 
 def test_a_worker_killed_outright_takes_its_stage_processes_with_it(tmp_path: Path) -> None:
@@ -75,7 +67,7 @@ def test_a_worker_killed_outright_takes_its_stage_processes_with_it(tmp_path: Pa
     pids = _pids(files)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
-    assert _until(lambda: not any(_alive(p) for p in pids)), "a stage process outlived its worker"
+    assert wait_until(lambda: not any(_alive(p) for p in pids), 20), "a stage process outlived its worker"
 
 
 def test_stage_processes_take_consecutive_metrics_ports_from_a_fixed_one_or_free_ones() -> None:

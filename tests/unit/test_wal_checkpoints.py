@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
 from mash.db import WalCheckpoints, make_engine
+from mash.hub_run import wait_until
 
 ROWS = 2000
 BLOB = "x" * 4000  # about 8 MB in all: well past SQLite's 1,000-page automatic checkpoint
@@ -22,14 +21,6 @@ def _write(engine: Engine) -> None:
             db.execute(text("INSERT INTO t (body) VALUES (:b)"), [{"b": BLOB}] * 200)
 
 
-def _until(condition: Callable[[], bool], timeout_s: float = 20) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def test_commits_apart_from_checkpoints_leave_the_log_to_the_checkpoint_thread(tmp_path: Path) -> None:
     database = tmp_path / "hub.db"
@@ -38,8 +29,8 @@ def test_commits_apart_from_checkpoints_leave_the_log_to_the_checkpoint_thread(t
     assert database.stat().st_size < 1_000_000  # no commit copied the log into the file
     checkpoints = WalCheckpoints(engine, every_s=0.05)
     try:
-        assert _until(lambda: checkpoints.runs > 0)
-        assert _until(lambda: database.stat().st_size > ROWS * len(BLOB))  # the thread copied it
+        assert wait_until(lambda: checkpoints.runs > 0, 20)
+        assert wait_until(lambda: database.stat().st_size > ROWS * len(BLOB), 20)  # the thread copied it
         with engine.connect() as db:
             assert db.execute(text("SELECT count(*) FROM t")).scalar() == ROWS
     finally:
