@@ -1,4 +1,5 @@
-"""The embedded Apache Kafka broker (KRaft, single node) for the demo and the tests.
+"""The embedded Apache Kafka broker (KRaft, single node) for the demo and the tests, and a cluster
+of several such nodes on loopback for the fault tests.
 
 The jars come from Maven Central through `infra/kafka/pom.xml`; the broker runs from them on a
 free loopback port with its data in a directory of its own. Nothing here is used in production,
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,23 +61,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+@dataclass(frozen=True)
+class Node:
+    """One KRaft node (broker and controller in one process) and its loopback ports."""
+
+    node_id: int
+    port: int
+    controller_port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _server_properties(data_dir: Path, node: Node, voters: Sequence[Node], min_insync_replicas: int = 1) -> str:
+    """A node's configuration. Every topic (the hub's, the group offsets, transaction state) is
+    replicated to every voter and acknowledged with `acks=all` once `min_insync_replicas` hold it."""
+    replication = len(voters)
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            f"node.id={node.node_id}",
+            "controller.quorum.voters=" + ",".join(f"{v.node_id}@127.0.0.1:{v.controller_port}" for v in voters),
+            f"listeners=PLAINTEXT://{node.address},CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{node.address}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"log.dirs={data_dir / 'log'}",
             "num.partitions=1",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={replication}",
+            f"min.insync.replicas={min_insync_replicas}",
+            f"offsets.topic.replication.factor={replication}",
             "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
+            f"transaction.state.log.replication.factor={replication}",
+            f"transaction.state.log.min.isr={min_insync_replicas}",
             "group.initial.rebalance.delay.ms=0",
             # Topics come from the catalogue (`mash topics provision`) or, for Faust's own
             # changelogs, from its admin calls; a typo in a topic name must not create one.
@@ -116,6 +136,28 @@ class BrokerProcess:
             self.process.kill()
             self.process.wait()
 
+    def kill(self) -> None:
+        """kill -9: no clean shutdown, nothing flushed (a fault test's crashed broker)."""
+        assert self.process is not None, "only a broker this process started can be killed"
+        self.process.kill()
+        self.process.wait()
+
+
+@dataclass
+class Cluster:
+    """Several KRaft nodes on loopback, each a broker and a controller; `brokers[i]` is node i + 1."""
+
+    brokers: list[BrokerProcess]
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's address: clients find the others from whichever answers."""
+        return ",".join(broker.bootstrap for broker in self.brokers)
+
+    def stop(self) -> None:
+        for broker in self.brokers:
+            broker.stop()
+
 
 def _terminate(pid: int, timeout_s: float) -> None:
     """Stop a broker this process did not start (recorded by `mash kafka start`)."""
@@ -145,26 +187,56 @@ def new_cluster_id() -> str:
 
 def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
     """Format KRaft storage in `data_dir`, start the broker and wait until it answers."""
+    node = Node(1, free_port(), free_port())
+    _prepare(data_dir, jars_dir, node, [node], new_cluster_id())
+    return _launch(data_dir, jars_dir, node.address)
+
+
+def start_cluster(data_dir: Path, jars_dir: Path, brokers: int = 3, min_insync_replicas: int = 2) -> Cluster:
+    """`brokers` nodes (each a broker and a controller voter, data under `data_dir/node-<id>`), every
+    topic replicated to all of them and written once `min_insync_replicas` have it; waits until
+    every node is a live broker. With 3 and 2 the cluster loses nothing when one node dies."""
+    nodes = {data_dir / f"node-{n}": Node(n, free_port(), free_port()) for n in range(1, brokers + 1)}
+    cluster_id = new_cluster_id()
+    for node_dir, node in nodes.items():
+        _prepare(node_dir, jars_dir, node, list(nodes.values()), cluster_id, min_insync_replicas)
+    cluster = Cluster([])
+    try:
+        # All at once: no node is ready until a majority of the controllers have elected a leader.
+        procs = []
+        for node_dir, node in nodes.items():
+            procs.append(_spawn(node_dir, jars_dir))
+            cluster.brokers.append(BrokerProcess(node.address, procs[-1].pid, node_dir, procs[-1]))
+        wait_until_ready(cluster.bootstrap, START_TIMEOUT_S, procs, brokers=brokers)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _prepare(data_dir: Path, jars_dir: Path, node: Node, voters: Sequence[Node], cluster_id: str,
+             min_insync_replicas: int = 1) -> None:
+    """Write a node's configuration in `data_dir` and format its KRaft storage as part of `cluster_id`."""
     if shutil.which("java") is None:
         raise KafkaSetupError("Java 17 is needed to run Kafka: apt-get install openjdk-17-jre")
     ensure_jars(jars_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    port, controller_port = free_port(), free_port()
     config = data_dir / "server.properties"
-    config.write_text(_server_properties(data_dir, port, controller_port))
+    config.write_text(_server_properties(data_dir, node, voters, min_insync_replicas))
     (data_dir / "log4j.properties").write_text(_LOG4J.format(path=data_dir / "broker.log"))
-    classpath = f"{jars_dir}/*"
-    java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j.configuration=file:{data_dir}/log4j.properties"]
-    cluster_id = new_cluster_id()
+    # No --standalone: the voters are named in the configuration (controller.quorum.voters).
     fmt = subprocess.run(
-        [*java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        [*_java(data_dir), "-cp", f"{jars_dir}/*", "kafka.tools.StorageTool", "format", "-t", cluster_id,
          "-c", str(config), "--ignore-formatted"],
         capture_output=True,
         text=True,
     )
     if fmt.returncode != 0:
         raise KafkaSetupError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
-    return _launch(data_dir, jars_dir, f"127.0.0.1:{port}")
+
+
+def _java(data_dir: Path) -> list[str]:
+    return ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j.configuration=file:{data_dir}/log4j.properties"]
 
 
 def restart_broker(broker: BrokerProcess, jars_dir: Path) -> BrokerProcess:
@@ -173,43 +245,51 @@ def restart_broker(broker: BrokerProcess, jars_dir: Path) -> BrokerProcess:
 
 
 def _launch(data_dir: Path, jars_dir: Path, bootstrap: str) -> BrokerProcess:
-    config = data_dir / "server.properties"
-    java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j.configuration=file:{data_dir}/log4j.properties"]
-    out = open(data_dir / "broker.out", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(
-        [*java, "-cp", f"{jars_dir}/*", "kafka.Kafka", str(config)],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it cleanly
-    )
-    out.close()
+    proc = _spawn(data_dir, jars_dir)
     broker = BrokerProcess(bootstrap=bootstrap, pid=proc.pid, data_dir=data_dir, process=proc)
     try:
-        wait_until_ready(broker.bootstrap, START_TIMEOUT_S, proc)
+        wait_until_ready(broker.bootstrap, START_TIMEOUT_S, [proc])
     except BaseException:
         broker.stop()
         raise
     return broker
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until the broker answers a metadata request with itself as a live broker."""
+def _spawn(data_dir: Path, jars_dir: Path) -> subprocess.Popen[bytes]:
+    """Start the node configured in `data_dir`; its output is appended to `broker.out` there."""
+    out = open(data_dir / "broker.out", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [*_java(data_dir), "-cp", f"{jars_dir}/*", "kafka.Kafka", str(data_dir / "server.properties")],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it cleanly
+    )
+    out.close()
+    return proc
+
+
+def wait_until_ready(bootstrap: str, timeout_s: float, procs: Sequence[subprocess.Popen[bytes]] = (),
+                     brokers: int = 1) -> None:
+    """Block until every address in `bootstrap` accepts a connection and a metadata request names
+    at least `brokers` live brokers; fail at once if one of `procs` (the brokers started) exits."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
-    host, port = bootstrap.split(",")[0].rsplit(":", 1)
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise KafkaSetupError(f"the broker exited with status {proc.returncode}; see its log")
+        exited = [proc for proc in procs if proc.poll() is not None]
+        if exited:
+            raise KafkaSetupError(f"the broker exited with status {exited[0].returncode}; see its log")
         try:
             # A bare TCP probe first: the Kafka client backs off for seconds after a refusal.
-            socket.create_connection((host, int(port)), timeout=1).close()
+            for address in bootstrap.split(","):
+                host, port = address.rsplit(":", 1)
+                socket.create_connection((host, int(port)), timeout=1).close()
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
                                      client_id="mash-readiness")
             try:
-                if admin.describe_cluster().get("brokers"):
+                if len(admin.describe_cluster().get("brokers") or ()) >= brokers:
                     return
             finally:
                 admin.close()
