@@ -1,6 +1,11 @@
 """What the triage app tells the hub, sent from SQL: decisions to `mash.decisions.v1` and answers to
 possible matches to `mash.match_answers.v1`, each marked sent once the broker has it. Run after
-each action and every few seconds, so a broker outage only delays, never loses."""
+each action and every few seconds, so a broker outage only delays, never loses.
+
+An outage never holds up the person acting: when no broker answers, nothing is tried (the action is
+recorded and answered at once), and a send in progress when the broker goes away gets the producer's
+verdict within `DELIVERY_TIMEOUT_MS`. A message is marked sent only once acknowledged, and one not
+acknowledged is given up by its producer before it is tried again, so it is never sent twice."""
 
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ from mash.models import MatchReview, TriageDecisionRecord
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
 ANSWER_SCHEMA = "uk.mash.hub.MatchAnswer"
 BATCH = 500
+CONNECT_TIMEOUT_MS = 5_000  # finding the cluster, and waiting for a topic's metadata in send()
+REQUEST_TIMEOUT_MS = 10_000
+DELIVERY_TIMEOUT_MS = 15_000  # each message acknowledged, or failed and dropped, within this
 log = logging.getLogger(__name__)
 
 
@@ -40,63 +48,88 @@ class Outbox:
                 return self._send_decisions() + self._send_answers()
             except Exception as exc:  # noqa: BLE001 - safe in SQL; say so and retry later
                 log.warning("not yet sent to Kafka (%s); retrying in the background", type(exc).__name__)
-                self._producer = None
+                self._disconnect()
                 return 0
 
     def _send_decisions(self) -> int:
         with self._sessions.begin() as session:
             pending = session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.published_at.is_(None))
                                       .order_by(TriageDecisionRecord.decided_at).limit(BATCH)).all()
-            self._send(self._topics[0], [(d.person_id, self._codec.encode({
+            acknowledged = self._send(self._topics[0], [(d.person_id, self._codec.encode({
                 "decision_id": d.decision_id, "alert_id": d.alert_id, "person_id": d.person_id,
                 "outcome": d.outcome, "rationale": d.rationale, "decided_by": d.decided_by,
                 "decided_role": d.decided_role, "rag_at_decision": d.rag_at_decision,
                 "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref,
                 "alert_revision": d.alert_revision}, DECISION_SCHEMA)) for d in pending])
             now = datetime.now(UTC)
-            for d in pending:
-                d.published_at = now
-            return len(pending)
+            for d, sent in zip(pending, acknowledged, strict=True):
+                if sent:
+                    d.published_at = now
+            return sum(acknowledged)
 
     def _send_answers(self) -> int:
         with self._sessions.begin() as session:
             pending = session.scalars(select(MatchReview).where(MatchReview.status != "OPEN",
                                                                 MatchReview.answer_sent_at.is_(None))
                                       .order_by(MatchReview.answered_at).limit(BATCH)).all()
-            self._send(self._topics[1], [(r.event_id, self._codec.encode({
+            acknowledged = self._send(self._topics[1], [(r.event_id, self._codec.encode({
                 "review_event_id": r.event_id, "person_id": r.person_id,
                 "candidate_person_id": r.candidate_person_id, "answer": r.status,
                 "answered_by": r.answered_by or "", "answered_at": _aware(r.answered_at or datetime.now(UTC))},
                 ANSWER_SCHEMA)) for r in pending])
             now = datetime.now(UTC)
-            for r in pending:
-                r.answer_sent_at = now
-            return len(pending)
+            for r, sent in zip(pending, acknowledged, strict=True):
+                if sent:
+                    r.answer_sent_at = now
+            return sum(acknowledged)
 
-    def _send(self, topic: str, messages: Sequence[tuple[str, bytes]]) -> None:
+    def _send(self, topic: str, messages: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """Which of `messages` the broker acknowledged; the others stay unsent, to be sent again later."""
         if not messages:
-            return
+            return []
+        if not broker_answers(self._bootstrap):
+            raise ConnectionError("no broker answers")  # at once, rather than after the client's timeouts
         producer = self._connect()
-        futures = [producer.send(topic, key=key.encode(), value=value) for key, value in messages]
-        for future in futures:
-            future.get(timeout=10)  # acknowledged by the broker before the rows are marked sent
+        futures = []
+        try:
+            for key, value in messages:
+                futures.append(producer.send(topic, key=key.encode(), value=value))
+        except Exception as exc:  # noqa: BLE001 - those not handed over are sent next time
+            log.warning("Kafka took %d of %d (%s)", len(futures), len(messages), type(exc).__name__)
+        producer.flush()  # every message handed over has its verdict: none is left to go out later
+        acknowledged = [future.succeeded() for future in futures] + [False] * (len(messages) - len(futures))
+        if not all(acknowledged):
+            log.warning("%d of %d not acknowledged by Kafka; retrying in the background",
+                        acknowledged.count(False), len(messages))
+            self._disconnect()
+        return acknowledged
 
     def _connect(self) -> Any:
         if self._producer is None:
             from kafka import KafkaProducer
 
             self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all", retries=5,
-                                           client_id="mash-triage-app", max_block_ms=5000)
+                                           client_id="mash-triage-app", max_block_ms=CONNECT_TIMEOUT_MS,
+                                           bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+                                           request_timeout_ms=REQUEST_TIMEOUT_MS,
+                                           delivery_timeout_ms=DELIVERY_TIMEOUT_MS)
         return self._producer
+
+    def _disconnect(self) -> None:
+        """Close the producer (it holds no message: each was acknowledged or given up); a new one next time."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=5)
+            except Exception as exc:  # noqa: BLE001 - it is being dropped either way
+                log.warning("closing the Kafka producer failed (%s)", type(exc).__name__)
 
     def kafka_answers(self) -> bool:
         return broker_answers(self._bootstrap)
 
     def close(self) -> None:
         with self._lock:
-            if self._producer is not None:
-                self._producer.close(timeout=5)
-                self._producer = None
+            self._disconnect()
 
 
 def _aware(moment: datetime) -> datetime:
