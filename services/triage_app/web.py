@@ -3,11 +3,13 @@
 Security is part of correctness here: every page and call needs a logged-in user (401 without),
 each action checks the user's role (403), every form and API write carries the session's CSRF
 token, pages are escaped by Jinja2's autoescape and served with a strict Content Security Policy
-(no inline script), and a user sees of each event only their sharing role's view.
+(no inline script), and a user sees of each event only their sharing role's view. While the database
+does not answer, every page and call says so with 503, and is served again once it is back.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from mash import metrics
@@ -30,6 +33,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+DATABASE_DOWN = ("The triage database is unavailable just now, so nothing can be shown or recorded. "
+                 "Try again in a minute.")
+RETRY_AFTER_S = 30
+log = logging.getLogger(__name__)
 
 
 def create_app(config: AppConfig) -> FastAPI:
@@ -49,6 +56,7 @@ def create_app(config: AppConfig) -> FastAPI:
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    app.add_exception_handler(DBAPIError, _database_unavailable)
     return app
 
 
@@ -86,3 +94,18 @@ def _readyz(request: Request) -> JSONResponse:
         checks["database"] = False
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503)
+
+
+def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database does not answer (stopped, restarting, unreachable): 503 and to try again, as JSON
+    for the API and as a page for staff, never a stack trace. Nothing waits for it: the next request
+    after it is back is served as usual (the pool reconnects, checking each connection first)."""
+    if not isinstance(exc, OperationalError) and not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        raise exc  # any other database error is a fault in the app: a 500, as before
+    log.warning("database unavailable (%s): answered 503", type(exc).__name__)
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": DATABASE_DOWN}, 503, headers)
+    response = pages.page(request, "unavailable.html", 503, user=None, message=DATABASE_DOWN)
+    response.headers.update(headers)
+    return response
