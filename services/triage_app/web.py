@@ -10,6 +10,7 @@ does not answer, every page and call says so with 503, and is served again once 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -100,7 +101,7 @@ def _database_unavailable(request: Request, exc: Exception) -> Response:
     """The database does not answer (stopped, restarting, unreachable): 503 and to try again, as JSON
     for the API and as a page for staff, never a stack trace. Nothing waits for it: the next request
     after it is back is served as usual (the pool reconnects, checking each connection first)."""
-    if not isinstance(exc, OperationalError) and not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+    if not (isinstance(exc, DBAPIError) and _unavailable(exc)):
         raise exc  # any other database error is a fault in the app: a 500, as before
     log.warning("database unavailable (%s): answered 503", type(exc).__name__)
     headers = {"Retry-After": str(RETRY_AFTER_S)}
@@ -109,3 +110,15 @@ def _database_unavailable(request: Request, exc: Exception) -> Response:
     response = pages.page(request, "unavailable.html", 503, user=None, message=DATABASE_DOWN)
     response.headers.update(headers)
     return response
+
+
+def _unavailable(exc: DBAPIError) -> bool:
+    """The database is away or too busy to answer, rather than the app's SQL at fault: SQLite reports
+    a query's own faults (no such table or column, a syntax error) as OperationalError too, with its
+    generic SQLITE_ERROR code, and those will not pass by trying again."""
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is None or code & 0xFF != sqlite3.SQLITE_ERROR
