@@ -66,13 +66,12 @@ def decide_link(identifiers: list[Identifier], owners: dict[Identifier, str], ne
         person_id = owners[known[0]]
         merge = tuple(sorted({owners[i] for i in known} - {person_id}))
         return LinkDecision(person_id, LINK_METHODS[known[0].scheme], attach, merge)
-    if callable(new_person_id):
-        new_person_id = new_person_id()
+    new = new_person_id if callable(new_person_id) else lambda: new_person_id
     if model is None or profile is None or not candidates:
-        return LinkDecision(new_person_id, NEW_PERSON, attach)
+        return LinkDecision(new(), NEW_PERSON, attach)
     match = best_match(model, profile, candidates)
     if match.outcome == LINK:
         assert match.person_id is not None
         return LinkDecision(match.person_id, PROBABILISTIC, attach, match=match)
     review = match.person_id if match.outcome == REVIEW else None
-    return LinkDecision(new_person_id, NEW_PERSON, attach, match=match, review_candidate=review)
+    return LinkDecision(new(), NEW_PERSON, attach, match=match, review_candidate=review)

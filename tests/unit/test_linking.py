@@ -65,3 +65,18 @@ def test_a_possible_match_starts_a_new_person_and_is_held_for_review() -> None:
 def test_known_identifiers_decide_before_any_probabilistic_match() -> None:
     decision = decide_link([NHS, LOCAL], {NHS: "p9"}, "new", DEFAULT_MODEL, ASHA, [Candidate("p1", (ASHA,))])
     assert (decision.person_id, decision.method, decision.match) == ("p9", "NHS_NUMBER", None)
+
+
+def test_a_person_id_is_made_only_for_a_new_person_not_for_a_probabilistic_link() -> None:
+    """`new_person_id` as a function is called only when the decision is a new person."""
+    made: list[str] = []
+
+    def new_id() -> str:
+        made.append(f"new-{len(made)}")
+        return made[-1]
+
+    linked = decide_link([LOCAL], {}, new_id, DEFAULT_MODEL, ASHA, [Candidate("p1", (ASHA,))])
+    assert (linked.person_id, linked.method, made) == ("p1", "PROBABILISTIC", [])
+    moved = Profile("ASHA", "KHAN", date(2015, 4, 3), "F", "M11AA")
+    held = decide_link([LOCAL], {}, new_id, DEFAULT_MODEL, moved, [Candidate("p1", (ASHA,))])
+    assert (held.person_id, held.method, made) == ("new-0", "NEW_PERSON", ["new-0"])
