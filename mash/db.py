@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from functools import partial
@@ -21,15 +22,19 @@ from mash.models import Base
 from mash.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+WAL_KEPT_BYTES = 64 * 2**20
+HUB_AUTOCHECKPOINT_PAGES = 10_000  # the backstop behind `WalCheckpoints` (40 MB of log)
+log = logging.getLogger("mash.db")
 
 
 def make_engine(url: str, checkpoints_apart: bool = False) -> Engine:
-    """`checkpoints_apart`: on SQLite, commits never copy the WAL back into the database file; a
-    `WalCheckpoints` thread does (see there). For the hub's stages, which commit every batch."""
+    """`checkpoints_apart`: on SQLite, a `WalCheckpoints` thread copies the WAL back into the
+    database file, commits only past a backstop (see there). For the hub's stages."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json, json_deserializer=orjson.loads,
                                hide_parameters=True)
-        event.listen(engine, "connect", partial(_sqlite_pragmas, autocheckpoint=0 if checkpoints_apart else 1000))
+        event.listen(engine, "connect", partial(_sqlite_pragmas, autocheckpoint=HUB_AUTOCHECKPOINT_PAGES
+                                                if checkpoints_apart else 1000))
         return engine
     # hide_parameters: an error's message must not quote a row's values (children's details) into a log
     return create_engine(url, pool_pre_ping=True, json_serializer=_json, json_deserializer=orjson.loads,
@@ -51,20 +56,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, autocheckpoint: int = 1
     cursor.execute("PRAGMA cache_size=-262144")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")  # a log restarted is trimmed back to this
     cursor.close()
 
 
 class WalCheckpoints:
-    """Copies SQLite's write-ahead log back into the database file every `every_s`, in a thread.
+    """Copies SQLite's write-ahead log back into the database file, in a thread of its own.
 
-    By default the commit that takes the log past 1,000 pages does the copy and its fsync, inside
-    the batch: measured, that was a third of the hub's time per event on small batches (0.89 ms per
-    event without, 1.29 with, batches of 130). A PASSIVE checkpoint waits for nobody and blocks no
-    one; SQLite releases Python's lock while it runs, so it overlaps the stages' own work. Once the
-    log is copied whole, the next writer starts it again from the beginning: it stays small.
+    By default the commit that takes the log past 1,000 pages (4 MB) copies it and fsyncs, inside
+    a stage's batch; the hub writes about 100 KB of log per event on small batches, so that was a
+    checkpoint every few batches. Here a PASSIVE checkpoint runs every `every_s` in this thread: it
+    waits for nobody and blocks no one, and SQLite releases Python's lock while it runs, so the
+    copy overlaps the stages' work. The hub's connections keep an automatic checkpoint as a
+    backstop at 10,000 pages (`HUB_AUTOCHECKPOINT_PAGES`): a log this thread alone cannot start
+    again while writers keep committing (seen: 7 GB in two minutes without a backstop) is copied
+    by a commit as before, never by a checkpoint that waits for readers and so holds writers up.
+    Errors are logged and the next round tries again; the backstop holds meanwhile.
     """
 
-    def __init__(self, engine: Engine, every_s: float = 1.0) -> None:
+    def __init__(self, engine: Engine, every_s: float = 0.05) -> None:
         self._engine, self._every_s = engine, every_s
         self._stop = threading.Event()
         self.runs = 0
@@ -76,11 +86,12 @@ class WalCheckpoints:
     def _loop(self) -> None:
         while not self._stop.wait(self._every_s):
             try:
-                with self._engine.connect() as connection:
+                with self._engine.connect() as connection:  # from the pool: no new SQLite connection a round
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
                 self.runs += 1
-            except DBAPIError:
-                continue  # the file is busy or away: the next round copies what this one did not
+            except Exception as exc:  # noqa: BLE001 - the backstop copies the log meanwhile
+                log.warning("WAL checkpoint failed (%s); trying again", type(exc).__name__)
+                self._stop.wait(1.0)
 
 
 def engine_for(settings: Settings, checkpoints_apart: bool = False) -> Engine:

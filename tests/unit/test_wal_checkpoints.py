@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from mash.db import WalCheckpoints, make_engine
+from mash.db import HUB_AUTOCHECKPOINT_PAGES, WalCheckpoints, make_engine
 from mash.hub_run import wait_until
 
 ROWS = 2000
@@ -44,3 +44,20 @@ def test_by_default_a_commit_checkpoints_the_log_itself(tmp_path: Path) -> None:
     _write(engine)
     assert database.stat().st_size > ROWS * len(BLOB) / 2  # the commits past 1,000 pages copied it
     engine.dispose()
+
+
+def test_a_writer_that_never_pauses_keeps_the_log_within_the_backstop(tmp_path: Path) -> None:
+    """Commits back to back leave a checkpoint thread no moment to start the log again (a soak of
+    the hub saw it reach gigabytes): the commit that takes it past the backstop copies it."""
+    database = tmp_path / "hub.db"
+    engine = make_engine(f"sqlite:///{database}", checkpoints_apart=True)
+    with engine.begin() as db:
+        db.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+    wal = Path(f"{database}-wal")
+    largest = 0
+    for _ in range(400):  # about 80 MB of rows, twice the backstop
+        with engine.begin() as db:
+            db.execute(text("INSERT INTO t (body) VALUES (:b)"), [{"b": BLOB}] * 50)
+        largest = max(largest, wal.stat().st_size)
+    engine.dispose()
+    assert largest < HUB_AUTOCHECKPOINT_PAGES * 4096 * 1.3
