@@ -42,6 +42,7 @@ class Sample:
     lag: dict[str, int]  # stage -> messages behind, all its partitions
     rss_mb: list[float]  # every hub process
     wal_mb: float
+    db_mb: float  # SQLite's page cache (up to 256 MB a connection) grows with the file it caches
 
 
 def main() -> None:
@@ -76,7 +77,7 @@ def soak(work: Path, bootstrap: str, args: argparse.Namespace, feed: list) -> No
         bootstrap, messages, per_second=args.rate, progress=lambda n: sent.__setitem__(0, n))), daemon=True)
     print(f"soak: {len(messages):,} messages at {args.rate:,.0f}/s for {args.minutes:g} min into {args.workers} "
           f"worker(s); a sample every {args.every_s:g} s", flush=True)
-    print(f"  {'t (s)':>6} {'published':>10} {'outcomes':>9}  {'lag enr/sha/tri':>17}  {'WAL MB':>7}  "
+    print(f"  {'t (s)':>6} {'published':>10} {'outcomes':>9}  {'lag enr/sha/tri':>17}  {'WAL MB':>7} {'DB MB':>7}  "
           "RSS MB per process")
     samples: list[Sample] = []
     started = time.monotonic()
@@ -89,7 +90,8 @@ def soak(work: Path, bootstrap: str, args: argparse.Namespace, feed: list) -> No
             sample = take(settings, procs, time.monotonic() - started, sent[0])
             samples.append(sample)
             print(f"  {sample.at_s:>6.0f} {sample.published:>10,} {sample.outcomes:>9,}  "
-                  f"{'/'.join(str(sample.lag.get(s, 0)) for s in HUB_STAGE_INPUTS):>17}  {sample.wal_mb:>7.1f}  "
+                  f"{'/'.join(str(sample.lag.get(s, 0)) for s in HUB_STAGE_INPUTS):>17}  "
+                  f"{sample.wal_mb:>7.1f} {sample.db_mb:>7.0f}  "
                   f"{', '.join(f'{r:.0f}' for r in sample.rss_mb)}", flush=True)
             if time.monotonic() - started > args.minutes * 60 + 300:
                 print("  the hub did not catch up within 5 minutes of the feed's end")
@@ -105,10 +107,14 @@ def take(settings: Settings, procs: list, at_s: float, published: int) -> Sample
         behind = group_lag(settings.bootstrap_servers, stage_group(stage, settings),
                            [topic_name(t, settings) for t in topics])
         lag[stage] = sum(behind.values()) if behind else 0
-    wal = settings.state_dir / "mash.db-wal"
+    wal, db = settings.state_dir / "mash.db-wal", settings.state_dir / "mash.db"
     return Sample(at_s, published, on_topic(settings.bootstrap_servers, topic_name(OUTCOMES, settings)), lag,
                   [rss_mb(pid) for p in procs for pid in tree(p.pid)],
-                  wal.stat().st_size / 2**20 if wal.exists() else 0.0)
+                  _mb(wal), _mb(db))
+
+
+def _mb(path: Path) -> float:
+    return path.stat().st_size / 2**20 if path.exists() else 0.0
 
 
 def on_topic(bootstrap: str, topic: str) -> int:
