@@ -101,7 +101,7 @@ def mash(settings: Settings, *args: str, check: bool = True) -> subprocess.Compl
 
 @pytest.fixture
 def hub_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Starts hub workers (real Faust processes) for the test and stops them after it."""
+    """Starts hub workers (real `mash hub worker` processes) for the test and stops them after it."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
@@ -113,13 +113,18 @@ def hub_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subp
 
     yield start
     for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """SIGTERM, as a supervisor stops a process; SIGKILL if it has not ended within `timeout_s`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def publish_record(settings: Settings, tmp_path: Path, agency: str, record: dict[str, Any]) -> dict[str, Any]:

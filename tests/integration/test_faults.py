@@ -42,6 +42,7 @@ from mash.local_kafka import free_port, restart_broker, start_broker, start_clus
 from mash.models import AlertRecord, Base, EventOutcomeRecord, TriageDecisionRecord
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import CATALOGUE, DECISIONS, OUTCOMES, inbound, provision, topic_name
+from tests.integration.conftest import stop_process
 from tests.support.triage_data import PASSWORD, add_users, seed
 
 pytestmark = pytest.mark.slow
@@ -177,12 +178,7 @@ def triage_app(settings: Settings, logs: Path) -> Iterator[TriageApp]:
             and proc.poll() is None, f"the triage app did not start; log in {logs}"
         yield app
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def answers(url: str) -> bool:
