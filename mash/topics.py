@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from mash.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 60 * 60 * 1000
 AGENCIES = ("police", "health", "education", "social_care")
@@ -87,8 +91,32 @@ def topic_name(name: str, settings: Settings) -> str:
     return f"{settings.topic_prefix}{name}"
 
 
-def provision(bootstrap: str, settings: Settings) -> list[str]:
-    """Create every catalogue topic that does not exist yet; returns the ones created."""
+PROVISION_TIMEOUT_S = 60.0
+
+
+def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_TIMEOUT_S) -> list[str]:
+    """Create every catalogue topic that does not exist yet; returns the ones created.
+
+    A cluster that has just started can name as controller a broker the client has not yet seen
+    (UnknownBrokerIdError), or move its controller mid-request: such errors are retried with a
+    fresh client until `timeout_s`, since every step is idempotent."""
+    from kafka.errors import KafkaError, UnknownBrokerIdError
+
+    deadline = time.monotonic() + timeout_s
+    created: list[str] = []
+    while True:
+        try:
+            created += _create_missing(bootstrap, settings)
+            return created
+        except KafkaError as exc:
+            settling = exc.retriable or isinstance(exc, UnknownBrokerIdError)
+            if not settling or time.monotonic() > deadline:
+                raise
+            log.info("provisioning topics: the cluster is not settled yet (%s); trying again", exc)
+            time.sleep(0.5)
+
+
+def _create_missing(bootstrap: str, settings: Settings) -> list[str]:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError

@@ -39,3 +39,33 @@ def test_catalogue_names_are_unique_and_versioned() -> None:
 def test_topic_prefix_applies_to_every_name() -> None:
     settings = Settings(topic_prefix="t1.")
     assert topic_name("mash.alerts.v1", settings) == "t1.mash.alerts.v1"
+
+
+def test_provisioning_waits_out_a_cluster_still_settling_but_not_a_real_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh cluster may name a controller the client has not seen yet: provisioning tries again;
+    an error that will not go away by itself (here, authorisation) is raised at once."""
+    from kafka.errors import TopicAuthorizationFailedError, UnknownBrokerIdError
+
+    from mash import topics
+
+    monkeypatch.setattr(topics.time, "sleep", lambda _s: None)
+    attempts: list[int] = []
+
+    def settling(_bootstrap: str, _settings: Settings) -> list[str]:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise UnknownBrokerIdError(3)
+        return ["mash.shared.v1"]
+
+    monkeypatch.setattr(topics, "_create_missing", settling)
+    assert topics.provision("127.0.0.1:1", Settings()) == ["mash.shared.v1"]
+    assert len(attempts) == 3
+
+    def refused(_bootstrap: str, _settings: Settings) -> list[str]:
+        raise TopicAuthorizationFailedError()
+
+    monkeypatch.setattr(topics, "_create_missing", refused)
+    with pytest.raises(TopicAuthorizationFailedError):
+        topics.provision("127.0.0.1:1", Settings())
