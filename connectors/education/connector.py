@@ -29,6 +29,7 @@ class EducationConnector(DatabasePollConnector):
     event_type = "education.concern"
     source_system = "school-information-system"
     sample = Path(__file__).parent / "samples" / "school.sql"
+    stamps_revisions = False  # updated_at is the poll cursor: a row touched unchanged is a resubmission
     subject_fields = SubjectFields(
         local_id="pupil_id", nhs_number="nhs_number", upn="upn", given_name="forename", family_name="surname",
         date_of_birth="dob", sex="sex", address_line="address", postcode="postcode",

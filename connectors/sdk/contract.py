@@ -48,6 +48,14 @@ def revision_of(content: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def revised_by_source(revised_at: datetime | None) -> dict[str, datetime]:
+    """Where the source stamps its own revisions, the stamp is part of the revision: a record
+    changed A -> B -> back to A is three revisions, and the last one stands. Where it does not,
+    only the content names the revision (a revert to content already seen is taken for a
+    resubmission of it: nothing in the message tells the two apart)."""
+    return {"revised_at": revised_at} if revised_at is not None else {}
+
+
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -95,6 +103,9 @@ class Connector(ABC):
     subject_fields: ClassVar[SubjectFields]  # where the source keeps the child's details
     config_class: ClassVar[type[ConnectorConfig]]
     ignored_fields: ClassVar[frozenset[str]] = frozenset()  # known source fields the mapping skips
+    # The source's revised_at changes only when the record does (a version stamp): it is part of the
+    # revision. False where any touch moves it (a database cursor): content alone names the revision.
+    stamps_revisions: ClassVar[bool] = True
 
     def __init__(self, config: ConnectorConfig) -> None:
         self.config = config
@@ -146,7 +157,8 @@ class Connector(ABC):
         record_id = record_id_of(self.source_system, mapped.source_record_id)
         revision = revision_of({"event_type": self.event_type, "occurred_at": mapped.occurred_at,
                                 "subject": mapped.subject, "payload": mapped.payload, "consent": mapped.consent,
-                                "sensitivity": self.sensitivity, "withdrawn": mapped.withdrawn})
+                                "sensitivity": self.sensitivity, "withdrawn": mapped.withdrawn,
+                                **revised_by_source(mapped.revised_at if self.stamps_revisions else None)})
         return {
             "envelope": {
                 "event_id": event_id_of(record_id, revision),

@@ -36,6 +36,7 @@ class Event:
     concerning: bool
     resubmission: bool = False
     change: str | None = None  # a revision of the record: REGRADED | CONSENT_WITHDRAWN | CORRECTED | WITHDRAWN
+    revised: datetime | None = None  # when the record last changed: a resubmission keeps its first's
 
 
 def events(rng: random.Random, children: list[Child], target: int, start: date, days: int) -> list[Event]:
@@ -48,7 +49,7 @@ def events(rng: random.Random, children: list[Child], target: int, start: date, 
         numbers[agency] += 1
         low, high = DELAY_HOURS[agency]
         received = occurred + timedelta(hours=rng.uniform(low, high))
-        first = Event(agency, child.person, occurred, received, numbers[agency], concerning)
+        first = Event(agency, child.person, occurred, received, numbers[agency], concerning, revised=received)
         made.extend((first, *_sent_again(rng, first)))
 
     for child in children:
@@ -76,7 +77,7 @@ def _sent_again(rng: random.Random, first: Event) -> list[Event]:
         later = first.received + timedelta(hours=rng.uniform(1, 72))
         # a re-grading upward is a real concern taking shape; any record may be corrected or retracted
         changes = [c for c in CHANGES[first.agency] if first.concerning or c != "REGRADED"]
-        again.append(replace(first, received=later, change=rng.choice(changes)))
+        again.append(replace(first, received=later, change=rng.choice(changes), revised=later))
     return again
 
 

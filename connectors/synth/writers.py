@@ -54,11 +54,12 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
 
 
 def revise(record: dict[str, Any], event: Event, child: Child) -> None:
-    """Police and social care say when they last changed a record (its revisions' order); a
-    revision is the record as first sent, changed."""
+    """Police and social care say when they last changed a record (its revisions' order; a
+    resubmission carries the stamp it was first sent with); a revision is the record as first
+    sent, changed."""
     if event.agency not in ("police", "social_care"):
         return
-    record["updated_at"] = event.received.isoformat().replace("+00:00", "Z")
+    record["updated_at"] = (event.revised or event.received).isoformat().replace("+00:00", "Z")
     if event.change == "REGRADED":
         record["risk_grading"] = "HIGH"
     elif event.change == "CONSENT_WITHDRAWN":

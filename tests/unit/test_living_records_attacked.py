@@ -240,3 +240,25 @@ def test_a_revision_re_linked_to_another_child_leaves_nothing_on_the_first_child
         row = session.scalars(select(TimelineEventRecord).where(TimelineEventRecord.event_id == rev1["event_id"])).one()
     assert row.person_id == "A" and row.superseded_by == rev2["event_id"]
     assert all(not fields for fields in row.views.values()), f"A's timeline still shows {row.views} of {row.values}"
+
+
+def test_a_record_changed_and_changed_back_is_three_revisions_where_the_source_stamps_them() -> None:
+    """A PPN graded STANDARD, re-graded HIGH, then back to STANDARD: with content alone naming the
+    revision, the third was the first's event id again (a duplicate), and the record stayed HIGH.
+    The source's own updated_at is part of the revision; the same stamp sent again is still a duplicate."""
+    from connectors.registry import build_connector
+    from tests.integration.test_living_records import ppn
+
+    connector = build_connector("police", Path("/nonexistent"))
+    read = datetime(2026, 11, 11, 12, tzinfo=UTC)
+
+    def event_id(grading: str, updated_at: str | None) -> str:
+        fields = ppn("PPN-R", "A", grading, updated_at)
+        return str(connector.to_event(connector.map(fields), received_at=read)["envelope"]["event_id"])
+
+    first = event_id("STANDARD", "2026-11-10T10:00:00Z")
+    regraded = event_id("HIGH", "2026-11-10T11:00:00Z")
+    back = event_id("STANDARD", "2026-11-10T12:00:00Z")
+    assert len({first, regraded, back}) == 3
+    assert event_id("STANDARD", "2026-11-10T10:00:00Z") == first  # resent as it was: a duplicate
+    assert event_id("STANDARD", None) == event_id("STANDARD", None)  # no stamp: content names it

@@ -69,3 +69,24 @@ def test_alert_truth_is_two_agencies_within_seven_days() -> None:
     assert not should_alert([event("police", 0), event("health", 7.5)])
     assert not should_alert([event("police", 0), event("police", 1)])
     assert should_alert([event("police", 0), event("police", 20), event("education", 22)])
+
+
+def test_resubmissions_are_duplicates_and_changes_are_revisions_as_the_connectors_publish_them(feed: Path) -> None:
+    """Through the connectors: every resubmission in the truth is sent with its first sending's event
+    id, and every change of a record with an event id of its own."""
+    from connectors.synth.replay import published_messages
+
+    truth = [json.loads(line) for line in (feed / "truth" / "events.jsonl").read_text().splitlines()]
+    messages = published_messages(feed)
+    ids_per_record: dict[str, set[str]] = {}
+    for m in messages:
+        ids_per_record.setdefault(m.record_id, set()).add(m.event_id)
+    versions: dict[str, set[str | None]] = {}  # the record as first sent (None) and its change, if any
+    for t in truth:
+        versions.setdefault(t["record_id"], set()).add(t["change"])
+    changed = {t["record_id"] for t in truth if t["change"]}
+    resubmitted = {t["record_id"] for t in truth if t["resubmission"]}
+    published = set(ids_per_record)
+    assert changed & published and resubmitted & published
+    for record in published:
+        assert len(ids_per_record[record]) == len(versions[record]), (record, versions[record])
