@@ -129,6 +129,31 @@ class LinkDecisionRecord(Base):
     record_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)  # each revision links
 
 
+class RecordLink(Base):
+    """Where an agency record stands in the person index: its latest revision and the person that
+    revision is linked to. An older revision arriving late follows it there and changes nothing."""
+
+    __tablename__ = "record_links"
+
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    revised_ms: Mapped[int] = mapped_column(BigInteger)
+    person_id: Mapped[str] = mapped_column(String(36))
+    method: Mapped[str] = mapped_column(String(16))
+
+
+class RecordIdentifier(Base):
+    """The identifiers an agency record's latest revision asserts. A person holds an identifier
+    by the records asserting it: one that only a corrected record gave is released (re-decided)."""
+
+    __tablename__ = "record_identifiers"
+    __table_args__ = (Index("ix_record_identifiers_identifier", "scheme", "value"),)
+
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
 class PersonMerge(Base):
     """Two person records proved to be one child: the retired one points at the survivor."""
 

@@ -10,7 +10,7 @@ review. The person index (SQL) looks things up and stores the decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,3 +75,17 @@ def decide_link(identifiers: list[Identifier], owners: dict[Identifier, str], ne
         return LinkDecision(match.person_id, PROBABILISTIC, attach, match=match)
     review = match.person_id if match.outcome == REVIEW else None
     return LinkDecision(new(), NEW_PERSON, attach, match=match, review_candidate=review)
+
+
+def released_by_revision(before: Iterable[Identifier], after: Iterable[Identifier],
+                         asserted_elsewhere: Callable[[Identifier], bool]) -> set[Identifier]:
+    """The identifiers a revision of a record takes back before it is linked again.
+
+    A revision asserting other identifiers than the record's last one (an NHS number corrected,
+    added or removed) is linked afresh: every identifier that only this record asserted is
+    released, so neither the wrong number nor the record's own id keeps the child the error put
+    them with. One that other records also assert stays. Unchanged identifiers release nothing."""
+    held = set(before)
+    if held == set(after):
+        return set()
+    return {i for i in held if not asserted_elsewhere(i)}

@@ -33,11 +33,20 @@ from mash.models import (
     PersonIdentifier,
     PersonMerge,
     PersonProfile,
+    RecordIdentifier,
+    RecordLink,
 )
 from services.enrichment.blocking import lookup_keys, stored_keys
 from services.enrichment.comparisons import Profile
 from services.enrichment.context import DAY_MS, Status, person_context
-from services.enrichment.linking import NEW_PERSON, SCHEME_PRIORITY, Identifier, LinkDecision, decide_link
+from services.enrichment.linking import (
+    NEW_PERSON,
+    SCHEME_PRIORITY,
+    Identifier,
+    LinkDecision,
+    decide_link,
+    released_by_revision,
+)
 from services.enrichment.match_model import DEFAULT_MODEL, Candidate, MatchModel
 
 MAX_ATTEMPTS = 5
@@ -56,6 +65,18 @@ class EventToLink:
     status_change: dict[str, bool] = field(default_factory=dict)
     address_key: str = ""
     record_id: str | None = None  # the agency record this event is a revision of
+    revised_ms: int = 0  # the revision's order among the record's revisions
+
+
+@dataclass(frozen=True)
+class _RecordState:
+    """An agency record's latest revision as the index holds it."""
+
+    event_id: str
+    revised_ms: int
+    person_id: str
+    method: str
+    identifiers: frozenset[Identifier]
 
 
 @dataclass(frozen=True)
@@ -141,13 +162,19 @@ class _BatchLinker:
         self.earliest = 0  # recent events: from a year before the batch's earliest event
         self.profile_events: dict[tuple[str, ...], dict[str, Any]] = {}  # how often each profile was seen
         self.pending: dict[tuple[type[Any], bool], list[dict[str, Any]]] = {}
+        self.records: dict[str, _RecordState] = {}  # the batch's agency records, as they stand
+        self.asserted_by: dict[Identifier, set[str]] = defaultdict(set)  # which records assert an identifier
+        self.records_changed: set[str] = set()
+        self.released: dict[str, list[Identifier]] = {}  # per event: identifiers its record took back
 
     def run(self, batch: Sequence[EventToLink]) -> list[Enrichment]:
         prior = self._prior_decisions([e.event_id for e in batch])
         survivors = self._survivors({person_id for person_id, _ in prior.values()})
         decided = {event_id: (survivors.get(person_id, person_id), method)
                    for event_id, (person_id, method) in prior.items()}
-        self._load([e for e in batch if e.event_id not in decided], {p for p, _ in decided.values()})
+        to_link = [e for e in batch if e.event_id not in decided]
+        self._load_records(to_link)
+        self._load(to_link, {p for p, _ in decided.values()})
         results = []
         for event in batch:
             if event.event_id in decided:  # redelivered, or sent twice within the batch
@@ -192,6 +219,28 @@ class _BatchLinker:
                                          PersonAddress.address_key, [e.address_key for e in batch if e.address_key],
                                          tuple):
             self.households[key].add(person_id)
+
+    def _load_records(self, batch: Sequence[EventToLink]) -> None:
+        """Where the batch's records stand, and which records assert the identifiers involved."""
+        record_ids = [e.record_id for e in batch if e.record_id]
+        links = self._rows(select(RecordLink.record_id, RecordLink.event_id, RecordLink.revised_ms,
+                                  RecordLink.person_id, RecordLink.method), RecordLink.record_id, record_ids, tuple)
+        if links:
+            asserted: dict[str, set[Identifier]] = defaultdict(set)
+            for record_id, scheme, value in self._rows(
+                    select(RecordIdentifier.record_id, RecordIdentifier.scheme, RecordIdentifier.value),
+                    RecordIdentifier.record_id, [r[0] for r in links], tuple):
+                asserted[record_id].add(Identifier(scheme, value))
+            survivors = self._survivors({r[3] for r in links})
+            self.records = {record_id: _RecordState(event_id, revised_ms, survivors.get(person_id, person_id),
+                                                    method, frozenset(asserted[record_id]))
+                            for record_id, event_id, revised_ms, person_id, method in links}
+        wanted = {i for r in self.records.values() for i in r.identifiers} | {i for e in batch for i in e.identifiers}
+        for scheme in SCHEME_PRIORITY:
+            for record_id, value in self._rows(
+                    select(RecordIdentifier.record_id, RecordIdentifier.value).where(RecordIdentifier.scheme == scheme),
+                    RecordIdentifier.value, [i.value for i in wanted if i.scheme == scheme], tuple):
+                self.asserted_by[Identifier(scheme, value)].add(record_id)
 
     def _shortlist(self, event: EventToLink) -> list[str]:
         """The persons worth scoring: those sharing two or more blocking keys with the event (the
@@ -259,6 +308,13 @@ class _BatchLinker:
     # -- linking one event -----------------------------------------------------------------------
 
     def _link(self, event: EventToLink) -> Enrichment:
+        record = self.records.get(event.record_id) if event.record_id else None
+        if record is not None and (event.revised_ms, event.event_id) < (record.revised_ms, record.event_id):
+            return self._stale(event, record)
+        if record is not None:
+            self._release(event, released_by_revision(
+                record.identifiers, event.identifiers,
+                lambda i: bool(self.asserted_by.get(i, set()) - {event.record_id})))
         candidates = self._candidates(event)
         decision = decide_link(event.identifiers, self.owners, self.new_id, self.model, event.profile, candidates)
         if decision.method == NEW_PERSON:
@@ -270,8 +326,45 @@ class _BatchLinker:
         for retired in decision.merge:
             self._merge(retired, decision.person_id, event.event_id)
         self._record(event, decision)
+        self._stand(event, decision)
         context = self._context(event, decision.person_id)
         return Enrichment(decision, context, self.model.version if self.model and decision.match else None)
+
+    def _stale(self, event: EventToLink, record: _RecordState) -> Enrichment:
+        """A revision older than the one the index holds follows the record to its person and
+        changes nothing there: no identifier, profile or status of its own (triage ignores it too)."""
+        person_id = self._current(record.person_id)
+        self._ensure_loaded([person_id])
+        decision = LinkDecision(person_id, record.method, ())
+        row = self._decision_row(event, decision)
+        row["evidence"] = {**row["evidence"], "stale_revision": True, "latest_revision": record.event_id}
+        self._write(LinkDecisionRecord, row)
+        return Enrichment(decision, self._context(event, person_id), None)
+
+    def _release(self, event: EventToLink, released: set[Identifier]) -> None:
+        """Take back the identifiers only this record gave (its revision corrected them): they are
+        decided again with the revision, and a wrong one is no longer any child's."""
+        if not released:
+            return
+        self._flush()
+        for i in sorted(released):
+            self.s.execute(delete(PersonIdentifier).where(PersonIdentifier.scheme == i.scheme,
+                                                          PersonIdentifier.value == i.value))
+            self.owners.pop(i, None)
+        self.released[event.event_id] = sorted(released)
+
+    def _stand(self, event: EventToLink, decision: LinkDecision) -> None:
+        """The revision just linked is where its record now stands."""
+        if not event.record_id:
+            return
+        before = self.records.get(event.record_id)
+        for i in before.identifiers if before else ():
+            self.asserted_by[i].discard(event.record_id)
+        for i in event.identifiers:
+            self.asserted_by[i].add(event.record_id)
+        self.records[event.record_id] = _RecordState(event.event_id, event.revised_ms, decision.person_id,
+                                                     decision.method, frozenset(event.identifiers))
+        self.records_changed.add(event.record_id)
 
     def _candidates(self, event: EventToLink) -> list[Candidate]:
         if self.model is None or any(i in self.owners for i in event.identifiers):
@@ -325,6 +418,8 @@ class _BatchLinker:
             "identifiers": sorted(f"{i.scheme}:{i.value}" for i in event.identifiers if i in self.owners),
             "merged": list(decision.merge),
         }
+        if event.event_id in self.released:
+            evidence["released"] = [f"{i.scheme}:{i.value}" for i in self.released[event.event_id]]
         if match:
             evidence.update(levels=match.evidence, best_candidate=match.person_id, runner_up=match.runner_up,
                             outcome=match.outcome)
@@ -428,6 +523,8 @@ class _BatchLinker:
             if model is PersonProfile and self.profile_events:
                 self._count_profiles(list(self.profile_events.values()))
                 self.profile_events.clear()
+        if self.records_changed:
+            self._write_records()
         if self.changed_status:
             table: Table = Person.__table__  # type: ignore[assignment]
             self.s.connection().execute(
@@ -437,6 +534,19 @@ class _BatchLinker:
                 [{"pid": p, "osc": st.open_social_care, "cp": st.child_protection_plan, "lac": st.looked_after}
                  for p in sorted(self.changed_status) if (st := self.status[p])])
             self.changed_status.clear()
+
+    def _write_records(self) -> None:
+        changed = sorted(self.records_changed)
+        self.records_changed.clear()
+        for start in range(0, len(changed), CHUNK):
+            chunk = changed[start:start + CHUNK]
+            self.s.execute(delete(RecordIdentifier).where(RecordIdentifier.record_id.in_(chunk)))
+            self.s.execute(delete(RecordLink).where(RecordLink.record_id.in_(chunk)))
+        standing = [(record_id, self.records[record_id]) for record_id in changed]
+        self._insert(RecordLink, [{"record_id": record_id, "event_id": r.event_id, "revised_ms": r.revised_ms,
+                                   "person_id": r.person_id, "method": r.method} for record_id, r in standing])
+        self._insert(RecordIdentifier, [{"record_id": record_id, "scheme": i.scheme, "value": i.value}
+                                        for record_id, r in standing for i in sorted(r.identifiers)])
 
     def _count_profiles(self, rows: list[dict[str, Any]]) -> None:
         """New profiles are inserted; a known one counts another event (what estimation weighs by)."""

@@ -102,9 +102,15 @@ def event_to_link(event: dict[str, Any], schema_name: str) -> EventToLink:
     identifiers = identifiers_of(subject, envelope["source_agency"])
     strong = {i.scheme: i.value for i in identifiers if i.scheme != "local"}
     occurred = envelope["occurred_at"]
-    occurred_ms = int(occurred.timestamp() * 1000) if isinstance(occurred, datetime) else int(occurred)
+    occurred_ms = _ms(occurred)
+    revised = envelope.get("revised_at")
     return EventToLink(
         event_id=envelope["event_id"], agency=envelope["source_agency"], identifiers=identifiers,
         profile=profile_of(subject, strong.get("nhs", ""), strong.get("upn", "")), occurred_ms=occurred_ms,
         status_change=status_change(schema_name, event["payload"]), address_key=address_key(subject),
-        record_id=envelope.get("record_id") or envelope["event_id"])
+        record_id=envelope.get("record_id") or envelope["event_id"],
+        revised_ms=_ms(revised if revised is not None else envelope["received_at"]))
+
+
+def _ms(value: datetime | int) -> int:
+    return int(value.timestamp() * 1000) if isinstance(value, datetime) else int(value)

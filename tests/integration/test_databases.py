@@ -121,6 +121,77 @@ def test_a_redelivered_event_gets_its_first_decision_and_is_not_counted_twice(en
         assert db.scalar(select(func.count()).select_from(LinkDecisionRecord)) == 3
 
 
+OTHER_NHS = Identifier("nhs", "9434765870")
+WRONG_NHS = Identifier("nhs", "4010232137")
+
+
+def owner(engine: Engine, identifier: Identifier) -> str | None:
+    with engine.connect() as db:
+        return db.scalar(select(PersonIdentifier.person_id).where(PersonIdentifier.scheme == identifier.scheme,
+                                                                  PersonIdentifier.value == identifier.value))
+
+
+def test_a_corrected_nhs_number_moves_the_record_and_leaves_no_wrong_number_or_merge_behind(engine: Engine) -> None:
+    """A police record carried another child's NHS number, then was corrected. Its own subject id
+    (asserted by no other record) goes with it to the right child; the number it wrongly carried
+    stays with the child whose health records assert it; nobody is merged."""
+    index = PersonIndex(session_factory(engine))
+    subject = Identifier("local", "POLICE:P-7")
+    other_child, = index.link_batch([link("h1", NHS, Identifier("local", "HEALTH:1"), agency="HEALTH",
+                                          record_id="H-1", revised_ms=1)])
+    right_child, = index.link_batch([link("h2", OTHER_NHS, Identifier("local", "HEALTH:2"), agency="HEALTH",
+                                          record_id="H-2", revised_ms=1)])
+    wrong, = index.link_batch([link("p1", NHS, subject, record_id="PPN-1", revised_ms=10)])
+    assert wrong.decision.person_id == other_child.decision.person_id
+    corrected, = index.link_batch([link("p2", OTHER_NHS, subject, record_id="PPN-1", revised_ms=20)])
+    assert corrected.decision.person_id == right_child.decision.person_id
+    assert corrected.decision.merge == ()
+    assert owner(engine, subject) == right_child.decision.person_id
+    assert owner(engine, NHS) == other_child.decision.person_id
+    with engine.connect() as db:
+        assert db.scalar(select(func.count()).select_from(PersonMerge)) == 0
+        evidence = db.scalar(select(LinkDecisionRecord.evidence).where(LinkDecisionRecord.event_id == "p2"))
+    assert evidence is not None and evidence["released"] == ["local:POLICE:P-7"]
+
+
+def test_a_wrong_number_only_the_corrected_record_gave_is_no_childs_any_more(engine: Engine) -> None:
+    index = PersonIndex(session_factory(engine))
+    subject = Identifier("local", "SOCIAL_CARE:S-1")
+    first, = index.link_batch([link("s1", WRONG_NHS, subject, agency="SOCIAL_CARE", record_id="C-1",
+                                    revised_ms=10)])
+    second, = index.link_batch([link("s2", NHS, subject, agency="SOCIAL_CARE", record_id="C-1", revised_ms=20)])
+    assert owner(engine, WRONG_NHS) is None
+    assert owner(engine, NHS) == owner(engine, subject) == second.decision.person_id
+    later, = index.link_batch([link("h9", WRONG_NHS, Identifier("local", "HEALTH:9"), agency="HEALTH")])
+    assert later.decision.method == "NEW_PERSON"  # the real owner of that number is someone else
+    assert later.decision.person_id not in (first.decision.person_id, second.decision.person_id)
+
+
+def test_an_older_revision_arriving_late_follows_its_record_and_proves_no_merge(engine: Engine) -> None:
+    """The corrected revision is linked first; the original (wrong number) arrives after it. It
+    goes where the record stands, attaching nothing and merging nobody."""
+    index = PersonIndex(session_factory(engine))
+    subject = Identifier("local", "POLICE:P-8")
+    other_child, = index.link_batch([link("h1", NHS, Identifier("local", "HEALTH:1"), agency="HEALTH",
+                                          record_id="H-1", revised_ms=1)])
+    newer, = index.link_batch([link("p2", OTHER_NHS, subject, record_id="PPN-8", revised_ms=20)])
+    older, = index.link_batch([link("p1", NHS, subject, record_id="PPN-8", revised_ms=10)])
+    assert older.decision.person_id == newer.decision.person_id != other_child.decision.person_id
+    assert older.decision.merge == () and older.decision.attach == ()
+    with engine.connect() as db:
+        assert db.scalar(select(func.count()).select_from(PersonMerge)) == 0
+    again, = index.link_batch([link("p1", NHS, subject, record_id="PPN-8", revised_ms=10)])
+    assert again.redelivered and again.decision.person_id == newer.decision.person_id
+
+
+def test_a_revision_that_changes_no_identifier_stays_with_its_child(engine: Engine) -> None:
+    index = PersonIndex(session_factory(engine))
+    subject = Identifier("local", "POLICE:P-9")
+    first, = index.link_batch([link("r1", subject, record_id="PPN-9", revised_ms=10)])
+    regraded, = index.link_batch([link("r2", subject, record_id="PPN-9", revised_ms=20)])
+    assert (regraded.decision.person_id, regraded.decision.method) == (first.decision.person_id, "LOCAL_ID")
+
+
 def test_two_workers_racing_on_a_new_child_create_one_person(settings: Settings, engine: Engine) -> None:
     engines = [make_engine(settings.sqlalchemy_url()) for _ in range(2)]
     indexes = [PersonIndex(session_factory(e)) for e in engines]

@@ -15,7 +15,7 @@ from mash.db import make_engine, upgrade
 from mash.models import Base
 from mash.settings import Settings
 
-HEAD = "0004"  # the latest revision in mash/migrations/versions
+HEAD = "0005"  # the latest revision in mash/migrations/versions
 
 
 @pytest.fixture

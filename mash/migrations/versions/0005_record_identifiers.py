@@ -1,0 +1,41 @@
+"""Corrected identifiers (issue 15): the person index keeps where each agency record stands (its
+latest revision and person) and which identifiers that revision asserts, so a corrected NHS number
+or UPN releases the wrong one instead of leaving it on the child.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'record_links',
+        sa.Column('record_id', sa.String(length=36), primary_key=True),
+        sa.Column('event_id', sa.String(length=36), nullable=False),
+        sa.Column('revised_ms', sa.BigInteger(), nullable=False),
+        sa.Column('person_id', sa.String(length=36), nullable=False),
+        sa.Column('method', sa.String(length=16), nullable=False),
+    )
+    op.create_table(
+        'record_identifiers',
+        sa.Column('record_id', sa.String(length=36), primary_key=True),
+        sa.Column('scheme', sa.String(length=32), primary_key=True),
+        sa.Column('value', sa.String(length=128), primary_key=True),
+    )
+    op.create_index('ix_record_identifiers_identifier', 'record_identifiers', ['scheme', 'value'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_record_identifiers_identifier', table_name='record_identifiers')
+    op.drop_table('record_identifiers')
+    op.drop_table('record_links')
