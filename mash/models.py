@@ -362,6 +362,7 @@ class AuditRecordRow(Base):
     decision_key: Mapped[str] = mapped_column(String(160), unique=True)  # event/decider: one entry each
     decisions_digest: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+    record_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)  # its revisions' entries
 
 
 class AuditDecisionSetRow(Base):

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ class Entry:
     event_id: str
     key: str
     decisions_digest: str
+    record_id: str | None = None
 
 
 def _with_sets(*columns: Any) -> Any:
@@ -68,7 +70,18 @@ def append(session: Session, entries: Sequence[Entry], sets: Mapping[str, str]) 
         connection.execute(insert(ENTRIES), [
             {"chain": e.sealed.chain, "seq": e.sealed.seq, "prev_hash": e.sealed.prev_hash, "hash": e.sealed.hash,
              "event_id": e.event_id, "decision_key": e.key, "decisions_digest": e.decisions_digest,
-             "body": e.sealed.body} for e in entries])
+             "body": e.sealed.body, "record_id": e.record_id} for e in entries])
+
+
+def of_records(session: Session, record_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The entries already recorded for these agency records (each revision's), as their bodies."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    unique = list(dict.fromkeys(record_ids))
+    for start in range(0, len(unique), CHUNK):
+        for record_id, body in session.execute(select(ENTRIES.c.record_id, ENTRIES.c.body)
+                                               .where(ENTRIES.c.record_id.in_(unique[start:start + CHUNK]))):
+            found.setdefault(record_id, []).append(orjson.loads(body))
+    return found
 
 
 def for_event(session: Session, event_id: str) -> list[Sealed]:

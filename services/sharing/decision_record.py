@@ -73,3 +73,25 @@ def role_records(decisions: Sequence[RoleDecision]) -> list[dict[str, Any]]:
 def decision_key(event_id: str, decided_by: str = HUB_DECIDER) -> str:
     """One automatic entry per event: a redelivered event finds it instead of deciding again."""
     return f"{event_id}/{decided_by}"
+
+
+def _order(entry: dict[str, Any]) -> tuple[str, str]:
+    return str(entry.get("revised_at") or ""), str(entry["event_id"])
+
+
+def with_its_place(entry: dict[str, Any], earlier: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A revision's entry, naming where it stands among its record's entries recorded before it:
+    the revision it supersedes (the latest older one), or, arriving late, the newer one already
+    recorded that supersedes it. What was shared under the earlier revision stays in its entry."""
+    others = [e for e in earlier if e["event_id"] != entry["event_id"] and e.get("record_id") == entry.get("record_id")]
+    newer = [e for e in others if _order(e) > _order(entry)]
+    older = [e for e in others if _order(e) < _order(entry)]
+
+    def named(e: dict[str, Any]) -> dict[str, Any]:
+        return {"event_id": e["event_id"], "revision": e.get("revision"), "revised_at": e.get("revised_at")}
+
+    if newer:
+        return {**entry, "superseded_by": named(max(newer, key=_order))}
+    if older:
+        return {**entry, "supersedes": named(max(older, key=_order))}
+    return entry

@@ -20,11 +20,27 @@ def explain(entries: list[dict[str, Any]]) -> str:
     first = entries[0]
     lines = [f"Event {first['event_id']} ({first['event_type']}, from {first['source_agency'].lower()}): "
              f"{_CONSENT.get(first['consent'], first['consent'])}."]
+    lines.extend(_revision(first))
     for entry in entries:
         for decision in entry["decisions"]:
             lines.append("")
             lines.extend(_one(entry, decision))
     return "\n".join(lines)
+
+
+def _revision(entry: dict[str, Any]) -> list[str]:
+    """Which revision of the agency record this was, and where it stands among the others."""
+    if not entry.get("record_id"):
+        return []
+    what = "a withdrawal (entered in error)" if entry.get("withdrawn") else f"revision {entry.get('revision')}"
+    lines = [f"It is {what} of record {entry['record_id']}, revised at {entry.get('revised_at')}."]
+    if "supersedes" in entry:
+        lines.append(f"It supersedes event {entry['supersedes']['event_id']} (revised at "
+                     f"{entry['supersedes']['revised_at']}); what was shared under that one stays in its entry.")
+    if "superseded_by" in entry:
+        lines.append(f"It arrived after a newer revision, event {entry['superseded_by']['event_id']} (revised at "
+                     f"{entry['superseded_by']['revised_at']}), so the hub ignored it beyond this record.")
+    return lines
 
 
 def _one(entry: dict[str, Any], record: dict[str, Any]) -> list[str]:

@@ -24,7 +24,13 @@ from services.messages import Contention, InMessage, OutMessage, dead_letter_for
 from services.sharing import audit_store
 from services.sharing.audit_chain import Sealed, seal
 from services.sharing.decide import EventFacts, decide_all, decision_inputs
-from services.sharing.decision_record import DecisionSet, decision_entry, decision_key, decision_set
+from services.sharing.decision_record import (
+    DecisionSet,
+    decision_entry,
+    decision_key,
+    decision_set,
+    with_its_place,
+)
 from services.sharing.fields import EventFields, Plan, plan_of
 from services.sharing.policy_source import PolicySource
 from services.sharing.vocabulary import CONTEXT_FLAGS
@@ -126,6 +132,7 @@ class Sharer:
         keys = [decision_key(item.header["event_id"]) for item in items]  # type: ignore[index]
         found = audit_store.recorded(session, [item.header["event_id"] for item in items])  # type: ignore[index]
         now = self.clock()
+        entries_of = self._entries_of_records(session, [i for i, k in zip(items, keys, strict=True) if k not in found])
         fresh: dict[str, list[tuple[_Item, str, dict[str, Any]]]] = {}
         first: dict[str, _Item] = {}
         sets: dict[str, str] = {}
@@ -140,7 +147,7 @@ class Sharer:
                 assert decisions is not None
                 if decisions.digest not in self._stored_sets:
                     sets[decisions.digest] = decisions.text
-                entry = decision_entry(decisions, item.header or {}, policy_version, now)
+                entry = self._placed(decision_entry(decisions, item.header or {}, policy_version, now), entries_of)
                 item.records = decisions.records
                 fresh.setdefault(f"p{item.message.partition}", []).append((item, key, entry))
         made = []
@@ -150,12 +157,28 @@ class Sharer:
                 record = Sealed(record.chain, record.seq, record.prev_hash, record.hash, record.body,
                                 item.decisions.text if item.decisions else None)
                 item.entry, item.body = record, entry
-                made.append(audit_store.Entry(record, entry["event_id"], key, entry["decisions_digest"]))
+                made.append(audit_store.Entry(record, entry["event_id"], key, entry["decisions_digest"],
+                                              entry.get("record_id")))
         audit_store.append(session, made, sets)
         for item, key in zip(items, keys, strict=True):
             if item.entry is None:  # a repeat within the batch: its first copy's entry
                 item.entry, item.body, item.records = first[key].entry, first[key].body, first[key].records
         return sets
+
+    @staticmethod
+    def _entries_of_records(session: Session, items: list[_Item]) -> dict[str, list[dict[str, Any]]]:
+        """The entries already recorded for the records these revisions are of."""
+        records = [item.header["record_id"] for item in items if item.header and item.header.get("revision")]
+        return audit_store.of_records(session, records) if records else {}
+
+    @staticmethod
+    def _placed(entry: dict[str, Any], entries_of: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        """A revision's entry names the one it supersedes, recorded before or earlier in the batch."""
+        if "record_id" not in entry:
+            return entry
+        earlier = entries_of.setdefault(entry["record_id"], [])
+        earlier.append(with_its_place(entry, earlier))
+        return earlier[-1]
 
     # -- what is sent ----------------------------------------------------------------------------------
 

@@ -119,6 +119,31 @@ def test_an_event_twice_in_one_batch_is_decided_and_recorded_once(
         assert audit_store.count(session) == 3
 
 
+def test_a_revisions_entry_names_the_revision_it_supersedes_and_a_late_one_the_revision_that_superseded_it(
+        sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    """Three revisions of one PPN (stamped 10:00, 11:00, 12:00): the first two in one batch, then the
+    last, then the first's predecessor arriving late (09:00). Each entry says where it stands."""
+    def revision(grading: str, hour: int) -> dict[str, Any]:
+        return {**feed(1)[0], "risk_grading": grading, "updated_at": f"2026-11-10T{hour:02d}:00:00Z"}
+
+    sharer = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY))
+    batches = [[revision("STANDARD", 10), revision("MEDIUM", 11)], [revision("HIGH", 12)],
+               [revision("STANDARD", 9)]]
+    ids = [[e["event_id"] for e in shared_events(sharer.process(enriched(sessions, b, tmp_path)))] for b in batches]
+    (r10, r11), (r12,), (r9,) = ids
+    with sessions() as session:
+        bodies = {e: orjson.loads(audit_store.for_event(session, e)[0].body) for e in (r9, r10, r11, r12)}
+        assert verify(audit_store.read_chains(session)).broken is None
+    assert "supersedes" not in bodies[r10] and "superseded_by" not in bodies[r10]
+    assert bodies[r11]["supersedes"]["event_id"] == r10  # within one batch
+    assert bodies[r12]["supersedes"] == {"event_id": r11, "revision": bodies[r11]["revision"],
+                                         "revised_at": bodies[r11]["revised_at"]}
+    assert bodies[r9]["superseded_by"]["event_id"] == r12 and "supersedes" not in bodies[r9]
+    from services.sharing.explain import explain
+    said = explain([{**bodies[r12], "decisions": []}])
+    assert f"It supersedes event {r11}" in said and "revised at 2026-11-10T11:00:00.000+00:00" in said
+
+
 def test_losing_a_race_for_the_chain_head_retries_and_leaves_the_chain_intact(
         sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     batches = enriched(sessions, feed(8), tmp_path)

@@ -1,6 +1,7 @@
 """Corrected identifiers (issue 15): the person index keeps where each agency record stands (its
 latest revision and person) and which identifiers that revision asserts, so a corrected NHS number
-or UPN releases the wrong one instead of leaving it on the child.
+or UPN releases the wrong one instead of leaving it on the child. Audit entries are indexed by
+record, so a revision's entry names the one it supersedes.
 
 Revision ID: 0005
 Revises: 0004
@@ -33,9 +34,10 @@ def upgrade() -> None:
         sa.Column('value', sa.String(length=128), primary_key=True),
     )
     op.create_index('ix_record_identifiers_identifier', 'record_identifiers', ['scheme', 'value'])
+    # A plain ADD COLUMN, never a batch copy: the copy would drop the append-only triggers.
+    op.add_column('audit_records', sa.Column('record_id', sa.String(length=36), nullable=True))
+    op.create_index('ix_audit_records_record_id', 'audit_records', ['record_id'])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_record_identifiers_identifier', table_name='record_identifiers')
-    op.drop_table('record_identifiers')
-    op.drop_table('record_links')
+    raise NotImplementedError("restore the backup taken before upgrading")
