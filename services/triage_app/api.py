@@ -61,7 +61,8 @@ def api_alert(request: Request, user: Annotated[User, Depends(api_user)], alert_
             "reasons_withheld": found.hidden_reasons, "household": [h.as_json() for h in found.household],
             "timeline": [{"event_id": e.event_id, "event_type": e.event_type, "agency": e.agency,
                           "occurred_at": e.occurred_at.isoformat(), "in_alert": e.event_id in found.in_alert,
-                          "withheld": e.withheld, "fields": dict(e.fields), "standing": e.note}
+                          "withheld": e.withheld, "fields": dict(e.fields), "standing": e.note,
+                          "amended": e.amended}
                          for e in found.timeline]}
 
 

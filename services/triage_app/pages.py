@@ -117,13 +117,13 @@ def alert_view(request: Request, alert_id: str) -> HTMLResponse:
     return _alert_page(request, user, alert_id, request.query_params.get("notice", ""))
 
 
-def _alert_page(request: Request, user: User, alert_id: str, notice: str) -> HTMLResponse:
+def _alert_page(request: Request, user: User, alert_id: str, notice: str, seen: int | None = None) -> HTMLResponse:
     found = alert_for(request, user, alert_id)
     with cfg(request).sessions() as session:
         workers = list(session.scalars(select(UserRecord.username).where(
             UserRecord.active.is_(True), UserRecord.role.in_((WORKER, MANAGER))).order_by(UserRecord.username)))
     return page(request, "alert.html", user=user, alert=found, workers=workers if user.role == MANAGER else [],
-                notice=notice)
+                notice=notice, seen=seen)
 
 
 @router.post("/alerts/{alert_id}/{action}")
@@ -144,7 +144,8 @@ def alert_action(request: Request, alert_id: str, action: str, token: Annotated[
     except HTTPException as exc:
         if exc.status_code != 409 or action != "decision":
             raise
-        response = _alert_page(request, user, alert_id, str(exc.detail))  # as it is now, and why not recorded
+        # the alert as it is now, why nothing was recorded, and what is new since the revision decided on
+        response = _alert_page(request, user, alert_id, str(exc.detail), seen=revision)
         response.status_code = 409
         return response
     return RedirectResponse(request.url_for("alert_view", alert_id=alert_id).include_query_params(notice=notice),

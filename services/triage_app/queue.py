@@ -6,8 +6,9 @@ The queue is ordered by rating, then by time left, so the red alert nearest its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from mash.models import AlertActionRecord, AlertRecord, TimelineEventRecord, Tri
 from services.triage.clocks import AT_RISK, BREACHED, ON_TIME
 from services.triage.scoring import Scoring
 from services.triage_app.accounts import User
-from services.triage_app.views import VisibleEvent, visible_event, visible_reasons, visible_values
+from services.triage_app.views import VisibleEvent, amendment, visible_event, visible_reasons, visible_values
 
 NAME_FIELDS = ("subject.given_name", "subject.family_name", "subject.date_of_birth")
 
@@ -72,6 +73,7 @@ class AlertPage:
     revision: int = 1  # what the person is looking at: a decision names it
     review: str | None = None  # the hub asks a person to re-rate
     follows: str | None = None  # the decided alert this one carries on from
+    joined: dict[str, int] = field(default_factory=dict)  # event id -> the alert revision it joined at
 
 
 def queue(session: Session, user: User, now: datetime, limit: int = 100) -> QueuePage:
@@ -96,15 +98,22 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
     in_alert = set(alert.event_ids)
     scored: list[tuple[str, str, int, dict[str, Any]]] = []
     households: set[str] = set()
+    revisions: dict[str, list[tuple[tuple[datetime, str], int]]] = {}  # record -> (order, place in timeline)
     for e in events:
         values = orjson.loads(e.values or "{}")
         seen = visible_event(e.event_id, e.event_type, e.source_agency, e.occurred_at, values, e.views,
                              user.sharing_role)
         timeline.append(replace(seen, note=_standing(e)))
+        revisions.setdefault(e.record_id or e.event_id, []).append((_revised_order(e), len(timeline) - 1))
         if e.event_id in in_alert and not e.withdrawn and not e.superseded_by:  # the records as they stand
             shown = visible_values(values, e.views.get(user.sharing_role or "", ()))
             scored.append((e.event_type, e.source_agency, _ms(e.occurred_at), shown))
             households.update(shown.get("context", {}).get("household_person_ids") or ())
+    for places in revisions.values():  # each revision against the one before it
+        order = [at for _, at in sorted(places)]
+        for before, after in pairwise(order):
+            timeline[after] = replace(timeline[after], amended=amendment(
+                timeline[after].agency, timeline[before], timeline[after]))
     reasons = visible_reasons(scoring, scored)
     names = _names(session, [alert.person_id], user)
     return AlertPage(
@@ -118,7 +127,14 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
                                        .order_by(TriageDecisionRecord.decided_at))),
         profile=alert.profile, rated_by=alert.rag_set_by, hub_rag=alert.hub_rag,
         revision=alert.revision, review=alert.review, follows=alert.follows,
+        joined=dict(zip(alert.event_ids, alert.joined or (), strict=False)),
     )
+
+
+def _revised_order(e: TimelineEventRecord) -> tuple[datetime, str]:
+    when = _aware(e.revised_at or e.received_at)
+    assert when is not None
+    return when, e.event_id
 
 
 def _standing(e: TimelineEventRecord) -> str:

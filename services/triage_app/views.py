@@ -25,6 +25,7 @@ class VisibleEvent:
     fields: tuple[tuple[str, Any], ...]  # (dotted name, value), in name order
     withheld: bool
     note: str = ""  # a revision's standing: amended by a later one, or withdrawn by its agency
+    amended: str = ""  # what this revision changed from the one before, as the user sees both
 
 
 def visible_values(values: Mapping[str, Any], allowed: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -45,6 +46,42 @@ def visible_event(event_id: str, event_type: str, agency: str, occurred_at: Any,
     flat = tuple(sorted((f"{section}.{key}", value) for section, keys in shown.items() for key, value in keys.items()))
     withheld = not flat
     return VisibleEvent(event_id, None if withheld else event_type, agency, occurred_at, flat, withheld)
+
+
+AMENDMENT_VALUE_CHARS = 60
+
+
+def amendment(agency: str, before: VisibleEvent, after: VisibleEvent) -> str:
+    """What a revision changed, in the fields the user sees of both ("police amended: risk grading
+    STANDARD -> HIGH"). Fields the user sees of neither say nothing, so a change cannot leak."""
+    if before.withheld or after.withheld:
+        return ""
+    old, new = _from_agency(before), _from_agency(after)
+    changes = [f"{_label(name)} {_short(old[name])} -> {_short(new[name])}"
+               for name in sorted(old.keys() & new.keys()) if old[name] != new[name]]
+    changes += [f"{_label(name)} added: {_short(new[name])}" for name in sorted(new.keys() - old.keys())]
+    changes += [f"{_label(name)} no longer shared" for name in sorted(old.keys() - new.keys())]
+    if not changes:
+        return f"{agency.lower().replace('_', ' ')} sent a revision: nothing you can see changed"
+    return f"{agency.lower().replace('_', ' ')} amended: " + "; ".join(changes)
+
+
+AGENCY_SECTIONS = ("subject", "payload")  # what the agency sent; `link` and `context` the hub added
+
+
+def _from_agency(seen: VisibleEvent) -> dict[str, Any]:
+    """What the agency sent, not what the hub added (link method, prior contacts), which changes
+    with every event and is not the agency's amendment."""
+    return {name: value for name, value in seen.fields if name.partition(".")[0] in AGENCY_SECTIONS}
+
+
+def _label(name: str) -> str:
+    return name.partition(".")[2].replace("_", " ") or name
+
+
+def _short(value: Any) -> str:
+    text = "none" if value is None else str(value)
+    return text if len(text) <= AMENDMENT_VALUE_CHARS else text[:AMENDMENT_VALUE_CHARS - 1] + "…"
 
 
 def visible_reasons(scoring: Scoring, events: Sequence[tuple[str, str, int, Mapping[str, Any]]]) -> list[str]:

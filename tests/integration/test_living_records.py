@@ -16,10 +16,14 @@ from kafka import KafkaProducer
 from sqlalchemy import Engine, select
 
 from mash.codec import Codec
+from mash.db import session_factory
 from mash.models import AlertRecord, EventOutcomeRecord, LinkDecisionRecord, TimelineEventRecord
 from mash.pipeline_counts import count
 from mash.settings import Settings
 from mash.topics import DECISIONS, topic_name
+from services.triage.scoring_file import load_scoring
+from services.triage_app.accounts import User
+from services.triage_app.queue import alert_page
 from tests.integration.conftest import publish_record, wait_for
 
 
@@ -97,6 +101,11 @@ def test_a_re_graded_ppn_revises_its_record_and_raises_the_childs_alert_to_red(
     control_alert, = alerts_of(engine, c)
     assert (control_alert.rag, list(control_alert.event_ids)) == ("RED", [control["event_id"]])
     assert outcome(engine, control["event_id"]).kind == "NEW"
+    with session_factory(engine)() as session:  # the timeline says what the revision changed
+        page = alert_page(session, User("mo", "Mo", "triage_manager", "triage_manager"), alert.alert_id,
+                          load_scoring(), datetime.now(UTC))
+    amended = {e.event_id: e.amended for e in page.timeline}
+    assert amended[regraded["event_id"]] == "police amended: risk grading STANDARD -> HIGH"
 
 
 def test_an_older_revision_arriving_after_a_newer_one_is_stale_and_changes_nothing(

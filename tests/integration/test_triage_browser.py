@@ -139,3 +139,33 @@ def test_the_queue_updates_live(browser: Browser, base_url: str, data: Any, sess
                                 [], [event])
     expect(page.locator("tr.alert")).to_have_count(4)  # no reload: the page fetched it
     expect(page.locator("tr.alert").first).to_contain_text("Zed Late")
+
+
+def test_a_decision_on_an_alert_that_changed_while_open_is_refused_showing_what_is_new(
+        browser: Browser, base_url: str, data: Any, sessions: sessionmaker[Session],
+        request: pytest.FixtureRequest) -> None:
+    """The manager opens Sam's alert (revision 1); the hub attaches a police report (revision 2)
+    before the decision is sent: the app answers 409, records nothing, and marks the new event."""
+    page = logged_in(browser, base_url, "mo")
+    sam = data["sam"]
+    page.goto(f"/alerts/{sam['alert_id']}")
+    expect(page.locator("#revision")).to_have_text("1")
+    late = shared(sam["person_id"], "police.public_protection_notification", "POLICE", NOW - timedelta(minutes=2),
+                  {"payload": {"risk_grading": "HIGH"}}, {"triage_manager": ["payload.risk_grading"]})
+    revised = {**sam, "revision": 2, "rag": "RED", "event_ids": [*sam["event_ids"], late["event_id"]],
+               "joined": [1] * len(sam["event_ids"]) + [2], "agencies": sorted({*sam["agencies"], "POLICE"}),
+               "score": 160}
+    TriageStore(sessions).apply([revised], [], [late])
+    page.get_by_label("no further action").check()
+    page.locator("#rationale").fill("Attendance only; the school is managing it.")
+    with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        page.locator("#decide").click()
+    assert answered.value.status == 409
+    expect(page.locator(".notice")).to_contain_text("you saw revision 1, it is now revision 2")
+    expect(page.locator("#revision")).to_have_text("2")
+    new = page.locator(f'#timeline li[data-event-id="{late["event_id"]}"]')
+    expect(new).to_have_class("event in-alert new-since")
+    expect(new).to_contain_text("new since you looked")
+    expect(page.locator("#timeline li.new-since")).to_have_count(1)
+    expect(page.locator(".decision-record")).to_have_count(0)  # nothing was recorded
+    page.screenshot(path=str(SHOTS / f"alert-409-{request.node.callspec.id}.png"), full_page=True)

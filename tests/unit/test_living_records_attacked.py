@@ -224,6 +224,27 @@ def test_the_alert_page_gives_reasons_only_from_revisions_that_stand(sessions: s
     assert not any("high risk" in r for r in page.reasons), f"the page still gives: {page.reasons}"
 
 
+def test_the_alert_page_says_what_each_revision_amended_in_the_role_s_view(sessions: sessionmaker[Session]) -> None:
+    from services.triage.scoring_file import load_scoring
+    from services.triage_app.accounts import User
+    from services.triage_app.queue import alert_page
+
+    rev1 = shared("00000000-0000-0000-0000-000000000011", "A", "R-2", BASE, "STANDARD")
+    rev2 = shared("00000000-0000-0000-0000-000000000012", "A", "R-2", BASE + HOUR, "HIGH")
+    alert = {"alert_id": "alert-2", "person_id": "A", "revision": 2, "status": "OPEN", "rag": "RED",
+             "reasons": [], "agencies": ["POLICE"], "event_ids": [rev1["event_id"], rev2["event_id"]],
+             "opened_at": BASE, "updated_at": BASE + HOUR, "score": 110, "indicators": [],
+             "scoring_version": "s", "profile": "p", "clock_started_at": BASE, "at_risk_at": BASE + HOUR,
+             "due_at": BASE + 2 * HOUR, "review": None, "joined": [1, 2], "follows": None}
+    TriageStore(sessions).apply([alert], [], [rev1])
+    TriageStore(sessions).apply([], [], [rev2])
+    with sessions() as session:
+        page = alert_page(session, User("mo", "Mo", "triage_manager", "triage_manager"), "alert-2",
+                          load_scoring(), datetime.now(UTC))
+    amended = {e.event_id: e.amended for e in page.timeline}
+    assert amended == {rev1["event_id"]: "", rev2["event_id"]: "police amended: risk grading STANDARD -> HIGH"}
+
+
 def test_a_revision_re_linked_to_another_child_leaves_nothing_on_the_first_childs_timeline(
         sessions: sessionmaker[Session]) -> None:
     """Fixed (privacy, judgment): rev2 of a record is linked to child B (a corrected identifier:
