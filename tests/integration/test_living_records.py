@@ -243,3 +243,54 @@ def test_a_withdrawn_high_risk_ppn_asks_for_the_alert_to_be_reviewed(
         withdrawn = db.scalar(select(TimelineEventRecord.withdrawn)
                               .where(TimelineEventRecord.event_id == withdrawal["event_id"]))
     assert withdrawn is True
+
+
+def test_a_decision_on_a_child_retired_by_a_merge_closes_the_survivors_alert(
+    provisioned: Settings, engine: Engine, hub_worker: Callable[[], Popen[bytes]], tmp_path: Path
+) -> None:
+    """Two police subjects, each with a RED alert, are proved one child (a third report carries one's
+    reference and the other's NHS number). The decision a person made on the retired child's alert
+    before the merge reaches the hub after it: the survivor's alert closes, and what the person had
+    not seen opens a follow-up; nothing stays open and hidden under the retired person."""
+    hub_worker()
+    nhs = "9434765919"
+    seen = publish(provisioned, tmp_path, "police", {**ppn("PPN-LR-M1", "A", "HIGH", None, day=10),
+                                                     "person_ref": "WYP-LR-M1"})
+    other = publish(provisioned, tmp_path, "police", {**ppn("PPN-LR-M2", "B", "HIGH", None, day=11),
+                                                      "person_ref": "WYP-LR-M2", "nhs_number": nhs})
+    wait_for(decided(provisioned, engine, 2), what="two children, each with an alert")
+    retired, survivor = person_of(engine, seen["event_id"]), person_of(engine, other["event_id"])
+    assert retired != survivor
+    (decided_alert,) = alerts_of(engine, retired)
+
+    proof = publish(provisioned, tmp_path, "police", {**ppn("PPN-LR-M3", "A", "STANDARD", None, day=12),
+                                                      "person_ref": "WYP-LR-M1", "nhs_number": nhs})
+    wait_for(decided(provisioned, engine, 3), what="the report proving them one child")
+    assert person_of(engine, proof["event_id"]) == survivor  # the NHS number's owner survives
+
+    decision = {"decision_id": str(uuid.uuid4()), "alert_id": decided_alert.alert_id, "person_id": retired,
+                "outcome": "STRATEGY_DISCUSSION_S47", "rationale": "High-risk PPN: strategy discussion.",
+                "decided_by": "tester", "decided_role": "triage_manager", "rag_at_decision": "RED",
+                "decided_at": datetime.now(UTC), "audit_ref": "p0:1", "alert_revision": decided_alert.revision}
+    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer.send(topic_name(DECISIONS, provisioned), key=retired.encode(),
+                  value=Codec().encode(decision, "uk.mash.hub.TriageDecision"))
+    producer.flush()
+    producer.close()
+
+    def closed_for_survivor() -> list[Any] | None:
+        rows = alerts_of(engine, survivor)
+        return rows if any(r.status == "CLOSED" for r in rows) else None
+
+    rows = wait_for(closed_for_survivor, timeout_s=120, what="the hub to close the survivor's alert")
+    wait_for(decided(provisioned, engine, 3), what="the hub to commit the decision")
+    rows = alerts_of(engine, survivor)
+    open_rows = [r for r in rows if r.status == "OPEN"]
+    assert len(open_rows) == 1, [(r.alert_id, r.status, list(r.event_ids)) for r in rows]
+    follow_up = open_rows[0]
+    assert seen["event_id"] not in follow_up.event_ids  # what the person decided on stays decided
+    assert other["event_id"] in follow_up.event_ids and follow_up.follows is not None
+    assert all(r.status != "OPEN" for r in alerts_of(engine, retired))  # nothing left open and hidden
+    with engine.connect() as db:  # the survivor's timeline holds the retired child's events too
+        owners = dict(db.execute(select(TimelineEventRecord.event_id, TimelineEventRecord.person_id)).all())
+    assert owners[seen["event_id"]] == owners[other["event_id"]] == survivor
