@@ -262,6 +262,8 @@ class TimelineEventRecord(Base):
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     superseded_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
     superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # role -> field -> when a later revision stopped sharing it (consent withdrawn): shown in its place
+    withdrawn_fields: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSON, nullable=True)
 
 
 class UserRecord(Base):

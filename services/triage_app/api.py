@@ -62,7 +62,7 @@ def api_alert(request: Request, user: Annotated[User, Depends(api_user)], alert_
             "timeline": [{"event_id": e.event_id, "event_type": e.event_type, "agency": e.agency,
                           "occurred_at": e.occurred_at.isoformat(), "in_alert": e.event_id in found.in_alert,
                           "withheld": e.withheld, "fields": dict(e.fields), "standing": e.note,
-                          "amended": e.amended}
+                          "amended": e.amended, "withdrawn_fields": dict(e.withdrawn_fields)}
                          for e in found.timeline]}
 
 

@@ -102,7 +102,7 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
     for e in events:
         values = orjson.loads(e.values or "{}")
         seen = visible_event(e.event_id, e.event_type, e.source_agency, e.occurred_at, values, e.views,
-                             user.sharing_role)
+                             user.sharing_role, e.withdrawn_fields)
         timeline.append(replace(seen, note=_standing(e)))
         revisions.setdefault(e.record_id or e.event_id, []).append((_revised_order(e), len(timeline) - 1))
         if e.event_id in in_alert and not e.withdrawn and not e.superseded_by:  # the records as they stand

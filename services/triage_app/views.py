@@ -26,6 +26,7 @@ class VisibleEvent:
     withheld: bool
     note: str = ""  # a revision's standing: amended by a later one, or withdrawn by its agency
     amended: str = ""  # what this revision changed from the one before, as the user sees both
+    withdrawn_fields: tuple[tuple[str, str], ...] = ()  # (name, date): fields this role saw here, since withdrawn
 
 
 def visible_values(values: Mapping[str, Any], allowed: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -40,12 +41,17 @@ def visible_values(values: Mapping[str, Any], allowed: Sequence[str]) -> dict[st
 
 
 def visible_event(event_id: str, event_type: str, agency: str, occurred_at: Any, values: Mapping[str, Any],
-                  views: Mapping[str, Sequence[str]], sharing_role: str | None) -> VisibleEvent:
+                  views: Mapping[str, Sequence[str]], sharing_role: str | None,
+                  withdrawn: Mapping[str, Mapping[str, str]] | None = None) -> VisibleEvent:
+    """The role's view of one timeline row, and the names of fields it saw here before a later
+    revision stopped sharing them (they saw them once: the name and date tell nothing new)."""
     allowed = views.get(sharing_role, ()) if sharing_role else ()
     shown = visible_values(values, allowed)
     flat = tuple(sorted((f"{section}.{key}", value) for section, keys in shown.items() for key, value in keys.items()))
-    withheld = not flat
-    return VisibleEvent(event_id, None if withheld else event_type, agency, occurred_at, flat, withheld)
+    gone = tuple(sorted((withdrawn or {}).get(sharing_role or "", {}).items())) if sharing_role else ()
+    withheld = not flat and not gone
+    return VisibleEvent(event_id, None if withheld else event_type, agency, occurred_at, flat, withheld,
+                        withdrawn_fields=gone)
 
 
 AMENDMENT_VALUE_CHARS = 60
@@ -60,7 +66,8 @@ def amendment(agency: str, before: VisibleEvent, after: VisibleEvent) -> str:
     changes = [f"{_label(name)} {_short(old[name])} -> {_short(new[name])}"
                for name in sorted(old.keys() & new.keys()) if old[name] != new[name]]
     changes += [f"{_label(name)} added: {_short(new[name])}" for name in sorted(new.keys() - old.keys())]
-    changes += [f"{_label(name)} no longer shared" for name in sorted(old.keys() - new.keys())]
+    was = old.keys() | {name for name, _ in before.withdrawn_fields}
+    changes += [f"{_label(name)} no longer shared" for name in sorted(was - new.keys())]
     if not changes:
         return f"{agency.lower().replace('_', ' ')} sent a revision: nothing you can see changed"
     return f"{agency.lower().replace('_', ' ')} amended: " + "; ".join(changes)

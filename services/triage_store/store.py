@@ -86,9 +86,11 @@ def _supersede(connection: Connection, records: set[str]) -> None:
                  if len(rows) > 1 or any(r.withdrawn or r.superseded_by for r in rows)}
     if not revisions:
         return
-    seen = {row.event_id: row for row in _rows_in(connection, ("event_id", "views", "values"), table.c.event_id,
+    seen = {row.event_id: row for row in _rows_in(connection, ("event_id", "views", "values", "withdrawn_fields"),
+                                                    table.c.event_id,
                                                     {r.event_id for rows in revisions.values() for r in rows})}
-    revisions = {record: [_Revision(r, seen[r.event_id].views, seen[r.event_id].values) for r in rows]
+    revisions = {record: [_Revision(r, seen[r.event_id].views, seen[r.event_id].values,
+                                    seen[r.event_id].withdrawn_fields or {}) for r in rows]
                  for record, rows in revisions.items()}
     changes: list[dict[str, Any]] = []
     for rows in revisions.values():
@@ -103,23 +105,37 @@ def _supersede(connection: Connection, records: set[str]) -> None:
             views = {role: [f for f in fields if f in still.get(role, ())] for role, fields in row.views.items()}
             values = orjson.dumps(_only(parse_values(row.values), {f for fs in views.values() for f in fs})).decode()
             by = None if row is latest else latest.event_id
-            if row.superseded_by != by or views != row.views or values != row.values:
+            gone = _withdrawn(row, views, latest)
+            if row.superseded_by != by or views != row.views or values != row.values or gone != row.withdrawn_fields:
                 changes.append({"p_event_id": row.event_id, "p_superseded_by": by, "p_views": views,
-                                "p_values": values, "p_at": datetime.now(UTC) if by else None})
+                                "p_values": values, "p_at": datetime.now(UTC) if by else None,
+                                "p_gone": gone or None})
     if changes:
         connection.execute(update(table).where(table.c.event_id == bindparam("p_event_id")).values(
             superseded_by=bindparam("p_superseded_by"), views=bindparam("p_views"), values=bindparam("p_values"),
-            superseded_at=bindparam("p_at")), changes)
+            superseded_at=bindparam("p_at"), withdrawn_fields=bindparam("p_gone")), changes)
+
+
+def _withdrawn(row: _Revision, views: dict[str, list[str]], latest: _Revision) -> dict[str, dict[str, str]]:
+    """The fields each role saw of this revision and no longer does, with when that happened (the
+    first revision that stopped sharing them): the app shows "withdrawn on <date>" in their place."""
+    when = _aware(latest.revised_at or latest.received_at).date().isoformat()
+    gone = {role: dict(fields) for role, fields in row.withdrawn_fields.items()}
+    for role, fields in row.views.items():
+        for name in set(fields) - set(views.get(role, ())):
+            gone.setdefault(role, {}).setdefault(name, when)
+    return gone
 
 
 class _Revision:
     """A timeline row of a record with more than one revision: its order and standing, views and values."""
 
-    def __init__(self, row: Any, views: dict[str, list[str]], values: str) -> None:
+    def __init__(self, row: Any, views: dict[str, list[str]], values: str,
+                 withdrawn_fields: dict[str, dict[str, str]]) -> None:
         self.event_id, self.record_id, self.person_id = row.event_id, row.record_id, row.person_id
         self.revised_at, self.received_at = row.revised_at, row.received_at
         self.superseded_by, self.withdrawn = row.superseded_by, row.withdrawn
-        self.views, self.values = views, values
+        self.views, self.values, self.withdrawn_fields = views, values, withdrawn_fields
 
 
 def _rows_in(connection: Connection, columns: Sequence[str], key: Any, wanted: set[str]) -> list[Any]:

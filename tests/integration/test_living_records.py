@@ -24,6 +24,7 @@ from mash.topics import DECISIONS, topic_name
 from services.triage.scoring_file import load_scoring
 from services.triage_app.accounts import User
 from services.triage_app.queue import alert_page
+from services.triage_app.views import visible_event
 from tests.integration.conftest import publish_record, wait_for
 
 
@@ -176,6 +177,14 @@ def test_consent_withdrawn_takes_the_fields_out_of_the_earlier_revisions_timelin
     latest_fields = {f for fields in later.views.values() for f in fields}
     assert _dotted(orjson.loads(earlier.values), latest_fields) == []
     assert set(shared.views["mash_social_worker"]) - latest_fields  # fields did disappear: the test saw a change
+    # ...and in their place the row says when: the social worker saw the detail here, until the 13th
+    assert earlier.withdrawn_fields["mash_social_worker"]["payload.detail"] == "2026-11-13"
+    row = visible_event(earlier.event_id, earlier.event_type, earlier.source_agency, earlier.occurred_at,
+                        orjson.loads(earlier.values), earlier.views, "mash_social_worker", earlier.withdrawn_fields)
+    assert ("payload.detail", "2026-11-13") in row.withdrawn_fields and not row.withheld
+    never = visible_event(earlier.event_id, earlier.event_type, earlier.source_agency, earlier.occurred_at,
+                          orjson.loads(earlier.values), earlier.views, "mash_police_officer", earlier.withdrawn_fields)
+    assert "payload.detail" not in dict(never.withdrawn_fields)  # a role that never saw it is told nothing
 
 
 def test_a_decision_on_an_earlier_alert_revision_leaves_what_attached_since_in_a_follow_up_alert(

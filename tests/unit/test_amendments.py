@@ -42,3 +42,18 @@ def test_what_the_hub_added_is_not_the_agency_s_amendment() -> None:
     before = seen(**{"payload.risk_grading": "STANDARD", "link.link_method": "NEW_PERSON", "context.prior": 1})
     after = seen(**{"payload.risk_grading": "STANDARD", "link.link_method": "LOCAL_ID", "context.prior": 2})
     assert amendment("POLICE", before, after) == "police sent a revision: nothing you can see changed"
+
+
+def test_a_field_withdrawn_since_shows_its_date_in_its_place_and_only_to_a_role_that_saw_it() -> None:
+    from services.triage_app.views import visible_event
+
+    values = {"payload": {"kind": "REFERRAL"}}
+    views = {"mash_social_worker": ["payload.kind"], "mash_police_officer": []}
+    withdrawn = {"mash_social_worker": {"payload.detail": "2026-11-13"}}
+    worker = visible_event("e", "case", "SOCIAL_CARE", WHEN, values, views, "mash_social_worker", withdrawn)
+    assert worker.withdrawn_fields == (("payload.detail", "2026-11-13"),)
+    assert worker.fields == (("payload.kind", "REFERRAL"),)
+    police = visible_event("e", "case", "SOCIAL_CARE", WHEN, values, views, "mash_police_officer", withdrawn)
+    assert police.withheld and police.withdrawn_fields == ()
+    later = visible_event("f", "case", "SOCIAL_CARE", WHEN, values, views, "mash_social_worker")
+    assert amendment("SOCIAL_CARE", worker, later) == "social care amended: detail no longer shared"

@@ -1,7 +1,8 @@
 """Corrected identifiers (issue 15): the person index keeps where each agency record stands (its
 latest revision and person) and which identifiers that revision asserts, so a corrected NHS number
 or UPN releases the wrong one instead of leaving it on the child. Audit entries are indexed by
-record, so a revision's entry names the one it supersedes.
+record, so a revision's entry names the one it supersedes. A superseded timeline row remembers
+which fields a later revision stopped sharing, and when, so the app says so in their place.
 
 Revision ID: 0005
 Revises: 0004
@@ -37,6 +38,7 @@ def upgrade() -> None:
     # A plain ADD COLUMN, never a batch copy: the copy would drop the append-only triggers.
     op.add_column('audit_records', sa.Column('record_id', sa.String(length=36), nullable=True))
     op.create_index('ix_audit_records_record_id', 'audit_records', ['record_id'])
+    op.add_column('timeline_events', sa.Column('withdrawn_fields', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
