@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors.sdk.config import ConnectorConfig
+from mash.limits import ENVELOPE_CHARS
 from mash.topics import INBOUND_SCHEMAS, inbound
 
 if TYPE_CHECKING:
@@ -154,6 +155,9 @@ class Connector(ABC):
     def to_event(self, mapped: Mapped, received_at: datetime | None = None) -> dict[str, Any]:
         """Wrap a mapped record in the shared envelope, named by its record id and its revision."""
         received = received_at or datetime.now(UTC)
+        if len(mapped.source_record_id) > ENVELOPE_CHARS["source_record_id"]:
+            raise MappingError(f"the record id is {len(mapped.source_record_id)} characters; the limit is "
+                               f"{ENVELOPE_CHARS['source_record_id']}")
         record_id = record_id_of(self.source_system, mapped.source_record_id)
         revision = revision_of({"event_type": self.event_type, "occurred_at": mapped.occurred_at,
                                 "subject": mapped.subject, "payload": mapped.payload, "consent": mapped.consent,

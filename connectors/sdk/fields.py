@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.sdk.contract import MappingError
+from mash.limits import TEXT_CHARS
 
-MAX_TEXT_CHARS = 10_000  # a free-text field larger than this is a broken or hostile record
+MAX_TEXT_CHARS = TEXT_CHARS  # a free-text field larger than this is a broken or hostile record
 
 
 def require(fields: dict[str, Any], name: str) -> str:

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.sdk.contract import MappingError
 from connectors.sdk.fields import optional, parse_date, parse_sex, require
 from mash.identifiers import is_valid_nhs_number, is_valid_upn, normalise_nhs_number, normalise_upn
+from mash.limits import over_limit
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class SubjectFields:
 
         nhs_number = normalise_nhs_number(text(self.nhs_number))
         upn = normalise_upn(text(self.upn))
-        return {
+        subject = {
             "local_id": require(fields, self.local_id),
             "nhs_number": nhs_number,
             "nhs_number_status": _status(nhs_number, is_valid_nhs_number),
@@ -43,6 +45,11 @@ class SubjectFields:
             "address_line": text(self.address_line),
             "postcode": text(self.postcode),
         }
+        too_long = over_limit(subject)
+        if too_long:  # the hub would refuse it too: say so here, with the source's field name
+            raise MappingError(f"field {getattr(self, too_long.field)!r} is {too_long.length} characters; "
+                               f"the limit for a child's {too_long.field.replace('_', ' ')} is {too_long.limit}")
+        return subject
 
 
 def _status(value: str | None, is_valid: Callable[[str | None], bool]) -> str:

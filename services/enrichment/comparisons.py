@@ -15,6 +15,7 @@ from typing import Any
 
 import jellyfish
 
+from mash.limits import SUBJECT_CHARS
 from services.enrichment.nicknames import same_given_name
 
 MISSING = "MISSING"
@@ -41,7 +42,8 @@ def normalise_name(raw: str | None) -> str:
     if not raw:
         return ""
     folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
-    return _NOT_LETTER.sub("", folded.upper())
+    # NFKD can lengthen a name (a ligature becomes two letters): never past what the index holds
+    return _NOT_LETTER.sub("", folded.upper())[:SUBJECT_CHARS["given_name"]]
 
 
 def normalise_postcode(raw: str | None) -> str:

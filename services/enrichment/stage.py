@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from mash.codec import Codec, CodecError
+from mash.limits import envelope_over_limit
 from mash.topics import ENRICHED, INBOUND_SCHEMAS
 from services.enrichment.comparisons import profile_of
 from services.enrichment.context import address_key, status_change
@@ -34,6 +35,11 @@ ANSWER_SCHEMA = "uk.mash.hub.MatchAnswer"
 
 class NotAnInboundEvent(CodecError):
     """A well-formed message of a schema that does not belong on an inbound topic."""
+
+
+class OverLimitEvent(CodecError):
+    """An inbound event with a field longer than the bus allows (mash.limits): refused here whoever
+    produced it, so the person index never meets it and one event never stops the stage."""
 
 
 class Enricher:
@@ -92,6 +98,9 @@ class Enricher:
         if writer.name not in _INBOUND:
             raise NotAnInboundEvent(f"{writer.name} is not an inbound event schema")
         event, _ = self.codec.decode(message.value, reader_name=writer.name)
+        too_long = envelope_over_limit(event["envelope"])
+        if too_long:
+            raise OverLimitEvent(f"{too_long}; the connector should have refused it")
         return event, writer.name, event_to_link(event, writer.name)
 
 

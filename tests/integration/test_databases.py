@@ -329,3 +329,42 @@ def test_one_bad_message_in_a_triage_batch_is_dead_lettered_alone(engine: Engine
     assert [m.topic for m in out] == ["mash.deadletter.v1", "mash.deadletter.v1", "mash.outcomes.v1"]
     with engine.connect() as db:
         assert list(db.scalars(select(EventOutcomeRecord.event_id))) == ["e1"]
+
+
+@pytest.mark.parametrize(("section", "field", "chars"), [
+    ("subject", "given_name", 100), ("subject", "family_name", 5_000), ("subject", "local_id", 300),
+    ("subject", "postcode", 40), ("subject", "address_line", 2_000), ("envelope", "revision", 200),
+])
+def test_an_inbound_event_over_a_field_limit_is_dead_lettered_alone_on_every_database(
+        engine: Engine, tmp_path: Path, section: str, field: str, chars: int) -> None:
+    """Produced by anyone (not only our connectors): one event with a 100-character name once stopped
+    every agency on PostgreSQL (a column of 64). It is one dead letter with its reason; the others link."""
+    from connectors.registry import build_connector
+    from mash.codec import Codec
+    from services.enrichment.stage import Enricher
+    from services.messages import InMessage
+    from tests.integration.test_identity import police
+
+    codec, connector = Codec(), build_connector("police", tmp_path)
+    events = [connector.to_event(connector.map(police(n, f"P-LIM-{n}", None, "2014-01-02", "LS1 1AA", 3)))
+              for n in range(3)]
+    where = events[1]["envelope"] if section == "envelope" else events[1]["envelope"]["subject"]
+    where[field] = "A" * chars
+    batch = [InMessage("t.mash.inbound.police.v1", 0, n, b"k", codec.encode(e, connector.schema, check_types=False))
+             for n, e in enumerate(events)]
+    out = Enricher(codec, PersonIndex(session_factory(engine))).process(batch)
+    assert [m.topic for m in out] == ["mash.deadletter.v1", "mash.enriched.v1", "mash.enriched.v1"]
+    reason = dict(out[0].headers)["mash.dlq.error_message"].decode()
+    assert f"{section}.{field} is {chars} characters" in reason, out[0].headers
+
+
+def test_the_connector_refuses_an_over_long_name_naming_its_own_field(tmp_path: Path) -> None:
+    from connectors.registry import build_connector
+    from connectors.sdk.contract import MappingError
+    from tests.integration.test_identity import police
+
+    connector = build_connector("police", tmp_path)
+    with pytest.raises(MappingError, match="'forename' is 100 characters; the limit for a child's given name is 64"):
+        connector.to_event(connector.map({**police(1, "P-1", None, "2014-01-02", "LS1 1AA", 3), "forename": "A" * 100}))
+    with pytest.raises(MappingError, match="the record id is 500 characters"):
+        connector.to_event(connector.map({**police(1, "P-1", None, "2014-01-02", "LS1 1AA", 3), "ppn_id": "9" * 500}))
