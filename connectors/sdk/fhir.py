@@ -26,14 +26,18 @@ def encounter_records(bundle: Any) -> Iterator[Flat]:
     entries = [e for e in bundle.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     patients = {ref: e["resource"] for e in entries if e["resource"].get("resourceType") == "Patient"
                 for ref in _references_to(e)}
-    protected = {e["resource"].get("subject", {}).get("reference") for e in entries if _is_cp_flag(e["resource"])}
+    protected = {_reference(e["resource"]) for e in entries if _is_cp_flag(e["resource"])}
     for entry in entries:
         encounter = entry["resource"]
         if encounter.get("resourceType") != "Encounter":
             continue
-        reference = str((encounter.get("subject") or {}).get("reference"))
+        reference = _reference(encounter)
         patient = patients.get(reference)
-        raw = json.dumps({"encounter": entry, "patient": patient}, sort_keys=True).encode()
+        try:
+            raw = json.dumps({"encounter": entry, "patient": patient}, sort_keys=True).encode()
+        except (RecursionError, ValueError) as exc:
+            yield b"", None, f"Encounter {encounter.get('id')!r} cannot be read: {type(exc).__name__}"
+            continue
         if patient is None:
             yield raw, None, f"Encounter {encounter.get('id')!r} references no Patient in the Bundle ({reference!r})"
             continue
@@ -41,6 +45,12 @@ def encounter_records(bundle: Any) -> Iterator[Flat]:
             yield raw, _flatten(encounter, patient, reference in protected), None
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             yield raw, None, f"Encounter {encounter.get('id')!r} is missing {exc!s}"
+
+
+def _reference(resource: dict[str, Any]) -> str:
+    """`subject.reference`, whatever shape a hostile or broken resource gives `subject`."""
+    subject = resource.get("subject")
+    return str(subject.get("reference")) if isinstance(subject, dict) else repr(subject)[:200]
 
 
 def _references_to(entry: dict[str, Any]) -> list[str]:
@@ -54,7 +64,8 @@ def _references_to(entry: dict[str, Any]) -> list[str]:
 def _is_cp_flag(resource: dict[str, Any]) -> bool:
     if resource.get("resourceType") != "Flag" or resource.get("status") != "active":
         return False
-    codings = (resource.get("code") or {}).get("coding") or []
+    code = resource.get("code")
+    codings = (code.get("coding") if isinstance(code, dict) else None) or []
     return any(c.get("system") == CP_IS_SYSTEM for c in codings if isinstance(c, dict))
 
 

@@ -10,16 +10,71 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from connectors.sdk.fhir import encounter_records
 from connectors.sdk.sources.base import SourceRecord
 
+MAX_RECORD_BYTES = 1 << 20  # one line (one record) larger than this is refused, never held whole
+MAX_DOCUMENT_BYTES = 64 << 20  # a FHIR Bundle file larger than this is refused unread
+RAW_KEPT_BYTES = 4096  # of a refused over-long line, what the dead letter carries
+
 
 class ParseError(ValueError):
     """A source line or document is not a record of the file's format."""
+
+
+class NotARegularFile(OSError):
+    """A symbolic link, device, pipe or socket where a file was expected: never opened or followed."""
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """`path` opened for reading only if it is a regular file: a symbolic link is refused, not
+    followed (a link to /proc/self/environ must not put its contents on the dead-letter topic)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if path.is_symlink():
+            raise NotARegularFile(f"{path.name} is a symbolic link; links are refused, never followed") from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotARegularFile(f"{path.name} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _lines(handle: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """The lines of `handle`, each at most MAX_RECORD_BYTES: a longer one is read past in pieces,
+    never held whole, and given as its first bytes with True (refused)."""
+    while True:
+        line = handle.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            head = line[:RAW_KEPT_BYTES]
+            while line and not line.endswith(b"\n"):
+                line = handle.readline(MAX_RECORD_BYTES)
+            yield head, True
+        else:
+            yield line, False
+
+
+def _too_long(path: Path, number: int, head: bytes) -> SourceRecord:
+    return _record(path, number, head, None,
+                   ParseError(f"the line is longer than {MAX_RECORD_BYTES:,} bytes; refused unread"))
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ParseError("JSON nested too deeply to be a record") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"not valid JSON: {exc}") from None
 
 
 Reader = Callable[[Path, int], Iterator[SourceRecord]]
@@ -41,15 +96,18 @@ def _record(path: Path, number: int, raw: bytes, fields: dict[str, Any] | None,
 
 
 def json_lines(path: Path, after: int = 0) -> Iterator[SourceRecord]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open_regular(path) as handle:
+        for number, (line, too_long) in enumerate(_lines(handle), start=1):
             raw = line.rstrip(b"\r\n")
             if number <= after or not raw.strip():
                 continue
+            if too_long:
+                yield _too_long(path, number, raw)
+                continue
             try:
-                fields = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                yield _record(path, number, raw, None, ParseError(f"not valid JSON: {exc}"))
+                fields = _parse_json(raw)
+            except ParseError as exc:
+                yield _record(path, number, raw, None, exc)
                 continue
             if not isinstance(fields, dict):
                 error = ParseError(f"a JSON object was expected, got {type(fields).__name__}")
@@ -60,17 +118,23 @@ def json_lines(path: Path, after: int = 0) -> Iterator[SourceRecord]:
 
 def csv_rows(path: Path, after: int = 0) -> Iterator[SourceRecord]:
     """One record per line (fields with embedded newlines are not supported by agency exports)."""
-    with path.open("rb") as handle:
-        lines = iter(handle)
-        header_line = next(lines, b"")
+    with open_regular(path) as handle:
+        lines = _lines(handle)
+        header_line, header_too_long = next(lines, (b"", False))
+        if header_too_long:
+            yield _too_long(path, 1, header_line)
+            return
         try:
             header = next(csv.reader([header_line.decode("utf-8-sig")]), [])
         except UnicodeDecodeError as exc:
             yield _record(path, 1, header_line, None, ParseError(f"the header is not UTF-8: {exc}"))
             return
-        for number, line in enumerate(lines, start=2):
+        for number, (line, too_long) in enumerate(lines, start=2):
             raw = line.rstrip(b"\r\n")
             if number <= after or not raw.strip():
+                continue
+            if too_long:
+                yield _too_long(path, number, raw)
                 continue
             try:
                 row = next(csv.reader(io.StringIO(raw.decode("utf-8"))))
@@ -86,17 +150,33 @@ def csv_rows(path: Path, after: int = 0) -> Iterator[SourceRecord]:
 
 def fhir_bundle(path: Path, after: int = 0) -> Iterator[SourceRecord]:
     """One record per Encounter in a FHIR R4 Bundle, joined with its Patient and Flags."""
-    raw = path.read_bytes()
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_DOCUMENT_BYTES:
+            yield _document_error(path, handle.read(RAW_KEPT_BYTES), ParseError(
+                f"the document is {size:,} bytes; the limit is {MAX_DOCUMENT_BYTES:,}; refused unread"))
+            return
+        raw = handle.read()
     try:
-        bundle = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        record = _record(path, 0, raw, None, ParseError(f"not a JSON document: {exc}"), unit="bundle")
-        yield SourceRecord(record.stream, {"n": 0, "document": True}, record.label, raw, None, record.error)
+        bundle = _parse_json(raw)
+    except ParseError as exc:
+        yield _document_error(path, raw[:RAW_KEPT_BYTES], ParseError(f"not a JSON document: {exc}"))
         return
-    for number, (entry_raw, fields, error) in enumerate(encounter_records(bundle), start=1):
-        if number > after:
-            parse_error = ParseError(error) if error else None
-            yield _record(path, number, entry_raw, fields, parse_error, unit="encounter")
+    number = 0
+    try:
+        for number, (entry_raw, fields, error) in enumerate(encounter_records(bundle), start=1):
+            if number > after:
+                parse_error = ParseError(error) if error else None
+                yield _record(path, number, entry_raw, fields, parse_error, unit="encounter")
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:  # a shape no check foresaw
+        yield _document_error(path, raw[:RAW_KEPT_BYTES], ParseError(
+            f"the Bundle could not be read past encounter {number}: {type(exc).__name__}: {exc}"), number)
+
+
+def _document_error(path: Path, raw: bytes, error: ParseError, number: int = 0) -> SourceRecord:
+    """The whole file (or what is left of it) fails as one record: the file moves to failed/."""
+    record = _record(path, number, raw, None, error, unit="bundle")
+    return SourceRecord(record.stream, {"n": number, "document": True}, record.label, raw, None, record.error)
 
 
 READERS: dict[str, Reader] = {"jsonl": json_lines, "csv": csv_rows, "fhir": fhir_bundle}

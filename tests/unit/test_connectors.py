@@ -125,16 +125,30 @@ def test_identifier_checks_are_recorded_on_the_event_and_bad_ones_kept() -> None
     assert subjects["RR8000001"]["upn_status"] == "ABSENT"
 
 
-def test_a_ten_megabyte_field_is_dead_lettered_with_its_original_cut_to_fit(tmp_path: Path) -> None:
+def test_a_huge_field_is_dead_lettered_with_its_original_cut_to_fit(tmp_path: Path) -> None:
     path = tmp_path / "huge.jsonl"
     good = json.loads(get_connector("police").sample.read_text().splitlines()[0])
-    path.write_text(json.dumps({**good, "summary": "A" * 10_000_000}) + "\n")
+    path.write_text(json.dumps({**good, "summary": "A" * 950_000}) + "\n")
     outcome, = sample_outcomes(get_connector("police"), path)
     assert "summary" in str(outcome.error)
     letter, _ = Codec().decode(outcome.value)
-    assert letter["original_truncated"] and letter["original_size"] > 10_000_000
+    assert letter["original_truncated"] and letter["original_size"] > 950_000
     assert len(outcome.value) < 1_000_000
     assert dict(outcome.headers)["mash.dlq.original_truncated"] == str(letter["original_size"]).encode()
+
+
+def test_a_ten_megabyte_line_is_refused_unread_and_the_next_line_is_read(tmp_path: Path) -> None:
+    """A line past the record cap is read past in pieces, never held whole (a newline-less multi-GB
+    file must not exhaust memory): its dead letter carries its first bytes only."""
+    path = tmp_path / "huge.jsonl"
+    lines = get_connector("police").sample.read_text().splitlines()
+    good = json.loads(lines[0])
+    path.write_text(json.dumps({**good, "summary": "A" * 10_000_000}) + "\n" + lines[1] + "\n")
+    refused, after = sample_outcomes(get_connector("police"), path)
+    assert "longer than 1,048,576 bytes; refused unread" in str(refused.error)
+    letter, _ = Codec().decode(refused.value)
+    assert len(letter["original"]) <= 4096
+    assert after.record.label == "huge.jsonl:2"
 
 
 def test_wrongly_encoded_lines_are_dead_lettered_not_guessed(tmp_path: Path) -> None:

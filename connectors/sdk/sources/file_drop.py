@@ -4,11 +4,17 @@ A file whose records were all read (bad ones dead-lettered with their line numbe
 `done/` once the broker has confirmed them; a file that cannot be read at all moves to
 `failed/` with one dead letter saying why. A restart resumes inside a half-read file after its
 last confirmed record.
+
+Only settled regular files are taken: one still being written (a name starting with "." or
+ending ".part" or ".tmp", the atomic-rename convention, or modified within `settle_s`) waits; a
+symbolic link, pipe or device is refused with a dead letter and moved to `failed/`, never opened
+or followed.
 """
 
 from __future__ import annotations
 
 import shutil
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -29,6 +35,8 @@ class FileDropConfig(ConnectorConfig):
     format: Literal["jsonl", "csv", "fhir"] = Field(description="The files' record format.")
     follow: bool = Field(False, description="Keep watching the inbox instead of stopping when it is empty.")
     poll_interval_s: float = Field(2.0, gt=0, description="How often a followed inbox is looked at.")
+    settle_s: float = Field(1.0, ge=0, le=300,
+                            description="A file modified more recently than this is still being written: wait.")
 
 
 class FileDropSource(Source):
@@ -41,14 +49,29 @@ class FileDropSource(Source):
         if not self.config.inbox.is_dir():
             raise FileNotFoundError(f"inbox {self.config.inbox} does not exist; create it or fix `inbox`")
         while self.running:
-            for path in sorted(p for p in self.config.inbox.glob(self.config.pattern) if p.is_file()):
+            waiting = False
+            for path in sorted(p for p in self.config.inbox.glob(self.config.pattern) if _candidate(p)):
                 if not self.running:
                     return
+                if not self._settled(path):
+                    waiting = True  # still being written: taken on a later look
+                    continue
                 yield from self._read(path, checkpoints.get(path.name, {}))
             if not self.config.follow:
-                return
+                if not waiting:
+                    return
+                time.sleep(min(self.config.settle_s, 0.2))  # a run that ends when the inbox is empty waits
+                continue
             yield IDLE
             time.sleep(self.config.poll_interval_s)
+
+    def _settled(self, path: Path) -> bool:
+        """Not modified for `settle_s` (a link or other non-file is refused at once, not waited on)."""
+        try:
+            status = path.lstat()
+        except FileNotFoundError:  # taken away meanwhile: the next look will not list it
+            return False
+        return not stat.S_ISREG(status.st_mode) or time.time() - status.st_mtime >= self.config.settle_s
 
     def _read(self, path: Path, checkpoint: dict[str, Any]) -> Iterator[Item]:
         identity = _identity(path)
@@ -75,10 +98,18 @@ class FileDropSource(Source):
             shutil.move(str(source), target / end.stream)
 
 
+def _candidate(path: Path) -> bool:
+    """Anything in the inbox but folders and files still being written under a temporary name."""
+    name = path.name
+    folder = path.is_dir() and not path.is_symlink()
+    return not (folder or name.startswith(".") or name.endswith((".part", ".tmp")))
+
+
 def _identity(path: Path) -> str:
-    """Tells a file from a later one of the same name: its size and modification time."""
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+    """Tells a file from a later one of the same name: its size and modification time (of the
+    entry itself: a link is never followed)."""
+    status = path.lstat()
+    return f"{status.st_size}:{status.st_mtime_ns}"
 
 
 def _with_identity(record: SourceRecord, identity: str) -> SourceRecord:
