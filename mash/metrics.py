@@ -96,6 +96,9 @@ OPEN_ALERTS = Gauge(
     "breached).", ["rag", "clock"])
 TRIAGE_DECISIONS = Counter(
     "mash_triage_decisions_total", "Decisions recorded in the triage app, by outcome.", ["outcome"])
+OUTBOX_UNSENDABLE = Counter(
+    "mash_outbox_unsendable_total", "Rows the triage app's outbox could never encode (recorded on the row as "
+    "send_error, skipped so the others go on), by kind.", ["kind"])
 HTTP_REQUESTS = Histogram(
     "mash_http_request_seconds", "Triage app requests by route template, method and status class.",
     ["route", "method", "status"], buckets=LATENCY_BUCKETS)

@@ -181,6 +181,7 @@ class MatchReview(Base):
     answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     answer_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # outbox
+    send_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the outbox could never send it
 
 
 class MatchModelRecord(Base):
@@ -298,6 +299,7 @@ class TriageDecisionRecord(Base):
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     audit_ref: Mapped[str] = mapped_column(String(80))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    send_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the outbox could never send it
     alert_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what the person saw
 
 

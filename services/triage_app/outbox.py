@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash import metrics
 from mash.codec import Codec
 from mash.health import broker_answers
 from mash.models import MatchReview, TriageDecisionRecord
@@ -29,6 +30,8 @@ CONNECT_TIMEOUT_MS = 5_000  # finding the cluster, and waiting for a topic's met
 REQUEST_TIMEOUT_MS = 10_000
 DELIVERY_TIMEOUT_MS = 15_000  # each message acknowledged, or failed and dropped, within this
 log = logging.getLogger(__name__)
+Row = TypeVar("Row", TriageDecisionRecord, MatchReview)
+Message = tuple[str, bytes]  # key, value
 
 
 class Outbox:
@@ -53,16 +56,18 @@ class Outbox:
 
     def _send_decisions(self) -> int:
         with self._sessions.begin() as session:
-            pending = session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.published_at.is_(None))
+            pending = session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.published_at.is_(None),
+                                                                         TriageDecisionRecord.send_error.is_(None))
                                       .order_by(TriageDecisionRecord.decided_at).limit(BATCH)).all()
-            acknowledged = self._send(self._topics[0], [(d.person_id, self._codec.encode({
+            encoded = self._encoded(pending, lambda d: (d.person_id, self._codec.encode({
                 "decision_id": d.decision_id, "alert_id": d.alert_id, "person_id": d.person_id,
                 "outcome": d.outcome, "rationale": d.rationale, "decided_by": d.decided_by,
                 "decided_role": d.decided_role, "rag_at_decision": d.rag_at_decision,
                 "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref,
-                "alert_revision": d.alert_revision}, DECISION_SCHEMA)) for d in pending])
+                "alert_revision": d.alert_revision}, DECISION_SCHEMA)))
+            acknowledged = self._send(self._topics[0], [message for _, message in encoded])
             now = datetime.now(UTC)
-            for d, sent in zip(pending, acknowledged, strict=True):
+            for (d, _), sent in zip(encoded, acknowledged, strict=True):
                 if sent:
                     d.published_at = now
             return sum(acknowledged)
@@ -70,18 +75,35 @@ class Outbox:
     def _send_answers(self) -> int:
         with self._sessions.begin() as session:
             pending = session.scalars(select(MatchReview).where(MatchReview.status != "OPEN",
-                                                                MatchReview.answer_sent_at.is_(None))
+                                                                MatchReview.answer_sent_at.is_(None),
+                                                                MatchReview.send_error.is_(None))
                                       .order_by(MatchReview.answered_at).limit(BATCH)).all()
-            acknowledged = self._send(self._topics[1], [(r.event_id, self._codec.encode({
+            encoded = self._encoded(pending, lambda r: (r.event_id, self._codec.encode({
                 "review_event_id": r.event_id, "person_id": r.person_id,
                 "candidate_person_id": r.candidate_person_id, "answer": r.status,
                 "answered_by": r.answered_by or "", "answered_at": _aware(r.answered_at or datetime.now(UTC))},
-                ANSWER_SCHEMA)) for r in pending])
+                ANSWER_SCHEMA)))
+            acknowledged = self._send(self._topics[1], [message for _, message in encoded])
             now = datetime.now(UTC)
-            for r, sent in zip(pending, acknowledged, strict=True):
+            for (r, _), sent in zip(encoded, acknowledged, strict=True):
                 if sent:
                     r.answer_sent_at = now
             return sum(acknowledged)
+
+    @staticmethod
+    def _encoded(rows: Sequence[Row], encode: Callable[[Row], Message]) -> list[tuple[Row, Message]]:
+        """The rows' messages. A row that cannot be encoded would be retried ahead of every later one
+        for ever: its error is recorded on it (`send_error`, for an operator) and the others go."""
+        encoded = []
+        for row in rows:
+            try:
+                encoded.append((row, encode(row)))
+            except Exception as exc:  # noqa: BLE001 - one bad row must not hold up the rest
+                row.send_error = f"{type(exc).__name__}: {exc}"[:2000]
+                metrics.OUTBOX_UNSENDABLE.labels(type(row).__name__).inc()
+                log.error("a %s can never be sent to Kafka (%s); recorded on the row, the others go on",
+                          type(row).__name__, type(exc).__name__)
+        return encoded
 
     def _send(self, topic: str, messages: Sequence[tuple[str, bytes]]) -> list[bool]:
         """Which of `messages` the broker acknowledged; the others stay unsent, to be sent again later."""

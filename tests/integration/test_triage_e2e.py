@@ -102,3 +102,34 @@ def test_a_decision_in_the_app_reaches_the_hub_and_closes_the_alert(
 def _first_red(engine: Engine) -> str | None:
     with engine.connect() as db:
         return db.scalar(select(AlertRecord.alert_id).where(AlertRecord.rag == "RED").limit(1))
+
+
+def test_one_decision_the_outbox_cannot_encode_is_recorded_and_never_holds_up_the_others(
+    provisioned: Settings, engine: Engine,
+) -> None:
+    """A row the schema refuses (an outcome from no version of the app) was retried first on every
+    flush for ever, and every later decision waited behind it."""
+    from datetime import UTC, datetime, timedelta
+
+    from mash.models import TriageDecisionRecord
+
+    sessions = session_factory(engine)
+    start = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    with sessions.begin() as session:
+        for n, outcome in enumerate(("NOT_AN_OUTCOME", "EARLY_HELP")):
+            session.add(TriageDecisionRecord(
+                decision_id=f"00000000-0000-4000-8000-00000000000{n}", alert_id="a1", person_id="p1",
+                outcome=outcome, rationale="r", decided_by="alice", decided_role="triage_worker",
+                rag_at_decision="RED", decided_at=start + timedelta(minutes=n), audit_ref=f"triage-app:{n + 1}",
+                alert_revision=1))
+    outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
+                    topic_name(MATCH_ANSWERS, provisioned), Codec())
+    try:
+        assert outbox.flush() == 1
+        assert outbox.flush() == 0  # the bad one is not tried again
+    finally:
+        outbox.close()
+    with engine.connect() as db:
+        rows = {r.outcome: r for r in db.execute(select(TriageDecisionRecord)).all()}
+    assert rows["EARLY_HELP"].published_at is not None
+    assert rows["NOT_AN_OUTCOME"].published_at is None and "NOT_AN_OUTCOME" in rows["NOT_AN_OUTCOME"].send_error

@@ -2,7 +2,8 @@
 latest revision and person) and which identifiers that revision asserts, so a corrected NHS number
 or UPN releases the wrong one instead of leaving it on the child. Audit entries are indexed by
 record, so a revision's entry names the one it supersedes. A superseded timeline row remembers
-which fields a later revision stopped sharing, and when, so the app says so in their place.
+which fields a later revision stopped sharing, and when, so the app says so in their place. The
+outbox records why a message could never be sent.
 
 Revision ID: 0005
 Revises: 0004
@@ -39,6 +40,9 @@ def upgrade() -> None:
     op.add_column('audit_records', sa.Column('record_id', sa.String(length=36), nullable=True))
     op.create_index('ix_audit_records_record_id', 'audit_records', ['record_id'])
     op.add_column('timeline_events', sa.Column('withdrawn_fields', sa.JSON(), nullable=True))
+    # The outbox records a message it can never encode, instead of retrying it ahead of every other.
+    op.add_column('triage_decisions', sa.Column('send_error', sa.Text(), nullable=True))
+    op.add_column('match_reviews', sa.Column('send_error', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
