@@ -68,7 +68,7 @@ def _too_long(path: Path, number: int, head: bytes) -> SourceRecord:
                    ParseError(f"the line is longer than {MAX_RECORD_BYTES:,} bytes; refused unread"))
 
 
-def _parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except RecursionError:
@@ -105,7 +105,7 @@ def json_lines(path: Path, after: int = 0) -> Iterator[SourceRecord]:
                 yield _too_long(path, number, raw)
                 continue
             try:
-                fields = _parse_json(raw)
+                fields = parse_json(raw)
             except ParseError as exc:
                 yield _record(path, number, raw, None, exc)
                 continue
@@ -158,7 +158,7 @@ def fhir_bundle(path: Path, after: int = 0) -> Iterator[SourceRecord]:
             return
         raw = handle.read()
     try:
-        bundle = _parse_json(raw)
+        bundle = parse_json(raw)
     except ParseError as exc:
         yield _document_error(path, raw[:RAW_KEPT_BYTES], ParseError(f"not a JSON document: {exc}"))
         return

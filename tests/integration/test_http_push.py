@@ -102,3 +102,18 @@ def test_a_body_that_is_not_json_is_dead_lettered_whole(endpoint: str, provision
 def test_an_oversized_body_is_refused(endpoint: str) -> None:
     code, _ = status(endpoint, json.dumps([{**sample()[0], "detail": "x" * 300_000}]).encode())
     assert code == 413
+
+
+def test_too_many_records_in_one_request_are_refused_whole_and_nothing_is_produced(
+        endpoint: str, provisioned: Settings) -> None:
+    """Bytes were capped, records were not: 200 kB of `{}` is 50,000 dead letters from one request."""
+    code, answer = status(endpoint, json.dumps([{}] * 1001).encode())
+    assert code == 413 and "1001 records in one request; the limit is 1000" in answer["error"]
+    assert count(provisioned, inbound("social_care")) == 0 and count(provisioned, DEADLETTER) == 0
+
+
+def test_json_nested_too_deeply_is_one_dead_letter_and_the_endpoint_goes_on(
+        endpoint: str, provisioned: Settings) -> None:
+    code, answer = status(endpoint, b"[" * 50_000 + b"]" * 50_000)
+    assert code == 400 and "nested too deeply" in answer["error"]
+    assert status(endpoint, json.dumps(sample()[:1]).encode())[0] == 202

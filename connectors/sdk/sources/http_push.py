@@ -32,7 +32,7 @@ from aiohttp import web
 from pydantic import Field
 
 from connectors.sdk.config import ConfigError, ConnectorConfig
-from connectors.sdk.formats import ParseError
+from connectors.sdk.formats import RAW_KEPT_BYTES, ParseError, parse_json
 from connectors.sdk.sources.base import IDLE, Item, Source, SourceRecord, StreamEnd
 
 CONFIRM_TIMEOUT_S = 60.0
@@ -45,6 +45,8 @@ class HttpPushConfig(ConnectorConfig):
     path: str = Field("/v1/records", description="Where records are POSTed.")
     token_env: str = Field(description="Environment variable holding the agency's bearer token.")
     max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body accepted.")
+    max_records: int = Field(1000, ge=1, le=MAX_QUEUED_RECORDS,
+                             description="Most records one request may carry (more: 413, send smaller requests).")
     batch_size: int = Field(1, ge=1, description="Confirm each request as soon as it is read.")
 
 
@@ -116,6 +118,10 @@ class HttpPushSource(Source):
             return web.json_response({"error": "busy; send again shortly"}, status=503, headers={"Retry-After": "5"})
         request_id = f"push-{next(self._ids)}"
         records = _records(request_id, body)
+        if len(records) > self.config.max_records:  # refused whole: nothing produced, nothing dead-lettered
+            return web.json_response({"error": f"{len(records)} records in one request; the limit is "
+                                               f"{self.config.max_records}: send them in smaller requests"},
+                                     status=413)
         waiter: Future[Sequence[tuple[str, str]]] = Future()
         self._waiting[request_id] = waiter
         for record in records:
@@ -145,10 +151,10 @@ async def _healthz(_: web.Request) -> web.Response:
 def _records(request_id: str, body: bytes) -> list[SourceRecord]:
     """The request's records; a body that is not JSON records is one record with its error."""
     try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [SourceRecord(request_id, {"n": 0}, f"{request_id}#body", body, None,
-                             ParseError(f"the body is not JSON: {exc}"))]
+        parsed = parse_json(body)
+    except ParseError as exc:
+        return [SourceRecord(request_id, {"n": 0}, f"{request_id}#body", body[:RAW_KEPT_BYTES], None,
+                             ParseError(f"the body is not JSON records: {exc}"))]
     items = parsed if isinstance(parsed, list) else [parsed]
     records = []
     for n, item in enumerate(items, start=1):
