@@ -202,3 +202,39 @@ def test_a_configuration_file_overrides_the_connectors_defaults(tmp_path: Path) 
     assert connector.config.follow is True  # type: ignore[attr-defined]
     overridden = build_connector("police", tmp_path, config, {"follow": False})
     assert overridden.config.follow is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("column", ["datetime", "text-T", "text-space"])
+def test_database_poll_leaves_rows_stamped_within_the_safety_lag_for_a_later_poll(tmp_path: Path, column: str) -> None:
+    """A row stamped just now may belong to a transaction that commits late with an older stamp
+    than rows read after it: the cursor would pass it. Fresh rows wait; old ones are read."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, create_engine, insert
+
+    from connectors.sdk.sources.database import DatabasePollConfig, DatabasePollSource
+
+    url = f"sqlite:///{tmp_path / 'lag.db'}"
+    engine = create_engine(url)
+    kind = DateTime if column == "datetime" else Text
+    table = Table("rows", MetaData(), Column("id", Integer, primary_key=True), Column("updated_at", kind))
+    table.metadata.create_all(engine)
+    now = datetime.now(ZoneInfo("Europe/London")).replace(tzinfo=None)
+
+    def stamp(moment: datetime) -> object:
+        return moment if column == "datetime" else moment.isoformat(sep="T" if column == "text-T" else " ")
+
+    with engine.begin() as db:
+        db.execute(insert(table), [{"id": 1, "updated_at": stamp(now - timedelta(hours=2))},
+                                   {"id": 2, "updated_at": stamp(now - timedelta(seconds=5))}])
+    engine.dispose()
+
+    def ids(lag: float) -> list[int]:
+        config = DatabasePollConfig.model_validate({"url": url, "safety_lag_s": lag, "streams": [
+            {"table": "rows", "cursor": "updated_at", "key": "id"}]})
+        return [i.fields["id"] for i in DatabasePollSource(config).items({})
+                if isinstance(i, SourceRecord) and i.fields]
+
+    assert ids(60) == [1]
+    assert ids(0) == [1, 2]

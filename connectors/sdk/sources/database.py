@@ -4,20 +4,25 @@ Each stream is a table or view with a cursor column (an updated-at time or a seq
 unique key to break ties; the checkpoint is the last (cursor, key) confirmed, so a restart reads
 exactly the rows after it. Works on any database SQLAlchemy reaches (SQLite, PostgreSQL, ...),
 with bound parameters only.
+
+An updated-at cursor is stamped when a transaction writes the row, not when it commits: a long
+transaction can commit a row stamped before rows already read, and a cursor past it would skip it
+for good. So rows stamped within `safety_lag_s` of now are left for a later poll, by which time
+any transaction that stamped them has committed (or the database has ended it).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from sqlalchemy import MetaData, Table, and_, create_engine, or_, select
+from sqlalchemy import DateTime, MetaData, Table, and_, create_engine, or_, select
 from sqlalchemy.engine import Engine
 
 from connectors.sdk.config import ConnectorConfig
@@ -39,6 +44,8 @@ class DatabasePollConfig(ConnectorConfig):
     timezone: str = Field("Europe/London", description="Zone of date-times stored without one.")
     follow: bool = Field(False, description="Keep polling instead of stopping when nothing is new.")
     poll_interval_s: float = Field(5.0, gt=0, description="How often a followed database is polled.")
+    safety_lag_s: float = Field(60.0, ge=0, description="Rows whose date-time cursor is newer than this are "
+                                "left for a later poll (longer than the source's longest write transaction).")
 
 
 class DatabasePollSource(Source):
@@ -46,6 +53,7 @@ class DatabasePollSource(Source):
         self.config = config
         self.engine = engine or create_engine(config.url.get_secret_value())
         self.zone = ZoneInfo(config.timezone)
+        self._limits: dict[str, Callable[[datetime], Any]] = {}  # per date-time cursor: a limit in its terms
 
     def items(self, checkpoints: dict[str, dict[str, Any]]) -> Iterator[Item]:
         tables = {s.table: Table(s.table, MetaData(), autoload_with=self.engine) for s in self.config.streams}
@@ -66,6 +74,9 @@ class DatabasePollSource(Source):
         cursor, key = table.c[stream.cursor], table.c[stream.key]
         while True:
             query = select(table).order_by(cursor, key).limit(self.config.page_size)
+            settled = self._settled_before(table, stream)
+            if settled is not None:
+                query = query.where(cursor <= settled)
             if after is not None:
                 last_cursor, last_key = _restore(after["cursor"]), _restore(after["key"])
                 query = query.where(or_(cursor > last_cursor, and_(cursor == last_cursor, key > last_key)))
@@ -78,6 +89,38 @@ class DatabasePollSource(Source):
                 yield SourceRecord(stream.table, after, f"{stream.table}:{row[stream.key]}", raw, fields)
             if len(rows) < self.config.page_size:
                 return
+
+    def _settled_before(self, table: Table, stream: PollStream) -> Any:
+        """The newest cursor value safe to read now, for a date-time cursor (None for a sequence),
+        in the column's own terms: a naive column in the configured zone, as its values are read;
+        a text column (SQLite keeps date-times as text) in the format of its values."""
+        form = self._limits.get(stream.table) or self._cursor_format(table, stream)
+        if form is None:
+            return None
+        self._limits[stream.table] = form
+        limit = datetime.now(self.zone) - timedelta(seconds=self.config.safety_lag_s)
+        return form(limit)
+
+    def _cursor_format(self, table: Table, stream: PollStream) -> Callable[[datetime], Any] | None:
+        column = table.c[stream.cursor]
+        if isinstance(column.type, DateTime):
+            if column.type.timezone:
+                return lambda limit: limit
+            return lambda limit: limit.replace(tzinfo=None)
+        with self.engine.connect() as connection:
+            sample = connection.execute(select(column).where(column.is_not(None)).limit(1)).scalar()
+        if not isinstance(sample, str) or len(sample) < 11:
+            return None  # a sequence, or nothing yet to tell by (the next page looks again)
+        try:
+            shape = datetime.fromisoformat(sample)
+        except ValueError:
+            return None
+        separator = sample[10]
+
+        def as_text(limit: datetime) -> str:
+            moment = limit.astimezone(shape.tzinfo) if shape.tzinfo else limit.replace(tzinfo=None)
+            return moment.isoformat(sep=separator)
+        return as_text
 
     def _text(self, value: Any) -> Any:
         """Database values as the mapping helpers take them: text, numbers, booleans, None."""
