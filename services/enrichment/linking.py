@@ -78,14 +78,18 @@ def decide_link(identifiers: list[Identifier], owners: dict[Identifier, str], ne
 
 
 def released_by_revision(before: Iterable[Identifier], after: Iterable[Identifier],
+                         first_seen_here: Callable[[Identifier], bool],
                          asserted_elsewhere: Callable[[Identifier], bool]) -> set[Identifier]:
     """The identifiers a revision of a record takes back before it is linked again.
 
-    A revision asserting other identifiers than the record's last one (an NHS number corrected,
-    added or removed) is linked afresh: every identifier that only this record asserted is
-    released, so neither the wrong number nor the record's own id keeps the child the error put
-    them with. One that other records also assert stays. Unchanged identifiers release nothing."""
-    held = set(before)
-    if held == set(after):
+    A revision that drops an identifier its record asserted (an NHS number corrected or removed,
+    or the record withdrawn: it asserts nothing) says the earlier link may rest on an error, so
+    what the record itself brought to its child is released and decided again: identifiers first
+    seen with this record, an agency's own id always (other records of the same subject only
+    followed it there), a strong one unless another record asserts it too. Identifiers the child
+    held before this record are never taken. A revision that only adds identifiers releases
+    nothing: it is new evidence, and may prove a merge."""
+    held, now = set(before), set(after)
+    if not held - now:
         return set()
-    return {i for i in held if not asserted_elsewhere(i)}
+    return {i for i in held if first_seen_here(i) and (i.scheme == "local" or not asserted_elsewhere(i))}

@@ -66,6 +66,12 @@ class EventToLink:
     address_key: str = ""
     record_id: str | None = None  # the agency record this event is a revision of
     revised_ms: int = 0  # the revision's order among the record's revisions
+    withdrawn: bool = False  # the agency retracted the record (entered in error): it asserts nothing
+
+    @property
+    def asserted(self) -> list[Identifier]:
+        """The identifiers this revision vouches for: none once the record is withdrawn."""
+        return [] if self.withdrawn else self.identifiers
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,9 @@ class _BatchLinker:
         self.asserted_by: dict[Identifier, set[str]] = defaultdict(set)  # which records assert an identifier
         self.records_changed: set[str] = set()
         self.released: dict[str, list[Identifier]] = {}  # per event: identifiers its record took back
+        self.first_seen: dict[Identifier, str] = {}  # the event that gave an identifier to its person
+        self.record_events: dict[str, set[str]] = defaultdict(set)  # each revised record's revisions
+        self.keyed: set[str] = set()  # events whose blocking keys are loaded
 
     def run(self, batch: Sequence[EventToLink]) -> list[Enrichment]:
         prior = self._prior_decisions([e.event_id for e in batch])
@@ -196,29 +205,35 @@ class _BatchLinker:
                 [i.value for e in batch for i in e.identifiers if i.scheme == scheme],
                 lambda r: (Identifier(r[0], r[1]), r[2])))
         unknown = [e for e in batch if self.model and not any(i in self.owners for i in e.identifiers)]
-        filed: dict[str, set[tuple[str, str, str, str, str]]] = defaultdict(set)
-        for key, person_id, *profile in self._rows(
-                select(PersonBlockKey.key, PersonBlockKey.person_id, PersonBlockKey.given, PersonBlockKey.family,
-                       PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode), PersonBlockKey.key,
-                [k for e in unknown for k in lookup_keys(e.profile)], tuple):
-            self.keys[key].add(person_id)
-            filed[person_id].add(tuple(profile))
         linked = set(self.owners.values()) | redelivered_to
         self._load_profiles(linked)
-        candidates = {p for e in unknown for p in self._shortlist(e)} - linked
-        ids = self._strong_identifiers(candidates)
-        for person_id in candidates:
-            known = ids.get(person_id, {})
-            nhs, upn = known.get("nhs", ""), known.get("upn", "")
-            self.profiles[person_id] = {Profile(given, family, date.fromisoformat(dob) if dob else None, sex,
-                                                postcode, nhs, upn)
-                                        for given, family, dob, sex, postcode in filed[person_id]}
+        candidates = self._load_candidates(unknown, linked)
         self.earliest = min((e.occurred_ms for e in batch), default=0) - 365 * DAY_MS
         self._load_persons(linked | candidates)  # a candidate linked to needs its status and history too
         for key, person_id in self._rows(select(PersonAddress.address_key, PersonAddress.person_id),
                                          PersonAddress.address_key, [e.address_key for e in batch if e.address_key],
                                          tuple):
             self.households[key].add(person_id)
+
+    def _load_candidates(self, events: Sequence[EventToLink], linked: set[str]) -> set[str]:
+        """The persons filed under the events' blocking keys, with the profiles they were filed for."""
+        filed: dict[str, set[tuple[str, str, str, str, str]]] = defaultdict(set)
+        for key, person_id, *profile in self._rows(
+                select(PersonBlockKey.key, PersonBlockKey.person_id, PersonBlockKey.given, PersonBlockKey.family,
+                       PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode), PersonBlockKey.key,
+                [k for e in events for k in lookup_keys(e.profile)], tuple):
+            self.keys[key].add(person_id)
+            filed[person_id].add(tuple(profile))
+        self.keyed.update(e.event_id for e in events)
+        candidates = {p for e in events for p in self._shortlist(e)} - linked
+        ids = self._strong_identifiers(candidates)
+        for person_id in candidates:
+            known = ids.get(person_id, {})
+            nhs, upn = known.get("nhs", ""), known.get("upn", "")
+            self.profiles[person_id] |= {Profile(given, family, date.fromisoformat(dob) if dob else None, sex,
+                                                 postcode, nhs, upn)
+                                         for given, family, dob, sex, postcode in filed[person_id]}
+        return candidates
 
     def _load_records(self, batch: Sequence[EventToLink]) -> None:
         """Where the batch's records stand, and which records assert the identifiers involved."""
@@ -236,11 +251,21 @@ class _BatchLinker:
                                                     method, frozenset(asserted[record_id]))
                             for record_id, event_id, revised_ms, person_id, method in links}
         wanted = {i for r in self.records.values() for i in r.identifiers} | {i for e in batch for i in e.identifiers}
+        held = {i for r in self.records.values() for i in r.identifiers}
         for scheme in SCHEME_PRIORITY:
+            values = [i.value for i in wanted if i.scheme == scheme]
             for record_id, value in self._rows(
                     select(RecordIdentifier.record_id, RecordIdentifier.value).where(RecordIdentifier.scheme == scheme),
-                    RecordIdentifier.value, [i.value for i in wanted if i.scheme == scheme], tuple):
+                    RecordIdentifier.value, values, tuple):
                 self.asserted_by[Identifier(scheme, value)].add(record_id)
+            for value, event_id in self._rows(  # who brought what the revised records hold
+                    select(PersonIdentifier.value, PersonIdentifier.first_seen_event_id)
+                    .where(PersonIdentifier.scheme == scheme), PersonIdentifier.value,
+                    [i.value for i in held if i.scheme == scheme], tuple):
+                self.first_seen[Identifier(scheme, value)] = event_id
+        for record_id, event_id in self._rows(select(LinkDecisionRecord.record_id, LinkDecisionRecord.event_id),
+                                              LinkDecisionRecord.record_id, list(self.records), tuple):
+            self.record_events[record_id].add(event_id)
 
     def _shortlist(self, event: EventToLink) -> list[str]:
         """The persons worth scoring: those sharing two or more blocking keys with the event (the
@@ -312,11 +337,16 @@ class _BatchLinker:
         if record is not None and (event.revised_ms, event.event_id) < (record.revised_ms, record.event_id):
             return self._stale(event, record)
         if record is not None:
+            mine = self.record_events[event.record_id or ""]
             self._release(event, released_by_revision(
-                record.identifiers, event.identifiers,
+                record.identifiers, event.asserted, lambda i: self.first_seen.get(i) in mine,
                 lambda i: bool(self.asserted_by.get(i, set()) - {event.record_id})))
+            if event.withdrawn:  # retracted: it stays where it stood, to be taken out of scoring there
+                return self._stale(event, record, withdrawn=True)
         candidates = self._candidates(event)
         decision = decide_link(event.identifiers, self.owners, self.new_id, self.model, event.profile, candidates)
+        if event.withdrawn:  # a record first met retracted proves nothing and brings nothing
+            decision = replace(decision, attach=(), merge=())
         if decision.method == NEW_PERSON:
             self._write(Person, {"person_id": decision.person_id, "created_at": self.now, "open_social_care": False,
                                  "child_protection_plan": False, "looked_after": False, "merged_into": None})
@@ -330,15 +360,19 @@ class _BatchLinker:
         context = self._context(event, decision.person_id)
         return Enrichment(decision, context, self.model.version if self.model and decision.match else None)
 
-    def _stale(self, event: EventToLink, record: _RecordState) -> Enrichment:
-        """A revision older than the one the index holds follows the record to its person and
-        changes nothing there: no identifier, profile or status of its own (triage ignores it too)."""
+    def _stale(self, event: EventToLink, record: _RecordState, withdrawn: bool = False) -> Enrichment:
+        """A revision older than the one the index holds, or a withdrawal, follows the record to its
+        person and brings nothing there: no identifier, profile or status of its own. A withdrawal
+        becomes where the record stands (asserting nothing); a stale revision changes nothing."""
         person_id = self._current(record.person_id)
         self._ensure_loaded([person_id])
         decision = LinkDecision(person_id, record.method, ())
         row = self._decision_row(event, decision)
-        row["evidence"] = {**row["evidence"], "stale_revision": True, "latest_revision": record.event_id}
+        row["evidence"] = {**row["evidence"], **({"withdrawn": True} if withdrawn else
+                                                 {"stale_revision": True, "latest_revision": record.event_id})}
         self._write(LinkDecisionRecord, row)
+        if withdrawn:
+            self._stand(event, decision)
         return Enrichment(decision, self._context(event, person_id), None)
 
     def _release(self, event: EventToLink, released: set[Identifier]) -> None:
@@ -360,15 +394,18 @@ class _BatchLinker:
         before = self.records.get(event.record_id)
         for i in before.identifiers if before else ():
             self.asserted_by[i].discard(event.record_id)
-        for i in event.identifiers:
+        for i in event.asserted:
             self.asserted_by[i].add(event.record_id)
         self.records[event.record_id] = _RecordState(event.event_id, event.revised_ms, decision.person_id,
-                                                     decision.method, frozenset(event.identifiers))
+                                                     decision.method, frozenset(event.asserted))
+        self.record_events[event.record_id].add(event.event_id)
         self.records_changed.add(event.record_id)
 
     def _candidates(self, event: EventToLink) -> list[Candidate]:
         if self.model is None or any(i in self.owners for i in event.identifiers):
             return []
+        if event.event_id not in self.keyed:  # its identifiers were known at loading, and released since
+            self._load_candidates([event], set())
         people = self._shortlist(event)
         unloaded = [p for p in people if p not in self.profiles]
         if unloaded:  # filed under a key after the batch was loaded (a merge moved them)
@@ -382,6 +419,7 @@ class _BatchLinker:
                 self._write(PersonIdentifier, {"scheme": i.scheme, "value": i.value, "person_id": person_id,
                                                "first_seen_event_id": event.event_id})
             self.owners.update(dict.fromkeys(decision.attach, person_id))
+            self.first_seen.update(dict.fromkeys(decision.attach, event.event_id))
         profile = replace(event.profile, nhs=self._strong(person_id, "nhs", event),
                           upn=self._strong(person_id, "upn", event))
         row = {"person_id": person_id, "given": profile.given, "family": profile.family,

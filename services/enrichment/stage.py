@@ -13,6 +13,7 @@ from typing import Any
 
 from mash.codec import Codec, CodecError
 from mash.limits import envelope_over_limit
+from mash.revisions import revision_ms
 from mash.topics import ENRICHED, INBOUND_SCHEMAS
 from services.enrichment.comparisons import profile_of
 from services.enrichment.context import address_key, status_change
@@ -112,13 +113,13 @@ def event_to_link(event: dict[str, Any], schema_name: str) -> EventToLink:
     strong = {i.scheme: i.value for i in identifiers if i.scheme != "local"}
     occurred = envelope["occurred_at"]
     occurred_ms = _ms(occurred)
-    revised = envelope.get("revised_at")
     return EventToLink(
         event_id=envelope["event_id"], agency=envelope["source_agency"], identifiers=identifiers,
         profile=profile_of(subject, strong.get("nhs", ""), strong.get("upn", "")), occurred_ms=occurred_ms,
         status_change=status_change(schema_name, event["payload"]), address_key=address_key(subject),
         record_id=envelope.get("record_id") or envelope["event_id"],
-        revised_ms=_ms(revised if revised is not None else envelope["received_at"]))
+        revised_ms=revision_ms(envelope.get("revised_at"), envelope["received_at"]),
+        withdrawn=bool(envelope.get("withdrawn")))
 
 
 def _ms(value: datetime | int) -> int:

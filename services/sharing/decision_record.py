@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mash.revisions import revision_time
 from services.sharing.audit_chain import canonical, digest
 from services.sharing.decide import RoleDecision
 
@@ -51,7 +52,9 @@ def decision_entry(decisions: DecisionSet, header: dict[str, Any], policy_versio
         revised = header.get("revised_at")
         entry.update(record_id=header["record_id"], revision=header["revision"], withdrawn=bool(header["withdrawn"]),
                      revised_at=revised.astimezone(UTC).isoformat(timespec="milliseconds")
-                     if isinstance(revised, datetime) else revised)
+                     if isinstance(revised, datetime) else revised,
+                     # the revision's place in its record's order, as every stage takes it (mash.revisions)
+                     revision_order=revision_time(revised, header["received_at"]).isoformat(timespec="milliseconds"))
     return entry
 
 
@@ -76,7 +79,7 @@ def decision_key(event_id: str, decided_by: str = HUB_DECIDER) -> str:
 
 
 def _order(entry: dict[str, Any]) -> tuple[str, str]:
-    return str(entry.get("revised_at") or ""), str(entry["event_id"])
+    return str(entry.get("revision_order") or entry.get("revised_at") or ""), str(entry["event_id"])
 
 
 def with_its_place(entry: dict[str, Any], earlier: Sequence[dict[str, Any]]) -> dict[str, Any]:

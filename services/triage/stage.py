@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
 from mash.models import LinkDecisionRecord
+from mash.revisions import revision_ms
 from mash.topics import ALERTS, OUTCOMES
 from services.messages import InMessage, OutMessage, dead_letter_for
 from services.triage import state_store
@@ -52,7 +53,6 @@ SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
 MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
 MAX_ATTEMPTS = 5  # a batch redone after another worker wrote one of its persons (a rebalance)
-SKEW_MS = 300_000  # a revision time later than this after the read is the source's clock, not the record's
 log = logging.getLogger("mash.hub")
 
 
@@ -233,11 +233,9 @@ class Triage:
                  elsewhere: SeenEvent | None = None) -> tuple[PersonState, list[OutMessage], EventFacts]:
         person_id = shared["person_id"]
         indicators = indicators_of(self.rules.scoring, shared["event_type"], orjson.loads(shared["values"] or "{}"))
-        revised = shared.get("revised_at")
         facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]),
                            () if shared.get("withdrawn") else indicators, shared.get("record_id") or "",
-                           min(_ms(revised), _ms(shared["received_at"]) + SKEW_MS) if revised is not None
-                           else _ms(shared["received_at"]),
+                           revision_ms(shared.get("revised_at"), shared["received_at"]),
                            bool(shared.get("withdrawn")))
         new_state, decision = correlate(state, person_id, facts, self.rules, now_ms, elsewhere)
         written.shared.append(shared)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.models import AlertRecord, EventOutcomeRecord, TimelineEventRecord
+from mash.revisions import revision_ms
 from services.messages import Contention
 
 RAG_RANK = {"RED": 0, "AMBER": 1, "GREEN": 2}
@@ -94,7 +95,7 @@ def _supersede(connection: Connection, records: set[str]) -> None:
                  for record, rows in revisions.items()}
     changes: list[dict[str, Any]] = []
     for rows in revisions.values():
-        rows.sort(key=lambda r: (_aware(r.revised_at or r.received_at), r.event_id))
+        rows.sort(key=lambda r: (revision_ms(r.revised_at, r.received_at), r.event_id))
         latest = rows[-1]
         for row in rows:
             if row is latest and not latest.withdrawn:
