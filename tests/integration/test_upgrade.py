@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import CoordinatorNotAvailableError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine, select
 
@@ -16,7 +17,7 @@ from mash.settings import Settings
 from mash.topics import ENRICHED, SHARED, stage_group, topic_name
 from services.triage.correlation import PersonState, SeenEvent
 from services.triage_store.store import TriageStore
-from tests.integration.conftest import mash
+from tests.integration.conftest import mash, wait_for
 
 NOW = int(datetime(2026, 11, 30, 10, tzinfo=UTC).timestamp() * 1000)
 
@@ -38,9 +39,17 @@ def faust_hub_was_here(settings: Settings, engine: Engine) -> None:
         producer.send(changelog, key=key, value=value, partition=0)
     producer.flush()
     producer.close()
-    admin.alter_group_offsets(settings.app_id, {
-        TopicPartition(topic_name(ENRICHED, settings), 0): OffsetAndMetadata(5, "", -1),
-        TopicPartition(topic_name(SHARED, settings), 1): OffsetAndMetadata(7, "", -1)})
+    offsets = {TopicPartition(topic_name(ENRICHED, settings), 0): OffsetAndMetadata(5, "", -1),
+               TopicPartition(topic_name(SHARED, settings), 1): OffsetAndMetadata(7, "", -1)}
+
+    def committed() -> bool:  # a fresh broker has no group coordinator until its offsets topic exists
+        try:
+            admin.alter_group_offsets(settings.app_id, offsets)
+        except CoordinatorNotAvailableError:
+            return False
+        return True
+
+    wait_for(committed, what="the group coordinator to take the Faust hub's offsets")
     admin.close()
 
 
