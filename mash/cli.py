@@ -21,7 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
-    return int(args.handler(args) or 0)
+    from mash.db import SchemaNotCurrent
+
+    try:
+        return int(args.handler(args) or 0)
+    except SchemaNotCurrent as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kafka(commands)
     _add_topics(commands)
     _add_schemas(commands)
+    _add_db(commands)
     demo = commands.add_parser("demo", help="run the whole pipeline over the shipped samples")
     demo.set_defaults(handler=_demo)
     settings = commands.add_parser("settings", help="every MASH_* setting: default and meaning")
@@ -52,6 +59,25 @@ def _add_topics(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     actions = topics.add_subparsers(title="actions", required=True)
     actions.add_parser("list", help="print the catalogue").set_defaults(handler=_topics_list)
     actions.add_parser("provision", help="create missing topics").set_defaults(handler=_topics_provision)
+
+
+def _add_db(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    db = commands.add_parser("db", help="the hub's database")
+    actions = db.add_subparsers(title="actions", required=True)
+    actions.add_parser("upgrade", help="migrate the schema as its owner (MASH_DATABASE_OWNER_URL) and grant the "
+                       "processes' role least privilege; run before starting processes").set_defaults(
+        handler=_db_upgrade)
+
+
+def _db_upgrade(_: argparse.Namespace) -> int:
+    from mash.db import db_upgrade
+
+    before, now, grants = db_upgrade(get_settings())
+    print(f"database schema: {before or 'empty'} -> {now}" if before != now else f"database schema: {now} (current)")
+    if grants:
+        print(f"granted the processes' role least privilege ({len(grants)} statements): rows in every table, "
+              "the audit trail read and append only")
+    return 0
 
 
 def _add_schemas(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

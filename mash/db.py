@@ -14,10 +14,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash.db_roles import grant_runtime, runtime_role
 from mash.models import Base
 from mash.settings import Settings
 
@@ -94,28 +96,74 @@ class WalCheckpoints:
                 self._stop.wait(1.0)
 
 
+class SchemaNotCurrent(RuntimeError):
+    """The database's schema is not the one this code was written for."""
+
+
 def engine_for(settings: Settings, checkpoints_apart: bool = False) -> Engine:
-    """An engine on the hub's database, upgraded to the code's schema first (Alembic)."""
+    """An engine on the hub's database, for a process: it never migrates a server database (the
+    schema owner does, with `mash db upgrade`) and refuses one not at the code's schema. The
+    embedded SQLite file, which has no roles, is brought up to date here."""
     if settings.sqlalchemy_url().startswith("sqlite:///"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url(), checkpoints_apart)
+    if engine.dialect.name == "sqlite":
+        _upgrade_racing(engine)
+        return engine
+    current, head = schema_revisions(engine)
+    if current != head:
+        engine.dispose()
+        raise SchemaNotCurrent(
+            f"the database schema is at {current or 'nothing (empty)'}; this code needs {head}. Run "
+            "`mash db upgrade` first, as the schema owner (MASH_DATABASE_OWNER_URL): processes never migrate.")
+    return engine
+
+
+def db_upgrade(settings: Settings) -> tuple[str | None, str, list[str]]:
+    """`mash db upgrade`: the schema to the code's, as its owner; then, on PostgreSQL, the
+    processes' role granted least privilege. (revision before, revision now, grants run)"""
+    if settings.owner_url().startswith("sqlite:///"):
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.owner_url())
+    try:
+        before, _ = schema_revisions(engine)
+        _upgrade_racing(engine)
+        grants: list[str] = []
+        role = runtime_role(settings.sqlalchemy_url(), settings.owner_url(), settings.database_runtime_role)
+        if engine.dialect.name == "postgresql" and role:
+            with engine.begin() as connection:
+                grants = grant_runtime(connection, role)
+        return before, schema_revisions(engine)[1], grants
+    finally:
+        engine.dispose()
+
+
+def schema_revisions(engine: Engine) -> tuple[str | None, str]:
+    """The database's schema revision (None: never migrated) and the code's."""
+    config = _alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    assert head is not None
+    return current, head
+
+
+def _upgrade_racing(engine: Engine) -> None:
     for attempt in range(1, 4):
         try:
             upgrade(engine)
-            break
-        except DBAPIError:  # several workers starting on a new database race to create it: the loser looks again
+            return
+        except DBAPIError:  # several processes starting on a new database race to create it: the loser looks again
             if attempt == 3:
                 raise
             time.sleep(1.0 * attempt)
-    return engine
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`. A database without a version but with tables was made by
     create_all: with today's models it is at head; otherwise it predates migrations and holds the
     first revision, and is upgraded from there."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         tables = set(inspect(connection).get_table_names())
@@ -124,6 +172,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             made_today = not compare_metadata(MigrationContext.configure(connection), Base.metadata)
             command.stamp(config, "head" if made_today else "0001")
         command.upgrade(config, revision)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from mash.alert_truth import alert_truth
-from mash.db import engine_for
+from mash.db import db_upgrade, engine_for
 from mash.local_kafka import BrokerProcess, start_broker
 from mash.models import AlertRecord
 from mash.pipeline_counts import PipelineCounts, count
@@ -55,6 +55,8 @@ def run_demo(base: Settings) -> int:
         })
         env = {**os.environ, "MASH_BOOTSTRAP_SERVERS": broker.bootstrap,
                "MASH_DATABASE_URL": settings.sqlalchemy_url(), "MASH_STATE_DIR": str(demo_dir)}
+        before, schema, _ = db_upgrade(settings)  # the migration step, before any process starts
+        step(f"database schema {schema} ({'migrated from ' + (before or 'empty') if before != schema else 'current'})")
         engine = engine_for(settings)
         created = provision(broker.bootstrap, settings)
         step(f"provisioned {len(created)} topics")

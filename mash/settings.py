@@ -35,6 +35,17 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the hub's database. Empty means a SQLite file in "
         "`state_dir`. Secret: never printed.",
     )
+    database_owner_url: SecretStr = Field(
+        SecretStr(""),
+        description="SQLAlchemy URL as the role that owns the schema, for `mash db upgrade` only (migrations "
+        "and grants); processes never use it. Empty means `database_url`. Secret: never printed.",
+    )
+    database_runtime_role: str = Field(
+        "", pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$",
+        description="On PostgreSQL, the role the processes connect as: `mash db upgrade` grants it rows in "
+        "every table but may only read and append to the audit trail (no UPDATE, DELETE, TRUNCATE or DDL). "
+        "Empty means the user named in `database_url` when it differs from the owner's.",
+    )
     topic_prefix: str = Field(
         "",
         description="Prefix for every topic name; lets tests and tenants share one broker.",
@@ -99,6 +110,10 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         url = self.database_url.get_secret_value()
         return url or f"sqlite:///{self.state_dir / 'mash.db'}"
+
+    def owner_url(self) -> str:
+        """Where `mash db upgrade` connects: the schema owner's URL, else the processes' own."""
+        return self.database_owner_url.get_secret_value() or self.sqlalchemy_url()
 
 
 @lru_cache(maxsize=1)

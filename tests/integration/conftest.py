@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mash.db import engine_for, session_factory
+from mash.db import db_upgrade, engine_for, make_engine, session_factory
 from mash.local_kafka import start_broker
 from mash.models import Base
 from mash.settings import PROJECT_ROOT, Settings
@@ -44,6 +44,13 @@ def bootstrap() -> Iterator[str]:
 
 
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("MASH_TEST_POSTGRES_URL") else [])
+# The schema owner, for migrations and cleaning up; MASH_TEST_POSTGRES_URL is then the processes'
+# least-privileged role (infra/postgres/test-cluster.sh makes both).
+OWNER_URL = os.environ.get("MASH_TEST_POSTGRES_OWNER_URL", "")
+
+
+def owner_of(database_url: str) -> str:
+    return OWNER_URL if OWNER_URL and database_url == os.environ.get("MASH_TEST_POSTGRES_URL") else ""
 
 
 @pytest.fixture(params=DATABASES)
@@ -53,11 +60,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     url = os.environ["MASH_TEST_POSTGRES_URL"]
     yield url
-    engine = engine_for(Settings(database_url=SecretStr(url)))
+    engine = make_engine(OWNER_URL or url)
     Base.metadata.drop_all(engine)  # leave the next test a clean database
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
+
+
+def ready_engine(settings: Settings) -> Engine:
+    """The test's database as a deployment has it: `mash db upgrade` run by the schema owner
+    (granting the processes' role on PostgreSQL), then an engine as the processes have it."""
+    db_upgrade(settings)
+    return engine_for(settings)
 
 
 @pytest.fixture
@@ -65,7 +79,8 @@ def settings(bootstrap: str, database_url: str, tmp_path: Path) -> Settings:
     """Settings for one test: its own topics (prefix), consumer group, state and database."""
     run = uuid.uuid4().hex[:8]
     return Settings(bootstrap_servers=bootstrap, topic_prefix=f"t{run}.", app_id=f"mash-test-{run}",
-                    state_dir=tmp_path, database_url=SecretStr(database_url), stage_retry_budget_s=5)
+                    state_dir=tmp_path, database_url=SecretStr(database_url), stage_retry_budget_s=5,
+                    database_owner_url=SecretStr(owner_of(database_url)))
 
 
 @pytest.fixture
@@ -76,7 +91,7 @@ def provisioned(settings: Settings) -> Settings:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
-    engine = engine_for(settings)
+    engine = ready_engine(settings)
     yield engine
     engine.dispose()
 
@@ -105,6 +120,8 @@ def hub_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subp
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
+        if not started:
+            db_upgrade(settings)  # as a deployment does before it starts processes (they never migrate)
         with (tmp_path / f"hub-{len(started)}.log").open("wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "mash.cli", "hub", "worker", "--loglevel", "info"],
                                     env=env_for(settings), cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -36,13 +36,13 @@ from sqlalchemy import Engine, select, text
 from connectors.synth.generate import generate
 from connectors.synth.replay import published_messages
 from mash.codec import Codec
-from mash.db import engine_for, session_factory
+from mash.db import make_engine, session_factory
 from mash.hub_run import Census, FeedMessage, Workers, census, publish, wait_until, worker_env
 from mash.local_kafka import free_port, restart_broker, start_broker, start_cluster
 from mash.models import AlertRecord, Base, EventOutcomeRecord, TriageDecisionRecord
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import CATALOGUE, DECISIONS, OUTCOMES, inbound, provision, topic_name
-from tests.integration.conftest import stop_process
+from tests.integration.conftest import OWNER_URL, owner_of, ready_engine, stop_process
 from tests.support.triage_data import PASSWORD, add_users, seed
 
 pytestmark = pytest.mark.slow
@@ -76,6 +76,7 @@ def deployment(bootstrap: str, database_url: str, state_dir: Path, replication_f
         database_url = f"sqlite:///{state_dir / 'mash.db'}"  # a database of its own per run
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"f{run}.", app_id=f"mash-fault-{run}",
                         state_dir=state_dir, database_url=SecretStr(database_url), topic_partitions=6,
+                        database_owner_url=SecretStr(owner_of(database_url)),
                         stage_retry_budget_s=60, replication_factor=replication_factor)
     provision(bootstrap, settings)
     return settings
@@ -87,7 +88,7 @@ def deployed(bootstrap: str, database_url: str, state_dir: Path,
     """A fresh deployment, its database and its hub workers (logs in `state_dir/logs`, none started
     yet); at the end every worker is stopped and a shared PostgreSQL database emptied."""
     settings = deployment(bootstrap, database_url, state_dir, replication_factor)
-    engine = engine_for(settings)
+    engine = ready_engine(settings)
     workers = Workers(settings, state_dir / "logs")
     try:
         yield settings, engine, workers
@@ -189,9 +190,12 @@ def answers(url: str) -> bool:
 
 
 def clean(engine: Engine) -> None:
-    Base.metadata.drop_all(engine)
-    with engine.begin() as db:
+    """Empty the shared PostgreSQL database, as its owner (the processes' role may not drop tables)."""
+    owner = make_engine(OWNER_URL or engine.url.render_as_string(hide_password=False))
+    Base.metadata.drop_all(owner)
+    with owner.begin() as db:
         db.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    owner.dispose()
 
 
 @dataclass
@@ -227,7 +231,7 @@ def test_killing_one_of_three_workers_mid_stream_loses_nothing_duplicates_nothin
     chooser = random.Random(14)
     for n in range(repetitions):
         settings = deployment(bootstrap, database_url, tmp_path / f"run-{n}")
-        engine = engine_for(settings)
+        engine = ready_engine(settings)
         workers = Workers(settings, tmp_path / f"run-{n}" / "logs")
         try:
             for _ in range(3):
@@ -284,7 +288,7 @@ def test_one_two_or_three_workers_and_a_rebalance_mid_stream_account_for_every_e
     alerted, outcomes = {}, {}
     for plan in plans:
         settings = deployment(bootstrap, database_url, tmp_path / plan)
-        engine = engine_for(settings)
+        engine = ready_engine(settings)
         workers = Workers(settings, tmp_path / plan / "logs")
         try:
             workers.start()
@@ -322,7 +326,7 @@ def test_the_broker_stopped_and_restarted_mid_stream_loses_nothing_and_duplicate
     broker = start_broker(tmp_path / "kafka", Settings().kafka_jars_dir)
     try:
         settings = deployment(broker.bootstrap, database_url, tmp_path / "run")
-        engine = engine_for(settings)
+        engine = ready_engine(settings)
         workers = Workers(settings, tmp_path / "run" / "logs")
         try:
             workers.start()
@@ -525,7 +529,7 @@ def test_the_triage_app_answers_503_while_its_database_is_down_for_30_s_and_reco
     and the same process serves them again once the database is back, without a restart."""
     with own_postgres() as (cluster, url):
         settings = deployment(bootstrap, url, tmp_path / "run")
-        engine = engine_for(settings)
+        engine = ready_engine(settings)
         add_users(session_factory(engine))
         ruby = seed(session_factory(engine))["ruby"]["alert_id"]
         engine.dispose()

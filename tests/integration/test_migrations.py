@@ -21,7 +21,7 @@ HEAD = "0005"  # the latest revision in mash/migrations/versions
 @pytest.fixture
 def bare(settings: Settings) -> Engine:
     """The test's database with nothing in it yet (the `engine` fixture would upgrade it)."""
-    return make_engine(settings.sqlalchemy_url())
+    return make_engine(settings.owner_url())  # migrations run as the schema owner
 
 
 def test_a_fresh_database_upgrades_to_exactly_the_models(bare: Engine) -> None:

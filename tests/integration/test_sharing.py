@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.registry import build_connector
 from mash.codec import Codec
-from mash.db import engine_for, session_factory
+from mash.db import make_engine, session_factory
 from mash.models import AuditRecordRow
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import AUDIT, SHARED, inbound, provision, topic_name
@@ -32,7 +32,7 @@ from services.sharing.audit_topic import read_topic
 from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
 from services.sharing.vocabulary import ROLES
-from tests.integration.conftest import mash, wait_for
+from tests.integration.conftest import mash, owner_of, ready_engine, wait_for
 from tests.integration.test_identity import police
 
 DEFAULT_POLICY = PROJECT_ROOT / "policies" / "sharing" / "default.yaml"
@@ -41,12 +41,13 @@ CODEC = Codec()
 
 @pytest.fixture
 def db_settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(state_dir=tmp_path, database_url=SecretStr(database_url))
+    return Settings(state_dir=tmp_path, database_url=SecretStr(database_url),
+                    database_owner_url=SecretStr(owner_of(database_url)))
 
 
 @pytest.fixture
 def sessions(db_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = engine_for(db_settings)
+    engine = ready_engine(db_settings)
     yield session_factory(engine)
     engine.dispose()
 
@@ -169,8 +170,37 @@ def test_the_database_refuses_to_update_or_delete_audit_records(
         sessions: sessionmaker[Session], tmp_path: Path) -> None:
     Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(1), tmp_path))
     for statement in ("UPDATE audit_records SET body = 'x'", "DELETE FROM audit_records"):
-        with pytest.raises(DBAPIError, match="append-only"), sessions.begin() as session:
+        with pytest.raises(DBAPIError, match=r"append-only|permission denied"), sessions.begin() as session:
             session.execute(text(statement))
+
+
+def test_the_processes_role_cannot_rewrite_truncate_or_unguard_the_audit_trail_on_postgresql(
+        sessions: sessionmaker[Session], db_settings: Settings, tmp_path: Path) -> None:
+    """The processes connect as a role that owns nothing (`mash db upgrade` grants it rows, and on the
+    audit tables only SELECT and INSERT): every way it could rewrite the trail is refused, while the
+    hub's own work goes on as that role."""
+    postgresql = sessions.kw["bind"].dialect.name == "postgresql"
+    assert not postgresql or db_settings.database_owner_url.get_secret_value(), \
+        "set MASH_TEST_POSTGRES_OWNER_URL too (infra/postgres/test-cluster.sh prints both URLs)"
+    Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(3), tmp_path))
+    attacks = [
+        "UPDATE audit_records SET body = 'x'", "DELETE FROM audit_records", "TRUNCATE audit_records",
+        "TRUNCATE audit_decision_sets", "UPDATE audit_decision_sets SET body = '[]'",
+        "ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only",
+        "DROP TRIGGER audit_records_append_only ON audit_records", "DROP TABLE audit_records",
+        "ALTER TABLE audit_records ADD COLUMN note text", "CREATE TABLE shadow (x int)",
+        "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RETURN NEW; END $$",
+        "UPDATE alembic_version SET version_num = '0001'",
+    ] if postgresql else ["UPDATE audit_records SET body = 'x'", "DELETE FROM audit_records",
+                          "UPDATE audit_decision_sets SET body = '[]'"]  # SQLite has no roles: its triggers only
+    refused = r"permission denied|must be owner|append-only"
+    for statement in attacks:
+        with pytest.raises(DBAPIError, match=refused), sessions.begin() as session:
+            session.execute(text(statement))
+    with sessions() as session:
+        assert audit_store.count(session) == 3
+        assert verify(audit_store.read_chains(session)).broken is None
 
 
 def _drop_guards(engine: Engine) -> None:
@@ -189,7 +219,7 @@ def test_tampering_with_the_sql_trail_is_named_by_audit_verify(
         tamper: str, sessions: sessionmaker[Session], db_settings: Settings, tmp_path: Path) -> None:
     Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(12), tmp_path))
     assert "intact" in mash(db_settings, "audit", "verify").stdout
-    engine = sessions.kw["bind"]
+    engine = make_engine(db_settings.owner_url())  # the tamperer has the owner's rights
     _drop_guards(engine)
     with engine.begin() as db:
         rows = db.execute(select(AuditRecordRow.position, AuditRecordRow.chain, AuditRecordRow.seq,
@@ -215,6 +245,7 @@ def test_tampering_with_the_sql_trail_is_named_by_audit_verify(
                             "WHERE digest = :d"), {"d": target.decisions_digest})
         else:
             db.execute(text("DELETE FROM audit_decision_sets WHERE digest = :d"), {"d": target.decisions_digest})
+    engine.dispose()
     result = mash(db_settings, "audit", "verify", check=False)
     assert result.returncode == 1
     named = {"edit": (target.chain, target.seq), "delete": (target.chain, target.seq + 1),
@@ -310,7 +341,7 @@ def test_refused_consent_is_withheld_without_an_override_rule_and_shared_with_it
     assert high["education_safeguarding_lead"]["outcome"] == "WITHHOLD"
     assert high["mash_health_practitioner"]["fields"] == []
 
-    engine = engine_for(provisioned)
+    engine = ready_engine(provisioned)
     with session_factory(engine)() as session:
         (entry,) = audit_store.for_event(session, ids[1])
     engine.dispose()

@@ -28,12 +28,27 @@ def test_kafka_is_the_pinned_version_in_kraft_mode() -> None:
 
 
 def test_every_pipeline_process_is_a_service_of_the_project_image() -> None:
-    expected = {"provision", "hub", "triage-app", *(f"connector-{a.replace('_', '-')}" for a in AGENCIES)}
+    expected = {"migrate", "provision", "hub", "triage-app",
+                *(f"connector-{a.replace('_', '-')}" for a in AGENCIES)}
     assert expected <= set(SERVICES)
     for name in expected:
         assert SERVICES[name]["image"].startswith("mash-bus:")
         assert (PROJECT_ROOT / SERVICES[name]["build"]["dockerfile"]).exists()
-        assert SERVICES[name]["command"][0] in {"topics", "hub", "connector", "triage"}
+        assert SERVICES[name]["command"][0] in {"db", "topics", "hub", "connector", "triage"}
+
+
+def test_only_the_migration_step_has_the_schema_owner_and_the_processes_start_after_it() -> None:
+    """Least privilege: the hub and the app connect as the runtime role, which cannot rewrite the audit."""
+    assert SERVICES["migrate"]["command"] == ["db", "upgrade"]
+    assert "MASH_DATABASE_OWNER_URL" in SERVICES["migrate"]["environment"]
+    for name, service in SERVICES.items():
+        if name != "migrate" and service.get("image", "").startswith("mash-bus:"):
+            assert "MASH_DATABASE_OWNER_URL" not in (service.get("environment") or {}), name
+            assert "://mash_runtime:" in service["environment"]["MASH_DATABASE_URL"], name
+    for name in ("hub", "triage-app"):
+        assert SERVICES[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    init = SERVICES["postgres"]["volumes"][1].split(":")[0]
+    assert (PROJECT_ROOT / init).exists() and "CREATE ROLE mash_runtime" in (PROJECT_ROOT / init).read_text()
 
 
 def test_hub_uses_postgresql_and_the_compose_broker() -> None:
@@ -47,7 +62,7 @@ def test_no_secret_is_written_in_the_file() -> None:
     text = (PROJECT_ROOT / "docker-compose.yml").read_text()
     for line in text.splitlines():
         if "PASSWORD" in line and ":" in line and not line.lstrip().startswith("#"):
-            assert "${POSTGRES_PASSWORD" in line or "POSTGRES_PASSWORD=" not in line
+            assert "${POSTGRES_PASSWORD" in line or "${MASH_RUNTIME_PASSWORD" in line or "PASSWORD=" not in line
     assert "${POSTGRES_PASSWORD:?" in SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"]
 
 
