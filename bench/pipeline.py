@@ -119,6 +119,9 @@ def deployment(work: Path, bootstrap: str, args: argparse.Namespace, name: str) 
         with engine.begin() as db:
             db.execute(text("DROP TABLE IF EXISTS alembic_version"))
         engine.dispose()
+    from mash.db import db_upgrade
+
+    db_upgrade(settings)  # the migration step a deployment runs before its processes
     return settings
 
 

@@ -28,8 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mash.db import make_engine, session_factory
-from mash.models import Base
+from mash.db import make_engine, session_factory, upgrade
 from services.triage_app.accounts import create_user
 from services.triage_store.store import TriageStore
 
@@ -61,7 +60,7 @@ def main() -> None:
 
 def fill(url: str, alerts: int) -> list[str]:
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    upgrade(engine)  # as `mash db upgrade` would: the app never migrates a server database
     sessions = session_factory(engine)
     now = datetime.now(UTC)
     rng = random.Random(5)
