@@ -42,7 +42,7 @@ from mash.local_kafka import free_port, restart_broker, start_broker, start_clus
 from mash.models import AlertRecord, Base, EventOutcomeRecord, TriageDecisionRecord
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import CATALOGUE, DECISIONS, OUTCOMES, inbound, provision, topic_name
-from tests.integration.conftest import OWNER_URL, owner_of, ready_engine, stop_process
+from tests.integration.conftest import owner_of, ready_engine, stop_process
 from tests.support.triage_data import PASSWORD, add_users, seed
 
 pytestmark = pytest.mark.slow
@@ -69,25 +69,26 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> Feed:
     return Feed([(m.agency, m.key, m.value) for m in published], sorted({m.event_id for m in published}), truth)
 
 
-def deployment(bootstrap: str, database_url: str, state_dir: Path, replication_factor: int = 1) -> Settings:
+def deployment(bootstrap: str, database_url: str, state_dir: Path, replication_factor: int = 1,
+               owner_url: str = "") -> Settings:
     """A fresh deployment on the shared broker: its own topics (6 partitions), groups and state."""
     run = uuid.uuid4().hex[:8]
     if database_url.startswith("sqlite"):
         database_url = f"sqlite:///{state_dir / 'mash.db'}"  # a database of its own per run
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"f{run}.", app_id=f"mash-fault-{run}",
                         state_dir=state_dir, database_url=SecretStr(database_url), topic_partitions=6,
-                        database_owner_url=SecretStr(owner_of(database_url)),
+                        database_owner_url=SecretStr(owner_url or owner_of(database_url)),
                         stage_retry_budget_s=60, replication_factor=replication_factor)
     provision(bootstrap, settings)
     return settings
 
 
 @contextmanager
-def deployed(bootstrap: str, database_url: str, state_dir: Path,
-             replication_factor: int = 1) -> Iterator[tuple[Settings, Engine, Workers]]:
+def deployed(bootstrap: str, database_url: str, state_dir: Path, replication_factor: int = 1,
+             owner_url: str = "") -> Iterator[tuple[Settings, Engine, Workers]]:
     """A fresh deployment, its database and its hub workers (logs in `state_dir/logs`, none started
     yet); at the end every worker is stopped and a shared PostgreSQL database emptied."""
-    settings = deployment(bootstrap, database_url, state_dir, replication_factor)
+    settings = deployment(bootstrap, database_url, state_dir, replication_factor, owner_url)
     engine = ready_engine(settings)
     workers = Workers(settings, state_dir / "logs")
     try:
@@ -95,7 +96,7 @@ def deployed(bootstrap: str, database_url: str, state_dir: Path,
     finally:
         workers.stop_all()
         if not database_url.startswith("sqlite"):
-            clean(engine)
+            clean(settings)
         engine.dispose()
 
 
@@ -189,9 +190,9 @@ def answers(url: str) -> bool:
         return False
 
 
-def clean(engine: Engine) -> None:
+def clean(settings: Settings) -> None:
     """Empty the shared PostgreSQL database, as its owner (the processes' role may not drop tables)."""
-    owner = make_engine(OWNER_URL or engine.url.render_as_string(hide_password=False))
+    owner = make_engine(settings.owner_url())
     Base.metadata.drop_all(owner)
     with owner.begin() as db:
         db.execute(text("DROP TABLE IF EXISTS alembic_version"))
@@ -246,7 +247,7 @@ def test_killing_one_of_three_workers_mid_stream_loses_nothing_duplicates_nothin
         finally:
             workers.stop_all()
             if not database_url.startswith("sqlite"):
-                clean(engine)
+                clean(settings)
             engine.dispose()
     finished = sum(r.clean for r in results)
     print(f"\nkill -9 one of three workers mid-stream: {len(results)} runs, {finished} finished clean")
@@ -306,7 +307,7 @@ def test_one_two_or_three_workers_and_a_rebalance_mid_stream_account_for_every_e
         finally:
             workers.stop_all()
             if not database_url.startswith("sqlite"):
-                clean(engine)
+                clean(settings)
             engine.dispose()
     first, first_outcomes = alerted["one"], outcomes["one"]
     print(f"\none worker: {len(first)} children alerted, {len(first_outcomes)} outcomes")
@@ -343,7 +344,7 @@ def test_the_broker_stopped_and_restarted_mid_stream_loses_nothing_and_duplicate
         finally:
             workers.stop_all()
             if not database_url.startswith("sqlite"):
-                clean(engine)
+                clean(settings)
             engine.dispose()
     finally:
         broker.stop()
@@ -476,8 +477,9 @@ POSTGRES_CLUSTER = PROJECT_ROOT / "infra" / "postgres" / "test-cluster.sh"
 
 
 @contextmanager
-def own_postgres() -> Iterator[tuple[Path, str]]:
-    """A PostgreSQL cluster of its own on loopback: its directory (for `postgres`) and its URL."""
+def own_postgres() -> Iterator[tuple[Path, str, str]]:
+    """A PostgreSQL cluster of its own on loopback: its directory (for `postgres`), the processes'
+    (least-privileged) URL and the schema owner's."""
     if not list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
         pytest.fail("PostgreSQL's server is missing: apt-get install postgresql (bash .ci/run does)")
     home = Path(tempfile.mkdtemp(prefix="mash-fault-pg-"))  # not under pytest's: the postgres user must enter
@@ -486,7 +488,8 @@ def own_postgres() -> Iterator[tuple[Path, str]]:
     try:
         started = subprocess.run(["bash", str(POSTGRES_CLUSTER), "start", str(cluster)], capture_output=True,
                                  text=True, check=True)
-        yield cluster, started.stdout.strip().split("=", 1)[1]
+        urls = dict(line.split("=", 1) for line in started.stdout.strip().splitlines())
+        yield cluster, urls["MASH_TEST_POSTGRES_URL"], urls["MASH_TEST_POSTGRES_OWNER_URL"]
     finally:
         subprocess.run(["bash", str(POSTGRES_CLUSTER), "stop", str(cluster)], check=False)
         shutil.rmtree(home, ignore_errors=True)
@@ -503,7 +506,8 @@ def test_the_database_stopped_for_30_s_mid_stream_loses_nothing_and_the_workers_
 ) -> None:
     """PostgreSQL of its own, stopped for 30 s while two workers are mid-stream, then started again:
     every stage retries its batch (the guard's budget is longer than the outage) and carries on."""
-    with own_postgres() as (cluster, url), deployed(bootstrap, url, tmp_path / "run") as (settings, engine, workers):
+    with own_postgres() as (cluster, url, owner), \
+            deployed(bootstrap, url, tmp_path / "run", owner_url=owner) as (settings, engine, workers):
         workers.start()
         workers.start()
         publish(bootstrap, feed_messages(settings, feed))
@@ -527,8 +531,8 @@ def test_the_triage_app_answers_503_while_its_database_is_down_for_30_s_and_reco
     """The triage app on PostgreSQL of its own, which stops for 30 s: its pages and API calls answer at
     once with 503 saying the database is unavailable (no stack trace, no hang) for the whole outage,
     and the same process serves them again once the database is back, without a restart."""
-    with own_postgres() as (cluster, url):
-        settings = deployment(bootstrap, url, tmp_path / "run")
+    with own_postgres() as (cluster, url, owner):
+        settings = deployment(bootstrap, url, tmp_path / "run", owner_url=owner)
         engine = ready_engine(settings)
         add_users(session_factory(engine))
         ruby = seed(session_factory(engine))["ruby"]["alert_id"]
