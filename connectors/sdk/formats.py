@@ -51,10 +51,11 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
     """The lines of `handle`, each at most MAX_RECORD_BYTES: a longer one is read past in pieces,
     never held whole, and given as its first bytes with True (refused)."""
     while True:
-        line = handle.readline(MAX_RECORD_BYTES + 1)
+        line = handle.readline(MAX_RECORD_BYTES + 2)  # the record and its line ending (CRLF or LF)
         if not line:
             return
-        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+        ended = line.endswith(b"\n")
+        if len(line.rstrip(b"\r\n")) > MAX_RECORD_BYTES or (not ended and len(line) > MAX_RECORD_BYTES):
             head = line[:RAW_KEPT_BYTES]
             while line and not line.endswith(b"\n"):
                 line = handle.readline(MAX_RECORD_BYTES)
@@ -73,8 +74,8 @@ def parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except RecursionError:
         raise ParseError("JSON nested too deeply to be a record") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"not valid JSON: {exc}") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or a number too long to read (over 4,300 digits)
+        raise ParseError(f"not valid JSON: {str(exc)[:300]}") from None
 
 
 Reader = Callable[[Path, int], Iterator[SourceRecord]]
@@ -121,13 +122,15 @@ def csv_rows(path: Path, after: int = 0) -> Iterator[SourceRecord]:
     with open_regular(path) as handle:
         lines = _lines(handle)
         header_line, header_too_long = next(lines, (b"", False))
-        if header_too_long:
-            yield _too_long(path, 1, header_line)
+        if header_too_long:  # without a header no row can be read: the whole file fails
+            yield _document_error(path, header_line, ParseError(
+                f"the header line is longer than {MAX_RECORD_BYTES:,} bytes; the file is refused"))
             return
         try:
             header = next(csv.reader([header_line.decode("utf-8-sig")]), [])
-        except UnicodeDecodeError as exc:
-            yield _record(path, 1, header_line, None, ParseError(f"the header is not UTF-8: {exc}"))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            yield _document_error(path, header_line[:RAW_KEPT_BYTES], ParseError(
+                f"the header is not a UTF-8 CSV row ({exc}); the file is refused"))
             return
         for number, (line, too_long) in enumerate(lines, start=2):
             raw = line.rstrip(b"\r\n")
@@ -156,7 +159,11 @@ def fhir_bundle(path: Path, after: int = 0) -> Iterator[SourceRecord]:
             yield _document_error(path, handle.read(RAW_KEPT_BYTES), ParseError(
                 f"the document is {size:,} bytes; the limit is {MAX_DOCUMENT_BYTES:,}; refused unread"))
             return
-        raw = handle.read()
+        raw = handle.read(MAX_DOCUMENT_BYTES + 1)  # the file may have grown since its size was taken
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        yield _document_error(path, raw[:RAW_KEPT_BYTES], ParseError(
+            f"the document is over {MAX_DOCUMENT_BYTES:,} bytes; refused"))
+        return
     try:
         bundle = parse_json(raw)
     except ParseError as exc:

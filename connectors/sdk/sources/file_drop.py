@@ -71,10 +71,15 @@ class FileDropSource(Source):
             status = path.lstat()
         except FileNotFoundError:  # taken away meanwhile: the next look will not list it
             return False
-        return not stat.S_ISREG(status.st_mode) or time.time() - status.st_mtime >= self.config.settle_s
+        age = time.time() - status.st_mtime
+        # a stamp well ahead of now is the writer's clock, not a write in progress: take it
+        return not stat.S_ISREG(status.st_mode) or age >= self.config.settle_s or age < -self.config.settle_s
 
     def _read(self, path: Path, checkpoint: dict[str, Any]) -> Iterator[Item]:
-        identity = _identity(path)
+        try:
+            identity = _identity(path)
+        except FileNotFoundError:  # taken away since it was listed: nothing to read
+            return
         if checkpoint.get("file") != identity:  # a new file, even if an old one had its name
             checkpoint = {}
         last, failed = int(checkpoint.get("n", 0)), bool(checkpoint.get("failed"))
@@ -94,8 +99,18 @@ class FileDropSource(Source):
         target = self.failed if end.position.get("failed") else self.done
         target.mkdir(parents=True, exist_ok=True)
         source = self.config.inbox / end.stream
-        if source.exists():
+        try:
+            if _identity(source) != end.position.get("file"):
+                return  # a new file took the name meanwhile: it is read on the next look, not moved unread
+        except FileNotFoundError:
+            return
+        try:
             shutil.move(str(source), target / end.stream)
+        except (shutil.SpecialFileError, OSError):
+            if source.is_symlink() or not source.is_file():  # a refused link or pipe, across filesystems
+                source.unlink(missing_ok=True)
+            else:
+                raise
 
 
 def _candidate(path: Path) -> bool:

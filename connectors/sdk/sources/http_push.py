@@ -117,9 +117,10 @@ class HttpPushSource(Source):
         if self._inbox.qsize() > MAX_QUEUED_RECORDS:
             return web.json_response({"error": "busy; send again shortly"}, status=503, headers={"Retry-After": "5"})
         request_id = f"push-{next(self._ids)}"
-        records = _records(request_id, body)
-        if len(records) > self.config.max_records:  # refused whole: nothing produced, nothing dead-lettered
-            return web.json_response({"error": f"{len(records)} records in one request; the limit is "
+        try:
+            records = _records(request_id, body, self.config.max_records)
+        except TooManyRecords as exc:  # refused whole, before a record is built: nothing produced
+            return web.json_response({"error": f"{exc.count} records in one request; the limit is "
                                                f"{self.config.max_records}: send them in smaller requests"},
                                      status=413)
         waiter: Future[Sequence[tuple[str, str]]] = Future()
@@ -148,7 +149,13 @@ async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def _records(request_id: str, body: bytes) -> list[SourceRecord]:
+class TooManyRecords(ValueError):
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} records")
+        self.count = count
+
+
+def _records(request_id: str, body: bytes, limit: int = MAX_QUEUED_RECORDS) -> list[SourceRecord]:
     """The request's records; a body that is not JSON records is one record with its error."""
     try:
         parsed = parse_json(body)
@@ -156,9 +163,11 @@ def _records(request_id: str, body: bytes) -> list[SourceRecord]:
         return [SourceRecord(request_id, {"n": 0}, f"{request_id}#body", body[:RAW_KEPT_BYTES], None,
                              ParseError(f"the body is not JSON records: {exc}"))]
     items = parsed if isinstance(parsed, list) else [parsed]
+    if len(items) > limit:
+        raise TooManyRecords(len(items))
     records = []
     for n, item in enumerate(items, start=1):
-        raw = json.dumps(item, ensure_ascii=False).encode()
+        raw = json.dumps(item).encode()  # escaped: a lone surrogate in a record cannot break this
         if isinstance(item, dict):
             records.append(SourceRecord(request_id, {"n": n}, f"{request_id}#{n}", raw, item))
         else:
