@@ -25,6 +25,9 @@ SUBJECT_CHARS: Mapping[str, int] = {  # the child's details, as the envelope car
 ENVELOPE_CHARS: Mapping[str, int] = {  # the envelope's own free-form strings
     "source_record_id": 128,
     "revision": 48,  # timeline_events.revision; the SDK's is "sha256:" and 32 hex digits
+    "event_type": 64,  # timeline_events.event_type
+    "event_id": 36,  # a UUID in its text form: the hub's keys are String(36)
+    "record_id": 36,
 }
 
 
@@ -34,8 +37,11 @@ class OverLimit:
     length: int
     limit: int
     section: str = "subject"
+    problem: str = ""  # other than its length
 
     def __str__(self) -> str:
+        if self.problem:
+            return f"{self.section}.{self.field} {self.problem}"
         return f"{self.section}.{self.field} is {self.length} characters; the limit is {self.limit}"
 
 
@@ -45,8 +51,18 @@ def over_limit(subject: Mapping[str, Any]) -> OverLimit | None:
 
 
 def envelope_over_limit(envelope: Mapping[str, Any]) -> OverLimit | None:
-    """The first field of an inbound envelope (its subject included) longer than its limit."""
-    return _first_over(envelope, ENVELOPE_CHARS, "envelope") or over_limit(envelope.get("subject") or {})
+    """The first field of an inbound envelope (its subject included) longer than its limit, or
+    holding a NUL character (PostgreSQL text cannot hold one)."""
+    subject = envelope.get("subject") or {}
+    return (_first_over(envelope, ENVELOPE_CHARS, "envelope") or over_limit(subject)
+            or _first_nul(envelope, "envelope") or _first_nul(subject, "subject"))
+
+
+def _first_nul(fields: Mapping[str, Any], section: str) -> OverLimit | None:
+    for name, value in fields.items():
+        if isinstance(value, str) and "\x00" in value:
+            return OverLimit(name, len(value), 0, section, "holds a NUL character")
+    return None
 
 
 def _first_over(fields: Mapping[str, Any], limits: Mapping[str, int], section: str) -> OverLimit | None:

@@ -71,24 +71,47 @@ class DatabasePollSource(Source):
             time.sleep(self.config.poll_interval_s)
 
     def _new_rows(self, table: Table, stream: PollStream, after: dict[str, Any] | None) -> Iterator[SourceRecord]:
+        position = dict(after or {})
+        for row in self._pages(table, stream, position, empty_cursor=True):
+            # a row with no cursor value cannot be ordered or resumed after: one dead letter each
+            position["empty_key"] = _plain(row[stream.key])
+            yield self._record(stream, row, dict(position), ValueError(
+                f"its cursor column {stream.cursor!r} is empty: the row cannot be read in order; "
+                "give it a value at the source"))
+        for row in self._pages(table, stream, position, empty_cursor=False):
+            position.update(cursor=_plain(row[stream.cursor]), key=_plain(row[stream.key]))
+            yield self._record(stream, row, dict(position))
+
+    def _pages(self, table: Table, stream: PollStream, position: dict[str, Any],
+               empty_cursor: bool) -> Iterator[dict[str, Any]]:
+        """Rows after `position` (which the caller moves on as it reads), a page at a time: those
+        with an empty cursor in key order, or the others in (cursor, key) order."""
         cursor, key = table.c[stream.cursor], table.c[stream.key]
         while True:
-            query = select(table).order_by(cursor, key).limit(self.config.page_size)
-            settled = self._settled_before(table, stream)
-            if settled is not None:
-                query = query.where(cursor <= settled)
-            if after is not None:
-                last_cursor, last_key = _restore(after["cursor"]), _restore(after["key"])
-                query = query.where(or_(cursor > last_cursor, and_(cursor == last_cursor, key > last_key)))
+            if empty_cursor:
+                query = select(table).where(cursor.is_(None)).order_by(key).limit(self.config.page_size)
+                if "empty_key" in position:
+                    query = query.where(key > _restore(position["empty_key"]))
+            else:
+                query = select(table).where(cursor.is_not(None)).order_by(cursor, key).limit(self.config.page_size)
+                settled = self._settled_before(table, stream)
+                if settled is not None:
+                    query = query.where(cursor <= settled)
+                if "cursor" in position:
+                    last_cursor, last_key = _restore(position["cursor"]), _restore(position["key"])
+                    query = query.where(or_(cursor > last_cursor, and_(cursor == last_cursor, key > last_key)))
             with self.engine.connect() as connection:
                 rows = [dict(row._mapping) for row in connection.execute(query)]
-            for row in rows:
-                after = {"cursor": _plain(row[stream.cursor]), "key": _plain(row[stream.key])}
-                fields = {name: self._text(value) for name, value in row.items()}
-                raw = json.dumps(fields, sort_keys=True, default=str).encode()
-                yield SourceRecord(stream.table, after, f"{stream.table}:{row[stream.key]}", raw, fields)
+            yield from rows
             if len(rows) < self.config.page_size:
                 return
+
+    def _record(self, stream: PollStream, row: dict[str, Any], position: dict[str, Any],
+                error: Exception | None = None) -> SourceRecord:
+        fields = {name: self._text(value) for name, value in row.items()}
+        raw = json.dumps(fields, sort_keys=True, default=str).encode()
+        return SourceRecord(stream.table, position, f"{stream.table}:{row[stream.key]}", raw,
+                            None if error else fields, error)
 
     def _settled_before(self, table: Table, stream: PollStream) -> Any:
         """The newest cursor value safe to read now, for a date-time cursor (None for a sequence),
@@ -106,7 +129,7 @@ class DatabasePollSource(Source):
         if isinstance(column.type, DateTime):
             if column.type.timezone:
                 return lambda limit: limit
-            return lambda limit: limit.replace(tzinfo=None)
+            return _naive
         with self.engine.connect() as connection:
             sample = connection.execute(select(column).where(column.is_not(None)).limit(1)).scalar()
         if not isinstance(sample, str) or len(sample) < 11:
@@ -118,7 +141,7 @@ class DatabasePollSource(Source):
         separator = sample[10]
 
         def as_text(limit: datetime) -> str:
-            moment = limit.astimezone(shape.tzinfo) if shape.tzinfo else limit.replace(tzinfo=None)
+            moment = limit.astimezone(shape.tzinfo) if shape.tzinfo else _naive(limit)
             return moment.isoformat(sep=separator)
         return as_text
 
@@ -133,6 +156,12 @@ class DatabasePollSource(Source):
         if isinstance(value, bytes):
             return value.decode("utf-8", "replace")
         return value
+
+
+def _naive(limit: datetime) -> datetime:
+    """A naive stamp may be local time (as the poll reads it) or UTC (as `parse_revised_at` and
+    SQLite's CURRENT_TIMESTAMP take it): the earlier of the two readings, so the lag holds for both."""
+    return min(limit.replace(tzinfo=None), limit.astimezone(ZoneInfo("UTC")).replace(tzinfo=None))
 
 
 def _plain(value: Any) -> Any:
