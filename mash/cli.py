@@ -72,7 +72,11 @@ def _add_db(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-
 def _db_upgrade(_: argparse.Namespace) -> int:
     from mash.db import db_upgrade
 
-    before, now, grants = db_upgrade(get_settings())
+    try:
+        before, now, grants = db_upgrade(get_settings())
+    except ValueError as exc:  # a setting that would defeat least privilege
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
     print(f"database schema: {before or 'empty'} -> {now}" if before != now else f"database schema: {now} (current)")
     if grants:
         print(f"granted the processes' role least privilege ({len(grants)} statements): rows in every table, "

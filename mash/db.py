@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.db_roles import grant_runtime, runtime_role
@@ -110,12 +110,20 @@ def engine_for(settings: Settings, checkpoints_apart: bool = False) -> Engine:
     if engine.dialect.name == "sqlite":
         _upgrade_racing(engine)
         return engine
-    current, head = schema_revisions(engine)
-    if current != head:
+    try:
+        current, head = schema_revisions(engine)
+    except ProgrammingError as exc:  # the schema version is not readable as this role: no grants yet
         engine.dispose()
         raise SchemaNotCurrent(
+            f"cannot read the database's schema version as this role ({str(exc.orig).splitlines()[0]}): run "
+            "`mash db upgrade` as the schema owner (MASH_DATABASE_OWNER_URL); it grants the processes' role") from None
+    if current != head:
+        engine.dispose()
+        known = current is None or _known_revision(current)
+        raise SchemaNotCurrent(
             f"the database schema is at {current or 'nothing (empty)'}; this code needs {head}. Run "
-            "`mash db upgrade` first, as the schema owner (MASH_DATABASE_OWNER_URL): processes never migrate.")
+            "`mash db upgrade` first, as the schema owner (MASH_DATABASE_OWNER_URL): processes never migrate."
+            if known else f"the database schema ({current}) is newer than this code ({head}): run the newer release")
     return engine
 
 
@@ -124,12 +132,20 @@ def db_upgrade(settings: Settings) -> tuple[str | None, str, list[str]]:
     processes' role granted least privilege. (revision before, revision now, grants run)"""
     if settings.owner_url().startswith("sqlite:///"):
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+    role = runtime_role(settings.sqlalchemy_url(), settings.owner_url(), settings.database_runtime_role)
     engine = make_engine(settings.owner_url())
     try:
         before, _ = schema_revisions(engine)
-        _upgrade_racing(engine)
+        try:
+            _upgrade_racing(engine)
+        except ProgrammingError as exc:
+            raise SchemaNotCurrent(
+                f"cannot migrate as this role ({str(exc.orig).splitlines()[0]}): run `mash db upgrade` as the "
+                "schema owner (MASH_DATABASE_OWNER_URL)") from None
         grants: list[str] = []
-        role = runtime_role(settings.sqlalchemy_url(), settings.owner_url(), settings.database_runtime_role)
+        if engine.dialect.name == "postgresql" and role is None:
+            log.warning("the processes connect as the schema owner: they could rewrite the audit trail; give them "
+                        "a role of their own (MASH_DATABASE_URL) and the owner's URL to MASH_DATABASE_OWNER_URL")
         if engine.dialect.name == "postgresql" and role:
             with engine.begin() as connection:
                 grants = grant_runtime(connection, role)
@@ -146,6 +162,13 @@ def schema_revisions(engine: Engine) -> tuple[str | None, str]:
         current = MigrationContext.configure(connection).get_current_revision()
     assert head is not None
     return current, head
+
+
+def _known_revision(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic says "unknown" by raising
+        return False
 
 
 def _upgrade_racing(engine: Engine) -> None:

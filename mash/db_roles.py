@@ -17,10 +17,14 @@ READ_ONLY_TABLES = ("alembic_version",)
 
 
 def runtime_role(database_url: str, owner_url: str, configured: str = "") -> str | None:
-    """The role to grant: as configured, else the processes' user when it is not the owner."""
+    """The role to grant: as configured, else the processes' user when it is not the owner. The
+    owner itself is refused: it could still drop the audit's guards whatever it was granted."""
+    user, owner = make_url(database_url).username, make_url(owner_url).username
+    if configured and configured == owner:
+        raise ValueError(f"MASH_DATABASE_RUNTIME_ROLE is the schema owner ({owner}): the processes need a role "
+                         "of their own that owns nothing")
     if configured:
         return configured
-    user, owner = make_url(database_url).username, make_url(owner_url).username
     return user if user and user != owner else None
 
 

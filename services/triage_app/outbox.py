@@ -90,19 +90,25 @@ class Outbox:
                     r.answer_sent_at = now
             return sum(acknowledged)
 
-    @staticmethod
-    def _encoded(rows: Sequence[Row], encode: Callable[[Row], Message]) -> list[tuple[Row, Message]]:
+    def _encoded(self, rows: Sequence[Row], encode: Callable[[Row], Message]) -> list[tuple[Row, Message]]:
         """The rows' messages. A row that cannot be encoded would be retried ahead of every later one
-        for ever: its error is recorded on it (`send_error`, for an operator) and the others go."""
-        encoded = []
+        for ever: its error is recorded on it (`send_error`, for an operator) in a transaction of its
+        own, so a broker outage rolling back the send does not lose it, and the others go."""
+        encoded, unsendable = [], []
         for row in rows:
             try:
                 encoded.append((row, encode(row)))
             except Exception as exc:  # noqa: BLE001 - one bad row must not hold up the rest
-                row.send_error = f"{type(exc).__name__}: {exc}"[:2000]
+                unsendable.append((row, f"{type(exc).__name__}: {exc}"[:2000]))
+        if unsendable:
+            with self._sessions.begin() as session:
+                for row, error in unsendable:
+                    session.merge(row).send_error = error
+            for row, error in unsendable:
+                row.send_error = error
                 metrics.OUTBOX_UNSENDABLE.labels(type(row).__name__).inc()
                 log.error("a %s can never be sent to Kafka (%s); recorded on the row, the others go on",
-                          type(row).__name__, type(exc).__name__)
+                          type(row).__name__, error.split(":", 1)[0])
         return encoded
 
     def _send(self, topic: str, messages: Sequence[tuple[str, bytes]]) -> list[bool]:

@@ -3,6 +3,8 @@ models, and a database from before this release keeps its rows and gains the new
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +15,8 @@ from sqlalchemy.exc import DBAPIError
 
 from mash.db import make_engine, upgrade
 from mash.models import Base
-from mash.settings import Settings
+from mash.settings import PROJECT_ROOT, Settings
+from tests.integration.conftest import env_for, mash
 
 HEAD = "0005"  # the latest revision in mash/migrations/versions
 
@@ -60,3 +63,23 @@ def test_a_database_made_by_create_all_with_todays_models_is_taken_as_current(ba
     with bare.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD
     bare.dispose()
+
+
+def test_processes_never_migrate_a_server_database_and_say_what_to_run(settings: Settings) -> None:
+    """On PostgreSQL a process refuses a schema that is not the code's (exit 2, naming `mash db
+    upgrade`), and `mash db upgrade` as the processes' role refuses, naming the owner's URL; then,
+    as the owner, it migrates and grants, and the process starts. The embedded SQLite file is
+    migrated in place."""
+    if not settings.sqlalchemy_url().startswith("postgresql"):
+        assert mash(settings, "audit", "verify", check=False).returncode == 0  # SQLite: brought up to date
+        return
+    refused = mash(settings, "audit", "verify", check=False)
+    assert refused.returncode == 2 and "Run `mash db upgrade` first" in refused.stderr, refused.stderr
+    as_runtime = mash(settings, "db", "upgrade", check=False)  # the processes' environment: no owner URL
+    assert as_runtime.returncode == 2 and "MASH_DATABASE_OWNER_URL" in as_runtime.stderr, as_runtime.stderr
+    upgraded = subprocess.run([sys.executable, "-m", "mash.cli", "db", "upgrade"], cwd=PROJECT_ROOT,
+                              env={**env_for(settings), "MASH_DATABASE_OWNER_URL": settings.owner_url()},
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"-> {HEAD}" in upgraded.stdout and "least privilege" in upgraded.stdout, upgraded.stdout
+    assert mash(settings, "audit", "verify", check=False).returncode == 0
