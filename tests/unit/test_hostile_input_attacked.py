@@ -33,6 +33,7 @@ from connectors.sdk.sources.file_drop import FileDropConfig, FileDropSource
 from connectors.sdk.sources.http_push import HttpPushConfig, HttpPushSource
 from mash.codec import Codec
 from mash.models import Base, TriageDecisionRecord
+from tests.unit.test_file_drop_hostile import run
 
 PATIENT = {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "MRN1", "name": [{"family": "H"}],
                                                   "birthDate": "2016-04-12"}}
@@ -61,12 +62,6 @@ def settled(inbox: Path, name: str, content: str | bytes) -> Path:
     return path
 
 
-def run(src: FileDropSource) -> tuple[list[SourceRecord], list[StreamEnd]]:
-    items = list(src.items({}))
-    ends = [i for i in items if isinstance(i, StreamEnd)]
-    for end in ends:
-        src.acknowledge(end)
-    return [i for i in items if isinstance(i, SourceRecord)], ends
 
 
 # ===================================================================================================
