@@ -12,7 +12,15 @@ from services.triage_app import actions
 from services.triage_app.accounts import User
 from services.triage_app.matches import open_tasks
 from services.triage_app.queue import queue
-from services.triage_app.web_session import act, alert_for, answer_match, api_user, api_writer, cfg, log_in
+from services.triage_app.web_session import (
+    act,
+    alert_for,
+    answer_match,
+    api_caseworker,
+    api_writer,
+    cfg,
+    log_in,
+)
 
 router = APIRouter(prefix="/api")
 
@@ -43,7 +51,7 @@ def api_login(request: Request, body: LoginBody) -> dict[str, Any]:
 
 
 @router.get("/alerts", tags=["queue"])
-def api_queue(request: Request, user: Annotated[User, Depends(api_user)], limit: int = 100) -> dict[str, Any]:
+def api_queue(request: Request, user: Annotated[User, Depends(api_caseworker)], limit: int = 100) -> dict[str, Any]:
     """Open alerts you may work, most urgent first: by rating, then by time left."""
     config = cfg(request)
     with config.sessions() as session:
@@ -53,7 +61,7 @@ def api_queue(request: Request, user: Annotated[User, Depends(api_user)], limit:
 
 
 @router.get("/alerts/{alert_id}", tags=["queue"])
-def api_alert(request: Request, user: Annotated[User, Depends(api_user)], alert_id: str) -> dict[str, Any]:
+def api_alert(request: Request, user: Annotated[User, Depends(api_caseworker)], alert_id: str) -> dict[str, Any]:
     """One alert with the child's timeline: of each event, only your role's view."""
     found = alert_for(request, user, alert_id)
     return {**found.row.as_json(), "status": found.status, "decided": found.decided, "reasons": found.reasons,
@@ -109,7 +117,7 @@ class AnswerBody(BaseModel):
 
 
 @router.get("/matches", tags=["possible matches"])
-def api_matches(request: Request, user: Annotated[User, Depends(api_user)]) -> dict[str, Any]:
+def api_matches(request: Request, user: Annotated[User, Depends(api_caseworker)]) -> dict[str, Any]:
     """Possible matches held for a person to confirm or reject, oldest first."""
     with cfg(request).sessions() as session:
         return {"matches": [t.as_json() for t in open_tasks(session, user)]}

@@ -25,6 +25,7 @@ from services.triage_app.web_session import (
     act,
     alert_for,
     answer_match,
+    caseworker,
     cfg,
     checked_csrf,
     csrf,
@@ -90,7 +91,10 @@ def logout(request: Request, token: Annotated[str, Form(alias="csrf")]) -> Respo
 
 
 @router.get("/", response_class=HTMLResponse)
-def queue_page(request: Request) -> HTMLResponse:
+def queue_page(request: Request) -> Response:
+    user = session_user(request)
+    if user is not None and user.role == AUDITOR:  # their home is the audit trail
+        return RedirectResponse(request.url_for("audit_page"), 303)
     return _queue(request, "queue.html")
 
 
@@ -104,6 +108,7 @@ def _queue(request: Request, template: str) -> HTMLResponse:
     user = session_user(request)
     if user is None:
         return login_page(request)
+    caseworker(user)
     with cfg(request).sessions() as session:
         found = queue(session, user, cfg(request).clock())
     return page(request, template, user=user, queue=found)
@@ -118,7 +123,7 @@ def alert_view(request: Request, alert_id: str) -> HTMLResponse:
 
 
 def _alert_page(request: Request, user: User, alert_id: str, notice: str, seen: int | None = None) -> HTMLResponse:
-    found = alert_for(request, user, alert_id)
+    found = alert_for(request, caseworker(user), alert_id)
     with cfg(request).sessions() as session:
         workers = list(session.scalars(select(UserRecord.username).where(
             UserRecord.active.is_(True), UserRecord.role.in_((WORKER, MANAGER))).order_by(UserRecord.username)))
@@ -158,7 +163,7 @@ def matches_page(request: Request) -> HTMLResponse:
     if user is None:
         return login_page(request)
     with cfg(request).sessions() as session:
-        tasks = open_tasks(session, user)
+        tasks = open_tasks(session, caseworker(user))
     return page(request, "matches.html", user=user, tasks=tasks, notice=request.query_params.get("notice", ""))
 
 

@@ -18,7 +18,7 @@ from mash import metrics
 from services.triage.clocks import Profile
 from services.triage.scoring import Scoring
 from services.triage_app import actions, matches
-from services.triage_app.accounts import User, authenticate, load_user
+from services.triage_app.accounts import AUDITOR, User, authenticate, load_user
 from services.triage_app.outbox import Outbox
 from services.triage_app.queue import AlertPage, NotFound, alert_page
 
@@ -57,6 +57,20 @@ def api_user(request: Request) -> User:
     if user is None:
         raise HTTPException(401, "log in first: POST /api/login")
     return user
+
+
+NOT_FOR_AUDITORS = "an auditor reads the audit trail (/audit), not children's records or the triage queue"
+
+
+def caseworker(user: User) -> User:
+    """Children's records (queue, alerts, possible matches) are for triage staff: 403 for an auditor."""
+    if user.role == AUDITOR:
+        raise HTTPException(403, NOT_FOR_AUDITORS)
+    return user
+
+
+def api_caseworker(user: Annotated[User, Depends(api_user)]) -> User:
+    return caseworker(user)
 
 
 def api_writer(request: Request, user: Annotated[User, Depends(api_user)]) -> User:

@@ -170,6 +170,20 @@ def test_claim_then_decide_records_an_audited_decision_and_closes_the_alert(
     assert "&lt;b&gt;now&lt;/b&gt;" in page and "strategy discussion" in page
 
 
+def test_an_auditor_is_kept_to_the_audit_trail_and_shown_no_childs_record(client_for: Any, data: Any) -> None:
+    """The auditor "reads the audit, not children's records": the queue, an alert (page or API) and the
+    possible matches are refused (403, saying where to go); the home page leads to the audit trail."""
+    ruby = data["ruby"]["alert_id"]
+    auditor = client_for("aud")
+    for path in (f"/alerts/{ruby}", "/queue/rows", "/matches", "/api/alerts", f"/api/alerts/{ruby}", "/api/matches"):
+        answer = auditor.get(path)
+        assert answer.status_code == 403 and "audit trail" in answer.text, (path, answer.status_code)
+        assert "Okafor" not in answer.text and "RED" not in answer.text, path
+    home = auditor.get("/", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"].endswith("/audit")
+    assert client_for("mo").get(f"/alerts/{ruby}").status_code == 200  # a manager still works the queue
+
+
 def test_roles_are_enforced_on_every_action(client_for: Any, data: Any) -> None:
     ruby, sam = data["ruby"]["alert_id"], data["sam"]["alert_id"]
     auditor, worker, manager = client_for("aud"), client_for("alice"), client_for("mo")
