@@ -250,22 +250,28 @@ class _BatchLinker:
             self.records = {record_id: _RecordState(event_id, revised_ms, survivors.get(person_id, person_id),
                                                     method, frozenset(asserted[record_id]))
                             for record_id, event_id, revised_ms, person_id, method in links}
-        wanted = {i for r in self.records.values() for i in r.identifiers} | {i for e in batch for i in e.identifiers}
-        held = {i for r in self.records.values() for i in r.identifiers}
+        for record_id, event_id in self._rows(select(LinkDecisionRecord.record_id, LinkDecisionRecord.event_id),
+                                              LinkDecisionRecord.record_id, list(self.records), tuple):
+            self.record_events[record_id].add(event_id)
+
+    def _load_assertions(self, identifiers: Iterable[Identifier]) -> None:
+        """Which records assert these identifiers and which event brought each to its person: read
+        only when a revision drops an identifier (rare), after a flush, so the store holds the
+        batch's own standings too."""
+        self._flush()
+        wanted = set(identifiers)
+        for i in wanted:
+            self.asserted_by[i] = set()
         for scheme in SCHEME_PRIORITY:
             values = [i.value for i in wanted if i.scheme == scheme]
             for record_id, value in self._rows(
                     select(RecordIdentifier.record_id, RecordIdentifier.value).where(RecordIdentifier.scheme == scheme),
                     RecordIdentifier.value, values, tuple):
                 self.asserted_by[Identifier(scheme, value)].add(record_id)
-            for value, event_id in self._rows(  # who brought what the revised records hold
+            for value, event_id in self._rows(
                     select(PersonIdentifier.value, PersonIdentifier.first_seen_event_id)
-                    .where(PersonIdentifier.scheme == scheme), PersonIdentifier.value,
-                    [i.value for i in held if i.scheme == scheme], tuple):
-                self.first_seen[Identifier(scheme, value)] = event_id
-        for record_id, event_id in self._rows(select(LinkDecisionRecord.record_id, LinkDecisionRecord.event_id),
-                                              LinkDecisionRecord.record_id, list(self.records), tuple):
-            self.record_events[record_id].add(event_id)
+                    .where(PersonIdentifier.scheme == scheme), PersonIdentifier.value, values, tuple):
+                self.first_seen.setdefault(Identifier(scheme, value), event_id)
 
     def _shortlist(self, event: EventToLink) -> list[str]:
         """The persons worth scoring: those sharing two or more blocking keys with the event (the
@@ -338,6 +344,8 @@ class _BatchLinker:
             return self._stale(event, record)
         if record is not None:
             mine = self.record_events[event.record_id or ""]
+            if set(record.identifiers) - set(event.asserted):  # it drops one: who else asserts what it held
+                self._load_assertions(record.identifiers)
             self._release(event, released_by_revision(
                 record.identifiers, event.asserted, lambda i: self.first_seen.get(i) in mine,
                 lambda i: bool(self.asserted_by.get(i, set()) - {event.record_id})))
