@@ -367,6 +367,17 @@ class AuditRecordRow(Base):
     decisions_digest: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     record_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)  # its revisions' entries
+    signature: Mapped[str | None] = mapped_column(String(96), nullable=True)  # keyed, by its writer: see audit_keys
+
+
+class AuditSigningBeganRow(Base):
+    """The last entry sealed before entries were signed (migration 0006): older unsigned entries are
+    the trail as it was; a newer unsigned one was not written by a key holder. Read-only at runtime."""
+
+    __tablename__ = "audit_signing_began"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unsigned_through: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditDecisionSetRow(Base):

@@ -334,7 +334,7 @@ def test_migration_0005_on_sqlite_keeps_audit_records_append_only(tmp_path: Path
     columns = "(chain, seq, prev_hash, hash, event_id, decision_key, decisions_digest, body)"
     with made.begin() as db:
         db.execute(text(f"INSERT INTO audit_records {columns} VALUES {row}"))
-    upgrade(made)
+    upgrade(made, "0005")
     with made.connect() as db:
         assert db.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
         triggers = set(db.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "

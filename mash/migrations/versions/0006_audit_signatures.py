@@ -1,0 +1,35 @@
+"""Signed audit entries (issue 16): every entry carries a keyed signature (HMAC-SHA256 with a key
+from the environment, named by its key id) over its chain, sequence and hash, so an entry inserted
+by a role that may append but does not hold the key is told apart from the writers' own. Entries
+sealed before this revision carry none; `audit_signing_began` records the last of them, so a
+verifier can tell an old unsigned entry from a new forged one. The runtime role may only read it.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # A plain ADD COLUMN, never a batch copy: the copy would drop the append-only triggers.
+    op.add_column('audit_records', sa.Column('signature', sa.String(length=96), nullable=True))
+    op.create_table(
+        'audit_signing_began',
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('unsigned_through', sa.BigInteger(), nullable=False),
+    )
+    op.execute("INSERT INTO audit_signing_began (id, unsigned_through) "
+               "SELECT 1, COALESCE(MAX(position), 0) FROM audit_records")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("restore the backup taken before upgrading")
