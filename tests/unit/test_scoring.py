@@ -1,13 +1,28 @@
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
 
-from services.triage.scoring import PatternIndicator, Scored, _pattern_found, assess, indicators_of
+from connectors.registry import build_connector
+from mash.codec import Codec
+from mash.models import Base
+from mash.settings import PROJECT_ROOT
+from mash.topics import ENRICHED, SHARED, inbound
+from services.enrichment.person_index import PersonIndex
+from services.enrichment.stage import Enricher
+from services.messages import InMessage
+from services.sharing.policy_source import PolicySource
+from services.sharing.stage import Sharer
+from services.sharing.vocabulary import CONSENT_STATES, ROLES
+from services.triage.scoring import Assessment, PatternIndicator, Scored, _pattern_found, assess, indicators_of
 from services.triage.scoring_file import DEFAULT_SCORING, ScoringError, load_cases, load_scoring, run_case
 
 SCORING = load_scoring()
+DEFAULT_POLICY = PROJECT_ROOT / "policies" / "sharing" / "default.yaml"
 
 
 def test_every_shipped_scoring_case_passes() -> None:
@@ -46,10 +61,51 @@ def test_bad_scoring_files_are_refused_with_the_reason(tmp_path: Path, replace: 
         load_scoring(bad)
 
 
-def test_a_field_withheld_from_every_role_cannot_raise_a_rating() -> None:
-    assert indicators_of(SCORING, "health.emergency_attendance", {}) == ()
-    assert indicators_of(SCORING, "health.emergency_attendance",
-                         {"payload": {"injury_pattern_concern": True}}) == ("emergency-attendance-injury-pattern",)
+WITHHELD_FROM_EVERYONE = f"""
+  - id: injury-pattern-withheld-from-everyone
+    description: the injury pattern flag leaves the hub for no role
+    when:
+      roles: [{", ".join(ROLES)}]
+      consent: [{", ".join(CONSENT_STATES)}]
+    decision: withhold
+    fields: [payload.injury_pattern_concern]
+    lawful_basis: [UK_GDPR_5_1_C]
+    purpose: the test
+    necessity: the test
+"""
+
+
+def rated_through_sharing(policy_text: str, tmp_path: Path) -> Assessment:
+    """An attendance with an injury pattern of concern (and no safeguarding flag) through the health
+    connector's mapping, enrichment, the sharing stage under this policy, and triage's scoring of
+    the values the stage let out (as the triage stage reads them)."""
+    codec = Codec()
+    tmp_path.mkdir()
+    connector = build_connector("health", tmp_path / "connector")
+    sample = next(iter(connector.sample_records(connector.sample)))
+    assert sample.fields is not None
+    fields = {**sample.fields, "safeguarding_concern": False, "injury_pattern_concern": True}
+    event = connector.to_event(connector.map(fields))
+    engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    Base.metadata.create_all(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    arriving = [InMessage(inbound("health"), 0, 0, b"k", codec.encode(event, connector.schema))]
+    enriched = [InMessage(ENRICHED, 0, n, m.key, m.value)
+                for n, m in enumerate(Enricher(codec, PersonIndex(sessions)).process(arriving))]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text)
+    out = Sharer(codec, sessions, PolicySource(policy)).process(enriched)
+    engine.dispose()
+    (shared,) = [codec.decode(m.value)[0] for m in out if m.topic == SHARED]
+    found = indicators_of(SCORING, shared["event_type"], orjson.loads(shared["values"] or "{}"))
+    return assess(SCORING, [Scored(shared["source_agency"], 0, found)])
+
+
+def test_a_field_withheld_from_every_role_cannot_raise_a_rating(tmp_path: Path) -> None:
+    shared = rated_through_sharing(DEFAULT_POLICY.read_text(), tmp_path / "shared")
+    assert shared.indicators == ("emergency-attendance-injury-pattern",) and shared.rag is not None  # it counts
+    withheld = rated_through_sharing(DEFAULT_POLICY.read_text() + WITHHELD_FROM_EVERYONE, tmp_path / "withheld")
+    assert (withheld.indicators, withheld.score, withheld.rag) == ((), 0, None)
 
 
 def test_reasons_carry_each_indicators_weight_highest_first() -> None:
