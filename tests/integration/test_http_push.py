@@ -99,9 +99,11 @@ def test_a_body_that_is_not_json_is_dead_lettered_whole(endpoint: str, provision
     wait_for(lambda: count(provisioned, DEADLETTER) == 1, what="the dead letter")
 
 
-def test_an_oversized_body_is_refused(endpoint: str) -> None:
+def test_an_oversized_body_is_refused_and_nothing_is_produced(endpoint: str, provisioned: Settings) -> None:
     code, _ = status(endpoint, json.dumps([{**sample()[0], "detail": "x" * 300_000}]).encode())
     assert code == 413
+    assert status(endpoint, json.dumps(sample()[:1]).encode())[0] == 202  # a request after it is produced
+    assert count(provisioned, inbound("social_care")) == 1 and count(provisioned, DEADLETTER) == 0
 
 
 def test_too_many_records_in_one_request_are_refused_whole_and_nothing_is_produced(
