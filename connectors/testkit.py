@@ -17,7 +17,9 @@ Your tests need a `bootstrap` fixture giving a Kafka broker's host:port (the pro
 - bad records in the sample are dead-lettered with the original bytes, the connector, the source
   position, the error class and message;
 - a run killed without warning (SIGKILL) and started again loses nothing and duplicates no event:
-  counted by event_id, the topic holds exactly the feed's events.
+  counted by event_id, the topic holds exactly the feed's events. An HTTP push endpoint is killed
+  while it is producing a request's records, before its 202: only that request's events may be on
+  the topic twice (the agency system resends what got no 202).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -161,9 +165,12 @@ class ConnectorContract(ABC):
     def test_a_killed_run_restarts_without_loss_or_duplicate_events(self, kit: Kit, tmp_path: Path) -> None:
         connector = kit.connector()
         feed = self.install_feed(connector, self.feed_size, tmp_path)
+        unconfirmed: set[str] | None = None
         if isinstance(connector, HttpPushConnector):
-            records = [SourceRecord("feed", {}, "feed", b"", r) for r in feed]
-            in_flight = self._push_with_a_kill(kit, connector, feed, tmp_path)
+            records = [_pushed(r) for r in feed]
+            interrupted = self._push_with_a_kill(kit, connector, feed, tmp_path)
+            unconfirmed = {i for i in (_event_id(connector, _pushed(r), kit.codec) for r in interrupted) if i}
+            in_flight = len(interrupted)
         else:
             records = list(_offline(connector))
             in_flight = self._run_with_a_kill(kit, tmp_path)
@@ -173,6 +180,10 @@ class ConnectorContract(ABC):
         assert set(ids) == set(expected)  # nothing lost, nothing foreign
         resent = len(ids) - len(expected)  # the feed's own resubmissions are in `expected` too
         assert 0 <= resent <= in_flight  # at most what was unconfirmed when the run was killed
+        if unconfirmed is not None:
+            twice = set(Counter(ids) - Counter(expected))
+            assert twice, "nothing was resent: the kill did not interrupt a request being produced"
+            assert twice <= unconfirmed, f"events of confirmed requests were resent: {sorted(twice - unconfirmed)}"
 
     # --- how the kill happens -------------------------------------------------------------------
 
@@ -190,24 +201,59 @@ class ConnectorContract(ABC):
         return 100
 
     def _push_with_a_kill(self, kit: Kit, connector: HttpPushConnector, feed: list[dict[str, Any]],
-                          tmp_path: Path) -> int:
-        """Kill the endpoint part-way; the client resends what got no 202. Returns the in-flight bound."""
+                          tmp_path: Path) -> list[dict[str, Any]]:
+        """Kill the endpoint while it is producing a request's records, before it answers; the client
+        resends that request and the rest. Returns the interrupted request's records."""
         url = f"http://{connector.config.host}:{connector.config.port}{connector.config.path}"
+        health = url.replace(connector.config.path, "/healthz")
         chunks = [feed[i:i + 100] for i in range(0, len(feed), 100)]
+        config = kit.config_file.read_text()
+        kit.config_file.write_text(config + "max_rate: 50\n")  # a request of 100 takes the endpoint 2 s
         server = kit.subprocess(tmp_path / "push.log")
-        _wait(lambda: _post(url.replace(connector.config.path, "/healthz"), None) == 200, "the endpoint")
-        answered = 0
-        for chunk in chunks[: len(chunks) // 2]:
-            answered += _post(url, chunk) == 202
+        _wait(lambda: _post(health, None) == 200, "the endpoint")
+        kit.config_file.write_text(config)  # restarted, it runs at full speed
+        half = len(chunks) // 2
+        for chunk in chunks[:half]:
+            assert _post(url, chunk) == 202
+        topic = _EndOffsets(kit, connector.topic)
+        before = topic.total()
+        answers: list[int] = []
+        posting = threading.Thread(target=lambda: answers.append(_post(url, chunks[half])))
+        posting.start()
+        _wait(lambda: topic.total() > before, "the request's first records on the topic", poll_s=0.02)
         server.send_signal(signal.SIGKILL)
         server.wait()
+        posting.join(timeout=60)
+        part = topic.total() - before
+        topic.close()
+        assert answers == [0], f"the kill came after the request was answered ({answers})"
+        assert 0 < part < len(chunks[half]), f"{part} of the request's records were on the topic at the kill"
         server = kit.subprocess(tmp_path / "push.log")
-        _wait(lambda: _post(url.replace(connector.config.path, "/healthz"), None) == 200, "the restarted endpoint")
-        for chunk in chunks[answered:]:  # the agency system resends whatever got no 202
+        _wait(lambda: _post(health, None) == 200, "the restarted endpoint")
+        for chunk in chunks[half:]:  # the agency system resends whatever got no 202
             assert _post(url, chunk) == 202
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
-        return 100  # one request's records
+        return chunks[half]
+
+
+class _EndOffsets:
+    """How many records a topic holds, asked of one consumer again and again."""
+
+    def __init__(self, kit: Kit, topic: str) -> None:
+        self._consumer = KafkaConsumer(bootstrap_servers=kit.settings.bootstrap_servers)
+        name = topic_name(topic, kit.settings)
+        self._partitions = [TopicPartition(name, p) for p in self._consumer.partitions_for_topic(name) or ()]
+
+    def total(self) -> int:
+        return sum(self._consumer.end_offsets(self._partitions).values())
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def _pushed(record: dict[str, Any]) -> SourceRecord:
+    return SourceRecord("feed", {}, "feed", b"", record)
 
 
 def _fails(connector: Connector, record: SourceRecord, codec: Codec) -> bool:
@@ -240,10 +286,10 @@ def _post(url: str, records: list[dict[str, Any]] | None) -> int:
         return 0
 
 
-def _wait(condition: Any, what: str, timeout_s: float = 120.0) -> None:
+def _wait(condition: Any, what: str, timeout_s: float = 120.0, poll_s: float = 0.2) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.2)
+        time.sleep(poll_s)
     raise AssertionError(f"timed out waiting for {what}")
