@@ -103,7 +103,7 @@ HTTP_REQUESTS = Histogram(
     "mash_http_request_seconds", "Triage app requests by route template, method and status class.",
     ["route", "method", "status"], buckets=LATENCY_BUCKETS)
 LOGIN_FAILURES = Counter("mash_login_failures_total", "Failed log-ins to the triage app (wrong password, "
-                         "unknown user or locked account).")
+                         "unknown or deactivated user, or a username or address backing off).")
 
 
 AGENCY_NAMES = ("POLICE", "HEALTH", "EDUCATION", "SOCIAL_CARE")

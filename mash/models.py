@@ -268,7 +268,8 @@ class TimelineEventRecord(Base):
 
 
 class UserRecord(Base):
-    """A triage app account. Passwords are stored only as scrypt hashes."""
+    """A triage app account. Passwords are stored only as argon2id hashes (older scrypt ones until the
+    user's next log-in rehashes them)."""
 
     __tablename__ = "users"
 
@@ -277,10 +278,36 @@ class UserRecord(Base):
     role: Mapped[str] = mapped_column(String(24))  # triage_worker | triage_manager | auditor
     sharing_role: Mapped[str | None] = mapped_column(String(48), nullable=True)  # whose view they see
     password_hash: Mapped[str] = mapped_column(String(255))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success, from anywhere
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginThrottleRecord(Base):
+    """Failed log-ins counted per (username, address), and per address across usernames (username
+    "*"): each key backs off on its own, so failures from an attacker's address never lock the user
+    out from theirs (services/triage_app/login_throttle.py)."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WebSessionRecord(Base):
+    """A logged-in browser or API client: the cookie holds a random id, this row only its SHA-256, so a
+    copy of the table logs no one in; deleting the row ends the session (log-out, password change)."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TriageDecisionRecord(Base):

@@ -74,12 +74,27 @@ class Settings(BaseSettings):
     triage_host: str = Field("127.0.0.1", description="Address the triage web app listens on (loopback by default).")
     triage_port: int = Field(8765, ge=0, le=65535, description="Port of the triage web app (0: any free port).")
     triage_secret_key: SecretStr = Field(
-        SecretStr(""), description="Key that signs the triage app's session cookies. Empty: a random key per start "
-        "(everyone logs in again after a restart). Set it in production, from a secret store. Secret: never printed.",
+        SecretStr(""), description="Key of the triage app's log-in form tokens (HMAC). Empty: a random key per "
+        "start (a log-in page open across a restart is reloaded). Set it in production, from a secret store; "
+        "`mash triage serve` refuses a short or patterned one and says how to make one. Secret: never printed.",
     )
-    triage_secure_cookies: bool = Field(
-        False, description="Send session cookies only over HTTPS: set it when the app is behind TLS (production).",
+    triage_secure_cookies: bool | None = Field(
+        None, description="Send the triage app's cookies only over HTTPS, and HSTS. Unset: on, unless "
+        "`triage_host` is a loopback address (the embedded stack); set false only for plain HTTP you trust.",
     )
+    triage_trusted_proxies: str = Field(
+        "", description="Addresses or networks (comma-separated) of the TLS proxies in front of the triage app: "
+        "only from these are X-Forwarded-Proto and X-Forwarded-For believed (redirects keep https; log-in "
+        "back-off counts the client's address, not the proxy's). Empty: none.",
+    )
+    triage_session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="A triage app session unused this long ends (the queue's own refresh "
+        "is not use).")
+    triage_session_max_hours: float = Field(
+        12.0, gt=0, le=7 * 24, description="A triage app session ends this long after log-in, however used.")
+    triage_api_docs: bool = Field(
+        True, description="Serve the API's Swagger UI at /api/docs (from the app itself; /api/openapi.json is "
+        "served either way); false to leave it out in production.")
     metrics_host: str = Field("127.0.0.1", description="Address each process serves /metrics, /healthz and "
                               "/readyz on (loopback by default; 0.0.0.0 in a container).")
     metrics_port: int = Field(0, ge=0, le=65535, description="Port for /metrics, /healthz, /readyz (0: any free "

@@ -1,23 +1,26 @@
-"""Triage app accounts: roles, creation, and log-in with lock-out after repeated failures."""
+"""Triage app accounts: roles, creation, password changes, and log-in with back-off after repeated
+failures (per username from one address, and per address: login_backoff.py)."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
 from mash.models import UserRecord
-from services.triage_app.passwords import hash_password, verify_password
+from services.triage_app import login_throttle, session_store
+from services.triage_app.passwords import WeakPassword, hash_password, needs_rehash, verify_password
 
 # What each app role may do. The sharing role (whose view of an event the user sees) is separate.
 WORKER, MANAGER, AUDITOR = "triage_worker", "triage_manager", "auditor"
 APP_ROLES = {WORKER: "triage worker", MANAGER: "triage manager", AUDITOR: "auditor (read-only)"}
 # The MASH professionals a triage user can be, as the sharing policy names them.
 SHARING_ROLES = ("mash_social_worker", "mash_police_officer", "mash_health_practitioner", "triage_manager")
-MAX_FAILURES = 5
-LOCK_FOR = timedelta(minutes=15)
-# Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
+# Verified against when there is no usable account, so an unknown name, a deactivated account and one
+# held back by back-off cost as long as a wrong password: the answer's timing tells a guesser nothing.
 _DUMMY_HASH = hash_password("not-a-real-password-at-all")
 
 
@@ -58,22 +61,46 @@ def create_user(session: Session, username: str, display_name: str, role: str, s
     return User(username, display_name, role, sharing_role)
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime) -> User | None:
-    """The user, or None; after MAX_FAILURES wrong passwords the account is locked for LOCK_FOR.
-    The caller says the same thing for every failure, so a guesser learns nothing about accounts."""
+def authenticate(sessions: sessionmaker[Session], username: str, password: str, address: str,
+                 now: datetime) -> User | None:
+    """The user, or None for every failure alike: no such user, deactivated, wrong password, or this
+    username or address backing off. The password is hashed every time (also when the answer is
+    already no), and an attempt while held counts as a failure even with the right password: else
+    whether the wait grew would say whether the guess was right. A hash weaker than today's is
+    replaced on success. The hash runs outside any transaction: no connection is held for it."""
+    with sessions() as session:
+        row = session.get(UserRecord, username)
+        stored = row.password_hash if row is not None and row.active else None
+        held = login_throttle.held(session, username, address, now)
+    right = verify_password(password, stored or _DUMMY_HASH)
+    if stored is None or held or not right:
+        with sessions.begin() as session:
+            login_throttle.failed(session, username, address, now)
+            if stored is not None:  # one statement: concurrent failures are all counted
+                session.execute(update(UserRecord).where(UserRecord.username == username)
+                                .values(failed_logins=UserRecord.failed_logins + 1))
+        return None
+    values: dict[str, object] = {"failed_logins": 0}
+    if needs_rehash(stored):
+        with suppress(WeakPassword):  # too short for today's rule: kept until the user sets a longer one
+            values["password_hash"] = hash_password(password)
+    with sessions.begin() as session:
+        login_throttle.succeeded(session, username, address)
+        changed = session.execute(update(UserRecord).where(  # not if the password changed meanwhile
+            UserRecord.username == username, UserRecord.password_hash == stored, UserRecord.active.is_(True))
+            .values(**values)).rowcount  # type: ignore[attr-defined]
+        row = session.get(UserRecord, username) if changed else None
+        return to_user(row) if row is not None else None
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    """A new password; every session the user has open ends (a copied cookie included)."""
+    new_hash = hash_password(password)
     row = session.get(UserRecord, username)
-    if row is None or not row.active:
-        verify_password(password, _DUMMY_HASH)
-        return None
-    if row.locked_until is not None and _aware(row.locked_until) > now:
-        return None
-    if not verify_password(password, row.password_hash):
-        row.failed_logins += 1
-        if row.failed_logins >= MAX_FAILURES:
-            row.locked_until, row.failed_logins = now + LOCK_FOR, 0
-        return None
-    row.failed_logins, row.locked_until = 0, None
-    return to_user(row)
+    if row is None:
+        raise AccountError(f"no user {username!r}")
+    row.password_hash, row.failed_logins = new_hash, 0
+    session_store.end_all(session, username)
 
 
 def load_user(session: Session, username: str) -> User | None:
@@ -83,7 +110,3 @@ def load_user(session: Session, username: str) -> User | None:
 
 def to_user(row: UserRecord) -> User:
     return User(row.username, row.display_name, row.role, row.sharing_role)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive times

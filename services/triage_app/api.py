@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from services.triage_app import actions
@@ -20,6 +20,8 @@ from services.triage_app.web_session import (
     api_writer,
     cfg,
     log_in,
+    log_out,
+    set_cookies,
 )
 
 router = APIRouter(prefix="/api")
@@ -42,12 +44,23 @@ class DecisionBody(BaseModel):
 
 
 @router.post("/login", tags=["session"])
-def api_login(request: Request, body: LoginBody) -> dict[str, Any]:
-    """Start a session (cookie); returns the CSRF token to send as X-CSRF-Token on writes."""
-    user = log_in(request, body.username, body.password)
-    if user is None:
-        raise HTTPException(401, "wrong username or password, or the account is locked")
-    return {"user": user.username, "role": user.role, "csrf_token": request.session["csrf"]}
+def api_login(request: Request, response: Response, body: LoginBody) -> dict[str, Any]:
+    """Start a session (cookie); returns the CSRF token to send as X-CSRF-Token on writes. The
+    session ends after MASH_TRIAGE_SESSION_IDLE_MINUTES unused, MASH_TRIAGE_SESSION_MAX_HOURS in all,
+    at log-out, or when the password changes."""
+    found = log_in(request, body.username, body.password)
+    if found is None:
+        raise HTTPException(401, "wrong username or password, or too many failed attempts from here")
+    user, token = found
+    set_cookies(request, response)
+    return {"user": user.username, "role": user.role, "csrf_token": token}
+
+
+@router.post("/logout", tags=["session"])
+def api_logout(request: Request, response: Response, _: Annotated[User, Depends(api_writer)]) -> dict[str, str]:
+    """End this session on the server: the cookie, wherever it was copied, logs no one in after."""
+    log_out(request, response)
+    return {"result": "logged out"}
 
 
 @router.get("/alerts", tags=["queue"])

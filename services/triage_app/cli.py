@@ -24,6 +24,11 @@ def register_users(commands: argparse._SubParsersAction) -> None:  # type: ignor
     add.add_argument("--name", help="display name (default: the username)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(handler=_add_user)
+    password = actions.add_parser("password", help="set a new password and end every session the user has open; "
+                                  "prints a generated one unless --password-stdin")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    password.set_defaults(handler=_set_password)
 
 
 def _add_user(args: argparse.Namespace) -> int:
@@ -49,24 +54,48 @@ def _add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_password(args: argparse.Namespace) -> int:
+    from mash.db import engine_for, session_factory
+    from mash.settings import get_settings
+    from services.triage_app.accounts import AccountError, set_password
+    from services.triage_app.passwords import WeakPassword, one_time_password
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else one_time_password()
+    try:
+        with session_factory(engine_for(get_settings())).begin() as session:
+            set_password(session, args.username, password)
+    except (AccountError, WeakPassword) as exc:
+        print(f"mash user password: {exc}", file=sys.stderr)
+        return 1
+    print(f"new password for {args.username}; every session they had open has ended")
+    if not args.password_stdin:
+        print(f"password: {password}")
+    return 0
+
+
 def _serve(_: argparse.Namespace) -> int:
     import uvicorn
 
     from mash import logs
     from mash.metrics import register_target
     from mash.settings import get_settings
-    from services.triage_app.runtime import build, send_in_background
+    from services.triage_app.runtime import ConfigError, behind_proxies, build, send_in_background
 
     settings = get_settings()
     logs.configure("triage-app", settings.log_format)
-    app, outbox = build(settings)
+    try:
+        app, outbox = build(settings)
+    except ConfigError as exc:
+        print(f"mash triage serve: {exc}", file=sys.stderr)
+        return 2
     stop = send_in_background(outbox)
     print(f"triage app on http://{settings.triage_host}:{settings.triage_port}/ (API: /api/docs)", flush=True)
     host = "127.0.0.1" if settings.triage_host in ("0.0.0.0", "") else settings.triage_host
     register_target(settings.state_dir / "metrics-targets", "triage-app", f"{host}:{settings.triage_port}")
     try:
-        uvicorn.run(app, host=settings.triage_host, port=settings.triage_port, log_level="warning",
-                    proxy_headers=False, log_config=None)
+        # proxy headers are believed from MASH_TRIAGE_TRUSTED_PROXIES only (behind_proxies), never by default
+        uvicorn.run(behind_proxies(app, settings), host=settings.triage_host, port=settings.triage_port,
+                    log_level="warning", proxy_headers=False, log_config=None)
     finally:
         stop.set()
         outbox.close()

@@ -28,15 +28,19 @@ from services.triage_app.web_session import (
     caseworker,
     cfg,
     checked_csrf,
+    checked_login_csrf,
     csrf,
     log_in,
+    log_out,
     session_user,
+    set_cookies,
+    web_session,
 )
 
 router = APIRouter(include_in_schema=False)
 LONDON = ZoneInfo("Europe/London")
-LOGIN_FAILED = ("Wrong username or password, or the account is locked after repeated failures "
-                "(try again in 15 minutes or ask a triage manager).")
+LOGIN_FAILED = ("Wrong username or password, or too many failed attempts from here: wait a few minutes "
+                "and try again, or ask a triage manager.")
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 
@@ -60,8 +64,11 @@ templates.env.globals.update(outcomes=actions.OUTCOMES, app_roles=APP_ROLES)
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"csrf": csrf(request), "refresh": cfg(request).refresh_seconds,
-                                                      **context}, status_code=status)
+    response = templates.TemplateResponse(request, name, {"csrf": csrf(request),
+                                                          "refresh": cfg(request).refresh_seconds, **context},
+                                          status_code=status)
+    set_cookies(request, response)
+    return response
 
 
 def login_page(request: Request, status: int = 401, message: str = "") -> HTMLResponse:
@@ -77,17 +84,21 @@ def login_form(request: Request) -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, username: Annotated[str, Form(max_length=64)],
           password: Annotated[str, Form(max_length=256)], token: Annotated[str, Form(alias="csrf")]) -> Response:
-    checked_csrf(request, token)
+    checked_login_csrf(request, token)
     if log_in(request, username, password) is None:
         return login_page(request, 401, LOGIN_FAILED)
-    return RedirectResponse("/", 303)
+    response = RedirectResponse("/", 303)
+    set_cookies(request, response)
+    return response
 
 
 @router.post("/logout")
 def logout(request: Request, token: Annotated[str, Form(alias="csrf")]) -> Response:
-    checked_csrf(request, token)
-    request.session.clear()
-    return RedirectResponse("/login", 303)
+    if web_session(request, touch=False) is not None:  # an expired session has nothing left to end
+        checked_csrf(request, token)
+    response = RedirectResponse("/login", 303)
+    log_out(request, response)
+    return response
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -100,12 +111,13 @@ def queue_page(request: Request) -> Response:
 
 @router.get("/queue/rows", response_class=HTMLResponse)
 def queue_rows(request: Request) -> HTMLResponse:
-    """The queue's rows alone, for the page's script to refresh them."""
-    return _queue(request, "_rows.html")
+    """The queue's rows alone, for the page's script to refresh them: no sign anyone is there, so it
+    does not keep the session from idling out."""
+    return _queue(request, "_rows.html", touch=False)
 
 
-def _queue(request: Request, template: str) -> HTMLResponse:
-    user = session_user(request)
+def _queue(request: Request, template: str, touch: bool = True) -> HTMLResponse:
+    user = session_user(request, touch)
     if user is None:
         return login_page(request)
     caseworker(user)

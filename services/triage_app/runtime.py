@@ -1,11 +1,17 @@
-"""The triage app as a process: its configuration from settings, and the outbox sender in the background."""
+"""The triage app as a process: its configuration from settings (refusing a weak secret key), what
+it believes of a TLS proxy in front of it, and the outbox sender in the background."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import threading
+from datetime import timedelta
+from typing import Any, cast
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mash.codec import Codec
 from mash.db import engine_for, session_factory
@@ -15,21 +21,55 @@ from mash.topics import DECISIONS, MATCH_ANSWERS, topic_name
 from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
 from services.triage_app.outbox import Outbox
+from services.triage_app.secret_key import weakness
+from services.triage_app.session_store import Timeouts
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 
 OUTBOX_EVERY_S = 5.0
 
 
+class ConfigError(ValueError):
+    """A setting the app will not start with; the message says what to do."""
+
+
 def build(settings: Settings) -> tuple[FastAPI, Outbox]:
+    key = settings.triage_secret_key.get_secret_value()
+    if key and (problem := weakness(key)):
+        raise ConfigError(problem)
     sessions = session_factory(engine_for(settings))
     outbox = Outbox(sessions, resolve_bootstrap(settings), topic_name(DECISIONS, settings),
                     topic_name(MATCH_ANSWERS, settings), Codec())
-    key = settings.triage_secret_key.get_secret_value() or secrets.token_urlsafe(32)
-    app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key, outbox,
-                               profile=load_profile(settings.triage_profile),
-                               secure_cookies=settings.triage_secure_cookies))
+    app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key or secrets.token_urlsafe(32),
+                               outbox, profile=load_profile(settings.triage_profile),
+                               secure_cookies=secure_cookies(settings),
+                               timeouts=Timeouts(timedelta(minutes=settings.triage_session_idle_minutes),
+                                                 timedelta(hours=settings.triage_session_max_hours)),
+                               api_docs=settings.triage_api_docs))
     return app, outbox
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """As set; unset, on unless the app listens on loopback only (nothing but this machine reaches it)."""
+    if settings.triage_secure_cookies is not None:
+        return settings.triage_secure_cookies
+    return not _loopback(settings.triage_host)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name (or 0.0.0.0, every interface): reachable from elsewhere
+
+
+def behind_proxies(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """The app as the server runs it: X-Forwarded-Proto and -For believed only from the configured
+    proxies (the scheme for redirects, the client's address for log-in back-off); else never."""
+    trusted = [address.strip() for address in settings.triage_trusted_proxies.split(",") if address.strip()]
+    return cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=trusted)) if trusted else app
 
 
 def send_in_background(outbox: Outbox) -> threading.Event:

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from starlette.middleware.sessions import SessionMiddleware
+from swagger_ui_bundle import swagger_ui_path
 
 from mash import metrics
 from services.triage_app import api, pages
@@ -29,11 +29,14 @@ from services.triage_app.actions import OUTCOMES
 from services.triage_app.queue import open_alert_counts
 from services.triage_app.web_session import AppConfig
 
-SESSION_HOURS = 9  # a shift
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# Swagger UI's stylesheet draws its icons as data: images; nothing else differs for /api/docs
+DOCS_CSP = CSP.replace("img-src 'self'", "img-src 'self' data:")
 HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+HSTS = "max-age=31536000; includeSubDomains"  # a year: browsers then refuse plain HTTP to the app
+DOCS = Path(__file__).resolve().parent / "static" / "api-docs.html"
 DATABASE_DOWN = ("The triage database is unavailable just now, so nothing can be shown or recorded. "
                  "Try again in a minute.")
 RETRY_AFTER_S = 30
@@ -41,17 +44,18 @@ log = logging.getLogger(__name__)
 
 
 def create_app(config: AppConfig) -> FastAPI:
-    app = FastAPI(title="MASH triage", version="1", docs_url="/api/docs", redoc_url=None,
+    app = FastAPI(title="MASH triage", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json",
                   description="The MASH triage queue: alerts, a child's timeline as your role may see it, claims "
                               "and decisions. Log in with POST /api/login; send the returned csrf_token as "
                               "X-CSRF-Token on every POST.")
     app.state.config = config
     metrics.initialise_triage_app(tuple(OUTCOMES))
-    app.add_middleware(SessionMiddleware, secret_key=config.secret_key, session_cookie="mash_session",
-                       max_age=SESSION_HOURS * 3600, same_site="strict", https_only=config.secure_cookies)
     app.middleware("http")(_security_headers)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
+    if config.api_docs:  # Swagger UI from the app itself: no CDN, and no inline script for the CSP to refuse
+        app.mount("/api/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+        app.add_api_route("/api/docs", _api_docs, include_in_schema=False, response_class=HTMLResponse)
     app.include_router(pages.router)
     app.include_router(api.router)
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
@@ -65,6 +69,10 @@ async def _security_headers(request: Request, call_next: Callable[[Request], Awa
     started = time.perf_counter()
     response = await call_next(request)
     response.headers.update(HEADERS)
+    if request.url.path.startswith("/api/docs"):
+        response.headers["Content-Security-Policy"] = DOCS_CSP
+    if request.app.state.config.secure_cookies:  # served over TLS (directly or by a proxy)
+        response.headers["Strict-Transport-Security"] = HSTS
     route = request.scope.get("route")  # the template (/alerts/{alert_id}), never the ids in the path
     metrics.HTTP_REQUESTS.labels(getattr(route, "path", "unmatched"), request.method,
                                  f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
@@ -79,6 +87,10 @@ def _metrics(request: Request) -> Response:
     for (rag, clock), n in counts.items():
         metrics.OPEN_ALERTS.labels(rag, clock).set(n)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _api_docs() -> HTMLResponse:
+    return HTMLResponse(DOCS.read_text())
 
 
 def _healthz() -> dict[str, str]:
@@ -107,6 +119,7 @@ def _database_unavailable(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": str(RETRY_AFTER_S)}
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": DATABASE_DOWN}, 503, headers)
+    request.state.web_session = None  # the page must not look the session up in the database that is away
     response = pages.page(request, "unavailable.html", 503, user=None, message=DATABASE_DOWN)
     response.headers.update(headers)
     return response

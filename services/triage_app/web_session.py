@@ -1,8 +1,15 @@
-"""Who is asking, and may they: the app's configuration, session user, CSRF check, and the one
-place where an action's failure becomes the HTTP status a client can act on."""
+"""Who is asking, and may they: the app's configuration, session user (server-side sessions:
+session_store.py), CSRF check, and the one place where an action's failure becomes the HTTP status
+a client can act on.
+
+Before log-in there is no session: the log-in form's CSRF token is an HMAC, under the app's secret
+key, of a random value in a cookie of its own (`mash_login`), so a cross-site page can neither
+read nor forge it. After log-in the token is the session's own, kept with it on the server.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterator
@@ -11,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
 from services.triage.clocks import Profile
 from services.triage.scoring import Scoring
-from services.triage_app import actions, matches
+from services.triage_app import actions, matches, session_store
 from services.triage_app.accounts import AUDITOR, User, authenticate, load_user
 from services.triage_app.outbox import Outbox
 from services.triage_app.queue import AlertPage, NotFound, alert_page
@@ -37,6 +44,11 @@ class AppConfig:
     clock: Callable[[], datetime] = field(default=_utc_now)
     secure_cookies: bool = False  # True behind TLS in production
     refresh_seconds: int = 5
+    timeouts: session_store.Timeouts = field(default_factory=session_store.Timeouts)
+    api_docs: bool = True  # /api/docs (Swagger UI, served from the app itself)
+
+
+LOGIN_COOKIE = "mash_login"
 
 
 def cfg(request: Request) -> AppConfig:
@@ -44,12 +56,24 @@ def cfg(request: Request) -> AppConfig:
     return config
 
 
-def session_user(request: Request) -> User | None:
-    username = request.session.get("user")
-    if not username:
+def web_session(request: Request, touch: bool = True) -> session_store.WebSession | None:
+    """The request's live session, if any (looked up once per request)."""
+    if not hasattr(request.state, "web_session"):
+        config = cfg(request)
+        request.state.web_session = session_store.find(config.sessions, request.cookies.get(session_store.COOKIE),
+                                                       config.clock(), config.timeouts, touch)
+    found: session_store.WebSession | None = request.state.web_session
+    return found
+
+
+def session_user(request: Request, touch: bool = True) -> User | None:
+    """The logged-in user; `touch=False` for what a page fetches by itself (the queue's refresh), so
+    an unattended screen still idles out."""
+    found = web_session(request, touch)
+    if found is None:
         return None
     with cfg(request).sessions() as session:
-        return load_user(session, username)  # every request: a deactivated account stops at once
+        return load_user(session, found.username)  # every request: a deactivated account stops at once
 
 
 def api_user(request: Request) -> User:
@@ -79,27 +103,75 @@ def api_writer(request: Request, user: Annotated[User, Depends(api_user)]) -> Us
 
 
 def csrf(request: Request) -> str:
-    if "csrf" not in request.session:
-        request.session["csrf"] = secrets.token_urlsafe(32)
-    return str(request.session["csrf"])
+    """The token a form must send back: the session's, or before log-in the log-in form's."""
+    found = web_session(request)
+    return found.csrf_token if found is not None else login_csrf(request)
+
+
+def login_csrf(request: Request) -> str:
+    """The log-in form's token, from this browser's `mash_login` cookie (made if it has none; set on
+    the response by `set_cookies`)."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or getattr(request.state, "new_login_nonce", None)
+    if not nonce:
+        nonce = request.state.new_login_nonce = secrets.token_urlsafe(32)
+    return hmac.new(cfg(request).secret_key.encode(), b"login:" + nonce.encode(), hashlib.sha256).hexdigest()
 
 
 def checked_csrf(request: Request, token: str | None) -> None:
-    expected = request.session.get("csrf", "")
+    found = web_session(request)
+    _same_token(found.csrf_token if found is not None else "", token)
+
+
+def checked_login_csrf(request: Request, token: str | None) -> None:
+    _same_token(login_csrf(request) if request.cookies.get(LOGIN_COOKIE) else "", token)
+
+
+def _same_token(expected: str, token: str | None) -> None:
     if not expected or not token or not hmac.compare_digest(expected, token):
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
 
 
-def log_in(request: Request, username: str, password: str) -> User | None:
+def set_cookies(request: Request, response: Response) -> None:
+    """Give the browser what this request made: a log-in form's cookie, or a new session's."""
     config = cfg(request)
-    with config.sessions.begin() as session:
-        user = authenticate(session, username, password, config.clock())
+    nonce = getattr(request.state, "new_login_nonce", None)
+    if nonce:
+        response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=config.secure_cookies)
+    token = getattr(request.state, "new_session_token", None)
+    if token:
+        response.set_cookie(session_store.COOKIE, token, max_age=int(config.timeouts.absolute.total_seconds()),
+                            httponly=True, samesite="strict", secure=config.secure_cookies)
+
+
+def log_in(request: Request, username: str, password: str) -> tuple[User, str] | None:
+    """The user and their new session's CSRF token, or None. Whatever session the request carried
+    ends: a fresh one (and token) at every log-in. The caller sets the cookie (`set_cookies`)."""
+    config = cfg(request)
+    now = config.clock()
+    address = request.client.host if request.client else "unknown"  # a trusted proxy's client: runtime.py
+    user = authenticate(config.sessions, username, password, address, now)
     if user is None:
         metrics.LOGIN_FAILURES.inc()
-    else:
-        request.session.clear()  # a fresh session (and CSRF token) at every log-in
-        request.session.update({"user": user.username, "csrf": secrets.token_urlsafe(32)})
-    return user
+        return None
+    old = request.cookies.get(session_store.COOKIE)
+    with config.sessions.begin() as session:
+        if old:
+            session_store.end(session, old)
+        token = session_store.start(session, user.username, now, config.timeouts)
+    request.state.new_session_token = token
+    found = request.state.web_session = session_store.find(config.sessions, token, now, config.timeouts)
+    if found is None:  # only a timeout configured as nothing could do this
+        raise HTTPException(500, "the new session ended at once: check MASH_TRIAGE_SESSION_* settings")
+    return user, found.csrf_token
+
+
+def log_out(request: Request, response: Response) -> None:
+    """This session ends on the server (a copy of the cookie is worth nothing after) and in the browser."""
+    token = request.cookies.get(session_store.COOKIE)
+    if token:
+        with cfg(request).sessions.begin() as session:
+            session_store.end(session, token)
+    response.delete_cookie(session_store.COOKIE, httponly=True, samesite="strict", secure=cfg(request).secure_cookies)
 
 
 def answer_match(request: Request, user: User, event_id: str, confirmed: bool) -> str:

@@ -169,3 +169,17 @@ def test_a_decision_on_an_alert_that_changed_while_open_is_refused_showing_what_
     expect(page.locator("#timeline li.new-since")).to_have_count(1)
     expect(page.locator(".decision-record")).to_have_count(0)  # nothing was recorded
     page.screenshot(path=str(SHOTS / f"alert-409-{request.node.callspec.id}.png"), full_page=True)
+
+
+def test_the_api_docs_render_under_the_apps_content_security_policy(browser: Browser, base_url: str) -> None:
+    """Swagger UI from the app itself, started by a script file: nothing from a CDN, nothing inline,
+    and no request the CSP refuses (the browser would report each in the console)."""
+    page = browser.new_context(base_url=base_url).new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    elsewhere: list[str] = []
+    page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith(base_url) else None)
+    assert page.goto("/api/docs").status == 200  # type: ignore[union-attr]
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    expect(page.locator('.opblock-summary-path[data-path="/api/login"]')).to_have_count(1)
+    assert refused == [] and elsewhere == []

@@ -56,3 +56,11 @@ def test_a_database_file_that_cannot_be_opened_is_answered_503(client: TestClien
     response = client.get("/api/alerts")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30" and "unavailable" in response.json()["detail"]
+
+
+def test_a_page_while_the_database_cannot_be_opened_is_answered_503_too(client: TestClient, engine: Engine) -> None:
+    """The session lives in the database: the page saying it is away must not need it."""
+    engine.dispose()
+    shutil.rmtree(Path(str(engine.url.database)).parent)
+    response = client.get("/")
+    assert response.status_code == 503 and "unavailable" in response.text
