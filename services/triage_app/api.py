@@ -65,21 +65,24 @@ def api_logout(request: Request, response: Response, _: Annotated[User, Depends(
 
 @router.get("/alerts", tags=["queue"])
 def api_queue(request: Request, user: Annotated[User, Depends(api_caseworker)], limit: int = 100) -> dict[str, Any]:
-    """Open alerts you may work, most urgent first: by rating, then by time left."""
+    """Open alerts you may work, most urgent first: by rating, then by time left. An alert's `score`
+    is null when it may rest on information withheld from your role (its rating is always shown)."""
     config = cfg(request)
     with config.sessions() as session:
-        found = queue(session, user, config.clock(), limit=max(1, min(limit, 500)))
+        found = queue(session, user, config.scoring, config.clock(), limit=max(1, min(limit, 500)))
     return {"total": found.total, "at_risk": found.at_risk, "breached": found.breached,
             "alerts": [r.as_json() for r in found.rows]}
 
 
 @router.get("/alerts/{alert_id}", tags=["queue"])
 def api_alert(request: Request, user: Annotated[User, Depends(api_caseworker)], alert_id: str) -> dict[str, Any]:
-    """One alert with the child's timeline: of each event, only your role's view."""
+    """One alert with the child's timeline: of each event, only your role's view. `reasons` are those
+    found in your view; `reasons_withheld` says the rating may also rest on information withheld
+    from your role, and then `score` is null (no number or count gives the withheld part away)."""
     found = alert_for(request, user, alert_id)
     return {**found.row.as_json(), "status": found.status, "decided": found.decided, "reasons": found.reasons,
             "revision": found.revision, "review": found.review, "follows": found.follows,
-            "reasons_withheld": found.hidden_reasons, "household": [h.as_json() for h in found.household],
+            "reasons_withheld": found.reasons_withheld, "household": [h.as_json() for h in found.household],
             "timeline": [{"event_id": e.event_id, "event_type": e.event_type, "agency": e.agency,
                           "occurred_at": e.occurred_at.isoformat(), "in_alert": e.event_id in found.in_alert,
                           "withheld": e.withheld, "fields": dict(e.fields), "standing": e.note,

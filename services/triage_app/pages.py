@@ -20,7 +20,7 @@ from services.sharing.explain import explain
 from services.triage_app import actions
 from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER, User
 from services.triage_app.matches import open_tasks
-from services.triage_app.queue import queue
+from services.triage_app.queue import decisions_shown, queue
 from services.triage_app.web_session import (
     act,
     alert_for,
@@ -122,7 +122,7 @@ def _queue(request: Request, template: str, touch: bool = True) -> HTMLResponse:
         return login_page(request)
     caseworker(user)
     with cfg(request).sessions() as session:
-        found = queue(session, user, cfg(request).clock())
+        found = queue(session, user, cfg(request).scoring, cfg(request).clock())
     return page(request, template, user=user, queue=found)
 
 
@@ -197,8 +197,8 @@ def audit_page(request: Request) -> HTMLResponse:
     if user is None:
         return login_page(request)
     with cfg(request).sessions() as session:
-        decisions = session.scalars(select(TriageDecisionRecord).order_by(TriageDecisionRecord.decided_at.desc())
-                                    .limit(200)).all()
+        decisions = decisions_shown(session, user, session.scalars(
+            select(TriageDecisionRecord).order_by(TriageDecisionRecord.decided_at.desc()).limit(200)))
         entries = audit_store.count(session)
     return page(request, "audit.html", user=user, decisions=decisions, entries=entries)
 

@@ -6,6 +6,7 @@ The queue is ordered by rating, then by time left, so the red alert nearest its 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -15,13 +16,26 @@ import orjson
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from mash.models import AlertActionRecord, AlertRecord, TimelineEventRecord, TriageDecisionRecord
+from mash.models import AlertActionRecord, AlertRecord, TimelineEventRecord, TriageDecisionRecord, UserRecord
 from services.triage.clocks import AT_RISK, BREACHED, ON_TIME
 from services.triage.scoring import Scoring
 from services.triage_app.accounts import User
-from services.triage_app.views import VisibleEvent, amendment, visible_event, visible_reasons, visible_values
+from services.triage_app.views import (
+    ScoreSeen,
+    SeenEvent,
+    VisibleEvent,
+    action_detail,
+    amendment,
+    may_read_rationale,
+    rationale_withheld_note,
+    score_seen,
+    seen_event,
+    visible_event,
+    visible_values,
+)
 
 NAME_FIELDS = ("subject.given_name", "subject.family_name", "subject.date_of_birth")
+CHUNK = 500  # keys per IN list
 
 
 class NotFound(LookupError):
@@ -34,7 +48,7 @@ class QueueRow:
     person_id: str
     child: str  # the name and date of birth the user's role may see, or a reference
     rag: str
-    score: int
+    score: int | None  # None: it may rest on values withheld from the user's role (views.score_seen)
     agencies: list[str]
     opened_at: datetime
     due_at: datetime | None
@@ -60,13 +74,12 @@ class AlertPage:
     status: str
     decided: bool
     reasons: list[str]
-    hidden_reasons: int  # reasons resting on fields withheld from this user's role
-    indicators_total: int
+    reasons_withheld: bool  # the rating may rest on information withheld from the user's role
     timeline: list[VisibleEvent]
     in_alert: set[str]
     household: list[QueueRow]
-    actions: list[tuple[datetime, str, str, str]]
-    decisions: list[TriageDecisionRecord]
+    actions: list[tuple[datetime, str, str, str]]  # (at, action, actor, detail as the user may see it)
+    decisions: list[ShownDecision]
     profile: str
     rated_by: str | None = None  # a person changed the rating
     hub_rag: str | None = None
@@ -76,7 +89,23 @@ class AlertPage:
     joined: dict[str, int] = field(default_factory=dict)  # event id -> the alert revision it joined at
 
 
-def queue(session: Session, user: User, now: datetime, limit: int = 100) -> QueuePage:
+@dataclass(frozen=True)
+class ShownDecision:
+    """A triage decision as one user may see it: the rationale only if they may read it."""
+
+    alert_id: str
+    outcome: str
+    decided_by: str
+    decided_at: datetime
+    rag_at_decision: str
+    audit_ref: str
+    published_at: datetime | None
+    rationale: str | None  # None: written from another sharing role's view (views.may_read_rationale)
+    rationale_note: str = ""  # whose it is to read, in its place
+
+
+def queue(session: Session, user: User, scoring: Scoring, now: datetime, limit: int = 100) -> QueuePage:
+    """The user's queue; each row's score as their role may see it (views.score_seen)."""
     base = _open_for(user)
     rows = session.scalars(base.order_by(AlertRecord.rag_rank, AlertRecord.due_at, AlertRecord.opened_at)
                            .limit(limit)).all()
@@ -85,7 +114,8 @@ def queue(session: Session, user: User, now: datetime, limit: int = 100) -> Queu
         func.count().filter(AlertRecord.at_risk_at <= now, AlertRecord.due_at > now)).order_by(None)
     total, breached, at_risk = session.execute(counted).one()
     names = _names(session, [r.person_id for r in rows], user)
-    return QueuePage([_row(r, now, names.get(r.person_id)) for r in rows], total, at_risk, breached)
+    seen = _scores_seen(session, user, scoring, rows)
+    return QueuePage([_row(r, now, names.get(r.person_id), seen[r.alert_id]) for r in rows], total, at_risk, breached)
 
 
 def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, now: datetime) -> AlertPage:
@@ -96,7 +126,7 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
                              .order_by(TimelineEventRecord.occurred_at)).all()
     timeline: list[VisibleEvent] = []
     in_alert = set(alert.event_ids)
-    scored: list[tuple[str, str, int, dict[str, Any]]] = []
+    scored: list[SeenEvent] = []
     households: set[str] = set()
     revisions: dict[str, list[tuple[tuple[datetime, str], int]]] = {}  # record -> (order, place in timeline)
     for e in events:
@@ -106,29 +136,72 @@ def alert_page(session: Session, user: User, alert_id: str, scoring: Scoring, no
         timeline.append(replace(seen, note=_standing(e)))
         revisions.setdefault(e.record_id or e.event_id, []).append((_revised_order(e), len(timeline) - 1))
         if e.event_id in in_alert and not e.withdrawn and not e.superseded_by:  # the records as they stand
-            shown = visible_values(values, e.views.get(user.sharing_role or "", ()))
-            scored.append((e.event_type, e.source_agency, _ms(e.occurred_at), shown))
-            households.update(shown.get("context", {}).get("household_person_ids") or ())
+            standing = seen_event(e.event_type, e.source_agency, _ms(e.occurred_at), values,
+                                  e.views.get(user.sharing_role or "", ()))
+            scored.append(standing)
+            households.update(standing.values.get("context", {}).get("household_person_ids") or ())
     for places in revisions.values():  # each revision against the one before it
         order = [at for _, at in sorted(places)]
         for before, after in pairwise(order):
             timeline[after] = replace(timeline[after], amended=amendment(
                 timeline[after].agency, timeline[before], timeline[after]))
-    reasons = visible_reasons(scoring, scored)
+    score = score_seen(scoring, alert.score, alert.indicators or (), scored)
     names = _names(session, [alert.person_id], user)
+    history = list(session.scalars(select(AlertActionRecord).where(AlertActionRecord.alert_id == alert_id)
+                                   .order_by(AlertActionRecord.id)))
+    authors = _sharing_roles(session, {a.actor for a in history})
     return AlertPage(
-        row=_row(alert, now, names.get(alert.person_id)), status=alert.status, decided=alert.decided_at is not None,
-        reasons=reasons, hidden_reasons=max(0, len(alert.indicators or ()) - len(reasons)),
-        indicators_total=len(alert.indicators or ()), timeline=timeline, in_alert=in_alert,
-        household=_household(session, user, households - {alert.person_id}, now),
-        actions=[(a.at, a.action, a.actor, a.detail) for a in session.scalars(
-            select(AlertActionRecord).where(AlertActionRecord.alert_id == alert_id).order_by(AlertActionRecord.id))],
-        decisions=list(session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.alert_id == alert_id)
-                                       .order_by(TriageDecisionRecord.decided_at))),
+        row=_row(alert, now, names.get(alert.person_id), score), status=alert.status,
+        decided=alert.decided_at is not None, reasons=list(score.reasons), reasons_withheld=score.withheld,
+        timeline=timeline, in_alert=in_alert,
+        household=_household(session, user, households - {alert.person_id}, scoring, now),
+        actions=[(a.at, a.action, a.actor, action_detail(a.action, a.detail, may_read_rationale(
+            authors.get(a.actor), user.role, user.sharing_role))) for a in history],
+        decisions=decisions_shown(session, user, session.scalars(
+            select(TriageDecisionRecord).where(TriageDecisionRecord.alert_id == alert_id)
+            .order_by(TriageDecisionRecord.decided_at))),
         profile=alert.profile, rated_by=alert.rag_set_by, hub_rag=alert.hub_rag,
         revision=alert.revision, review=alert.review, follows=alert.follows,
         joined=dict(zip(alert.event_ids, alert.joined or (), strict=False)),
     )
+
+
+def decisions_shown(session: Session, user: User, rows: Iterable[TriageDecisionRecord]) -> list[ShownDecision]:
+    """Decisions as the user may see them: each rationale only for its author's sharing role (as
+    their account has it) and triage managers."""
+    found = list(rows)
+    authors = _sharing_roles(session, {d.decided_by for d in found})
+    shown: list[ShownDecision] = []
+    for d in found:
+        readable = may_read_rationale(authors.get(d.decided_by), user.role, user.sharing_role)
+        shown.append(ShownDecision(
+            d.alert_id, d.outcome, d.decided_by, d.decided_at, d.rag_at_decision, d.audit_ref, d.published_at,
+            d.rationale if readable else None, "" if readable else rationale_withheld_note(authors.get(d.decided_by))))
+    return shown
+
+
+def _sharing_roles(session: Session, usernames: set[str]) -> dict[str, str | None]:
+    """Each author's sharing role: whose view their free text was written from."""
+    if not usernames:
+        return {}
+    return {name: role for name, role in session.execute(
+        select(UserRecord.username, UserRecord.sharing_role).where(UserRecord.username.in_(sorted(usernames))))}
+
+
+def _scores_seen(session: Session, user: User, scoring: Scoring, alerts: Sequence[AlertRecord]) -> dict[str, ScoreSeen]:
+    """Each alert's score as the user's role may see it, from its standing events (one query a chunk)."""
+    wanted = sorted({e for a in alerts for e in a.event_ids})
+    events: dict[str, SeenEvent] = {}
+    for start in range(0, len(wanted), CHUNK):
+        for e in session.execute(select(
+                TimelineEventRecord.event_id, TimelineEventRecord.event_type, TimelineEventRecord.source_agency,
+                TimelineEventRecord.occurred_at, TimelineEventRecord.values, TimelineEventRecord.views)
+                .where(TimelineEventRecord.event_id.in_(wanted[start:start + CHUNK]),
+                       TimelineEventRecord.withdrawn.is_(False), TimelineEventRecord.superseded_by.is_(None))):
+            events[e.event_id] = seen_event(e.event_type, e.source_agency, _ms(e.occurred_at),
+                                            orjson.loads(e.values or "{}"), e.views.get(user.sharing_role or "", ()))
+    return {a.alert_id: score_seen(scoring, a.score, a.indicators or (),
+                                   [events[e] for e in a.event_ids if e in events]) for a in alerts}
 
 
 def _revised_order(e: TimelineEventRecord) -> tuple[datetime, str]:
@@ -159,12 +232,14 @@ def _may_see(user: User, alert: AlertRecord) -> bool:
     return user.sees_all or alert.claimed_by in (None, user.username)
 
 
-def _household(session: Session, user: User, person_ids: set[str], now: datetime) -> list[QueueRow]:
+def _household(session: Session, user: User, person_ids: set[str], scoring: Scoring,
+               now: datetime) -> list[QueueRow]:
     if not person_ids:
         return []
     rows = session.scalars(_open_for(user).where(AlertRecord.person_id.in_(sorted(person_ids)))).all()
     names = _names(session, [r.person_id for r in rows], user)
-    return [_row(r, now, names.get(r.person_id)) for r in rows]
+    seen = _scores_seen(session, user, scoring, rows)
+    return [_row(r, now, names.get(r.person_id), seen[r.alert_id]) for r in rows]
 
 
 def _names(session: Session, person_ids: list[str], user: User) -> dict[str, str]:
@@ -187,7 +262,7 @@ def _names(session: Session, person_ids: list[str], user: User) -> dict[str, str
     return found
 
 
-def _row(alert: AlertRecord, now: datetime, child: str | None) -> QueueRow:
+def _row(alert: AlertRecord, now: datetime, child: str | None, seen: ScoreSeen) -> QueueRow:
     due, at_risk = _aware(alert.due_at), _aware(alert.at_risk_at)
     clock = ON_TIME
     if due is not None and now >= due:
@@ -195,7 +270,7 @@ def _row(alert: AlertRecord, now: datetime, child: str | None) -> QueueRow:
     elif at_risk is not None and now >= at_risk:
         clock = AT_RISK
     return QueueRow(
-        alert.alert_id, alert.person_id, child or f"child {alert.person_id[:8]}", alert.rag, alert.score,
+        alert.alert_id, alert.person_id, child or f"child {alert.person_id[:8]}", alert.rag, seen.score,
         list(alert.agencies), _aware(alert.opened_at) or now, due, clock,
         int((due - now).total_seconds()) if due is not None else None, alert.claimed_by)
 

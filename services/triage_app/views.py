@@ -4,7 +4,9 @@ The shared event's `values` holds every field some role may see; its `views` nam
 fields that role may see. A user sees the fields of their sharing role's view; an auditor, who
 reads the audit trail rather than children's records, sees none. Reasons for a rating are
 shown only when they rest on fields the user can see (or on no field at all, like "two agencies
-within 7 days"), so a reason cannot reveal a withheld field.
+within 7 days"), so a reason cannot reveal a withheld field; the score is shown only when it rests
+on nothing withheld (`score_seen`); free text people write is read by its author's sharing role
+and triage managers (`may_read_rationale`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.triage.scoring import Scored, Scoring, assess, indicators_of
+from services.triage.scoring import EventIndicator, Scored, Scoring, assess, indicators_of
+from services.triage_app.accounts import MANAGER
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,101 @@ def visible_reasons(scoring: Scoring, events: Sequence[tuple[str, str, int, Mapp
     scored = [Scored(agency, ms, indicators_of(scoring, event_type or "", values))
               for event_type, agency, ms, values in events]
     return list(assess(scoring, scored).reasons)
+
+
+@dataclass(frozen=True)
+class SeenEvent:
+    """One of an alert's standing events as a role sees it, for `score_seen`."""
+
+    event_type: str
+    agency: str
+    occurred_ms: int
+    values: Mapping[str, Any]  # the role's view of the values (visible_values)
+    hidden: frozenset[str]  # dotted names of the fields the event holds that the role may not see
+
+
+def seen_event(event_type: str, agency: str, occurred_ms: int, values: Mapping[str, Any],
+               allowed: Sequence[str]) -> SeenEvent:
+    """The role's view of an event's values, and the names of the fields it holds beyond that view."""
+    held = {f"{section}.{key}" for section, keys in values.items() if isinstance(keys, Mapping) for key in keys}
+    return SeenEvent(event_type, agency, occurred_ms, visible_values(values, allowed),
+                     frozenset(held - set(allowed)))
+
+
+@dataclass(frozen=True)
+class ScoreSeen:
+    """What one role sees of an alert's score: see `score_seen`."""
+
+    score: int | None  # None: the number may rest on values withheld from the role
+    reasons: tuple[str, ...]  # "reason (+weight)", found from the role's own view
+    withheld: bool  # the role cannot tell from its view all that the rating rests on
+
+
+def score_seen(scoring: Scoring, score: int, indicators: Sequence[str], events: Sequence[SeenEvent]) -> ScoreSeen:
+    """What a role sees of the score behind an alert's rating, from the alert's events as it sees them.
+
+    The hub scores a child over every agency's shared values, so the number can rest on a value
+    withheld from this role. Shown beside the reasons the role may see, the number (or a count of
+    hidden reasons) gives the withheld part away by subtraction: a health practitioner seeing
+    reasons worth 115 under a score of 135 learns the school reported the child missing from
+    education (+20), which the policy withholds from health. So:
+
+    - the number is shown only when the role's own view decides every indicator: each indicator
+      behind it is found in what the role sees, and no event holds, beyond the role's view, a field
+      an indicator for its type reads. Not merely "every reason is seen": whether the number showed
+      would then say whether a withheld field raised it (a withheld school report that leaves the
+      number shown did not report an attendance drop);
+    - otherwise no number, no count of reasons withheld and no partial sum: the reasons the role
+      may see, and that the rating may rest on more, withheld from it (which the role can tell from
+      its own view: the note says nothing the withheld values decided), so nobody lowers a rating
+      believing the reasons they see are all there is;
+    - the rating (RAG) and its deadline are shown to every role that works the queue: a child must
+      be seen in time, and three levels set by the partnership's thresholds say far less than the
+      number. A per-role score recomputed from the visible reasons was rejected: beside a RED
+      rating it invites the same subtraction against the thresholds, and reads as "this child
+      scores low" to the person deciding whether to lower the rating.
+    """
+    seen = assess(scoring, [Scored(e.agency, e.occurred_ms, indicators_of(scoring, e.event_type or "", e.values))
+                            for e in events])
+    undecided = any(_reads(i) & e.hidden for e in events for i in scoring.events
+                    if not i.event_types or e.event_type in i.event_types)
+    withheld = undecided or not set(indicators) <= set(seen.indicators)
+    return ScoreSeen(None if withheld else score, seen.reasons, withheld)
+
+
+def _reads(indicator: EventIndicator) -> set[str]:
+    """The fields (section.key) an event indicator reads."""
+    fields = {".".join(name.split(".")[:2]) for name in (indicator.where or {})}
+    return fields | ({"context.prior_events"} if indicator.prior is not None else set())
+
+
+def may_read_rationale(author_sharing_role: str | None, viewer_app_role: str,
+                       viewer_sharing_role: str | None) -> bool:
+    """Whether a viewer may read a decision's or re-rating's rationale. Free text is written from
+    its author's view of the child and may quote what only that view holds (a clinical detail, a
+    police narrative), and no sharing rule ever decided it for anyone else: it is read by the
+    author's sharing role, and by triage managers, who answer for every decision. Everyone else
+    (an auditor included) sees that it was made, its outcome, by whom and when."""
+    if viewer_app_role == MANAGER:
+        return True
+    return author_sharing_role is not None and viewer_sharing_role == author_sharing_role
+
+
+def rationale_withheld_note(author_sharing_role: str | None) -> str:
+    """What stands in place of a rationale the viewer may not read: whose it is to read."""
+    if not author_sharing_role:
+        return "rationale shown to triage managers only"
+    return f"rationale written from a {author_sharing_role.replace('_', ' ')}'s view: shown to that role and " \
+           "triage managers"
+
+
+RERATED = "re-rated"  # the history action whose detail carries a rationale (actions.py)
+
+
+def action_detail(action: str, detail: str, may_read: bool) -> str:
+    """An alert history line's detail as the viewer may see it: a re-rating's is "RED to AMBER:
+    <rationale>", and the rationale goes unless they may read it (`may_read_rationale`)."""
+    if action != RERATED or may_read:
+        return detail
+    return detail.partition(": ")[0]
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,15 +13,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mash.models import AlertActionRecord, TriageDecisionRecord
+from mash.models import AlertActionRecord, MatchReview, TriageDecisionRecord
 from services.sharing import audit_store
 from services.sharing.audit_chain import verify
 from services.triage.profiles import PROFILES_DIR, load_profile
 from services.triage.scoring_file import load_scoring
+from services.triage_app.accounts import create_user
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
-from tests.support.triage_data import HOSTILE, NOW, PASSWORD
+from tests.support.triage_data import ALL_MASH, HOSTILE, NAME_FIELDS, NOW, PASSWORD, alert, shared
 
 
 class Clock:
@@ -125,8 +127,58 @@ def test_a_reason_resting_on_a_withheld_field_is_not_shown(client_for: Any, data
     ruby = data["ruby"]["alert_id"]
     social = client_for("alice").get(f"/api/alerts/{ruby}").json()
     health = client_for("hana").get(f"/api/alerts/{ruby}").json()
-    assert not any("injury pattern" in r for r in social["reasons"]) and social["reasons_withheld"] == 1
-    assert any("injury pattern" in r for r in health["reasons"]) and health["reasons_withheld"] == 0
+    assert not any("injury pattern" in r for r in social["reasons"]) and social["reasons_withheld"] is True
+    assert any("injury pattern" in r for r in health["reasons"]) and health["reasons_withheld"] is False
+
+
+def _lee(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Lee: an emergency attendance (safeguarding flag, injury pattern) the health practitioner sees in
+    full, and the school's report that Lee is missing education, which the policy shares with the
+    social worker and the manager, not with health. The hub scored all of it: 135, RED."""
+    lee = str(uuid.uuid4())
+    who = {"given_name": "Lee", "family_name": "Marsh", "date_of_birth": "2014-05-06"}
+    health = shared(lee, "health.emergency_attendance", "HEALTH", NOW - timedelta(hours=4), {
+        "subject": who, "payload": {"safeguarding_concern": True, "injury_pattern_concern": True}},
+        {r: [*NAME_FIELDS, "payload.safeguarding_concern", "payload.injury_pattern_concern"] for r in ALL_MASH})
+    school = shared(lee, "education.concern", "EDUCATION", NOW - timedelta(days=1), {
+        "subject": who, "payload": {"concern_kind": "CHILD_MISSING_EDUCATION"}},
+        {r: [*NAME_FIELDS, "payload.concern_kind"] for r in ("mash_social_worker", "triage_manager")})
+    found = alert(lee, "RED", [health, school], NOW - timedelta(hours=3), NOW + timedelta(hours=3), NOW + timedelta(
+        hours=2), 135, ["two-agencies-within-7-days", "emergency-attendance-injury-pattern",
+                        "emergency-attendance-safeguarding-flag", "missing-education"],
+        ["two agencies (+50)", "injury pattern (+40)", "safeguarding flag (+25)", "child missing education (+20)"])
+    TriageStore(sessions).apply([found], [], [health, school])
+    return found
+
+
+def test_no_role_is_shown_a_score_that_rests_on_values_withheld_from_it(
+        client_for: Any, data: Any, sessions: sessionmaker[Session]) -> None:
+    """The health practitioner saw reasons worth 115 under a score of 135 and "1 further reason":
+    135 - 115 = 20, the weight of "child missing education", a fact the policy withholds from
+    health. Now a role sees the number only when every reason behind it is in its view; otherwise
+    the rating, the reasons it may see, and that the rating also rests on what is withheld from it."""
+    lee = _lee(sessions)["alert_id"]
+    hana, alice = client_for("hana"), client_for("alice")
+    health = hana.get(f"/api/alerts/{lee}").json()
+    assert (health["rag"], health["score"], health["reasons_withheld"]) == ("RED", None, True)
+    assert sum(int(r.rsplit("+", 1)[1].rstrip(")")) for r in health["reasons"]) == 115  # the reasons it may see
+    assert not any("education" in r for r in health["reasons"])
+    page = hana.get(f"/alerts/{lee}").text
+    score = re.search(r'<dd id="score">(.*?)</dd>', page, re.S).group(1)  # type: ignore[union-attr]
+    assert "135" not in score and "not shown" in score
+    assert "further reason" not in page and "The rating may also rest on information" in page
+    rows = {a["alert_id"]: a for a in hana.get("/api/alerts").json()["alerts"]}
+    assert rows[lee]["score"] is None and rows[lee]["rag"] == "RED"
+    assert rows[data["sam"]["alert_id"]]["score"] == 80  # every reason behind Sam's score is in health's view
+    queue_rows = hana.get("/queue/rows").text
+    lee_row = re.search(rf'data-alert-id="{lee}">(.*?)</tr>', queue_rows, re.S).group(1)  # type: ignore[union-attr]
+    assert "135" not in lee_row and "<td>-</td>" in lee_row
+    social = alice.get(f"/api/alerts/{lee}").json()  # the social worker sees all four reasons: the number too
+    assert (social["score"], social["reasons_withheld"], len(social["reasons"])) == (135, False, 4)
+    assert "<td>135</td>" in alice.get("/queue/rows").text
+    ruby = data["ruby"]["alert_id"]  # the injury pattern is withheld from the social worker: so is Ruby's score
+    assert alice.get(f"/api/alerts/{ruby}").json()["score"] is None
+    assert client_for("hana").get(f"/api/alerts/{ruby}").json()["score"] == 220
 
 
 def test_hostile_text_is_shown_escaped(client_for: Any, data: Any) -> None:
@@ -246,6 +298,93 @@ def test_the_auditor_reads_why_an_event_was_shared_and_app_entries_do_not_break_
     page = auditor.get(f"/audit/events/{ruby['police']['event_id']}")
     assert page.status_code == 200 and "No sharing decisions are recorded for this event." in page.text
     assert auditor.get(f"/audit/events/{ruby['alert_id']}").status_code == 200  # the app's own entry is skipped
-    audit = auditor.get("/audit")
-    assert audit.status_code == 200 and "Agreed." in audit.text and "triage-app:1" in audit.text
+    audit = auditor.get("/audit")  # that a decision was made, by whom, when: the rationale is not the auditor's
+    assert audit.status_code == 200 and "Agreed." not in audit.text and "triage-app:1" in audit.text
+    assert "early help" in audit.text and "alice" in audit.text
+    assert "Agreed." in client_for("mo").get("/audit").text
     assert alice.get(f"/audit/events/{ruby['alert_id']}").status_code == 403
+
+
+def test_a_rationale_is_read_by_its_authors_sharing_role_and_triage_managers_only(
+        client_for: Any, data: Any, sessions: sessionmaker[Session]) -> None:
+    """Free text is written from its author's view (here the manager's, which holds the health
+    practitioner's safeguarding flag and more): others see that a rating changed or a decision was
+    made, the outcome, who and when; not the words."""
+    with sessions.begin() as session:
+        create_user(session, "tim", "Tim", "triage_worker", "triage_manager", PASSWORD, NOW)
+    ruby = data["ruby"]["alert_id"]
+    mo = client_for("mo")
+    assert mo.post(f"/api/alerts/{ruby}/rating", json={"rag": "AMBER", "rationale": "RERATE-WORDS"}).status_code == 200
+    seen = mo.get(f"/api/alerts/{ruby}").json()["revision"]
+    assert mo.post(f"/api/alerts/{ruby}/decision", json={"outcome": "EARLY_HELP", "rationale": "DECISION-WORDS",
+                                                         "alert_revision": seen}).status_code == 200
+    for reader in ("mo", "tim"):  # a triage manager; the author's sharing role
+        page = client_for(reader).get(f"/alerts/{ruby}").text
+        assert "RERATE-WORDS" in page and "DECISION-WORDS" in page, reader
+    for other in ("alice", "pat", "hana"):
+        page = client_for(other).get(f"/alerts/{ruby}")
+        assert page.status_code == 200, other
+        assert "RERATE-WORDS" not in page.text and "DECISION-WORDS" not in page.text, other
+        assert "early help" in page.text and "re-rated (RED to AMBER)" in page.text, other
+        assert "rationale written from a triage manager&#39;s view" in page.text, other
+    sam = data["sam"]["alert_id"]
+    hana = client_for("hana")
+    assert hana.post(f"/api/alerts/{sam}/claim").status_code == 200
+    assert hana.post(f"/api/alerts/{sam}/decision", json={"outcome": "NO_FURTHER_ACTION", "rationale": "HEALTH-WORDS",
+                                                          "alert_revision": 1}).status_code == 200
+    assert "HEALTH-WORDS" in hana.get(f"/alerts/{sam}").text and "HEALTH-WORDS" in mo.get(f"/alerts/{sam}").text
+    assert "HEALTH-WORDS" not in client_for("tim").get(f"/alerts/{sam}").text  # another role's words
+    audit = client_for("aud").get("/audit").text
+    assert "DECISION-WORDS" not in audit and "HEALTH-WORDS" not in audit and "no further action" in audit
+    assert "DECISION-WORDS" in mo.get("/audit").text
+
+
+def _held_match(sessions: sessionmaker[Session]) -> str:
+    """A police report about "Cara Lowe" held as a possible match of a child the school knows: the
+    school's report is shared with the social worker and the manager (not the postcode, with the
+    social worker), with neither police nor health."""
+    cara, new = str(uuid.uuid4()), str(uuid.uuid4())
+    school = shared(cara, "education.concern", "EDUCATION", NOW - timedelta(days=3), {
+        "subject": {"given_name": "Cara", "family_name": "Lowe", "date_of_birth": "2013-02-01", "sex": "FEMALE",
+                    "postcode": "LS6 1AB"}, "payload": {"concern_kind": "SAFEGUARDING_CONCERN"}},
+        {"mash_social_worker": [*NAME_FIELDS, "subject.sex", "payload.concern_kind"],
+         "triage_manager": [*NAME_FIELDS, "subject.sex", "subject.postcode", "payload.concern_kind"]})
+    police = shared(new, "police.public_protection_notification", "POLICE", NOW - timedelta(hours=5), {
+        "subject": {"given_name": "Cara", "family_name": "Lowe", "date_of_birth": "2013-01-02", "sex": "FEMALE",
+                    "postcode": "M1 1AA"}, "payload": {"risk_grading": "STANDARD"}},
+        {r: [*NAME_FIELDS, "subject.sex", "subject.postcode", "payload.risk_grading"] for r in ALL_MASH})
+    TriageStore(sessions).apply([], [], [school, police])
+    with sessions.begin() as session:
+        session.add(MatchReview(event_id=police["event_id"], person_id=new, candidate_person_id=cara, score=4.2,
+                                evidence={"given": "EXACT", "family": "EXACT", "dob": "TRANSPOSED", "sex": "AGREE",
+                                          "postcode": "DISAGREE"}, status="OPEN", created_at=NOW))
+    return str(police["event_id"])
+
+
+def test_a_possible_match_is_for_those_who_see_both_children_or_a_manager(
+        client_for: Any, data: Any, sessions: sessionmaker[Session]) -> None:
+    """Police and health see the police report's child but nothing of the school's: they were shown
+    the review, with a postcode comparison, and could merge the two. Now they are not shown it and
+    their answer is 404; the social worker sees it without the comparison of a postcode withheld
+    from them; the manager sees it all."""
+    event_id = _held_match(sessions)
+    for blind in ("pat", "hana"):
+        client = client_for(blind)
+        assert client.get("/api/matches").json()["matches"] == [], blind
+        assert event_id not in client.get("/matches").text, blind
+        assert client.post(f"/api/matches/{event_id}/answer", json={"answer": "CONFIRMED"}).status_code == 404, blind
+    with sessions() as session:
+        assert session.get(MatchReview, event_id).status == "OPEN"  # type: ignore[union-attr]
+    (manager,) = client_for("mo").get("/api/matches").json()["matches"]
+    assert manager["evidence"] == {"given": "EXACT", "family": "EXACT", "dob": "TRANSPOSED", "sex": "AGREE",
+                                   "postcode": "DISAGREE"}
+    alice = client_for("alice")
+    (task,) = alice.get("/api/matches").json()["matches"]
+    assert task["evidence"] == {"given": "EXACT", "family": "EXACT", "dob": "TRANSPOSED", "sex": "AGREE"}
+    assert task["candidate_side"] == {"given_name": "Cara", "family_name": "Lowe", "date_of_birth": "2013-02-01",
+                                      "sex": "FEMALE"}
+    assert "DISAGREE" not in alice.get("/matches").text
+    assert alice.post(f"/api/matches/{event_id}/answer", json={"answer": "CONFIRMED"}).status_code == 200
+    with sessions() as session:
+        review = session.get(MatchReview, event_id)
+        assert review is not None and (review.status, review.answered_by) == ("CONFIRMED", "alice")
