@@ -99,6 +99,9 @@ TRIAGE_DECISIONS = Counter(
 OUTBOX_UNSENDABLE = Counter(
     "mash_outbox_unsendable_total", "Rows the triage app's outbox could never encode (recorded on the row as "
     "send_error, skipped so the others go on), by kind.", ["kind"])
+AUDIT_UNTRUSTED = Counter(
+    "mash_audit_untrusted_total", "Audit entries found that no holder of an audit key signed (appended by "
+    "someone who may write to the trail but is not a writer): never taken as a decision; the event is decided afresh.")
 HTTP_REQUESTS = Histogram(
     "mash_http_request_seconds", "Triage app requests by route template, method and status class.",
     ["route", "method", "status"], buckets=LATENCY_BUCKETS)

@@ -407,6 +407,16 @@ class AuditSigningBeganRow(Base):
     unsigned_through: Mapped[int] = mapped_column(BigInteger)
 
 
+class AuditTopicCursorRow(Base):
+    """How far a chain written in SQL (the triage app's) has been published to `mash.audit.v1`, where
+    its signed records anchor it; the outbox moves it on once the broker acknowledges."""
+
+    __tablename__ = "audit_topic_cursor"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditDecisionSetRow(Base):
     """What was decided for every role, stored once per distinct set of decisions (most events of a
     kind are decided alike) and named by the SHA-256 of its canonical JSON; append-only."""

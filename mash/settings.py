@@ -71,6 +71,16 @@ class Settings(BaseSettings):
         description="The information-sharing policy (YAML) the sharing stage applies; a change to the file "
         "takes effect at the next batch, and a change that fails to load is refused (the last good policy stays).",
     )
+    audit_signing_key: SecretStr = Field(
+        SecretStr(""), description="Key (at least 32 bytes) this process signs its audit entries with, so an entry "
+        "appended by anyone without it is told apart. Empty: a key made once and kept in "
+        "`state_dir/audit-signing.key` (mode 0600), for the embedded stack. In production set it from a secret "
+        "store, one per writer (hub, triage app) if you like. Secret: never printed.",
+    )
+    audit_verify_keys: SecretStr = Field(
+        SecretStr(""), description="Further keys (comma-separated) whose signatures `mash audit verify` and the "
+        "sharing stage accept: another writer's key, or one rotated out. Secret: never printed.",
+    )
     triage_host: str = Field("127.0.0.1", description="Address the triage web app listens on (loopback by default).")
     triage_port: int = Field(8765, ge=0, le=65535, description="Port of the triage web app (0: any free port).")
     triage_secret_key: SecretStr = Field(

@@ -1,6 +1,12 @@
+import os
+import secrets
 from pathlib import Path
 
 import pytest
+
+# One audit signing key for the session, random each run: the processes a test starts and the
+# stages it runs in-process sign and verify alike, whatever state directory each test uses.
+os.environ.setdefault("MASH_AUDIT_SIGNING_KEY", secrets.token_urlsafe(48))
 
 INTEGRATION = Path(__file__).parent / "integration"
 

@@ -12,11 +12,14 @@ for one head; a chain's records travel in order on one partition of `mash.audit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from services.sharing.audit_signing import AuditKeys
 
 GENESIS = "0" * 64
 
@@ -29,6 +32,8 @@ class Sealed:
     hash: str
     body: str  # the canonical JSON the hash is over
     decisions: str | None = None  # the decision set the body names, when read alongside
+    signature: str | None = None  # its writer's keyed signature (audit_signing), None before signing began
+    legacy: bool = False  # sealed before signing began (as its store or topic position shows): unsigned is expected
 
     @property
     def record(self) -> dict[str, Any]:
@@ -81,8 +86,9 @@ class VerifyResult:
     broken: Break | None
 
 
-def verify(stored: Iterable[Sealed]) -> VerifyResult:
-    """Check chains in the order they were read; stop at the first broken record."""
+def verify(stored: Iterable[Sealed], keys: AuditKeys | None = None) -> VerifyResult:
+    """Check chains in the order they were read; stop at the first broken record. With `keys`, every
+    record must also be signed by one of them (or predate signing)."""
     heads: dict[str, Head] = {}
     seen: dict[str, dict[int, str]] = {}  # chain -> seq -> hash, to recognise a re-sent record
     sets: dict[str, str] = {}  # decision sets already checked against their digest
@@ -92,7 +98,8 @@ def verify(stored: Iterable[Sealed]) -> VerifyResult:
         if 0 < item.seq <= head.seq and seen[item.chain].get(item.seq) == item.hash:
             duplicates += 1
             continue
-        problem = _problem(item, head, sets)
+        problem = _problem(item, head, sets) or (
+            keys.problem(item.chain, item.seq, item.hash, item.signature, item.legacy) if keys else None)
         if problem:
             return VerifyResult(count, duplicates, heads, Break(item.chain, item.seq, position, problem))
         heads[item.chain] = Head(item.seq, item.hash)
@@ -134,3 +141,35 @@ def _set_problem(item: Sealed, named: str | None, checked: dict[str, str]) -> st
 def by_chain(records: Iterable[Sealed]) -> Iterator[Sealed]:
     """Records in chain order, chains one after another (for stores read in any order)."""
     yield from sorted(records, key=lambda r: (r.chain, r.seq))
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    """How a store's chains stand against the signed records on the topic (the anchors)."""
+
+    problems: list[str]  # the store lost or changed what the topic holds
+    behind: list[str]  # the topic does not yet hold what the store does (in flight, or lost on the topic)
+
+
+def anchored(store: dict[str, Head], topic: dict[str, Head], store_hash_at: Callable[[str, int], str | None]
+             ) -> Anchoring:
+    """Every chain the topic holds must be in the store, reaching at least the topic's last record with
+    the same hash (the chains link every earlier record to it): a chain deleted, a tail truncated or a
+    chain rewritten and rehashed in the store shows here, whatever the store's own chains say."""
+    problems, behind = [], []
+    for chain, anchor in sorted(topic.items()):
+        mine = store.get(chain)
+        if mine is None:
+            problems.append(f"chain {chain}: {anchor.seq} records on the topic, none in the database: the chain "
+                            "was deleted")
+        elif mine.seq < anchor.seq:
+            problems.append(f"chain {chain}: records {mine.seq + 1}..{anchor.seq} are on the topic but not in the "
+                            "database: its tail was truncated")
+        elif store_hash_at(chain, anchor.seq) != anchor.hash:
+            problems.append(f"chain {chain}: record {anchor.seq} in the database differs from the topic's: the "
+                            "chain was rewritten")
+        elif mine.seq > anchor.seq:
+            behind.append(f"chain {chain}: records {anchor.seq + 1}..{mine.seq} are not on the topic yet")
+    behind += [f"chain {chain}: not on the topic yet ({head.seq} records)" for chain, head in sorted(store.items())
+               if chain not in topic]
+    return Anchoring(problems, behind)

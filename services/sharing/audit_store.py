@@ -12,12 +12,13 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mash.models import AuditDecisionSetRow, AuditRecordRow
+from mash.models import AuditDecisionSetRow, AuditRecordRow, AuditSigningBeganRow
 from services.sharing.audit_chain import Head, Sealed
 
 CHUNK = 500
 ENTRIES: Table = AuditRecordRow.__table__  # type: ignore[assignment]
 SETS: Table = AuditDecisionSetRow.__table__  # type: ignore[assignment]
+SIGNING_BEGAN: Table = AuditSigningBeganRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -32,24 +33,31 @@ class Entry:
 
 
 def _with_sets(*columns: Any) -> Any:
-    return (select(*columns, ENTRIES.c.chain, ENTRIES.c.seq, ENTRIES.c.prev_hash, ENTRIES.c.hash, ENTRIES.c.body,
-                   SETS.c.body)
+    return (select(*columns, ENTRIES.c.position, ENTRIES.c.signature, ENTRIES.c.chain, ENTRIES.c.seq,
+                   ENTRIES.c.prev_hash, ENTRIES.c.hash, ENTRIES.c.body, SETS.c.body)
             .select_from(ENTRIES.outerjoin(SETS, SETS.c.digest == ENTRIES.c.decisions_digest)))
 
 
-def _sealed(row: Sequence[Any]) -> Sealed:
-    chain, seq, prev_hash, digest, body, decisions = row[-6:]
-    return Sealed(chain, int(seq), prev_hash, digest, body, decisions)
+def _sealed(row: Sequence[Any], unsigned_through: int) -> Sealed:
+    position, signature, chain, seq, prev_hash, digest, body, decisions = row[-8:]
+    return Sealed(chain, int(seq), prev_hash, digest, body, decisions, signature,
+                  legacy=signature is None and int(position) <= unsigned_through)
+
+
+def unsigned_through(session: Session) -> int:
+    """The last entry sealed before entries were signed (0: every entry must be signed)."""
+    return int(session.execute(select(func.max(SIGNING_BEGAN.c.unsigned_through))).scalar() or 0)
 
 
 def recorded(session: Session, event_ids: Sequence[str]) -> dict[str, Sealed]:
     """Entries already recorded for these events (a redelivered event's), by decision key."""
     found: dict[str, Sealed] = {}
     unique = list(dict.fromkeys(event_ids))
+    through = unsigned_through(session) if unique else 0
     for start in range(0, len(unique), CHUNK):
         rows = session.execute(_with_sets(ENTRIES.c.decision_key)
                                .where(ENTRIES.c.event_id.in_(unique[start:start + CHUNK])))
-        found.update({row[0]: _sealed(row) for row in rows})
+        found.update({row[0]: _sealed(row, through) for row in rows})
     return found
 
 
@@ -70,7 +78,7 @@ def append(session: Session, entries: Sequence[Entry], sets: Mapping[str, str]) 
         connection.execute(insert(ENTRIES), [
             {"chain": e.sealed.chain, "seq": e.sealed.seq, "prev_hash": e.sealed.prev_hash, "hash": e.sealed.hash,
              "event_id": e.event_id, "decision_key": e.key, "decisions_digest": e.decisions_digest,
-             "body": e.sealed.body, "record_id": e.record_id} for e in entries])
+             "body": e.sealed.body, "record_id": e.record_id, "signature": e.sealed.signature} for e in entries])
 
 
 def of_records(session: Session, record_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -85,16 +93,36 @@ def of_records(session: Session, record_ids: Sequence[str]) -> dict[str, list[di
 
 
 def for_event(session: Session, event_id: str) -> list[Sealed]:
+    through = unsigned_through(session)
     rows = session.execute(_with_sets().where(ENTRIES.c.event_id == event_id).order_by(ENTRIES.c.position))
-    return [_sealed(row) for row in rows]
+    return [_sealed(row, through) for row in rows]
+
+
+def entry_by_key(session: Session, key: str) -> Sealed | None:
+    row = session.execute(_with_sets().where(ENTRIES.c.decision_key == key)).first()
+    return _sealed(row, unsigned_through(session)) if row else None
 
 
 def read_chains(session: Session, batch: int = 5000) -> Iterator[Sealed]:
     """Every entry with its decision set, chain by chain in sequence order, streamed."""
+    through = unsigned_through(session)
     rows = session.execute(_with_sets().order_by(ENTRIES.c.chain, ENTRIES.c.seq)
                            .execution_options(yield_per=batch))
     for row in rows:
-        yield _sealed(row)
+        yield _sealed(row, through)
+
+
+def read_chain_after(session: Session, chain: str, seq: int, limit: int) -> list[Sealed]:
+    """One chain's entries after `seq`, in order, with their decision sets (for the topic)."""
+    through = unsigned_through(session)
+    rows = session.execute(_with_sets().where(ENTRIES.c.chain == chain, ENTRIES.c.seq > seq)
+                           .order_by(ENTRIES.c.seq).limit(limit))
+    return [_sealed(row, through) for row in rows]
+
+
+def hash_at(session: Session, chain: str, seq: int) -> str | None:
+    """The hash of one chain's entry at `seq`, if the store has it."""
+    return session.execute(select(ENTRIES.c.hash).where(ENTRIES.c.chain == chain, ENTRIES.c.seq == seq)).scalar()
 
 
 def count(session: Session) -> int:

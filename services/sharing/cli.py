@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def register_policy(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,6 +27,9 @@ def register_audit(commands: argparse._SubParsersAction) -> None:  # type: ignor
     verify = actions.add_parser("verify", help="check every hash chain; name the first broken record")
     verify.add_argument("--topic", action="store_true",
                         help="verify the records on the audit topic instead of the database")
+    verify.add_argument("--database-only", action="store_true",
+                        help="check the database without comparing it with the signed records on the topic "
+                             "(a truncated tail or a deleted chain then cannot be seen)")
     verify.set_defaults(handler=_verify)
     explain = actions.add_parser("explain", help="why each role saw what it saw of one event")
     explain.add_argument("event_id")
@@ -68,26 +72,43 @@ def _test(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from mash.settings import get_settings
     from services.sharing.audit_chain import VerifyResult, verify
+    from services.sharing.audit_keys import audit_keys
 
     settings = get_settings()
+    keys = audit_keys(settings)
     started = time.perf_counter()
-    result: VerifyResult
     if args.topic:
-        from mash.codec import Codec
-        from mash.local_kafka import resolve_bootstrap
-        from mash.topics import AUDIT, topic_name
-        from services.sharing.audit_topic import read_topic
+        on_topic = verify(_topic_records(settings), keys)
+        return _report(f"topic {_audit_topic(settings)}", on_topic, time.perf_counter() - started)
+    from mash.db import engine_for, session_factory
+    from services.sharing import audit_store
 
-        where = f"topic {topic_name(AUDIT, settings)}"
-        result = verify(read_topic(resolve_bootstrap(settings), topic_name(AUDIT, settings), Codec()))
-    else:
-        from mash.db import engine_for, session_factory
-        from services.sharing.audit_store import read_chains
+    with session_factory(engine_for(settings))() as session:
+        result: VerifyResult = verify(audit_store.read_chains(session), keys)
+        status = _report("the database", result, time.perf_counter() - started)
+        status = max(status, _check_decisions(session, keys))
+        if args.database_only:
+            print("not compared with the topic (--database-only): a truncated tail or a deleted chain "
+                  "cannot be seen without it", file=sys.stderr)
+            return status
+        return max(status, _check_anchors(settings, session, result, keys))
 
-        where = "the database"
-        with session_factory(engine_for(settings))() as session:
-            result = verify(read_chains(session))
-    elapsed = time.perf_counter() - started
+
+def _audit_topic(settings: Any) -> str:
+    from mash.topics import AUDIT, topic_name
+
+    return topic_name(AUDIT, settings)
+
+
+def _topic_records(settings: Any) -> Any:
+    from mash.codec import Codec
+    from mash.local_kafka import resolve_bootstrap
+    from services.sharing.audit_topic import read_topic
+
+    return read_topic(resolve_bootstrap(settings), _audit_topic(settings), Codec())
+
+
+def _report(where: str, result: Any, elapsed: float) -> int:
     rate = result.records / elapsed if elapsed > 0 else 0.0
     repeats = f", {result.duplicates:,} exact repeats skipped" if result.duplicates else ""
     print(f"audit trail in {where}: {result.records:,} records in {len(result.heads)} chains checked "
@@ -99,8 +120,51 @@ def _verify(args: argparse.Namespace) -> int:
         print("Records from there on cannot be trusted; compare with the other copy "
               "(database or topic) to see what was changed.", file=sys.stderr)
         return 1
-    print("intact: every record matches its hash and follows the one before")
+    print("intact: every record matches its hash, follows the one before, and is signed by an audit key")
     return 0
+
+
+def _check_decisions(session: Any, keys: Any) -> int:
+    """The decisions the app shows and sends must be the ones its audit entries sealed."""
+    from services.triage_app.sealed_decisions import unsealed_decisions
+
+    mismatches, checked = unsealed_decisions(session, keys)
+    for mismatch in mismatches:
+        print(f"DECISION NOT AS SEALED: {mismatch}", file=sys.stderr)
+    print(f"triage decisions: {checked:,} checked against their sealed audit entries, {len(mismatches)} differ")
+    return 1 if mismatches else 0
+
+
+def _check_anchors(settings: Any, session: Any, result: Any, keys: Any) -> int:
+    """The database's chains against the signed records on the topic: what the database lost or
+    changed that the topic still holds."""
+    from mash.health import broker_answers
+    from mash.local_kafka import resolve_bootstrap
+    from services.sharing import audit_store
+    from services.sharing.audit_chain import anchored, verify
+
+    try:
+        bootstrap = resolve_bootstrap(settings)
+    except (SystemExit, Exception) as exc:  # noqa: BLE001 - no broker configured or running: said below
+        bootstrap, reason = "", str(exc) or "no broker configured or running"
+    else:
+        reason = f"no broker answers at {bootstrap}"
+    if not bootstrap or not broker_answers(bootstrap):
+        print(f"INCOMPLETE: could not compare with the topic ({reason}): a truncated tail or a deleted chain "
+              "cannot be seen without it. Start the broker, or run with --database-only to check the "
+              "database alone.", file=sys.stderr)
+        return max(3, 1 if result.broken else 0)
+    topic = verify(_topic_records(settings), keys)
+    status = _report(f"topic {_audit_topic(settings)}", topic, 0.0)
+    standing = anchored(result.heads, topic.heads, lambda chain, seq: audit_store.hash_at(session, chain, seq))
+    for problem in standing.problems:
+        print(f"NOT AS ANCHORED: {problem}", file=sys.stderr)
+    for note in standing.behind:
+        print(f"  note: {note}")
+    if not standing.problems:
+        print(f"anchored: the database holds every one of the {len(topic.heads)} chains on the topic, "
+              "up to its last signed record, unchanged")
+    return max(status, 1 if standing.problems else 0)
 
 
 def _explain(args: argparse.Namespace) -> int:

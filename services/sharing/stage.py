@@ -5,10 +5,15 @@ sealed as one entry into the input partition's hash chain and committed to SQL b
 is sent, so a view never leaves without its record. A redelivered event finds its entry and is
 sent again exactly as first decided (the topic may then carry an entry twice; verification knows
 an exact repeat). Merge notices pass through untouched; anything else goes to the dead-letter topic.
+
+Every entry is signed with the stage's audit key (audit_signing). An entry found for an event that
+no key holder signed was put there by someone who may append to the trail but is not the hub:
+nothing it says is released; the event is decided afresh, its entry under a key of its own.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +23,15 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash import metrics
 from mash.codec import Codec, CodecError
+from mash.settings import get_settings
 from mash.topics import AUDIT, SHARED
 from services.messages import Contention, InMessage, OutMessage, dead_letter_for
 from services.sharing import audit_store
 from services.sharing.audit_chain import Sealed, seal
+from services.sharing.audit_keys import audit_keys
+from services.sharing.audit_signing import AuditKeys
 from services.sharing.decide import EventFacts, decide_all, decision_inputs
 from services.sharing.decision_record import (
     DecisionSet,
@@ -36,6 +45,7 @@ from services.sharing.policy_source import PolicySource
 from services.sharing.vocabulary import CONTEXT_FLAGS
 
 STAGE = "hub:sharing"
+log = logging.getLogger(__name__)
 ENRICHED_SCHEMA = "uk.mash.hub.EnrichedEvent"
 MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
@@ -62,11 +72,12 @@ class _Item:
 
 class Sharer:
     def __init__(self, codec: Codec, sessions: sessionmaker[Session], policies: PolicySource,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), keys: AuditKeys | None = None) -> None:
         self.codec = codec
         self.sessions = sessions
         self.policies = policies
         self.clock = clock
+        self.keys = keys if keys is not None else audit_keys(get_settings())
         self._decided: dict[tuple[object, ...], DecisionSet] = {}
         self._stored_sets: set[str] = set()  # digests this worker knows the store holds
         self._views: dict[str, tuple[Plan, bytes, bytes]] = {}  # decision set -> fields, views, outcomes
@@ -129,41 +140,64 @@ class Sharer:
         """An entry for every event: found if already made (a redelivery), else sealed now."""
         for item in items:  # a retry starts clean: nothing from a rolled-back attempt survives
             item.entry = item.body = item.records = None
-        keys = [decision_key(item.header["event_id"]) for item in items]  # type: ignore[index]
-        found = audit_store.recorded(session, [item.header["event_id"] for item in items])  # type: ignore[index]
+        bases = [decision_key(item.header["event_id"]) for item in items]  # type: ignore[index]
+        found, taken = self._trusted(audit_store.recorded(session, [item.header["event_id"] for item in items]))  # type: ignore[index]
         now = self.clock()
-        entries_of = self._entries_of_records(session, [i for i, k in zip(items, keys, strict=True) if k not in found])
+        entries_of = self._entries_of_records(session, [i for i, b in zip(items, bases, strict=True) if b not in found])
         fresh: dict[str, list[tuple[_Item, str, dict[str, Any]]]] = {}
         first: dict[str, _Item] = {}
         sets: dict[str, str] = {}
-        for item, key in zip(items, keys, strict=True):
-            if key in found:
-                item.entry = found[key]
+        for item, base in zip(items, bases, strict=True):
+            if base in found:
+                item.entry = found[base]
                 item.body = item.entry.record
                 item.records = orjson.loads(item.entry.decisions or "[]")
-            elif key not in first:  # a repeat within the batch is decided once
-                first[key] = item
+            elif base not in first:  # a repeat within the batch is decided once
+                first[base] = item
                 decisions = item.decisions
                 assert decisions is not None
                 if decisions.digest not in self._stored_sets:
                     sets[decisions.digest] = decisions.text
                 entry = self._placed(decision_entry(decisions, item.header or {}, policy_version, now), entries_of)
                 item.records = decisions.records
-                fresh.setdefault(f"p{item.message.partition}", []).append((item, key, entry))
+                fresh.setdefault(f"p{item.message.partition}", []).append((item, _free_key(base, taken), entry))
+        made = self._sealed_fresh(session, fresh)
+        audit_store.append(session, made, sets)
+        for item, base in zip(items, bases, strict=True):
+            if item.entry is None:  # a repeat within the batch: its first copy's entry
+                item.entry, item.body, item.records = first[base].entry, first[base].body, first[base].records
+        return sets
+
+    def _trusted(self, recorded: dict[str, Sealed]) -> tuple[dict[str, Sealed], set[str]]:
+        """The entries found that a key holder signed, by the event's decision key; and every key taken.
+        An entry no key holder signed was appended by someone who may write to the trail but is not a
+        writer: it is never taken as the decision (the event is decided afresh under a key of its own),
+        and it is logged and counted (`mash audit verify` names it)."""
+        trusted: dict[str, Sealed] = {}
+        for key, entry in sorted(recorded.items()):
+            problem = self.keys.problem(entry.chain, entry.seq, entry.hash, entry.signature, entry.legacy)
+            if problem is None:
+                trusted.setdefault(key.split("#", 1)[0], entry)
+            else:
+                metrics.AUDIT_UNTRUSTED.inc()
+                log.error("audit entry %s:%s (key %s) is untrusted: %s; the event is decided afresh. Run `mash "
+                          "audit verify`; see the runbook (MashAuditUntrusted)", entry.chain, entry.seq, key, problem)
+        return trusted, set(recorded)
+
+    def _sealed_fresh(self, session: Session, fresh: dict[str, list[tuple[_Item, str, dict[str, Any]]]]
+                      ) -> list[audit_store.Entry]:
+        """New entries sealed onto their chains' heads and signed with the stage's key."""
         made = []
         for chain, pending in fresh.items():
             sealed = seal(chain, audit_store.head(session, chain), [entry for _, _, entry in pending])
             for (item, key, entry), record in zip(pending, sealed, strict=True):
                 record = Sealed(record.chain, record.seq, record.prev_hash, record.hash, record.body,
-                                item.decisions.text if item.decisions else None)
+                                item.decisions.text if item.decisions else None,
+                                self.keys.sign(record.chain, record.seq, record.hash))
                 item.entry, item.body = record, entry
                 made.append(audit_store.Entry(record, entry["event_id"], key, entry["decisions_digest"],
                                               entry.get("record_id")))
-        audit_store.append(session, made, sets)
-        for item, key in zip(items, keys, strict=True):
-            if item.entry is None:  # a repeat within the batch: its first copy's entry
-                item.entry, item.body, item.records = first[key].entry, first[key].body, first[key].records
-        return sets
+        return made
 
     @staticmethod
     def _entries_of_records(session: Session, items: list[_Item]) -> dict[str, list[dict[str, Any]]]:
@@ -205,9 +239,19 @@ class Sharer:
         # redelivered batch repeats it, so the topic can always be verified on its own.
         named = (entry.chain, item.body["decisions_digest"])
         audit = {"chain": entry.chain, "seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
-                 "body": entry.body, "decisions": None if named in sets_sent else entry.decisions}
+                 "body": entry.body, "decisions": None if named in sets_sent else entry.decisions,
+                 "signature": entry.signature}
         sets_sent.add(named)
         return [OutMessage(SHARED, item.header["person_id"].encode(),
                            self.codec.encode_with_last_field(head, SHARED_SCHEMA, encoded_views),
                            [("mash.sharing", outcomes)]),
                 OutMessage(AUDIT, entry.chain.encode(), self.codec.encode(audit, AUDIT_SCHEMA, check_types=False))]
+
+
+def _free_key(base: str, taken: set[str]) -> str:
+    """The event's decision key, or, when an untrusted entry holds it, the next one free after it."""
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        key = f"{base}#{n}"
+    return key

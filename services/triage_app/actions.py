@@ -1,7 +1,7 @@
 """What triage staff do to an alert: claim, release, reassign, decide.
 
-A decision is written with its sealed entry in the audit trail (chain `triage-app`) in one
-transaction, and kept in an outbox until it is on `mash.decisions.v1`: a broker that is down
+A decision is written with its sealed entry in the audit trail (chain `triage-app`, signed with the
+app's audit key) in one transaction, and kept in an outbox until it is on `mash.decisions.v1`: a broker that is down
 delays the hub learning of it, never loses it.
 """
 
@@ -17,13 +17,28 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.models import AlertActionRecord, AlertRecord, TriageDecisionRecord, UserRecord
-from services.sharing import audit_store
-from services.sharing.audit_chain import canonical, digest, seal
+from mash.settings import get_settings
+from services.sharing.audit_keys import audit_keys
+from services.sharing.audit_signing import AuditKeys
 from services.triage.clocks import Profile, at_risk_time, deadline
 from services.triage_app.accounts import MANAGER, WORKER, User
+from services.triage_app.sealed_decisions import seal_action
 from services.triage_store.store import RAG_RANK
 
-AUDIT_CHAIN = "triage-app"
+_keys: AuditKeys | None = None
+
+
+def sign_with(keys: AuditKeys) -> None:
+    """The key the app signs its audit entries with (its settings'; set once at start)."""
+    global _keys
+    _keys = keys
+
+
+def _signing_keys() -> AuditKeys:
+    global _keys
+    if _keys is None:
+        _keys = audit_keys(get_settings())
+    return _keys
 OUTCOMES = {
     "STRATEGY_DISCUSSION_S47": "strategy discussion / section 47 enquiry",
     "CHILD_IN_NEED_S17": "section 17 child in need assessment",
@@ -155,16 +170,9 @@ def _rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str
 def _seal(session: Session, alert: AlertRecord, action_id: str, user: User, now: datetime,
           what: dict[str, Any]) -> str:
     """One entry on the app's chain of the audit trail, naming the full record by its digest."""
-    at = now.astimezone(UTC).isoformat()
-    record = {**what, "id": action_id, "alert_id": alert.alert_id, "person_id": alert.person_id,
-              "alert_revision": alert.revision, "by": user.username, "at": at}
-    text = canonical(record)
-    body = {"event_id": alert.alert_id, "person_id": alert.person_id, "kind": what["kind"],
-            "decided_by": user.username, "decided_at": at, "decisions_digest": digest(text)}
-    (sealed,) = seal(AUDIT_CHAIN, audit_store.head(session, AUDIT_CHAIN), [body])
-    audit_store.append(session, [audit_store.Entry(sealed, alert.alert_id, f"{action_id}/{AUDIT_CHAIN}",
-                                                   digest(text))], {digest(text): text})
-    return f"{AUDIT_CHAIN}:{sealed.seq}"
+    return seal_action(session, _signing_keys(), {**what, "id": action_id, "alert_id": alert.alert_id,
+                                                  "person_id": alert.person_id, "alert_revision": alert.revision,
+                                                  "by": user.username, "at": now.astimezone(UTC).isoformat()})
 
 
 def _retrying(attempt: Callable[[], Decided]) -> Decided:

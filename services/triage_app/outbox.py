@@ -1,5 +1,6 @@
 """What the triage app tells the hub, sent from SQL: decisions to `mash.decisions.v1` and answers to
-possible matches to `mash.match_answers.v1`, each marked sent once the broker has it. Run after
+possible matches to `mash.match_answers.v1`, each marked sent once the broker has it, and the app's
+audit chain to `mash.audit.v1`. A decision row that differs from its sealed audit entry is not sent. Run after
 each action and every few seconds, so a broker outage only delays, never loses.
 
 An outage never holds up the person acting: when no broker answers, nothing is tried (the action is
@@ -21,10 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash import metrics
 from mash.codec import Codec
 from mash.health import broker_answers
-from mash.models import MatchReview, TriageDecisionRecord
+from mash.models import AuditTopicCursorRow, MatchReview, TriageDecisionRecord
+from mash.settings import get_settings
+from services.sharing import audit_store
+from services.sharing.audit_keys import audit_keys
+from services.sharing.audit_signing import AuditKeys
+from services.triage_app import sealed_decisions
 
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
 ANSWER_SCHEMA = "uk.mash.hub.MatchAnswer"
+AUDIT_SCHEMA = "uk.mash.hub.AuditRecord"
 BATCH = 500
 CONNECT_TIMEOUT_MS = 5_000  # finding the cluster, and waiting for a topic's metadata in send()
 REQUEST_TIMEOUT_MS = 10_000
@@ -36,10 +43,12 @@ Message = tuple[str, bytes]  # key, value
 
 class Outbox:
     def __init__(self, sessions: sessionmaker[Session], bootstrap: str, decisions_topic: str, answers_topic: str,
-                 codec: Codec) -> None:
+                 codec: Codec, audit_topic: str | None = None, keys: AuditKeys | None = None) -> None:
         self._sessions = sessions
         self._bootstrap = bootstrap
         self._topics = (decisions_topic, answers_topic)
+        self._audit_topic = audit_topic
+        self._keys = keys
         self._codec = codec
         self._producer: Any = None
         self._lock = threading.Lock()
@@ -48,7 +57,7 @@ class Outbox:
         """Send everything unsent; the number sent. Never raises: an outage is retried later."""
         with self._lock:
             try:
-                return self._send_decisions() + self._send_answers()
+                return self._send_audit() + self._send_decisions() + self._send_answers()
             except Exception as exc:  # noqa: BLE001 - safe in SQL; say so and retry later
                 log.warning("not yet sent to Kafka (%s); retrying in the background", type(exc).__name__)
                 self._disconnect()
@@ -59,18 +68,49 @@ class Outbox:
             pending = session.scalars(select(TriageDecisionRecord).where(TriageDecisionRecord.published_at.is_(None),
                                                                          TriageDecisionRecord.send_error.is_(None))
                                       .order_by(TriageDecisionRecord.decided_at).limit(BATCH)).all()
-            encoded = self._encoded(pending, lambda d: (d.person_id, self._codec.encode({
-                "decision_id": d.decision_id, "alert_id": d.alert_id, "person_id": d.person_id,
-                "outcome": d.outcome, "rationale": d.rationale, "decided_by": d.decided_by,
-                "decided_role": d.decided_role, "rag_at_decision": d.rag_at_decision,
-                "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref,
-                "alert_revision": d.alert_revision}, DECISION_SCHEMA)))
+
+            def encode(d: TriageDecisionRecord) -> Message:
+                sealed_decisions.check(session, d, self._audit_keys())  # an edited row is never sent as decided
+                return d.person_id, self._codec.encode({
+                    "decision_id": d.decision_id, "alert_id": d.alert_id, "person_id": d.person_id,
+                    "outcome": d.outcome, "rationale": d.rationale, "decided_by": d.decided_by,
+                    "decided_role": d.decided_role, "rag_at_decision": d.rag_at_decision,
+                    "decided_at": _aware(d.decided_at), "audit_ref": d.audit_ref,
+                    "alert_revision": d.alert_revision}, DECISION_SCHEMA)
+
+            encoded = self._encoded(pending, encode)
             acknowledged = self._send(self._topics[0], [message for _, message in encoded])
             now = datetime.now(UTC)
             for (d, _), sent in zip(encoded, acknowledged, strict=True):
                 if sent:
                     d.published_at = now
             return sum(acknowledged)
+
+    def _audit_keys(self) -> AuditKeys:
+        if self._keys is None:
+            self._keys = audit_keys(get_settings())
+        return self._keys
+
+    def _send_audit(self) -> int:
+        """The app's chain to the audit topic, in order, after what was published: its signed records
+        there anchor it, so `mash audit verify` sees an entry later lost or changed in the database."""
+        if self._audit_topic is None:
+            return 0
+        chain = sealed_decisions.AUDIT_CHAIN
+        with self._sessions.begin() as session:
+            cursor = session.get(AuditTopicCursorRow, chain, with_for_update=True)
+            entries = audit_store.read_chain_after(session, chain, cursor.seq if cursor else 0, BATCH)
+            messages = [(chain, self._codec.encode({
+                "chain": e.chain, "seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "body": e.body,
+                "decisions": e.decisions, "signature": e.signature}, AUDIT_SCHEMA)) for e in entries]
+            acknowledged = self._send(self._audit_topic, messages)
+            published = next((n for n, sent in enumerate(acknowledged) if not sent), len(acknowledged))
+            if published:  # the acknowledged run from the start: the rest go next time, in order
+                if cursor is None:
+                    session.add(AuditTopicCursorRow(chain=chain, seq=entries[published - 1].seq))
+                else:
+                    cursor.seq = entries[published - 1].seq
+            return published
 
     def _send_answers(self) -> int:
         with self._sessions.begin() as session:
@@ -136,7 +176,9 @@ class Outbox:
         if self._producer is None:
             from kafka import KafkaProducer
 
+            # one request in flight: a retried message cannot overtake the next (the audit chain's order)
             self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all", retries=5,
+                                           max_in_flight_requests_per_connection=1,
                                            client_id="mash-triage-app", max_block_ms=CONNECT_TIMEOUT_MS,
                                            bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
                                            request_timeout_ms=REQUEST_TIMEOUT_MS,

@@ -17,9 +17,11 @@ from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.local_kafka import resolve_bootstrap
 from mash.settings import Settings
-from mash.topics import DECISIONS, MATCH_ANSWERS, topic_name
+from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, topic_name
+from services.sharing.audit_keys import audit_keys
 from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
+from services.triage_app import actions
 from services.triage_app.outbox import Outbox
 from services.triage_app.secret_key import weakness
 from services.triage_app.session_store import Timeouts
@@ -38,8 +40,10 @@ def build(settings: Settings) -> tuple[FastAPI, Outbox]:
     if key and (problem := weakness(key)):
         raise ConfigError(problem)
     sessions = session_factory(engine_for(settings))
+    keys = audit_keys(settings)
+    actions.sign_with(keys)
     outbox = Outbox(sessions, resolve_bootstrap(settings), topic_name(DECISIONS, settings),
-                    topic_name(MATCH_ANSWERS, settings), Codec())
+                    topic_name(MATCH_ANSWERS, settings), Codec(), topic_name(AUDIT, settings), keys)
     app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key or secrets.token_urlsafe(32),
                                outbox, profile=load_profile(settings.triage_profile),
                                secure_cookies=secure_cookies(settings),

@@ -26,7 +26,7 @@ from services.triage_app.outbox import Outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.integration.conftest import mash, wait_for
-from tests.support.triage_data import NOW, PASSWORD
+from tests.support.triage_data import NOW, PASSWORD, sealed_decision
 
 EVENTS = 3000
 # Measured on this feed (seed 7): precision 0.931, recall 0.995. The floors sit a little below,
@@ -118,11 +118,7 @@ def test_one_decision_the_outbox_cannot_encode_is_recorded_and_never_holds_up_th
     start = datetime(2026, 11, 30, 9, tzinfo=UTC)
     with sessions.begin() as session:
         for n, outcome in enumerate(("NOT_AN_OUTCOME", "EARLY_HELP")):
-            session.add(TriageDecisionRecord(
-                decision_id=f"00000000-0000-4000-8000-00000000000{n}", alert_id="a1", person_id="p1",
-                outcome=outcome, rationale="r", decided_by="alice", decided_role="triage_worker",
-                rag_at_decision="RED", decided_at=start + timedelta(minutes=n), audit_ref=f"triage-app:{n + 1}",
-                alert_revision=1))
+            sealed_decision(session, f"00000000-0000-4000-8000-00000000000{n}", outcome, start + timedelta(minutes=n))
     outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
                     topic_name(MATCH_ANSWERS, provisioned), Codec())
     try:

@@ -107,3 +107,22 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:
     TriageStore(sessions).apply(list(alerts.values()), [], [police, health, school, care, tia_event, tia_police])
     return {"ruby": {**alerts["ruby"], "police": police, "health": health}, "sam": alerts["sam"],
             "tia": alerts["tia"]}
+
+
+def sealed_decision(session: Session, decision_id: str, outcome: str, decided_at: datetime,
+                    alert_id: str = "a1", person_id: str = "p1") -> None:
+    """A decision row and its signed entry on the app's audit chain, as the app writes them (the
+    outbox sends only a decision that is as sealed)."""
+    from mash.models import TriageDecisionRecord
+    from mash.settings import get_settings
+    from services.sharing.audit_keys import audit_keys
+    from services.triage_app.sealed_decisions import seal_action
+
+    record = {"kind": "triage_decision", "outcome": outcome, "rationale": "r", "decided_role": "triage_worker",
+              "rag_at_decision": "RED", "id": decision_id, "alert_id": alert_id, "person_id": person_id,
+              "alert_revision": 1, "by": "alice", "at": decided_at.astimezone(UTC).isoformat()}
+    audit_ref = seal_action(session, audit_keys(get_settings()), record)
+    session.add(TriageDecisionRecord(
+        decision_id=decision_id, alert_id=alert_id, person_id=person_id, outcome=outcome, rationale="r",
+        decided_by="alice", decided_role="triage_worker", rag_at_decision="RED", decided_at=decided_at,
+        audit_ref=audit_ref, alert_revision=1))

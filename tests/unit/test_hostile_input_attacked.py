@@ -33,6 +33,7 @@ from connectors.sdk.sources.file_drop import FileDropConfig, FileDropSource
 from connectors.sdk.sources.http_push import HttpPushConfig, HttpPushSource
 from mash.codec import Codec
 from mash.models import Base, TriageDecisionRecord
+from tests.support.triage_data import sealed_decision
 from tests.unit.test_file_drop_hostile import run
 
 PATIENT = {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "MRN1", "name": [{"family": "H"}],
@@ -562,11 +563,7 @@ def test_an_unsendable_decision_is_recorded_and_counted_once_even_while_no_broke
     start = datetime(2026, 11, 30, 9, tzinfo=UTC)
     with sessions.begin() as session:
         for n, outcome in enumerate(("NOT_AN_OUTCOME", "EARLY_HELP")):
-            session.add(TriageDecisionRecord(
-                decision_id=f"00000000-0000-4000-8000-00000000000{n}", alert_id="a1", person_id="p1",
-                outcome=outcome, rationale="r", decided_by="alice", decided_role="triage_worker",
-                rag_at_decision="RED", decided_at=start + timedelta(minutes=n), audit_ref=f"triage-app:{n + 1}",
-                alert_revision=1))
+            sealed_decision(session, f"00000000-0000-4000-8000-00000000000{n}", outcome, start + timedelta(minutes=n))
     counter = metrics.OUTBOX_UNSENDABLE.labels("TriageDecisionRecord")
     before = counter._value.get()
     outbox = Outbox(sessions, "127.0.0.1:1", "mash.decisions.v1", "mash.match_answers.v1", Codec())
@@ -614,7 +611,9 @@ def test_grant_runtime_quotes_a_hostile_role_and_grants_no_update_or_delete_on_t
              or " audit_records " in s or " audit_decision_sets " in s]
     assert audit and all("UPDATE" not in s and "DELETE" not in s for s in audit)
     rows = {s.split(" ON ")[1].split(" TO ")[0].strip('"') for s in statements if "UPDATE, DELETE" in s}
-    assert rows == set(Base.metadata.tables) - set(db_roles.AUDIT_TABLES)
+    assert rows == set(Base.metadata.tables) - set(db_roles.AUDIT_TABLES) - set(db_roles.READ_ONLY_TABLES)
+    read_only = {s.split(" ON ")[1].split(" TO ")[0].strip('"') for s in statements if s.startswith("GRANT SELECT ON")}
+    assert read_only == {"alembic_version", "audit_signing_began"}  # when signing began: not the processes' to move
 
 
 def test_the_runtime_role_is_never_the_schema_owner() -> None:
@@ -640,11 +639,9 @@ def _forged_decisions(real: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "fields_withheld": [], "rule_ids": ["forged"]} for d in real]
 
 
-@pytest.mark.xfail(strict=True, reason="known open issue: the runtime role may INSERT audit entries, and the "
-                                       "sharing stage trusts any entry under an event's decision key")
 def test_an_audit_entry_forged_by_the_runtime_role_for_a_future_event_is_not_trusted(
         tmp_path: Path, sessions: sessionmaker[Session]) -> None:
-    """KNOWN OPEN ISSUE, confirmed (services/sharing/stage.py `_seal`, mash/db_roles.py): the runtime
+    """Was a known open issue (fixed by signed entries, services/sharing/audit_signing.py): the runtime
     role has SELECT and INSERT on audit_records and audit_decision_sets (checked on PostgreSQL:
     mash_runtime=ar). An entry is keyed by "<event_id>/hub:sharing"; event ids are visible to that
     role in person_events and link_decisions as soon as enrichment links an event, before sharing
@@ -653,13 +650,16 @@ def test_an_audit_entry_forged_by_the_runtime_role_for_a_future_event_is_not_tru
     unkeyed SHA-256). `mash audit verify` reports the trail intact, and when the event reaches
     sharing `_seal` finds the entry, takes it as a redelivery and sends the forged views. Expected
     (if it is to hold): the stage trusts only entries on its own chains that it can tie to its own
-    writes (or a keyed MAC / signature over entries), and verify flags a chain nobody should write."""
-    from mash.settings import PROJECT_ROOT
+    writes (or a keyed MAC / signature over entries), and verify flags a chain nobody should write.
+    Now: the forged entry is unsigned, so the stage decides the event afresh and keyed verification
+    names the forged chain."""
+    from mash.settings import PROJECT_ROOT, get_settings
     from services.enrichment.person_index import PersonIndex
     from services.enrichment.stage import Enricher
     from services.messages import InMessage
     from services.sharing import audit_store
     from services.sharing.audit_chain import GENESIS, canonical, verify
+    from services.sharing.audit_keys import audit_keys
     from services.sharing.policy_source import PolicySource
     from services.sharing.stage import Sharer
 
@@ -682,7 +682,9 @@ def test_an_audit_entry_forged_by_the_runtime_role_for_a_future_event_is_not_tru
             "chain": "p9", "seq": 1, "prev_hash": GENESIS, "hash": hashlib.sha256(body.encode()).hexdigest(),
             "event_id": target, "decision_key": f"{target}/hub:sharing", "decisions_digest": digest, "body": body}])
     with sessions() as session:
-        assert verify(audit_store.read_chains(session)).broken is None  # the forgery verifies
+        assert verify(audit_store.read_chains(session)).broken is None  # unkeyed, the forgery verifies
+        keyed = verify(audit_store.read_chains(session), audit_keys(get_settings()))
+    assert keyed.broken is not None and keyed.broken.chain == "p9" and "not signed" in keyed.broken.problem
     sent = Sharer(codec, sessions, policy).process(enriched[1:])
     views = [codec.decode(m.value)[0]["views"] for m in sent if m.topic == "mash.shared.v1"]
     expected = [codec.decode(m.value)[0]["views"] for m in honest if m.topic == "mash.shared.v1"]

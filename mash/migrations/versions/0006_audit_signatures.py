@@ -3,6 +3,7 @@ from the environment, named by its key id) over its chain, sequence and hash, so
 by a role that may append but does not hold the key is told apart from the writers' own. Entries
 sealed before this revision carry none; `audit_signing_began` records the last of them, so a
 verifier can tell an old unsigned entry from a new forged one. The runtime role may only read it.
+The triage app's chain is published to the audit topic as well (`audit_topic_cursor`: how far).
 
 Revision ID: 0006
 Revises: 0005
@@ -26,6 +27,12 @@ def upgrade() -> None:
         'audit_signing_began',
         sa.Column('id', sa.Integer(), primary_key=True),
         sa.Column('unsigned_through', sa.BigInteger(), nullable=False),
+    )
+    # The triage app's chain goes to the topic too: how far it has been published.
+    op.create_table(
+        'audit_topic_cursor',
+        sa.Column('chain', sa.String(length=64), primary_key=True),
+        sa.Column('seq', sa.BigInteger(), nullable=False),
     )
     op.execute("INSERT INTO audit_signing_began (id, unsigned_through) "
                "SELECT 1, COALESCE(MAX(position), 0) FROM audit_records")
