@@ -41,9 +41,9 @@ def test_reasons_are_found_only_from_what_the_role_sees() -> None:
     assert len(visible_reasons(scoring, [("health.emergency_attendance", "HEALTH", 0, health)])) == 2
 
 
-def test_passwords_are_salted_scrypt_hashes_and_short_ones_are_refused() -> None:
+def test_passwords_are_salted_argon2id_hashes_and_short_ones_are_refused() -> None:
     first, second = hash_password("a long enough secret"), hash_password("a long enough secret")
-    assert first != second and first.startswith("scrypt$")
+    assert first != second and first.startswith("$argon2id$")
     assert verify_password("a long enough secret", first) and not verify_password("a long enough secreT", first)
     assert not verify_password("anything", "not-a-hash")
     with pytest.raises(WeakPassword):
