@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from services.sharing.audit_chain import GENESIS, Head, Sealed, canonical, digest, seal, verify
 
 
@@ -86,3 +88,63 @@ def test_a_decision_set_is_bound_to_every_record_that_names_it() -> None:
 def test_on_the_topic_a_set_needs_to_ride_only_with_the_first_entry_naming_it() -> None:
     records = with_sets(5)
     assert verify([records[0]] + [replace(r, decisions=None) for r in records[1:]]).broken is None
+
+
+# -- who wrote an entry: keyed signatures ---------------------------------------------------------------
+
+KEY, OTHER = b"k" * 16 + b"e" * 16, b"o" * 40
+
+
+def test_an_entry_signed_by_a_held_key_is_accepted_and_any_change_or_stranger_is_named() -> None:
+    from services.sharing.audit_signing import AuditKeys
+
+    keys = AuditKeys.of(KEY)
+    signature = keys.sign("p0", 3, "a" * 64)
+    assert keys.problem("p0", 3, "a" * 64, signature) is None
+    assert "does not match" in (keys.problem("p0", 4, "a" * 64, signature) or "")  # moved
+    assert "does not match" in (keys.problem("p0", 3, "b" * 64, signature) or "")  # rehashed
+    assert "does not match" in (keys.problem("p1", 3, "a" * 64, signature) or "")  # other chain
+    assert "not signed" in (keys.problem("p0", 3, "a" * 64, None) or "")
+    assert keys.problem("p0", 3, "a" * 64, None, legacy=True) is None  # sealed before signing began
+    assert "malformed" in (keys.problem("p0", 3, "a" * 64, "sha1:x") or "")
+    stranger = AuditKeys.of(OTHER).sign("p0", 3, "a" * 64)
+    assert "does not hold" in (keys.problem("p0", 3, "a" * 64, stranger) or "")
+    assert AuditKeys.of(KEY, [OTHER]).problem("p0", 3, "a" * 64, stranger) is None  # a rotated key accepted
+
+
+def test_a_short_audit_key_is_refused_saying_how_to_make_one() -> None:
+    from services.sharing.audit_signing import AuditKeys, WeakKey
+
+    with pytest.raises(WeakKey, match=r"secrets\.token_urlsafe"):
+        AuditKeys.of(b"too short")
+
+
+def test_keyed_verification_names_an_unsigned_record_among_signed_ones() -> None:
+    from services.sharing.audit_signing import AuditKeys
+
+    keys = AuditKeys.of(KEY)
+    sealed = seal("p0", Head(), [{"n": n} for n in range(3)])
+    signed = [Sealed(s.chain, s.seq, s.prev_hash, s.hash, s.body, None, keys.sign(s.chain, s.seq, s.hash))
+              for s in sealed]
+    assert verify(signed, keys).broken is None
+    forged = [*signed[:2], sealed[2]]  # the last appended by someone without the key
+    broken = verify(forged, keys).broken
+    assert broken is not None and broken.seq == 3 and "not signed" in broken.problem
+    assert verify(forged).broken is None  # unkeyed, the chain alone cannot tell
+
+
+def test_the_topics_anchors_name_a_deleted_chain_a_truncated_tail_and_a_rewrite() -> None:
+    from services.sharing.audit_chain import anchored
+
+    topic = {"p0": Head(5, "h5"), "p1": Head(2, "x2"), "triage-app": Head(1, "t1")}
+    store = {"p0": Head(6, "h6"), "p1": Head(1, "x1"), "p2": Head(4, "y4")}
+    hashes = {("p0", 5): "h5", ("p1", 1): "x1"}
+    standing = anchored(store, topic, lambda chain, seq: hashes.get((chain, seq)))
+    assert standing.problems == [
+        "chain p1: records 2..2 are on the topic but not in the database: its tail was truncated",
+        "chain triage-app: 1 records on the topic, none in the database: the chain was deleted"]
+    assert standing.behind == ["chain p0: records 6..6 are not on the topic yet",
+                               "chain p2: not on the topic yet (4 records)"]
+    rewritten = anchored(store, {"p0": Head(5, "h5")}, lambda chain, seq: "other")
+    assert rewritten.problems == ["chain p0: record 5 in the database differs from the topic's: the chain was "
+                                  "rewritten"]
