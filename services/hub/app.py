@@ -43,6 +43,7 @@ from services.hub.isolation import isolating
 from services.hub.observe import HubObserver
 from services.hub.stage_loop import Process, StageLoop
 from services.messages import OutMessage, dead_letter_for
+from services.sharing.audit_keys import audit_keys
 from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
 from services.sharing.vocabulary import ROLES
@@ -170,7 +171,8 @@ def _enrichment(hub: Hub) -> Process:
 
 
 def _sharing(hub: Hub) -> Process:
-    return Sharer(hub.codec, hub.sessions, PolicySource(hub.settings.sharing_policy)).process
+    return Sharer(hub.codec, hub.sessions, PolicySource(hub.settings.sharing_policy),
+                  keys=audit_keys(hub.settings)).process
 
 
 def _triage(hub: Hub) -> Process:
