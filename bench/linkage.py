@@ -6,7 +6,11 @@ receive them, through the real person index on a fresh SQLite database. A pair o
 "linked" when both end at the same person (after merges); the truth says which pairs are the
 same child. Possible matches held for review count as not linked.
 
-    .venv/bin/python bench/linkage.py [--events 100000] [--missing-identifiers 0.3]
+    .venv/bin/python bench/linkage.py [--events 100000] [--missing-identifiers 0.3] [--twins 0.1]
+
+`--twins`: that share of second and later children in a household are twins of the child before
+(same date of birth, same sex two times in three). Brothers, sisters and twins wrongly joined into
+one person are counted: the target is none.
 """
 
 from __future__ import annotations
@@ -40,16 +44,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--missing-identifiers", type=float, default=0.3, metavar="SHARE")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--twins", type=float, default=0.0, metavar="SHARE")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mash-linkage-") as tmp:
         work = Path(tmp)
         print(f"linkage benchmark: generating {args.events:,} events, "
               f"{args.missing_identifiers:.0%} without strong identifiers", flush=True)
-        generate(work / "feed", args.events, args.seed, missing_identifiers=args.missing_identifiers)
+        generate(work / "feed", args.events, args.seed, missing_identifiers=args.missing_identifiers,
+                 twins=args.twins)
         published = published_messages(work / "feed")
         values = {m.event_id: m.value for m in published}
-        child_of_record = {row["record_id"]: row["person"] for row in
-                           map(json.loads, (work / "feed" / "truth" / "events.jsonl").read_text().splitlines())}
+        rows = list(map(json.loads, (work / "feed" / "truth" / "events.jsonl").read_text().splitlines()))
+        child_of_record = {row["record_id"]: row["person"] for row in rows}
+        household = {row["person"]: row["household"] for row in rows}
         truth = {}
         order = []
         for m in published:  # in the connectors' order, resubmissions included
@@ -66,7 +73,9 @@ def main() -> None:
         for n, (name, model) in enumerate(runs):
             predicted, figures = run(work / f"run{n}.db", links, model)
             precision, recall, f1 = pairwise(truth, predicted)
-            print(f"  {name:34} precision {precision:.4f}  recall {recall:.4f}  F1 {f1:.4f}  {figures}", flush=True)
+            joined = siblings_joined(truth, household, predicted)
+            print(f"  {name:34} precision {precision:.4f}  recall {recall:.4f}  F1 {f1:.4f}  "
+                  f"siblings/twins joined {joined}  {figures}", flush=True)
             if model is DEFAULT_MODEL:
                 learned = learn(work / f"run{n}.db")
                 runs.append((f"person index, EM weights {learned.version}", learned))
@@ -106,12 +115,12 @@ def run(db: Path, links: list, model: MatchModel | None) -> tuple[dict[str, str]
         decisions = dict(session.execute(select(LinkDecisionRecord.event_id, LinkDecisionRecord.person_id)).all())
         methods = Counter(dict(session.execute(select(LinkDecisionRecord.method, func.count())
                                                .group_by(LinkDecisionRecord.method)).all()))
-        reviews = session.scalar(select(func.count()).select_from(MatchReview))
+        reviews = session.scalar(select(func.count()).select_from(MatchReview)) or 0
         merges = session.scalar(select(func.count()).select_from(PersonMerge))
     engine.dispose()
     predicted = {event_id: _survivor(person_id, merged) for event_id, person_id in decisions.items()}
     figures = (f"[{len(links) / elapsed:,.0f} events/s; probabilistic links {methods['PROBABILISTIC']:,}, "
-               f"held for review {reviews:,}, merges {merges:,}]")
+               f"held for review {reviews:,} ({reviews / len(links):.1%} of events), merges {merges:,}]")
     return predicted, figures
 
 
@@ -119,6 +128,18 @@ def _survivor(person_id: str, merged: dict[str, str]) -> str:
     while person_id in merged:
         person_id = merged[person_id]
     return person_id
+
+
+def siblings_joined(truth: dict[str, int], household: dict[int, int], predicted: dict[str, str]) -> int:
+    """Pairs of different children of one household whose events ended in one person."""
+    children: dict[str, set[int]] = {}
+    for event_id, child in truth.items():
+        children.setdefault(predicted[event_id], set()).add(child)
+    joined = 0
+    for together in children.values():
+        homes = Counter(household[child] for child in together)
+        joined += sum(n * (n - 1) // 2 for n in homes.values())
+    return joined
 
 
 def pairwise(truth: dict[str, int], predicted: dict[str, str]) -> tuple[float, float, float]:

@@ -21,9 +21,11 @@ EVENTS_PER_CHILD = 1.45  # what the rates in feed.py give on average over the pe
 
 
 def generate(out: Path, target_events: int, seed: int = 1,
-             progress: Callable[[str], None] = lambda _: None, missing_identifiers: float = 0.0) -> dict[str, int]:
+             progress: Callable[[str], None] = lambda _: None, missing_identifiers: float = 0.0,
+             twins: float = 0.0) -> dict[str, int]:
     """`missing_identifiers`: about this share of events are written with no NHS number or UPN
-    (some always lack them; below that share, nothing more is stripped)."""
+    (some always lack them; below that share, nothing more is stripped). `twins`: the share of
+    second and later children in a household born on the same day as the child before."""
     if not 1 <= target_events <= 2_000_000:
         raise ValueError("choose between 1 and 2,000,000 events")
     if not 0.0 <= missing_identifiers < 1.0:
@@ -33,7 +35,8 @@ def generate(out: Path, target_events: int, seed: int = 1,
         shutil.rmtree(out)
     out.mkdir(parents=True)
     rng = random.Random(seed)
-    children = population(rng, math.ceil(target_events / EVENTS_PER_CHILD * 1.1) + 10, PERIOD_START, PERIOD_DAYS)
+    children = population(rng, math.ceil(target_events / EVENTS_PER_CHILD * 1.1) + 10, PERIOD_START, PERIOD_DAYS,
+                          twins=twins)
     progress(f"{len(children):,} children in {children[-1].household:,} households")
     feed = events(rng, children, target_events, PERIOD_START, PERIOD_DAYS)
     progress(f"{len(feed):,} events; writing each agency's files")

@@ -30,6 +30,17 @@ NICKNAMES = {
     "Isabella": "Bella", "Charlotte": "Lottie", "Elizabeth": "Beth", "Florence": "Flo", "Matilda": "Tilly",
     "Jessica": "Jess", "Sophia": "Sophie", "Emily": "Em", "Isabelle": "Izzy", "Alexander": "Alex",
 }
+ALSO_ONE_NAME = {frozenset(("Henry", "Harry")), frozenset(("Charlie", "Charlotte")), frozenset(("Sophia", "Sophie")),
+                 frozenset(("Theo", "Teddy")), frozenset(("Theodore", "Teddy"))}
+
+
+def one_name(a: str, b: str) -> bool:
+    """The same name, or one a usual short form of the other: never given to two brothers or sisters."""
+    short, full = sorted((a, b), key=len)
+    return (a == b or NICKNAMES.get(a) == b or NICKNAMES.get(b) == a or full.startswith(short)
+            or frozenset((a, b)) in ALSO_ONE_NAME)
+
+
 STREETS = ("Road", "Street", "Avenue", "Lane", "Grove", "Close", "Terrace", "Crescent", "Way", "Gardens")
 STREET_NAMES = ("Victoria", "Church", "Park", "Station", "Mill", "School", "Manor", "Green", "Chapel", "Oak",
                 "Beech", "Kirkstall", "Headingley", "Harehills", "Chapeltown", "Armley", "Burley", "Holbeck")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from connectors.synth.names import GIVEN_FEMALE, GIVEN_MALE, SURNAMES, address
+from connectors.synth.names import GIVEN_FEMALE, GIVEN_MALE, SURNAMES, address, one_name
 from mash.identifiers import upn_check_letter
 
 
@@ -56,8 +56,10 @@ def upn(rng: random.Random, school: int, year: int) -> str:
 
 
 def population(rng: random.Random, children: int, period_start: date, period_days: int,
-               risk_share: float = 0.08) -> list[Child]:
-    """Households of one to four children, some of whom move house during the period."""
+               risk_share: float = 0.08, twins: float = 0.0) -> list[Child]:
+    """Households of one to four children, some of whom move house during the period. Brothers and
+    sisters never share a given name; with `twins`, that share of second and later children is a
+    twin of the child before (same date of birth; the same sex two times in three, as in births)."""
     people: list[Child] = []
     used: set[str] = set()
     household = 0
@@ -69,13 +71,21 @@ def population(rng: random.Random, children: int, period_start: date, period_day
             if rng.random() < 0.15 else []
         school = rng.randint(2000, 2099)
         at_risk = rng.random() < risk_share * 1.6  # risk runs in households
-        for _ in range(min(rng.choice((1, 1, 2, 2, 2, 3, 3, 4)), children - len(people))):
+        names: list[str] = []
+        for n in range(min(rng.choice((1, 1, 2, 2, 2, 3, 3, 4)), children - len(people))):
             sex = rng.choice("FM")
             dob = period_start - timedelta(days=rng.randint(90, 17 * 365))
+            if twins and n and rng.random() < twins:
+                dob = people[-1].dob
+                sex = people[-1].sex if rng.random() < 2 / 3 else ("M" if people[-1].sex == "F" else "F")
             age = (period_start - dob).days // 365
+            given = rng.choice(GIVEN_FEMALE if sex == "F" else GIVEN_MALE)
+            while any(one_name(given, other) for other in names):
+                given = rng.choice(GIVEN_FEMALE if sex == "F" else GIVEN_MALE)
+            names.append(given)
             people.append(Child(
                 person=len(people) + 1, household=household,
-                given=rng.choice(GIVEN_FEMALE if sex == "F" else GIVEN_MALE), family=family, dob=dob, sex=sex,
+                given=given, family=family, dob=dob, sex=sex,
                 nhs=unique(lambda: nhs_number(rng), used),
                 upn=unique(lambda: upn(rng, school, dob.year + 5), used) if 4 <= age <= 17 else None,  # noqa: B023
                 addresses=[(date.min, *home), *moves], at_risk=at_risk and rng.random() < 0.7,

@@ -78,13 +78,29 @@ def compare_given(a: str, b: str) -> str:
         return MISSING
     if a == b:
         return "EXACT"
-    if same_given_name(a, b):
+    if same_given_name(a, b) or _short_form(a, b):
         return "NICKNAME"
     if jellyfish.jaro_winkler_similarity(a, b) >= 0.9 or jellyfish.damerau_levenshtein_distance(a, b) <= 1:
         return "FUZZY"
-    if a[0] == b[0]:
+    if min(len(a), len(b)) == 1 and a[0] == b[0]:  # one agency recorded the initial only
         return "INITIAL"
-    return "DISAGREE"
+    return "DISAGREE"  # two names (sharing an initial or not): OLIVER and OSCAR are two boys
+
+
+def _short_form(a: str, b: str) -> bool:
+    """One name the start of the other ("MAX" and "MAXIMILIAN"): a short form, not another child."""
+    short, full = sorted((a, b), key=len)
+    return len(short) >= 3 and full.startswith(short)
+
+
+def sibling_evidence(vector: tuple[str, ...]) -> bool:
+    """Two different given names under one family name: a brother or sister, a twin if the date of
+    birth agrees too, not the same child keyed differently. (A slip of a name, or a known short
+    form, is not a different name: FUZZY and NICKNAME.) The independence of the fields that the
+    model assumes fails exactly here: in a household, family, address and date of birth agree
+    together, so their weights would outvote the one field that tells the children apart."""
+    given, family = vector[FIELDS.index("given")], vector[FIELDS.index("family")]
+    return given == "DISAGREE" and family in ("EXACT", "FUZZY", "PHONETIC")
 
 
 def compare_family(a: str, b: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.enrichment.comparisons import FIELDS, MISSING, Profile, compare, identifiers_conflict
+from services.enrichment.comparisons import FIELDS, MISSING, Profile, compare, identifiers_conflict, sibling_evidence
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "given": ("EXACT", "NICKNAME", "FUZZY", "INITIAL", "DISAGREE"),
@@ -29,6 +29,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "postcode": ("EXACT", "DISTRICT", "DISAGREE"),
 }
 LINK, REVIEW, NEW = "LINK", "REVIEW", "NEW"
+SIBLING_MARGIN = 1.0  # a sibling's profile scores at least this far below the review threshold
 
 # Starting values from what agencies' records are like: m from how often a field is keyed
 # differently for the same child, u from how common a value is among different children.
@@ -40,7 +41,7 @@ DEFAULT_M = {
     "postcode": {"EXACT": 0.80, "DISTRICT": 0.08, "DISAGREE": 0.12},
 }
 DEFAULT_U = {
-    "given": {"EXACT": 0.02, "NICKNAME": 0.002, "FUZZY": 0.005, "INITIAL": 0.05, "DISAGREE": 0.923},
+    "given": {"EXACT": 0.02, "NICKNAME": 0.002, "FUZZY": 0.005, "INITIAL": 0.003, "DISAGREE": 0.97},
     "family": {"EXACT": 0.02, "FUZZY": 0.003, "PHONETIC": 0.01, "DISAGREE": 0.967},
     "dob": {"EXACT": 0.0003, "SWAPPED": 0.00002, "ONE_PART": 0.02, "DISAGREE": 0.97968},
     "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
@@ -131,7 +132,10 @@ def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate
     """Score every candidate on its best-matching profile and decide.
 
     A candidate whose valid NHS number or UPN differs from the event's is a different child and
-    is not scored. Two candidates both close to the top is ambiguity: held for review.
+    is not scored. A profile that reads as a brother or sister (a different given name under the
+    same family name: `sibling_evidence`) scores no higher than just under the review threshold,
+    so twins and siblings are never linked nor held for review on it, however much else agrees.
+    Two candidates both close to the top is ambiguity: held for review.
     """
     scored: list[tuple[float, str, tuple[str, ...]]] = []
     for candidate in candidates:
@@ -142,6 +146,8 @@ def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate
                 break
             vector: tuple[str, ...] = compare(event, profile)
             score = model.score(vector)
+            if sibling_evidence(vector):
+                score = min(score, model.review_threshold - SIBLING_MARGIN)
             if best is None or score > best[0]:
                 best = (score, vector)
         if best is not None:

@@ -90,3 +90,26 @@ def test_resubmissions_are_duplicates_and_changes_are_revisions_as_the_connector
     assert changed & published and resubmitted & published
     for record in published:
         assert len(ids_per_record[record]) == len(versions[record]), (record, versions[record])
+
+
+def test_households_can_hold_twins_and_brothers_and_sisters_never_share_a_name() -> None:
+    import itertools
+    import random
+    from datetime import date
+
+    from connectors.synth.names import one_name
+    from connectors.synth.population import Child, population
+
+    children = population(random.Random(3), 3000, date(2025, 11, 25), 365, twins=0.5)
+    homes: dict[int, list[Child]] = {}
+    for child in children:
+        homes.setdefault(child.household, []).append(child)
+    twins = same_sex = 0
+    for members in homes.values():
+        assert not any(one_name(a.given, b.given) for i, a in enumerate(members) for b in members[i + 1:])
+        for before, after in itertools.pairwise(members):
+            twins += before.dob == after.dob
+            same_sex += before.dob == after.dob and before.sex == after.sex
+    assert twins > 500 and 0.55 < same_sex / twins < 0.8  # two in three twins are of one sex
+    assert population(random.Random(3), 300, date(2025, 11, 25), 365) == \
+        population(random.Random(3), 300, date(2025, 11, 25), 365, twins=0.0)
