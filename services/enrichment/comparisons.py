@@ -116,16 +116,32 @@ def compare_family(a: str, b: str) -> str:
 
 
 def compare_dob(a: date | None, b: date | None) -> str:
-    """Day and month keyed the wrong way round is a common slip, and a level of its own."""
+    """The slips people make keying a date, each a level of its own: day and month the wrong way
+    round; one digit wrong or two neighbouring digits swapped (2014-05-19 for 2014-05-09); the year
+    off by one or ten with the day and month right. Any other pair agreeing in two of its three
+    parts is ONE_PART."""
     if a is None or b is None:
         return MISSING
     if a == b:
         return "EXACT"
     if a.year == b.year and a.day == b.month and a.month == b.day:
         return "SWAPPED"
+    if _digit_slip(a.strftime("%Y%m%d"), b.strftime("%Y%m%d")):
+        return "TYPO"
+    if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) in (1, 10):
+        return "YEAR"
     if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) == 2:
         return "ONE_PART"
     return "DISAGREE"
+
+
+def _digit_slip(a: str, b: str) -> bool:
+    """One digit different, or two neighbouring digits transposed."""
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(differ) == 1:
+        return True
+    return len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]] \
+        and a[differ[1]] == b[differ[0]]
 
 
 def compare_sex(a: str, b: str) -> str:

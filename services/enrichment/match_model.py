@@ -24,7 +24,7 @@ from services.enrichment.comparisons import FIELDS, MISSING, Profile, compare, i
 LEVELS: dict[str, tuple[str, ...]] = {
     "given": ("EXACT", "NICKNAME", "FUZZY", "INITIAL", "DISAGREE"),
     "family": ("EXACT", "FUZZY", "PHONETIC", "DISAGREE"),
-    "dob": ("EXACT", "SWAPPED", "ONE_PART", "DISAGREE"),
+    "dob": ("EXACT", "SWAPPED", "TYPO", "YEAR", "ONE_PART", "DISAGREE"),
     "sex": ("AGREE", "DISAGREE"),
     "postcode": ("EXACT", "DISTRICT", "DISAGREE"),
 }
@@ -36,14 +36,15 @@ SIBLING_MARGIN = 1.0  # a sibling's profile scores at least this far below the r
 DEFAULT_M = {
     "given": {"EXACT": 0.88, "NICKNAME": 0.05, "FUZZY": 0.04, "INITIAL": 0.01, "DISAGREE": 0.02},
     "family": {"EXACT": 0.95, "FUZZY": 0.03, "PHONETIC": 0.005, "DISAGREE": 0.015},
-    "dob": {"EXACT": 0.96, "SWAPPED": 0.01, "ONE_PART": 0.02, "DISAGREE": 0.01},
+    "dob": {"EXACT": 0.95, "SWAPPED": 0.01, "TYPO": 0.015, "YEAR": 0.005, "ONE_PART": 0.01, "DISAGREE": 0.01},
     "sex": {"AGREE": 0.98, "DISAGREE": 0.02},
     "postcode": {"EXACT": 0.80, "DISTRICT": 0.08, "DISAGREE": 0.12},
 }
 DEFAULT_U = {
     "given": {"EXACT": 0.02, "NICKNAME": 0.002, "FUZZY": 0.005, "INITIAL": 0.003, "DISAGREE": 0.97},
     "family": {"EXACT": 0.02, "FUZZY": 0.003, "PHONETIC": 0.01, "DISAGREE": 0.967},
-    "dob": {"EXACT": 0.0003, "SWAPPED": 0.00002, "ONE_PART": 0.02, "DISAGREE": 0.97968},
+    "dob": {"EXACT": 0.0003, "SWAPPED": 0.00002, "TYPO": 0.004, "YEAR": 0.0004, "ONE_PART": 0.018,
+            "DISAGREE": 0.97728},
     "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
     "postcode": {"EXACT": 0.0005, "DISTRICT": 0.06, "DISAGREE": 0.9395},
 }

@@ -62,7 +62,10 @@ def test_family_name_levels(a: str, b: str, level: str) -> None:
 
 @pytest.mark.parametrize(("a", "b", "level"), [
     (date(2014, 5, 9), date(2014, 5, 9), "EXACT"), (date(2014, 5, 9), date(2014, 9, 5), "SWAPPED"),
-    (date(2014, 5, 9), date(2014, 5, 19), "ONE_PART"), (date(2014, 5, 9), date(2012, 1, 1), "DISAGREE"),
+    (date(2014, 5, 9), date(2014, 5, 19), "TYPO"), (date(2014, 5, 9), date(2014, 5, 6), "TYPO"),
+    (date(2014, 5, 12), date(2014, 5, 21), "TYPO"), (date(2014, 5, 9), date(2041, 5, 9), "TYPO"),
+    (date(2019, 5, 9), date(2020, 5, 9), "YEAR"), (date(2014, 5, 9), date(2014, 5, 27), "ONE_PART"),
+    (date(2014, 5, 9), date(2012, 1, 1), "DISAGREE"),
     (None, date(2012, 1, 1), "MISSING"),
 ])
 def test_date_of_birth_levels(a: date | None, b: date | None, level: str) -> None:
@@ -131,6 +134,13 @@ def test_a_twin_does_not_stand_in_the_way_of_the_childs_own_record() -> None:
 def test_the_same_child_under_a_short_form_a_slip_or_an_initial_still_links(name: str) -> None:
     same = Profile(name, "OBRIEN", date(2014, 5, 9), "M", "LS61AB")
     assert best_match(DEFAULT_MODEL, same, [Candidate("oliver", (HOUSE,))]).outcome == LINK
+
+
+def test_a_date_of_birth_keyed_with_one_digit_wrong_still_links_on_names_and_postcode() -> None:
+    """Given, family and postcode exact with a one-digit slip in the date and no sex recorded: the
+    slip scored 0 before, and the rest alone fell short of the link threshold."""
+    slipped = Profile("OLIVER", "OBRIEN", date(2014, 5, 19), "", "LS61AB")
+    assert best_match(DEFAULT_MODEL, slipped, [Candidate("oliver", (HOUSE,))]).outcome == LINK
 
 
 def test_a_sibling_at_the_same_address_is_not_linked() -> None:
