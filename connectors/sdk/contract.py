@@ -33,9 +33,17 @@ if TYPE_CHECKING:
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a8e-3b5d-4d0e-9a57-0c6b8e2f4a11")
 
 
-def record_id_of(source_system: str, source_record_id: str) -> str:
-    """The record's id across all its revisions (before envelope v3, this was the event id)."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source_system}/{source_record_id}"))
+def record_id_of(source_system: str, source_record_id: str, scope: str = "") -> str:
+    """The record's id across all its revisions (before envelope v3, this was the event id).
+
+    `scope` names the part of the source system within which `source_record_id` is unique, where
+    the system's ids are not unique across it: a polled table, whose primary key another table
+    repeats. Empty, the id is the one every connector gave before scopes (kept, so the records of a
+    running feed keep their ids); set, the three are hashed as one JSON list, so no choice of table
+    name or record id can make a scoped id equal an unscoped one or another table's."""
+    if not scope:
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source_system}/{source_record_id}"))
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, json.dumps([source_system, scope, source_record_id])))
 
 
 def event_id_of(record_id: str, revision: str) -> str:
@@ -152,13 +160,19 @@ class Connector(ABC):
     def schema(self) -> str:
         return INBOUND_SCHEMAS[self.feeds or self.name]
 
-    def to_event(self, mapped: Mapped, received_at: datetime | None = None) -> dict[str, Any]:
-        """Wrap a mapped record in the shared envelope, named by its record id and its revision."""
+    def record_scope(self, record: SourceRecord) -> str:
+        """Where in the source system `record`'s id is unique (`record_id_of`): "" when the system's
+        ids are unique across it, as a file drop's or a push's are; a database poll names the table."""
+        return ""
+
+    def to_event(self, mapped: Mapped, received_at: datetime | None = None, scope: str = "") -> dict[str, Any]:
+        """Wrap a mapped record in the shared envelope, named by its record id (within `scope`, see
+        `record_scope`) and its revision."""
         received = received_at or datetime.now(UTC)
         if len(mapped.source_record_id) > ENVELOPE_CHARS["source_record_id"]:
             raise MappingError(f"the record id is {len(mapped.source_record_id)} characters; the limit is "
                                f"{ENVELOPE_CHARS['source_record_id']}")
-        record_id = record_id_of(self.source_system, mapped.source_record_id)
+        record_id = record_id_of(self.source_system, mapped.source_record_id, scope)
         revision = revision_of({"event_type": self.event_type, "occurred_at": mapped.occurred_at,
                                 "subject": mapped.subject, "payload": mapped.payload, "consent": mapped.consent,
                                 "sensitivity": self.sensitivity, "withdrawn": mapped.withdrawn,

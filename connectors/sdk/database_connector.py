@@ -13,7 +13,7 @@ from sqlalchemy.pool import StaticPool
 
 from connectors.sdk.contract import Connector
 from connectors.sdk.sources.base import Source, SourceRecord
-from connectors.sdk.sources.database import DatabasePollConfig, DatabasePollSource
+from connectors.sdk.sources.database import SCOPE, DatabasePollConfig, DatabasePollSource
 
 
 class DatabasePollConnector(Connector):
@@ -24,6 +24,11 @@ class DatabasePollConnector(Connector):
 
     def open_source(self) -> Source:
         return DatabasePollSource(self.config)
+
+    def record_scope(self, record: SourceRecord) -> str:
+        """The table the row was read from, as its stream's checkpoint pinned it (see
+        `sources.database.record_scope`): two tables may share a key value, never a record id."""
+        return str(record.position.get(SCOPE, ""))
 
     def install_sample(self) -> None:
         url = self.config.url.get_secret_value()

@@ -27,6 +27,12 @@ def encounter_records(bundle: Any) -> Iterator[Flat]:
     patients = {ref: e["resource"] for e in entries if e["resource"].get("resourceType") == "Patient"
                 for ref in _references_to(e)}
     protected = {_reference(e["resource"]) for e in entries if _is_cp_flag(e["resource"])}
+    if not any(e["resource"].get("resourceType") == "Encounter" for e in entries):
+        # read as nothing, the file would go to done/ with no record of it: one dead letter instead
+        kinds = sorted({str(e["resource"].get("resourceType"))[:40] for e in entries})[:10]
+        yield (json.dumps(bundle)[:10_000].encode(), None,
+               f"the Bundle holds no Encounter (entries: {kinds}): nothing to send")
+        return
     for entry in entries:
         encounter = entry["resource"]
         if encounter.get("resourceType") != "Encounter":

@@ -90,7 +90,7 @@ def prepare(connector: Connector, record: SourceRecord, codec: Codec) -> Outcome
             raise record.error
         assert record.fields is not None
         fields = TrackedFields(record.fields)
-        event = connector.to_event(connector.map(fields))
+        event = connector.to_event(connector.map(fields), scope=connector.record_scope(record))
         unknown = sorted(set(fields) - fields.read - connector.ignored_fields)
         if unknown:
             raise MappingError(f"unknown field(s) {', '.join(map(repr, unknown))[:500]}: not in the "

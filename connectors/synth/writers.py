@@ -44,7 +44,7 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
             revise(record, event, child)
             writers[event.agency].add(record, event)
             counts[event.agency] += 1
-            _truth(truth, event, child, record[ID_FIELD[event.agency]])
+            _truth(truth, event, child, record[ID_FIELD[event.agency]], record_scope(event.agency, record))
             if progress and n % 50_000 == 0:
                 progress(n)
     for writer in writers.values():
@@ -70,14 +70,23 @@ def revise(record: dict[str, Any], event: Event, child: Child) -> None:
         record["record_status"] = "ENTERED_IN_ERROR"
 
 
-def record_id(agency: str, source_record_id: str) -> str:
+def record_id(agency: str, source_record_id: str, scope: str = "") -> str:
     """The record id the agency's connector will give this record (each revision's event id is
     its record id and its content)."""
-    return record_id_of(CONNECTORS[agency].source_system, source_record_id)
+    return record_id_of(CONNECTORS[agency].source_system, source_record_id, scope)
 
 
-def _truth(handle: TextIO, event: Event, child: Child, source_record_id: str) -> None:
-    handle.write(json.dumps({"record_id": record_id(event.agency, source_record_id), "agency": event.agency,
+def record_scope(agency: str, record: dict[str, Any]) -> str:
+    """Where the connector finds the record, as it namespaces record ids (`Connector.record_scope`):
+    the school system's view a concern is polled from (a feed's checkpoints start fresh, so scoped);
+    "" for the file drops and the push."""
+    if agency != "education":
+        return ""
+    return "mash_safeguarding" if record["concern_kind"] == "SAFEGUARDING_CONCERN" else "mash_attendance"
+
+
+def _truth(handle: TextIO, event: Event, child: Child, source_record_id: str, scope: str = "") -> None:
+    handle.write(json.dumps({"record_id": record_id(event.agency, source_record_id, scope), "agency": event.agency,
                              "source_record_id": source_record_id, "person": child.person,
                              "household": child.household, "occurred_at": event.occurred.isoformat(),
                              "resubmission": event.resubmission, "change": event.change}) + "\n")

@@ -14,7 +14,7 @@ from typing import Any
 from mash.codec import Codec, CodecError
 from mash.limits import envelope_over_limit
 from mash.revisions import revision_ms
-from mash.topics import ENRICHED, INBOUND_SCHEMAS
+from mash.topics import AGENCIES, ENRICHED, INBOUND_SCHEMAS, MATCH_ANSWERS, inbound
 from services.enrichment.comparisons import profile_of
 from services.enrichment.context import address_key, status_change
 from services.enrichment.linking import identifiers_of
@@ -43,6 +43,28 @@ class OverLimitEvent(CodecError):
     produced it, so the person index never meets it and one event never stops the stage."""
 
 
+class MisplacedEvent(CodecError):
+    """A message on a topic not its own: an inbound event in another agency's schema, or with a
+    `source_agency` other than the topic's agency (a compromised or misconfigured feed writing as
+    another agency); a match answer anywhere but the answers topic (a feed confirming merges)."""
+
+
+def misplaced(topic: str, schema_name: str, source_agency: str) -> str | None:
+    """Why an inbound event does not belong on `topic` (its name as consumed, after any deployment
+    prefix), or None when it does: each agency's topic carries that agency's schema, written as that
+    agency. Each feed's credentials reach only its own topic, so the topic is what vouches for the
+    agency; the envelope's claim is the feed's word and is checked against it."""
+    agency = next((a for a in AGENCIES if topic.endswith(inbound(a))), None)
+    if agency is None:
+        return f"an inbound event ({schema_name}) on {topic}, which is no agency's inbound topic"
+    if schema_name != INBOUND_SCHEMAS[agency]:
+        return f"{schema_name} on {inbound(agency)}, which carries {INBOUND_SCHEMAS[agency]} only"
+    if source_agency != agency.upper():
+        return (f"source_agency {source_agency} on {inbound(agency)}: the {agency.upper()} feed may write "
+                "only as its own agency")
+    return None
+
+
 class Enricher:
     def __init__(self, codec: Codec, index: PersonIndex) -> None:
         self.codec = codec
@@ -54,6 +76,8 @@ class Enricher:
         for message in batch:
             try:
                 if self.codec.writer_of(message.value).name == ANSWER_SCHEMA:
+                    if not message.topic.endswith(MATCH_ANSWERS):  # a feed must not confirm merges
+                        raise MisplacedEvent(f"{ANSWER_SCHEMA} belongs on {MATCH_ANSWERS}, not {message.topic}")
                     out.extend(self._answer(message))
                     continue
                 events.append(self._decode(message))
@@ -99,6 +123,9 @@ class Enricher:
         if writer.name not in _INBOUND:
             raise NotAnInboundEvent(f"{writer.name} is not an inbound event schema")
         event, _ = self.codec.decode(message.value, reader_name=writer.name)
+        wrong_place = misplaced(message.topic, writer.name, str(event["envelope"]["source_agency"]))
+        if wrong_place:
+            raise MisplacedEvent(wrong_place)
         too_long = envelope_over_limit(event["envelope"])
         if too_long:
             raise OverLimitEvent(f"{too_long}; the connector should have refused it")

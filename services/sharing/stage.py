@@ -103,7 +103,8 @@ class Sharer:
     def _read(self, message: InMessage) -> _Item:
         try:
             writer = self.codec.writer_of(message.value)
-            if writer.name == MERGED_SCHEMA:
+            if writer.name == MERGED_SCHEMA:  # read whole here: a corrupt one is this stage's dead letter
+                self.codec.decode(message.value, reader_name=MERGED_SCHEMA)
                 return _Item(message, passthrough=OutMessage(SHARED, message.key, message.value))
             if writer.name != ENRICHED_SCHEMA:
                 raise NotForSharing(f"{writer.name} does not belong on the enriched topic")

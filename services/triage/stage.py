@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash.codec import Codec
 from mash.models import LinkDecisionRecord
 from mash.revisions import revision_ms
-from mash.topics import ALERTS, OUTCOMES
+from mash.topics import ALERTS, DECISIONS, OUTCOMES, SHARED
 from services.messages import InMessage, OutMessage, dead_letter_for
 from services.triage import state_store
 from services.triage.correlation import (
@@ -58,6 +58,21 @@ log = logging.getLogger("mash.hub")
 
 class NotForTriage(ValueError):
     """A well-formed message of a schema that does not belong on the shared topic."""
+
+
+# What each of triage's input topics may carry. A decision closes alerts and comes from the triage
+# app; a shared event is scored and comes from the sharing stage (sealed in the audit first): one
+# taken from the other's topic would let a writer of decisions inject events no policy decided, or
+# a writer of shared events close alerts.
+TOPIC_SCHEMAS = {SHARED: frozenset({SHARED_SCHEMA, MERGED_SCHEMA}), DECISIONS: frozenset({DECISION_SCHEMA})}
+
+
+def off_topic(topic: str, schema_name: str) -> str | None:
+    """Why `schema_name` does not belong on `topic` (as consumed, after any prefix), or None."""
+    for name, schemas in TOPIC_SCHEMAS.items():
+        if topic.endswith(name):
+            return None if schema_name in schemas else f"{schema_name} does not belong on {name}"
+    return f"{topic} is not a triage input topic"
 
 
 @dataclass
@@ -122,6 +137,9 @@ class Triage:
     def _read(self, message: InMessage) -> _Item | OutMessage:
         try:
             name = self.codec.writer_of(message.value).name
+            wrong_topic = off_topic(message.topic, name)
+            if wrong_topic:
+                raise NotForTriage(wrong_topic)
             record, writer = self.codec.decode(message.value, reader_name=name)  # the latest version of it
             self.persons_of(record, writer.name)  # refuses a schema that does not belong here
             return _Item(message, record, writer.name)

@@ -9,6 +9,18 @@ An updated-at cursor is stamped when a transaction writes the row, not when it c
 transaction can commit a row stamped before rows already read, and a cursor past it would skip it
 for good. So rows stamped within `safety_lag_s` of now are left for a later poll, by which time
 any transaction that stamped them has committed (or the database has ended it).
+
+Record ids are namespaced by table: two tables (or views) with the same key value are two records,
+never one (`record_scope`). Connectors before this named a row by the source system and its key
+alone, so two tables sharing a key value gave one record id and one event id, and the second row
+was taken for a revision (or a resubmission) of the first. Changing a running stream's ids would be
+worse: every row touched after the upgrade would arrive as a new record beside its old one (the
+child's timeline and score holding both, a withdrawal reaching only the new one). So the scope is
+pinned in each stream's checkpoint: a stream first polled from now on is namespaced by its table
+(or its `record_scope`); a stream whose checkpoint predates scopes keeps the ids it has been giving
+(its key values are the only namespace, as before: the shipped views prefix theirs, "ATT-" and
+"SG-", so theirs never collided). To move such a stream to scoped ids, accept that its rows start
+again as new records, and reset its checkpoint.
 """
 
 from __future__ import annotations
@@ -35,6 +47,9 @@ class PollStream(BaseModel):
     table: str = Field(description="Table or view to read.")
     cursor: str = Field(description="Column that grows when a row is added or changed.")
     key: str = Field(description="Unique column that orders rows with the same cursor value.")
+    record_scope: str | None = Field(None, description="What the rows' record ids are namespaced by, so "
+                                     "two tables sharing a key value are two records (default: the table "
+                                     "name). Fixed in the stream's checkpoint when it is first polled.")
 
 
 class DatabasePollConfig(ConnectorConfig):
@@ -46,6 +61,18 @@ class DatabasePollConfig(ConnectorConfig):
     poll_interval_s: float = Field(5.0, gt=0, description="How often a followed database is polled.")
     safety_lag_s: float = Field(60.0, ge=0, description="Rows whose date-time cursor is newer than this are "
                                 "left for a later poll (longer than the source's longest write transaction).")
+
+
+SCOPE = "scope"  # the position's (and so the checkpoint's) record scope
+
+
+def record_scope(stream: PollStream, checkpoint: dict[str, Any] | None) -> str:
+    """The namespace of a stream's record ids: the one its checkpoint pinned; "" (the source system
+    and key alone, as before scopes) for a checkpoint from before them; for a stream not polled yet,
+    its `record_scope`, or its table."""
+    if checkpoint is not None:
+        return str(checkpoint.get(SCOPE, ""))
+    return stream.table if stream.record_scope is None else stream.record_scope
 
 
 class DatabasePollSource(Source):
@@ -71,7 +98,7 @@ class DatabasePollSource(Source):
             time.sleep(self.config.poll_interval_s)
 
     def _new_rows(self, table: Table, stream: PollStream, after: dict[str, Any] | None) -> Iterator[SourceRecord]:
-        position = dict(after or {})
+        position = {**(after or {}), SCOPE: record_scope(stream, after)}
         for row in self._pages(table, stream, position, empty_cursor=True):
             # a row with no cursor value cannot be ordered or resumed after: one dead letter each
             position["empty_key"] = _plain(row[stream.key])
