@@ -19,6 +19,7 @@ from services.sharing import audit_store
 from services.sharing.explain import explain
 from services.triage_app import actions
 from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER, User
+from services.triage_app.fields import NO_NUL, AlertId, EventId
 from services.triage_app.matches import open_tasks
 from services.triage_app.queue import decisions_shown, queue
 from services.triage_app.web_session import (
@@ -82,7 +83,7 @@ def login_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/login")
-def login(request: Request, username: Annotated[str, Form(max_length=64)],
+def login(request: Request, username: Annotated[str, Form(max_length=64, pattern=NO_NUL)],
           password: Annotated[str, Form(max_length=256)], token: Annotated[str, Form(alias="csrf")]) -> Response:
     checked_login_csrf(request, token)
     if log_in(request, username, password) is None:
@@ -127,7 +128,7 @@ def _queue(request: Request, template: str, touch: bool = True) -> HTMLResponse:
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert_view(request: Request, alert_id: str) -> HTMLResponse:
+def alert_view(request: Request, alert_id: AlertId) -> HTMLResponse:
     user = session_user(request)
     if user is None:
         return login_page(request)
@@ -144,9 +145,10 @@ def _alert_page(request: Request, user: User, alert_id: str, notice: str, seen: 
 
 
 @router.post("/alerts/{alert_id}/{action}")
-def alert_action(request: Request, alert_id: str, action: str, token: Annotated[str, Form(alias="csrf")],
-                 outcome: Annotated[str, Form()] = "", rationale: Annotated[str, Form(max_length=8000)] = "",
-                 to: Annotated[str, Form(max_length=64)] = "",
+def alert_action(request: Request, alert_id: AlertId, action: str, token: Annotated[str, Form(alias="csrf")],
+                 outcome: Annotated[str, Form()] = "",
+                 rationale: Annotated[str, Form(max_length=8000, pattern=NO_NUL)] = "",
+                 to: Annotated[str, Form(max_length=64, pattern=NO_NUL)] = "",
                  rag: Annotated[str, Form(max_length=8)] = "",
                  revision: Annotated[int | None, Form()] = None) -> Response:
     user = session_user(request)
@@ -180,7 +182,8 @@ def matches_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/matches/{event_id}/{verdict}")
-def match_answer(request: Request, event_id: str, verdict: str, token: Annotated[str, Form(alias="csrf")]) -> Response:
+def match_answer(request: Request, event_id: EventId, verdict: str,
+                 token: Annotated[str, Form(alias="csrf")]) -> Response:
     user = session_user(request)
     if user is None:
         raise HTTPException(401, "log in first")
@@ -204,7 +207,7 @@ def audit_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/audit/events/{event_id}", response_class=HTMLResponse)
-def audit_event(request: Request, event_id: str) -> HTMLResponse:
+def audit_event(request: Request, event_id: EventId) -> HTMLResponse:
     """Why each role saw what it saw of one event: the hub's sharing entries, in plain English."""
     user = _audit_reader(request)
     if user is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, Header, HTTPException, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
@@ -97,8 +97,11 @@ def api_caseworker(user: Annotated[User, Depends(api_user)]) -> User:
     return caseworker(user)
 
 
-def api_writer(request: Request, user: Annotated[User, Depends(api_user)]) -> User:
-    checked_csrf(request, request.headers.get("x-csrf-token"))
+def api_writer(request: Request, user: Annotated[User, Depends(api_user)],
+               x_csrf_token: Annotated[str | None, Header(
+                   alias="X-CSRF-Token", description="the csrf_token POST /api/login returned for this session")
+               ] = None) -> User:
+    checked_csrf(request, x_csrf_token)
     return user
 
 
@@ -127,7 +130,8 @@ def checked_login_csrf(request: Request, token: str | None) -> None:
 
 
 def _same_token(expected: str, token: str | None) -> None:
-    if not expected or not token or not hmac.compare_digest(expected, token):
+    # compared as bytes: compare_digest refuses a str with anything but ASCII (a TypeError, a 500)
+    if not expected or not token or not hmac.compare_digest(expected.encode(), token.encode(errors="surrogatepass")):
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
 
 
