@@ -398,12 +398,13 @@ class AuditRecordRow(Base):
 
 
 class AuditSigningBeganRow(Base):
-    """The last entry sealed before entries were signed (migration 0006): older unsigned entries are
-    the trail as it was; a newer unsigned one was not written by a key holder. Read-only at runtime."""
+    """Each chain's last sequence number before entries were signed (migration 0006): those unsigned
+    entries are the trail as it was; any other unsigned one was not written by a key holder (a chain's
+    numbers are unique, so none can be inserted below). Read-only at runtime."""
 
     __tablename__ = "audit_signing_began"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
     unsigned_through: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -78,8 +78,10 @@ class Settings(BaseSettings):
         "store, one per writer (hub, triage app) if you like. Secret: never printed.",
     )
     audit_verify_keys: SecretStr = Field(
-        SecretStr(""), description="Further keys (comma-separated) whose signatures `mash audit verify` and the "
-        "sharing stage accept: another writer's key, or one rotated out. Secret: never printed.",
+        SecretStr(""), description="Further keys (comma-separated) whose signatures `mash audit verify` accepts, "
+        "each named for the writer whose chains it signs: `triage-app:<key>` (the app's), `hub:<key>` (a hub key "
+        "rotated out; the sharing stage trusts these too). A bare key is accepted on any chain by the verifier, "
+        "never by the stage. Secret: never printed.",
     )
     triage_host: str = Field("127.0.0.1", description="Address the triage web app listens on (loopback by default).")
     triage_port: int = Field(8765, ge=0, le=65535, description="Port of the triage web app (0: any free port).")

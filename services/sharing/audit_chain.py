@@ -12,8 +12,8 @@ for one head; a chain's records travel in order on one partition of `mash.audit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -83,29 +83,41 @@ class VerifyResult:
     records: int
     duplicates: int  # exact repeats (a redelivered append on the topic), skipped
     heads: dict[str, Head]
-    broken: Break | None
+    broken: Break | None  # the first problem (a foreign record, or where a chain breaks)
+    foreign: list[Break] = field(default_factory=list)  # records no key holder wrote: named and read past
+    anchors: dict[str, Head] = field(default_factory=dict)  # each chain's last record signed by a held key
 
 
 def verify(stored: Iterable[Sealed], keys: AuditKeys | None = None) -> VerifyResult:
-    """Check chains in the order they were read; stop at the first broken record. With `keys`, every
-    record must also be signed by one of them (or predate signing)."""
+    """Check chains in the order they were read; stop where a chain breaks. With `keys`, every record
+    must also be signed by its chain's writer (or predate signing): one that is not was written by
+    someone else, so it is named and read past (the chain goes on from the record before it), and
+    one foreign record cannot hide what follows it."""
     heads: dict[str, Head] = {}
+    anchors: dict[str, Head] = {}
     seen: dict[str, dict[int, str]] = {}  # chain -> seq -> hash, to recognise a re-sent record
     sets: dict[str, str] = {}  # decision sets already checked against their digest
+    foreign: list[Break] = []
     count = duplicates = 0
     for position, item in enumerate(stored, start=1):
         head = heads.get(item.chain, Head())
         if 0 < item.seq <= head.seq and seen[item.chain].get(item.seq) == item.hash:
             duplicates += 1
             continue
-        problem = _problem(item, head, sets) or (
-            keys.problem(item.chain, item.seq, item.hash, item.signature, item.legacy) if keys else None)
+        unsigned = keys.problem(item.chain, item.seq, item.hash, item.signature, item.legacy) if keys else None
+        if unsigned:
+            foreign.append(Break(item.chain, item.seq, position, unsigned))
+            continue
+        problem = _problem(item, head, sets)
         if problem:
-            return VerifyResult(count, duplicates, heads, Break(item.chain, item.seq, position, problem))
+            broken = Break(item.chain, item.seq, position, problem)
+            return VerifyResult(count, duplicates, heads, foreign[0] if foreign else broken, foreign, anchors)
         heads[item.chain] = Head(item.seq, item.hash)
+        if keys and item.signature is not None:
+            anchors[item.chain] = heads[item.chain]
         seen.setdefault(item.chain, {})[item.seq] = item.hash
         count += 1
-    return VerifyResult(count, duplicates, heads, None)
+    return VerifyResult(count, duplicates, heads, foreign[0] if foreign else None, foreign, anchors)
 
 
 def _problem(item: Sealed, head: Head, sets: dict[str, str]) -> str | None:
@@ -151,12 +163,19 @@ class Anchoring:
     behind: list[str]  # the topic does not yet hold what the store does (in flight, or lost on the topic)
 
 
-def anchored(store: dict[str, Head], topic: dict[str, Head], store_hash_at: Callable[[str, int], str | None]
-             ) -> Anchoring:
+def anchored(store: dict[str, Head], topic: dict[str, Head], store_hash_at: Callable[[str, int], str | None],
+             published: Mapping[str, int] | None = None) -> Anchoring:
     """Every chain the topic holds must be in the store, reaching at least the topic's last record with
     the same hash (the chains link every earlier record to it): a chain deleted, a tail truncated or a
-    chain rewritten and rehashed in the store shows here, whatever the store's own chains say."""
+    chain rewritten and rehashed in the store shows here, whatever the store's own chains say. A chain
+    the store says it published (`published`: the outbox's cursor) must be on the topic that far: a
+    cursor moved on would leave what follows unanchored."""
     problems, behind = [], []
+    for chain, seq in sorted((published or {}).items()):
+        on_topic = topic.get(chain, Head()).seq
+        if seq > on_topic:
+            problems.append(f"chain {chain}: published through record {seq} says the outbox's cursor, the topic "
+                            f"holds it through {on_topic}: the cursor was moved (or the topic lost them)")
     for chain, anchor in sorted(topic.items()):
         mine = store.get(chain)
         if mine is None:

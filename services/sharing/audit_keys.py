@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from mash.settings import Settings
-from services.sharing.audit_signing import AuditKeys
+from services.sharing.audit_signing import WRITERS, AuditKeys
 
 KEY_FILE = "audit-signing.key"
 
@@ -16,8 +16,14 @@ KEY_FILE = "audit-signing.key"
 def audit_keys(settings: Settings) -> AuditKeys:
     configured = settings.audit_signing_key.get_secret_value().strip()
     signing = configured.encode() if configured else _embedded_key(settings.state_dir / KEY_FILE)
-    others = [k.strip().encode() for k in settings.audit_verify_keys.get_secret_value().split(",") if k.strip()]
-    return AuditKeys.of(signing, others)
+    return AuditKeys.of(signing, [_named(item.strip()) for item in
+                                  settings.audit_verify_keys.get_secret_value().split(",") if item.strip()])
+
+
+def _named(item: str) -> bytes | tuple[str, bytes]:
+    """`<writer>:<key>` for one writer's chains (hub, triage-app); a bare key for any."""
+    writer, _, key = item.partition(":")
+    return (writer, key.encode()) if key and writer in WRITERS else item.encode()
 
 
 def _embedded_key(path: Path) -> bytes:
@@ -38,4 +44,8 @@ def _embedded_key(path: Path) -> bytes:
             draft.unlink()
     if path.is_symlink() or not path.is_file():
         raise RuntimeError(f"{path} is not a regular file: remove it, or set MASH_AUDIT_SIGNING_KEY")
+    held = path.stat()
+    if held.st_mode & 0o077 or held.st_uid != os.getuid():
+        raise RuntimeError(f"{path} may be read by others (mode {held.st_mode & 0o777:o}, owner {held.st_uid}): "
+                           f"run `chmod 600 {path}` as its owner, or set MASH_AUDIT_SIGNING_KEY")
     return path.read_bytes().strip()

@@ -7,9 +7,13 @@ from its environment (HMAC-SHA256); the signature names the key by an id, so key
 and a verifier can hold several. An entry inserted without the key, a chain rewritten and rehashed,
 or a record appended to the topic by someone else fails here.
 
-Entries sealed before signing began carry no signature: the database records the last of them
-(`audit_signing_began`), and on the topic they are the unsigned records before a partition's first
-signed one. Any other unsigned entry is refused.
+Keys belong to writers: the hub signs the sharing chains (`p<N>`), the triage app its own chain
+(`triage-app`). A further key may be named for one writer (`triage-app:<key>`) and then signs no
+other writer's chain; a writer itself trusts only its own keys (`for_writer`), so the app's key can
+never pass for the hub's, whatever a verifier holds.
+
+Entries sealed before signing began carry no signature: the database records each chain's last
+sequence number then (`audit_signing_began`). Any other unsigned entry is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ from dataclasses import dataclass
 
 SCHEME = "hmac-sha256"
 MIN_KEY_BYTES = 32
+WRITERS = ("hub", "triage-app")
+APP_CHAIN = "triage-app"
+
+
+def writer_of(chain: str) -> str:
+    """Who may write a chain: the triage app its own, the hub's sharing stage every other."""
+    return "triage-app" if chain == APP_CHAIN else "hub"
 
 
 class WeakKey(ValueError):
@@ -39,19 +50,28 @@ def _mac(key: bytes, chain: str, seq: int, entry_hash: str) -> str:
 
 @dataclass(frozen=True)
 class AuditKeys:
-    """The key this process signs with, and every key it accepts (its own, and rotated or other
-    writers' keys) by id."""
+    """The key this process signs with, and every key it accepts by id, each for one writer's chains
+    (or, unnamed, any chain: the embedded stack's single key)."""
 
     signing: bytes
-    accepted: dict[str, bytes]
+    accepted: dict[str, tuple[bytes, str | None]]
 
     @classmethod
-    def of(cls, signing: bytes, others: Iterable[bytes] = ()) -> AuditKeys:
-        for key in (signing, *others):
+    def of(cls, signing: bytes, others: Iterable[bytes | tuple[str, bytes]] = ()) -> AuditKeys:
+        named = [other if isinstance(other, tuple) else (None, other) for other in others]
+        for _, key in ((None, signing), *named):
             if len(key) < MIN_KEY_BYTES:
                 raise WeakKey(f"an audit signing key must be at least {MIN_KEY_BYTES} bytes; make one with "
                               "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
-        return cls(signing, {key_id(key): key for key in (signing, *others)})
+        accepted: dict[str, tuple[bytes, str | None]] = {key_id(key): (key, writer) for writer, key in named}
+        accepted[key_id(signing)] = (signing, None)
+        return cls(signing, accepted)
+
+    def for_writer(self, writer: str) -> AuditKeys:
+        """What a writer trusts of entries found on its own chains: its signing key and keys named for
+        it (rotated out), never another writer's nor an unnamed verifier's key."""
+        return AuditKeys(self.signing, {kid: (key, scope) for kid, (key, scope) in self.accepted.items()
+                                        if key == self.signing or scope == writer})
 
     @property
     def signing_id(self) -> str:
@@ -61,18 +81,21 @@ class AuditKeys:
         return f"{SCHEME}:{self.signing_id}:{_mac(self.signing, chain, seq, entry_hash)}"
 
     def problem(self, chain: str, seq: int, entry_hash: str, signature: str | None, legacy: bool = False) -> str | None:
-        """Why this entry cannot be taken as written by a key holder; None when it can. `legacy`: it was
-        sealed before signing began, so having no signature is expected of it."""
+        """Why this entry cannot be taken as written by its chain's writer; None when it can. `legacy`:
+        it was sealed before signing began, so having no signature is expected of it."""
         if signature is None:
             return None if legacy else "it is not signed: it was not written by a holder of an audit key"
         scheme, _, rest = signature.partition(":")
         kid, _, mac = rest.partition(":")
         if scheme != SCHEME or not kid or not mac:
             return "its signature is malformed: it was not written by a holder of an audit key"
-        key = self.accepted.get(kid)
-        if key is None:
+        held = self.accepted.get(kid)
+        if held is None:
             return (f"it is signed with key {kid[:12]}, which this verifier does not hold: add that key to "
                     "MASH_AUDIT_VERIFY_KEYS if it is a rotated or another writer's key, else it is forged")
+        key, scope = held
+        if scope is not None and scope != writer_of(chain):
+            return f"it is signed with a key of the {scope}, which does not write chain {chain}: it is forged"
         if not hmac.compare_digest(mac, _mac(key, chain, seq, entry_hash)):
             return "its signature does not match it: it was written or altered without the key"
         return None

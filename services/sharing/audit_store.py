@@ -12,7 +12,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mash.models import AuditDecisionSetRow, AuditRecordRow, AuditSigningBeganRow
+from mash.models import AuditDecisionSetRow, AuditRecordRow, AuditSigningBeganRow, AuditTopicCursorRow
 from services.sharing.audit_chain import Head, Sealed
 
 CHUNK = 500
@@ -33,27 +33,28 @@ class Entry:
 
 
 def _with_sets(*columns: Any) -> Any:
-    return (select(*columns, ENTRIES.c.position, ENTRIES.c.signature, ENTRIES.c.chain, ENTRIES.c.seq,
+    return (select(*columns, ENTRIES.c.signature, ENTRIES.c.chain, ENTRIES.c.seq,
                    ENTRIES.c.prev_hash, ENTRIES.c.hash, ENTRIES.c.body, SETS.c.body)
             .select_from(ENTRIES.outerjoin(SETS, SETS.c.digest == ENTRIES.c.decisions_digest)))
 
 
-def _sealed(row: Sequence[Any], unsigned_through: int) -> Sealed:
-    position, signature, chain, seq, prev_hash, digest, body, decisions = row[-8:]
+def _sealed(row: Sequence[Any], unsigned_through: Mapping[str, int]) -> Sealed:
+    signature, chain, seq, prev_hash, digest, body, decisions = row[-7:]
     return Sealed(chain, int(seq), prev_hash, digest, body, decisions, signature,
-                  legacy=signature is None and int(position) <= unsigned_through)
+                  legacy=signature is None and int(seq) <= unsigned_through.get(chain, 0))
 
 
-def unsigned_through(session: Session) -> int:
-    """The last entry sealed before entries were signed (0: every entry must be signed)."""
-    return int(session.execute(select(func.max(SIGNING_BEGAN.c.unsigned_through))).scalar() or 0)
+def unsigned_through(session: Session) -> dict[str, int]:
+    """Each chain's last sequence number sealed before entries were signed (none: all must be)."""
+    return {chain: int(seq) for chain, seq in session.execute(select(SIGNING_BEGAN.c.chain,
+                                                                     SIGNING_BEGAN.c.unsigned_through))}
 
 
 def recorded(session: Session, event_ids: Sequence[str]) -> dict[str, Sealed]:
     """Entries already recorded for these events (a redelivered event's), by decision key."""
     found: dict[str, Sealed] = {}
     unique = list(dict.fromkeys(event_ids))
-    through = unsigned_through(session) if unique else 0
+    through = unsigned_through(session) if unique else {}
     for start in range(0, len(unique), CHUNK):
         rows = session.execute(_with_sets(ENTRIES.c.decision_key)
                                .where(ENTRIES.c.event_id.in_(unique[start:start + CHUNK])))
@@ -79,6 +80,23 @@ def append(session: Session, entries: Sequence[Entry], sets: Mapping[str, str]) 
             {"chain": e.sealed.chain, "seq": e.sealed.seq, "prev_hash": e.sealed.prev_hash, "hash": e.sealed.hash,
              "event_id": e.event_id, "decision_key": e.key, "decisions_digest": e.decisions_digest,
              "body": e.sealed.body, "record_id": e.record_id, "signature": e.sealed.signature} for e in entries])
+
+
+def published_through(session: Session) -> dict[str, int]:
+    """How far each chain written in SQL says it was published to the topic (the outbox's cursor)."""
+    return {row.chain: int(row.seq) for row in session.scalars(select(AuditTopicCursorRow))}
+
+
+def sets_differing(session: Session, sets: Mapping[str, str]) -> list[str]:
+    """The digests among `sets` whose stored body is not the one given (someone stored it first)."""
+    found = []
+    names = list(sets)
+    for start in range(0, len(names), CHUNK):
+        for name, body in session.execute(select(SETS.c.digest, SETS.c.body)
+                                          .where(SETS.c.digest.in_(names[start:start + CHUNK]))):
+            if body != sets[name]:
+                found.append(name)
+    return found
 
 
 def of_records(session: Session, record_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

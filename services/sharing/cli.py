@@ -78,8 +78,10 @@ def _verify(args: argparse.Namespace) -> int:
     keys = audit_keys(settings)
     started = time.perf_counter()
     if args.topic:
-        on_topic = verify(_topic_records(settings), keys)
-        return _report(f"topic {_audit_topic(settings)}", on_topic, time.perf_counter() - started)
+        unreadable: list[str] = []
+        on_topic = verify(_topic_records(settings, unreadable=unreadable), keys)
+        return max(_report(f"topic {_audit_topic(settings)}", on_topic, time.perf_counter() - started),
+                   _unreadable(unreadable))
     from mash.db import engine_for, session_factory
     from services.sharing import audit_store
 
@@ -100,12 +102,18 @@ def _audit_topic(settings: Any) -> str:
     return topic_name(AUDIT, settings)
 
 
-def _topic_records(settings: Any) -> Any:
+def _topic_records(settings: Any, **how: Any) -> Any:
     from mash.codec import Codec
     from mash.local_kafka import resolve_bootstrap
     from services.sharing.audit_topic import read_topic
 
-    return read_topic(resolve_bootstrap(settings), _audit_topic(settings), Codec())
+    return read_topic(resolve_bootstrap(settings), _audit_topic(settings), Codec(), **how)
+
+
+def _unreadable(messages: list[str]) -> int:
+    for message in messages:
+        print(f"NOT AN AUDIT RECORD on the topic: {message}", file=sys.stderr)
+    return 1 if messages else 0
 
 
 def _report(where: str, result: Any, elapsed: float) -> int:
@@ -115,6 +123,8 @@ def _report(where: str, result: Any, elapsed: float) -> int:
           f"({rate:,.0f} records/s){repeats}")
     for chain, head in sorted(result.heads.items()):
         print(f"  chain {chain}: last record {head.seq}, hash {head.hash}")
+    for record in result.foreign:
+        print(f"FOREIGN at {record}: read past", file=sys.stderr)
     if result.broken:
         print(f"BROKEN at {result.broken}", file=sys.stderr)
         print("Records from there on cannot be trusted; compare with the other copy "
@@ -154,15 +164,18 @@ def _check_anchors(settings: Any, session: Any, result: Any, keys: Any) -> int:
               "cannot be seen without it. Start the broker, or run with --database-only to check the "
               "database alone.", file=sys.stderr)
         return max(3, 1 if result.broken else 0)
-    topic = verify(_topic_records(settings), keys)
-    status = _report(f"topic {_audit_topic(settings)}", topic, 0.0)
-    standing = anchored(result.heads, topic.heads, lambda chain, seq: audit_store.hash_at(session, chain, seq))
+    unreadable: list[str] = []
+    topic = verify(_topic_records(settings, legacy_through=audit_store.unsigned_through(session),
+                                  unreadable=unreadable), keys)
+    status = max(_report(f"topic {_audit_topic(settings)}", topic, 0.0), _unreadable(unreadable))
+    standing = anchored(result.heads, topic.anchors, lambda chain, seq: audit_store.hash_at(session, chain, seq),
+                        published=audit_store.published_through(session))
     for problem in standing.problems:
         print(f"NOT AS ANCHORED: {problem}", file=sys.stderr)
     for note in standing.behind:
         print(f"  note: {note}")
     if not standing.problems:
-        print(f"anchored: the database holds every one of the {len(topic.heads)} chains on the topic, "
+        print(f"anchored: the database holds every one of the {len(topic.anchors)} chains on the topic, "
               "up to its last signed record, unchanged")
     return max(status, 1 if standing.problems else 0)
 

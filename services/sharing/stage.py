@@ -29,7 +29,7 @@ from mash.settings import get_settings
 from mash.topics import AUDIT, SHARED
 from services.messages import Contention, InMessage, OutMessage, dead_letter_for
 from services.sharing import audit_store
-from services.sharing.audit_chain import Sealed, seal
+from services.sharing.audit_chain import Sealed, digest, seal
 from services.sharing.audit_keys import audit_keys
 from services.sharing.audit_signing import AuditKeys
 from services.sharing.decide import EventFacts, decide_all, decision_inputs
@@ -77,7 +77,8 @@ class Sharer:
         self.sessions = sessions
         self.policies = policies
         self.clock = clock
-        self.keys = keys if keys is not None else audit_keys(get_settings())
+        # entries found are trusted only under the hub's own keys, never another writer's
+        self.keys = (keys if keys is not None else audit_keys(get_settings())).for_writer("hub")
         self._decided: dict[tuple[object, ...], DecisionSet] = {}
         self._stored_sets: set[str] = set()  # digests this worker knows the store holds
         self._views: dict[str, tuple[Plan, bytes, bytes]] = {}  # decision set -> fields, views, outcomes
@@ -164,6 +165,11 @@ class Sharer:
                 fresh.setdefault(f"p{item.message.partition}", []).append((item, _free_key(base, taken), entry))
         made = self._sealed_fresh(session, fresh)
         audit_store.append(session, made, sets)
+        for planted in audit_store.sets_differing(session, sets):  # a set of that name was there before ours
+            metrics.AUDIT_UNTRUSTED.inc()
+            log.error("the decision set %s was already stored with other content (planted by someone who may "
+                      "append to the trail): it is never read back as ours; see the runbook (MashAuditUntrusted)",
+                      planted[:12])
         for item, base in zip(items, bases, strict=True):
             if item.entry is None:  # a repeat within the batch: its first copy's entry
                 item.entry, item.body, item.records = first[base].entry, first[base].body, first[base].records
@@ -176,7 +182,8 @@ class Sharer:
         and it is logged and counted (`mash audit verify` names it)."""
         trusted: dict[str, Sealed] = {}
         for key, entry in sorted(recorded.items()):
-            problem = self.keys.problem(entry.chain, entry.seq, entry.hash, entry.signature, entry.legacy)
+            problem = self.keys.problem(entry.chain, entry.seq, entry.hash, entry.signature, entry.legacy) or \
+                _set_problem(entry)
             if problem is None:
                 trusted.setdefault(key.split("#", 1)[0], entry)
             else:
@@ -247,6 +254,15 @@ class Sharer:
                            self.codec.encode_with_last_field(head, SHARED_SCHEMA, encoded_views),
                            [("mash.sharing", outcomes)]),
                 OutMessage(AUDIT, entry.chain.encode(), self.codec.encode(audit, AUDIT_SCHEMA, check_types=False))]
+
+
+def _set_problem(entry: Sealed) -> str | None:
+    """A found entry's decision set must be the one its sealed body names (a set planted under the
+    name before the hub stored its own is not)."""
+    named = entry.record.get("decisions_digest")
+    if entry.decisions is None or digest(entry.decisions) != named:
+        return f"the decision set stored under {str(named)[:12]} is not the one it names"
+    return None
 
 
 def _free_key(base: str, taken: set[str]) -> str:

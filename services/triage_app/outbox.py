@@ -89,7 +89,7 @@ class Outbox:
     def _audit_keys(self) -> AuditKeys:
         if self._keys is None:
             self._keys = audit_keys(get_settings())
-        return self._keys
+        return self._keys.for_writer("triage-app")
 
     def _send_audit(self) -> int:
         """The app's chain to the audit topic, in order, after what was published: its signed records
@@ -99,7 +99,13 @@ class Outbox:
         chain = sealed_decisions.AUDIT_CHAIN
         with self._sessions.begin() as session:
             cursor = session.get(AuditTopicCursorRow, chain, with_for_update=True)
-            entries = audit_store.read_chain_after(session, chain, cursor.seq if cursor else 0, BATCH)
+            after = cursor.seq if cursor else 0
+            if after > audit_store.head(session, chain).seq:  # moved past the chain: publish it again
+                log.error("the audit topic cursor of %s (%d) is past the chain's head: it was moved; publishing "
+                          "the chain again from the start (repeats are skipped by verify)", chain, after)
+                metrics.AUDIT_UNTRUSTED.inc()
+                after = 0
+            entries = audit_store.read_chain_after(session, chain, after, BATCH)
             messages = [(chain, self._codec.encode({
                 "chain": e.chain, "seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "body": e.body,
                 "decisions": e.decisions, "signature": e.signature}, AUDIT_SCHEMA)) for e in entries]

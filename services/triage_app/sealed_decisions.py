@@ -31,12 +31,21 @@ def entry_key(decision_id: str) -> str:
     return f"{decision_id}/{AUDIT_CHAIN}"
 
 
-def differences(row: TriageDecisionRecord, sealed_record: dict[str, Any] | None) -> list[str]:
-    """What of the row differs from the record its audit entry sealed (pure)."""
+FIRST_RELEASE_NAMES = {"decision_id": "id", "decided_by": "by", "decided_at": "at"}  # how 0.1's app sealed them
+
+
+def differences(row: TriageDecisionRecord, sealed_record: dict[str, Any] | None, legacy: bool = False) -> list[str]:
+    """What of the row differs from the record its audit entry sealed (pure). A decision sealed before
+    signing began may be in the first release's shape, and its row may predate the alert_revision
+    column (added empty by migration 0004): neither is a difference."""
     if sealed_record is None:
         return ["it has no sealed audit entry signed by an audit key"]
+    if legacy and "id" not in sealed_record:
+        sealed_record = {FIRST_RELEASE_NAMES.get(k, k): v for k, v in sealed_record.items()}
+    checked = {c: k for c, k in CHECKED.items()
+               if not (legacy and c == "alert_revision" and row.alert_revision is None)}
     found = [f"{column} is {getattr(row, column)!r}, sealed as {sealed_record.get(key)!r}"
-             for column, key in CHECKED.items() if getattr(row, column) != sealed_record.get(key)]
+             for column, key in checked.items() if getattr(row, column) != sealed_record.get(key)]
     if sealed_record.get("kind") != "triage_decision" or sealed_record.get("id") != row.decision_id:
         found.append("its audit entry is not this decision's")
     if _moment(row.decided_at) != _moment(sealed_record.get("at")):
@@ -58,21 +67,21 @@ def seal_action(session: Session, keys: AuditKeys, record: dict[str, Any]) -> st
     return f"{AUDIT_CHAIN}:{sealed.seq}"
 
 
-def sealed_record(session: Session, decision_id: str, keys: AuditKeys) -> dict[str, Any] | None:
+def sealed_record(session: Session, decision_id: str, keys: AuditKeys) -> tuple[dict[str, Any] | None, bool]:
     """The record the decision's audit entry sealed, if there is one signed by an audit key and its
-    record matches the digest the entry names."""
+    record matches the digest the entry names; and whether it was sealed before signing began."""
     entry = audit_store.entry_by_key(session, entry_key(decision_id))
-    if entry is None or entry.decisions is None:
-        return None
+    if entry is None or entry.decisions is None or entry.chain != AUDIT_CHAIN:
+        return None, False
     if keys.problem(entry.chain, entry.seq, entry.hash, entry.signature, entry.legacy) is not None:
-        return None
+        return None, False
     named = orjson.loads(entry.body).get("decisions_digest")
-    return dict(orjson.loads(entry.decisions)) if named == digest(entry.decisions) else None
+    return (dict(orjson.loads(entry.decisions)) if named == digest(entry.decisions) else None), entry.legacy
 
 
 def check(session: Session, row: TriageDecisionRecord, keys: AuditKeys) -> None:
     """Raise if the row is not the decision its audit entry sealed."""
-    problems = differences(row, sealed_record(session, row.decision_id, keys))
+    problems = differences(row, *sealed_record(session, row.decision_id, keys))
     if problems:
         raise ValueError(f"decision {row.decision_id} is not as sealed in the audit trail: {'; '.join(problems)}")
 
@@ -82,7 +91,7 @@ def unsealed_decisions(session: Session, keys: AuditKeys) -> tuple[list[str], in
     mismatches, checked = [], 0
     for row in session.scalars(select(TriageDecisionRecord).order_by(TriageDecisionRecord.decided_at)).all():
         checked += 1
-        problems = differences(row, sealed_record(session, row.decision_id, keys))
+        problems = differences(row, *sealed_record(session, row.decision_id, keys))
         if problems:
             mismatches.append(f"decision {row.decision_id} on alert {row.alert_id}: {'; '.join(problems)}")
     return mismatches, checked

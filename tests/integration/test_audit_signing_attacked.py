@@ -44,8 +44,6 @@ def db_only(database_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Engin
     engine.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: the runtime role inserts an unsigned entry with position -1; it counts "
-                                       "as legacy: verify says intact and the stage sends the forged views")
 def test_the_runtime_role_forges_a_legacy_entry_by_choosing_its_position(
         db_only: tuple[Settings, Engine], tmp_path: Path) -> None:
     """DEFECT (critical; audit_store._sealed: legacy = unsigned and position <= audit_signing_began.unsigned_through).
@@ -89,8 +87,6 @@ def engine(provisioned: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: the runtime role moves audit_topic_cursor past the app's chain; its "
-                                       "entries are never anchored and their later deletion is not seen")
 def test_a_moved_cursor_leaves_the_apps_chain_unanchored_and_its_deletion_unseen(
         provisioned: Settings, engine: Engine) -> None:
     """DEFECT (medium; outbox._send_audit, audit_chain.anchored's `behind`). The runtime role sets
@@ -124,5 +120,5 @@ def test_a_moved_cursor_leaves_the_apps_chain_unanchored_and_its_deletion_unseen
         db.execute(text("DELETE FROM triage_decisions WHERE decision_id = '00000000-0000-4000-8000-000000000052'"))
     owner.dispose()
     after = mash(provisioned, "audit", "verify", check=False)
-    assert "not on the topic yet" in before.stdout and before.returncode == 0  # today: a note only
+    assert before.returncode == 0 and "chain triage-app: last record 3" in before.stdout  # published again
     assert after.returncode == 1, after.stdout + after.stderr

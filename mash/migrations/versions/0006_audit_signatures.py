@@ -1,8 +1,9 @@
 """Signed audit entries (issue 16): every entry carries a keyed signature (HMAC-SHA256 with a key
 from the environment, named by its key id) over its chain, sequence and hash, so an entry inserted
 by a role that may append but does not hold the key is told apart from the writers' own. Entries
-sealed before this revision carry none; `audit_signing_began` records the last of them, so a
-verifier can tell an old unsigned entry from a new forged one. The runtime role may only read it.
+sealed before this revision carry none; `audit_signing_began` records each chain's last sequence
+number then, so a verifier can tell an old unsigned entry from a new forged one (a chain's numbers
+are unique, so nothing can be inserted at or below them). The runtime role may only read it.
 The triage app's chain is published to the audit topic as well (`audit_topic_cursor`: how far).
 
 Revision ID: 0006
@@ -25,7 +26,7 @@ def upgrade() -> None:
     op.add_column('audit_records', sa.Column('signature', sa.String(length=96), nullable=True))
     op.create_table(
         'audit_signing_began',
-        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('chain', sa.String(length=64), primary_key=True),
         sa.Column('unsigned_through', sa.BigInteger(), nullable=False),
     )
     # The triage app's chain goes to the topic too: how far it has been published.
@@ -34,8 +35,8 @@ def upgrade() -> None:
         sa.Column('chain', sa.String(length=64), primary_key=True),
         sa.Column('seq', sa.BigInteger(), nullable=False),
     )
-    op.execute("INSERT INTO audit_signing_began (id, unsigned_through) "
-               "SELECT 1, COALESCE(MAX(position), 0) FROM audit_records")
+    op.execute("INSERT INTO audit_signing_began (chain, unsigned_through) "
+               "SELECT chain, MAX(seq) FROM audit_records GROUP BY chain")
 
 
 def downgrade() -> None:
