@@ -160,10 +160,19 @@ def compare_postcode(a: str, b: str) -> str:
     return "DISAGREE"
 
 
+NAME_AGREES = ("EXACT", "NICKNAME", "FUZZY")
+
+
 def compare(a: Profile, b: Profile) -> tuple[str, str, str, str, str]:
-    """The comparison vector, in FIELDS order."""
-    return (compare_given(a.given, b.given), compare_family(a.family, b.family), compare_dob(a.dob, b.dob),
-            compare_sex(a.sex, b.sex), compare_postcode(a.postcode, b.postcode))
+    """The comparison vector, in FIELDS order. Given and family names keyed into each other's boxes
+    are compared crossed over when that is how they agree (both of them, so a sibling never gains)."""
+    given, family = compare_given(a.given, b.given), compare_family(a.family, b.family)
+    if given not in NAME_AGREES and family not in NAME_AGREES and a.given != a.family:
+        crossed = compare_given(a.given, b.family), compare_family(a.family, b.given)
+        if crossed[0] in NAME_AGREES and crossed[1] in NAME_AGREES:
+            given, family = crossed
+    return (given, family, compare_dob(a.dob, b.dob), compare_sex(a.sex, b.sex),
+            compare_postcode(a.postcode, b.postcode))
 
 
 def identifiers_conflict(a: Profile, b: Profile) -> bool:

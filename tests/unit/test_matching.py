@@ -143,6 +143,14 @@ def test_a_date_of_birth_keyed_with_one_digit_wrong_still_links_on_names_and_pos
     assert best_match(DEFAULT_MODEL, slipped, [Candidate("oliver", (HOUSE,))]).outcome == LINK
 
 
+def test_given_and_family_names_keyed_into_each_others_boxes_still_link() -> None:
+    crossed = Profile("OBRIEN", "OLIVER", date(2014, 5, 9), "M", "LS61AB")
+    assert compare(crossed, HOUSE)[:2] == ("EXACT", "EXACT")
+    assert best_match(DEFAULT_MODEL, crossed, [Candidate("oliver", (HOUSE,))]).outcome == LINK
+    sister = Profile("OBRIEN", "AMELIA", date(2014, 5, 9), "F", "LS61AB")  # half crossed is no agreement
+    assert compare(sister, HOUSE)[:2] == ("DISAGREE", "DISAGREE")
+
+
 def test_a_sibling_at_the_same_address_is_not_linked() -> None:
     sister = Profile("AMELIA", "OBRIEN", date(2016, 11, 2), "F", "LS61AB")
     assert best_match(DEFAULT_MODEL, sister, [Candidate("p1", (CHILD,))]).outcome == NEW
