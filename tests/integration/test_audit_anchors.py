@@ -33,7 +33,7 @@ from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
 from services.triage_app.outbox import Outbox
 from tests.integration.conftest import mash, owner_of, ready_engine
-from tests.integration.test_sharing import DEFAULT_POLICY, enriched, feed
+from tests.integration.test_sharing import DEFAULT_POLICY, _drop_guards, enriched, feed
 from tests.support.triage_data import sealed_decision
 
 CODEC = Codec()
@@ -62,13 +62,7 @@ def _shared_and_published(provisioned: Settings, engine: Engine, tmp_path: Path,
 def _owner(provisioned: Settings) -> Engine:
     """What only the schema owner could do: the append-only guards dropped first."""
     engine = make_engine(owner_of(provisioned.sqlalchemy_url()) or provisioned.sqlalchemy_url())
-    with engine.begin() as db:
-        for table in ("audit_records", "audit_decision_sets"):
-            if engine.dialect.name == "sqlite":
-                db.execute(text(f"DROP TRIGGER {table}_no_update"))
-                db.execute(text(f"DROP TRIGGER {table}_no_delete"))
-            else:
-                db.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
+    _drop_guards(engine)
     return engine
 
 

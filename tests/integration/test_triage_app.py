@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,15 +22,7 @@ from services.triage_app.accounts import create_user
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
-from tests.support.triage_data import ALL_MASH, HOSTILE, NAME_FIELDS, NOW, PASSWORD, alert, shared
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.triage_data import ALL_MASH, HOSTILE, NAME_FIELDS, NOW, PASSWORD, Clock, alert, shared
 
 
 @pytest.fixture

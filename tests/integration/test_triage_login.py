@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,18 +30,10 @@ from services.triage_app.runtime import behind_proxies
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.integration.conftest import env_for
-from tests.support.triage_data import NOW, PASSWORD
+from tests.support.triage_data import NOW, PASSWORD, Clock
 
 ATTACKER, DESK, OFFICE = "203.0.113.9", "10.20.0.5", "10.20.0.6"
 WRONG = "not-the-password-at-all"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

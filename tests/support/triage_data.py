@@ -27,6 +27,16 @@ ALL_MASH = ["mash_social_worker", "mash_police_officer", "mash_health_practition
 NAME_FIELDS = ["subject.given_name", "subject.family_name", "subject.date_of_birth"]
 
 
+class Clock:
+    """The app's clock in a test: set `now` to move it."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
