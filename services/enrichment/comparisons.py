@@ -151,10 +151,16 @@ def compare_sex(a: str, b: str) -> str:
 
 
 def compare_postcode(a: str, b: str) -> str:
+    """Exact; the same sector (district and the inward digit: a few hundred addresses); one character
+    keyed wrong or two swapped (LS6 1AB for LS6 1BA, LS61AB for LS71AB); the same district; else not."""
     if not a or not b:
         return MISSING
     if a == b:
         return "EXACT"
+    if outward_code(a) == outward_code(b) and a[-3] == b[-3]:
+        return "SECTOR"
+    if jellyfish.damerau_levenshtein_distance(a, b) <= 1:
+        return "TYPO"
     if outward_code(a) == outward_code(b):
         return "DISTRICT"
     return "DISAGREE"

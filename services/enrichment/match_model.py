@@ -26,7 +26,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "family": ("EXACT", "FUZZY", "PHONETIC", "DISAGREE"),
     "dob": ("EXACT", "SWAPPED", "TYPO", "YEAR", "ONE_PART", "DISAGREE"),
     "sex": ("AGREE", "DISAGREE"),
-    "postcode": ("EXACT", "DISTRICT", "DISAGREE"),
+    "postcode": ("EXACT", "SECTOR", "TYPO", "DISTRICT", "DISAGREE"),
 }
 LINK, REVIEW, NEW = "LINK", "REVIEW", "NEW"
 SIBLING_MARGIN = 1.0  # a sibling's profile scores at least this far below the review threshold
@@ -38,7 +38,7 @@ DEFAULT_M = {
     "family": {"EXACT": 0.95, "FUZZY": 0.03, "PHONETIC": 0.005, "DISAGREE": 0.015},
     "dob": {"EXACT": 0.95, "SWAPPED": 0.01, "TYPO": 0.015, "YEAR": 0.005, "ONE_PART": 0.01, "DISAGREE": 0.01},
     "sex": {"AGREE": 0.98, "DISAGREE": 0.02},
-    "postcode": {"EXACT": 0.80, "DISTRICT": 0.08, "DISAGREE": 0.12},
+    "postcode": {"EXACT": 0.80, "SECTOR": 0.03, "TYPO": 0.02, "DISTRICT": 0.05, "DISAGREE": 0.10},
 }
 DEFAULT_U = {
     "given": {"EXACT": 0.02, "NICKNAME": 0.002, "FUZZY": 0.005, "INITIAL": 0.003, "DISAGREE": 0.97},
@@ -46,7 +46,7 @@ DEFAULT_U = {
     "dob": {"EXACT": 0.0003, "SWAPPED": 0.00002, "TYPO": 0.004, "YEAR": 0.0004, "ONE_PART": 0.018,
             "DISAGREE": 0.97728},
     "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
-    "postcode": {"EXACT": 0.0005, "DISTRICT": 0.06, "DISAGREE": 0.9395},
+    "postcode": {"EXACT": 0.0005, "SECTOR": 0.003, "TYPO": 0.0005, "DISTRICT": 0.057, "DISAGREE": 0.939},
 }
 
 

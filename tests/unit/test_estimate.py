@@ -14,14 +14,14 @@ TRUE_M = {
     "family": {"EXACT": 0.9, "FUZZY": 0.06, "PHONETIC": 0.02, "DISAGREE": 0.02},
     "dob": {"EXACT": 0.9, "SWAPPED": 0.02, "TYPO": 0.03, "YEAR": 0.01, "ONE_PART": 0.02, "DISAGREE": 0.02},
     "sex": {"AGREE": 0.97, "DISAGREE": 0.03},
-    "postcode": {"EXACT": 0.7, "DISTRICT": 0.1, "DISAGREE": 0.2},
+    "postcode": {"EXACT": 0.7, "SECTOR": 0.05, "TYPO": 0.03, "DISTRICT": 0.07, "DISAGREE": 0.15},
 }
 TRUE_U = {
     "given": {"EXACT": 0.03, "NICKNAME": 0.005, "FUZZY": 0.01, "INITIAL": 0.06, "DISAGREE": 0.895},
     "family": {"EXACT": 0.3, "FUZZY": 0.01, "PHONETIC": 0.02, "DISAGREE": 0.67},
     "dob": {"EXACT": 0.2, "SWAPPED": 0.001, "TYPO": 0.04, "YEAR": 0.01, "ONE_PART": 0.06, "DISAGREE": 0.689},
     "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
-    "postcode": {"EXACT": 0.1, "DISTRICT": 0.3, "DISAGREE": 0.6},
+    "postcode": {"EXACT": 0.1, "SECTOR": 0.05, "TYPO": 0.02, "DISTRICT": 0.25, "DISAGREE": 0.58},
 }
 
 

@@ -72,9 +72,13 @@ def test_date_of_birth_levels(a: date | None, b: date | None, level: str) -> Non
     assert compare_dob(a, b) == level
 
 
-def test_postcodes_in_the_same_district_agree_in_part() -> None:
+def test_postcodes_agree_in_part_by_sector_slip_or_district() -> None:
+    assert compare_postcode("LS61AB", "LS61ZZ") == "SECTOR"
+    assert compare_postcode("LS61AB", "LS61BA") == "SECTOR"
+    assert compare_postcode("LS61AB", "LS71AB") == "TYPO"
+    assert compare_postcode("LS61AB", "LS62AB") == "TYPO"
     assert compare_postcode("LS61AB", "LS62ZZ") == "DISTRICT"
-    assert compare_postcode("LS61AB", "LS71AB") == "DISAGREE"
+    assert compare_postcode("LS61AB", "BD71XY") == "DISAGREE"
 
 
 def test_weights_reward_agreement_penalise_disagreement_and_ignore_missing_values() -> None:
