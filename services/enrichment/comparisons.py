@@ -38,12 +38,16 @@ class Profile:
 
 
 def normalise_name(raw: str | None) -> str:
-    """Upper-case letters only: accents folded, hyphens, apostrophes and spaces dropped."""
+    """Upper-case letters only: accents folded, hyphens, apostrophes and spaces dropped (a placeholder
+    such as "Twin 1" keeps its number: it is what tells two newborns apart)."""
     if not raw:
         return ""
-    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
     # NFKD can lengthen a name (a ligature becomes two letters): never past what the index holds
-    return _NOT_LETTER.sub("", folded.upper())[:SUBJECT_CHARS["given_name"]]
+    kept = _NOT_LETTER.sub("", folded)
+    if _placeholder(kept) or _placeholder(re.sub(r"[^A-Z0-9]", "", folded)):  # "Twin 1" keeps its number
+        kept = re.sub(r"[^A-Z0-9]", "", folded)
+    return kept[:SUBJECT_CHARS["given_name"]]
 
 
 def normalise_postcode(raw: str | None) -> str:
@@ -76,9 +80,11 @@ def profile_of(subject: dict[str, Any], nhs: str = "", upn: str = "") -> Profile
 def compare_given(a: str, b: str) -> str:
     if not a or not b:
         return MISSING
+    if _placeholder(a) or _placeholder(b):  # "Baby A", "Twin 2", "Unknown": no evidence of who
+        return "DISAGREE"
     if a == b:
         return "EXACT"
-    if same_given_name(a, b) or _short_form(a, b):
+    if same_given_name(a, b):
         return "NICKNAME"
     if jellyfish.jaro_winkler_similarity(a, b) >= 0.9 or jellyfish.damerau_levenshtein_distance(a, b) <= 1:
         return "FUZZY"
@@ -87,10 +93,13 @@ def compare_given(a: str, b: str) -> str:
     return "DISAGREE"  # two names (sharing an initial or not): OLIVER and OSCAR are two boys
 
 
-def _short_form(a: str, b: str) -> bool:
-    """One name the start of the other ("MAX" and "MAXIMILIAN"): a short form, not another child."""
-    short, full = sorted((a, b), key=len)
-    return len(short) >= 3 and full.startswith(short)
+_PLACEHOLDER = re.compile(r"^(BABY|TWIN|INFANT|UNBORN|UNKNOWN|NOTKNOWN|NK)[A-Z0-9]?$")
+
+
+def _placeholder(name: str) -> bool:
+    """A name given before a child is named (maternity's "Baby A", "Twin 1") or when it is not known:
+    newborn twins share everything else, so it must never count as the same name."""
+    return bool(_PLACEHOLDER.match(name))
 
 
 def sibling_evidence(vector: tuple[str, ...]) -> bool:
@@ -99,8 +108,11 @@ def sibling_evidence(vector: tuple[str, ...]) -> bool:
     form, is not a different name: FUZZY and NICKNAME.) The independence of the fields that the
     model assumes fails exactly here: in a household, family, address and date of birth agree
     together, so their weights would outvote the one field that tells the children apart."""
-    given, family = vector[FIELDS.index("given")], vector[FIELDS.index("family")]
-    return given == "DISAGREE" and family in ("EXACT", "FUZZY", "PHONETIC")
+    given, family, sex = (vector[FIELDS.index(f)] for f in ("given", "family", "sex"))
+    if family not in ("EXACT", "FUZZY", "PHONETIC"):
+        return False
+    # a brother and a sister: Louis and Louise are alike as names, not as children
+    return given == "DISAGREE" or (sex == "DISAGREE" and given != "EXACT")
 
 
 def compare_family(a: str, b: str) -> str:
@@ -126,7 +138,7 @@ def compare_dob(a: date | None, b: date | None) -> str:
         return "EXACT"
     if a.year == b.year and a.day == b.month and a.month == b.day:
         return "SWAPPED"
-    if _digit_slip(a.strftime("%Y%m%d"), b.strftime("%Y%m%d")):
+    if _digit_slip(f"{a.year:04d}{a.month:02d}{a.day:02d}", f"{b.year:04d}{b.month:02d}{b.day:02d}"):
         return "TYPO"
     if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) in (1, 10):
         return "YEAR"

@@ -46,7 +46,7 @@ DEFAULT_U = {
     "dob": {"EXACT": 0.0003, "SWAPPED": 0.00002, "TYPO": 0.004, "YEAR": 0.0004, "ONE_PART": 0.018,
             "DISAGREE": 0.97728},
     "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
-    "postcode": {"EXACT": 0.0005, "SECTOR": 0.003, "TYPO": 0.0005, "DISTRICT": 0.057, "DISAGREE": 0.939},
+    "postcode": {"EXACT": 0.0005, "SECTOR": 0.003, "TYPO": 0.0025, "DISTRICT": 0.057, "DISAGREE": 0.937},
 }
 
 
@@ -135,7 +135,9 @@ def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate
     A candidate whose valid NHS number or UPN differs from the event's is a different child and
     is not scored. A profile that reads as a brother or sister (a different given name under the
     same family name: `sibling_evidence`) scores no higher than just under the review threshold,
-    so twins and siblings are never linked nor held for review on it, however much else agrees.
+    so twins and siblings are never linked nor held for review on it, however much else agrees. A
+    profile with neither name to compare is at most held for review: a date and an address alone
+    are a household's, not a child's.
     Two candidates both close to the top is ambiguity: held for review.
     """
     scored: list[tuple[float, str, tuple[str, ...]]] = []
@@ -149,6 +151,8 @@ def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate
             score = model.score(vector)
             if sibling_evidence(vector):
                 score = min(score, model.review_threshold - SIBLING_MARGIN)
+            elif vector[0] == vector[1] == MISSING:  # no name to go on (none given, or none readable)
+                score = min(score, model.link_threshold - SIBLING_MARGIN)
             if best is None or score > best[0]:
                 best = (score, vector)
         if best is not None:

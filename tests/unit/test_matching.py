@@ -46,7 +46,8 @@ def test_postcodes_lose_their_space_and_anything_not_shaped_like_a_postcode_is_u
 @pytest.mark.parametrize(("a", "b", "level"), [
     ("OLIVER", "OLIVER", "EXACT"), ("OLIVER", "OLLIE", "NICKNAME"), ("OLIVER", "OLIVRE", "FUZZY"),
     ("OLIVER", "O", "INITIAL"), ("OLIVER", "OSCAR", "DISAGREE"), ("OLIVER", "NOAH", "DISAGREE"),
-    ("", "NOAH", "MISSING"), ("MAX", "MAXIMILIAN", "NICKNAME"), ("AL", "ALFIE", "DISAGREE"),
+    ("", "NOAH", "MISSING"), ("AL", "ALFIE", "DISAGREE"),
+    ("BABYA", "BABYB", "DISAGREE"), ("TWIN1", "TWIN1", "DISAGREE"),
 ])
 def test_given_name_levels(a: str, b: str, level: str) -> None:
     assert compare_given(a, b) == level
@@ -134,7 +135,7 @@ def test_a_twin_does_not_stand_in_the_way_of_the_childs_own_record() -> None:
     assert (result.outcome, result.person_id) == (LINK, "harry")
 
 
-@pytest.mark.parametrize("name", ["OLLIE", "OLIVRE", "O", "OLI"])
+@pytest.mark.parametrize("name", ["OLLIE", "OLIVRE", "O"])
 def test_the_same_child_under_a_short_form_a_slip_or_an_initial_still_links(name: str) -> None:
     same = Profile(name, "OBRIEN", date(2014, 5, 9), "M", "LS61AB")
     assert best_match(DEFAULT_MODEL, same, [Candidate("oliver", (HOUSE,))]).outcome == LINK
