@@ -408,6 +408,26 @@ class AuditSigningBeganRow(Base):
     unsigned_through: Mapped[int] = mapped_column(BigInteger)
 
 
+class AlertBeforeSealingRow(Base):
+    """An alert at the revision it stood at when sealing began (migration 0008): the one revision of
+    it with no seal that is not a forgery. Read-only at runtime."""
+
+    __tablename__ = "alerts_before_sealing"
+
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class SealingBeganRow(Base):
+    """Where sealing began in a table without revisions (`alert_actions`: its last id then).
+    Read-only at runtime."""
+
+    __tablename__ = "sealing_began"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    through: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditTopicCursorRow(Base):
     """How far a chain written in SQL (the triage app's) has been published to `mash.audit.v1`, where
     its signed records anchor it; the outbox moves it on once the broker acknowledges."""

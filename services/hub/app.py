@@ -178,7 +178,7 @@ def _sharing(hub: Hub) -> Process:
 def _triage(hub: Hub) -> Process:
     upgrade.check(hub.sessions)  # a Faust hub's database must have its triage state moved first
     rules = Rules(load_scoring(hub.settings.triage_scoring), load_profile(hub.settings.triage_profile))
-    return Triage(hub.codec, rules, hub.sessions).process_batch
+    return Triage(hub.codec, rules, hub.sessions, keys=audit_keys(hub.settings)).process_batch
 
 
 _BUILDERS: dict[str, Callable[[Hub], Process]] = {"enrichment": _enrichment, "sharing": _sharing, "triage": _triage}

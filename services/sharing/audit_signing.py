@@ -48,6 +48,12 @@ def _mac(key: bytes, chain: str, seq: int, entry_hash: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def keyed_mac(key: bytes, *parts: str) -> str:
+    """HMAC-SHA256 over the parts, kept apart from entry signatures by its own prefix; 128 bits."""
+    message = "\x00".join(("mash-audit-shown", *parts)).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class AuditKeys:
     """The key this process signs with, and every key it accepts by id, each for one writer's chains
@@ -79,6 +85,18 @@ class AuditKeys:
 
     def sign(self, chain: str, seq: int, entry_hash: str) -> str:
         return f"{SCHEME}:{self.signing_id}:{_mac(self.signing, chain, seq, entry_hash)}"
+
+    def mac(self, *parts: str) -> str:
+        """A keyed digest of what a page shows (a value, an alert's columns), for an entry's body: it
+        binds the stored copy to what was sealed, and reveals nothing of it to those who read the trail
+        (a plain digest of a rating or a flag could be guessed by trying the few values it can take)."""
+        return keyed_mac(self.signing, *parts)
+
+    def key_of(self, signature: str | None) -> bytes | None:
+        """The held key that made a signature (to check the keyed digests in the entry it signs)."""
+        kid = (signature or "").split(":")[1:2]
+        held = self.accepted.get(kid[0]) if kid else None
+        return held[0] if held else None
 
     def problem(self, chain: str, seq: int, entry_hash: str, signature: str | None, legacy: bool = False) -> str | None:
         """Why this entry cannot be taken as written by its chain's writer; None when it can. `legacy`:

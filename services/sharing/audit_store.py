@@ -121,6 +121,25 @@ def entry_by_key(session: Session, key: str) -> Sealed | None:
     return _sealed(row, unsigned_through(session)) if row else None
 
 
+def by_keys(session: Session, keys: Sequence[str]) -> list[Sealed]:
+    """The entries recorded under these keys, in chain order (a redelivered batch's, to send again)."""
+    through = unsigned_through(session) if keys else {}
+    found = []
+    for start in range(0, len(keys), CHUNK):
+        found += [_sealed(row, through) for row in session.execute(
+            _with_sets().where(ENTRIES.c.decision_key.in_(keys[start:start + CHUNK])))]
+    return sorted(found, key=lambda e: (e.chain, e.seq))
+
+
+def with_key_suffix(session: Session, suffix: str) -> Iterator[tuple[str, Sealed]]:
+    """Every entry whose key ends so (one writer's kind of entry), with its key; for `audit verify`."""
+    through = unsigned_through(session)
+    rows = session.execute(_with_sets(ENTRIES.c.decision_key).where(ENTRIES.c.decision_key.endswith(suffix))
+                           .order_by(ENTRIES.c.chain, ENTRIES.c.seq).execution_options(yield_per=5000))
+    for row in rows:
+        yield row[0], _sealed(row, through)
+
+
 def read_chains(session: Session, batch: int = 5000) -> Iterator[Sealed]:
     """Every entry with its decision set, chain by chain in sequence order, streamed."""
     through = unsigned_through(session)

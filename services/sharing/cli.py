@@ -135,14 +135,23 @@ def _report(where: str, result: Any, elapsed: float) -> int:
 
 
 def _check_decisions(session: Any, keys: Any) -> int:
-    """The decisions the app shows and sends must be the ones its audit entries sealed."""
+    """The decisions the app shows and sends, and every other row its pages read (alerts, their
+    history, the timeline), must be what the audit trail sealed."""
+    from services.triage_app import sealed_views
     from services.triage_app.sealed_decisions import unsealed_decisions
 
     mismatches, checked = unsealed_decisions(session, keys)
     for mismatch in mismatches:
         print(f"DECISION NOT AS SEALED: {mismatch}", file=sys.stderr)
     print(f"triage decisions: {checked:,} checked against their sealed audit entries, {len(mismatches)} differ")
-    return 1 if mismatches else 0
+    shown = sealed_views.check(session, keys)
+    for mismatch in shown.mismatches:
+        print(f"SHOWN NOT AS SEALED: {mismatch}", file=sys.stderr)
+    legacy = ", ".join(f"{n:,} {what}" for what, n in sorted(shown.unsealed_legacy.items()) if n)
+    print(f"what the pages show: {', '.join(f'{n:,} {what}' for what, n in sorted(shown.checked.items())) or 'nothing'}"
+          f" checked against the trail, {len(shown.mismatches)} differ"
+          + (f" ({legacy} written before sealing began: not checked)" if legacy else ""))
+    return 1 if mismatches or shown.mismatches else 0
 
 
 def _check_anchors(settings: Any, session: Any, result: Any, keys: Any) -> int:

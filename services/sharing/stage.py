@@ -42,6 +42,7 @@ from services.sharing.decision_record import (
 )
 from services.sharing.fields import EventFields, Plan, plan_of
 from services.sharing.policy_source import PolicySource
+from services.sharing.sealed_values import value_macs
 from services.sharing.vocabulary import CONTEXT_FLAGS
 
 STAGE = "hub:sharing"
@@ -68,6 +69,7 @@ class _Item:
     entry: Sealed | None = None
     body: dict[str, Any] | None = None  # the entry's content, parsed or as just made
     records: list[dict[str, Any]] | None = None  # the decision set's per-role records
+    values: str | None = None  # the values released (JSON), made when its entry is sealed
 
 
 class Sharer:
@@ -141,7 +143,7 @@ class Sharer:
     def _seal(self, session: Session, items: list[_Item], policy_version: str) -> dict[str, str]:
         """An entry for every event: found if already made (a redelivery), else sealed now."""
         for item in items:  # a retry starts clean: nothing from a rolled-back attempt survives
-            item.entry = item.body = item.records = None
+            item.entry = item.body = item.records = item.values = None
         bases = [decision_key(item.header["event_id"]) for item in items]  # type: ignore[index]
         found, taken = self._trusted(audit_store.recorded(session, [item.header["event_id"] for item in items]))  # type: ignore[index]
         now = self.clock()
@@ -160,7 +162,8 @@ class Sharer:
                 assert decisions is not None
                 if decisions.digest not in self._stored_sets:
                     sets[decisions.digest] = decisions.text
-                entry = self._placed(decision_entry(decisions, item.header or {}, policy_version, now), entries_of)
+                entry = self._placed({**decision_entry(decisions, item.header or {}, policy_version, now),
+                                      "values_macs": self._released(item)}, entries_of)
                 item.records = decisions.records
                 fresh.setdefault(f"p{item.message.partition}", []).append((item, _free_key(base, taken), entry))
         made = self._sealed_fresh(session, fresh)
@@ -173,6 +176,7 @@ class Sharer:
         for item, base in zip(items, bases, strict=True):
             if item.entry is None:  # a repeat within the batch: its first copy's entry
                 item.entry, item.body, item.records = first[base].entry, first[base].body, first[base].records
+                item.values = first[base].values
         return sets
 
     def _trusted(self, recorded: dict[str, Sealed]) -> tuple[dict[str, Sealed], set[str]]:
@@ -206,6 +210,18 @@ class Sharer:
                 made.append(audit_store.Entry(record, entry["event_id"], key, entry["decisions_digest"],
                                               entry.get("record_id")))
         return made
+
+    def _released(self, item: _Item) -> dict[str, str]:
+        """The values the event releases, kept for its message, and their keyed digests for its entry:
+        what the timeline later holds of it is checked against them (`sealed_values`)."""
+        assert item.decisions is not None and item.fields is not None and item.header is not None
+        names = {name for d in item.decisions.records for name in d["fields_shared"]}
+        item.values = orjson.dumps(item.fields.nested(self._plan(item.decisions.text, names))).decode()
+        return value_macs(self.keys.mac, item.header["event_id"], item.values, names, item.header["occurred_at"])
+
+    def _plan(self, decisions: str, names: set[str]) -> Plan:
+        cached = self._views.get(decisions)
+        return cached[0] if cached is not None else plan_of(names)
 
     @staticmethod
     def _entries_of_records(session: Session, items: list[_Item]) -> dict[str, list[dict[str, Any]]]:
@@ -242,7 +258,7 @@ class Sharer:
                 ";".join(f"{d['recipient_role']}={d['outcome']}" for d in decisions).encode())
         plan, encoded_views, outcomes = views
         head = {**item.header, "policy_version": item.body["policy_version"], "audit_ref": f"{entry.chain}:{entry.seq}",
-                "values": orjson.dumps(fields.nested(plan)).decode()}
+                "values": item.values if item.values is not None else orjson.dumps(fields.nested(plan)).decode()}
         # The decision set rides with the first entry of the batch that names it on its chain: a
         # redelivered batch repeats it, so the topic can always be verified on its own.
         named = (entry.chain, item.body["decisions_digest"])

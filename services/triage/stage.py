@@ -20,14 +20,16 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
 from mash.models import LinkDecisionRecord
 from mash.revisions import revision_ms
-from mash.topics import ALERTS, DECISIONS, OUTCOMES, SHARED
+from mash.topics import ALERTS, AUDIT, DECISIONS, OUTCOMES, SHARED
 from services.messages import InMessage, OutMessage, dead_letter_for
+from services.sharing.audit_signing import AuditKeys
+from services.sharing.audit_topic import encoded
 from services.triage import state_store
 from services.triage.correlation import (
     AlertState,
@@ -44,6 +46,7 @@ from services.triage.correlation import (
 )
 from services.triage.scoring import indicators_of
 from services.triage.state_store import Held, StaleState
+from services.triage_store import sealed_alerts
 from services.triage_store.store import RowMoved, apply_in
 
 STAGE = "hub:triage"
@@ -100,8 +103,12 @@ class _Written:
 
 class Triage:
     def __init__(self, codec: Codec, rules: Rules, sessions: sessionmaker[Session] | None = None,
-                 clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 clock: Callable[[], int] = lambda: int(time.time() * 1000), keys: AuditKeys | None = None) -> None:
+        """`keys`: the hub's audit key, to seal every alert revision it writes (none: not sealed, for
+        tests of the decisions alone)."""
         self._linked: dict[str, tuple[str, ...]] = {}  # this batch's records: whom their revisions link to
+        self.keys = keys
+        self._sealed: list[OutMessage] = []  # this batch's alert seals, for the audit topic
         self.codec = codec
         self.rules = rules
         self.sessions = sessions
@@ -117,7 +124,7 @@ class Triage:
                 with self.sessions.begin() as session:
                     sent = self._decide(session, items)
                 break
-            except (StaleState, RowMoved) as exc:  # another writer held these rows a moment ago: read again
+            except (StaleState, RowMoved, IntegrityError) as exc:  # another writer held these rows: read again
                 if attempt == MAX_ATTEMPTS:
                     raise
                 log.info("triage state moved under this batch (%s); redoing it", type(exc).__name__,
@@ -128,7 +135,7 @@ class Triage:
                     raise
                 log.info("the database gave up this batch for another writer's; redoing it", extra={"stage": "triage"})
         stored = [("mash.stored_ms", str(self.clock()).encode())]  # committed: in the triage store from now
-        out: list[OutMessage] = []
+        out: list[OutMessage] = list(self._sealed)  # the seals first: an alert is never out before its seal
         for r in read:
             out.extend([r] if isinstance(r, OutMessage) else
                        [replace(m, headers=[*m.headers, *stored]) if m.topic == OUTCOMES else m for m in sent[id(r)]])
@@ -167,8 +174,23 @@ class Triage:
                     held[person_id].state, held[person_id].changed = state, changed
                 sent[id(item)] = [self.dead_letter(item.message, exc)]
         state_store.save(session, held)
-        apply_in(session, written.alerts, written.outcomes, written.shared, written.moves)
+        stored = apply_in(session, written.alerts, written.outcomes, written.shared, written.moves)
+        self._sealed = self._seal(session, items, stored, written.alerts)
         return sent
+
+    def _seal(self, session: Session, items: list[_Item], stored: list[dict[str, Any]],
+              alerts: list[dict[str, Any]]) -> list[OutMessage]:
+        """Each alert revision written, sealed on the batch's chain; and, for the revisions this batch
+        sends again without writing (a redelivery), their seals again: the topic has every one."""
+        if self.keys is None or not items:
+            return []
+        first = items[0].message
+        made = sealed_alerts.seal_revisions(session, self.keys, sealed_alerts.chain_for(first.topic, first.partition),
+                                            stored)
+        new = {(a["alert_id"], a["revision"]) for a in stored}
+        again = sealed_alerts.sealed_already(session, [(a["alert_id"], a["revision"]) for a in alerts
+                                                       if (a["alert_id"], a["revision"]) not in new])
+        return [OutMessage(AUDIT, entry.chain.encode(), encoded(self.codec, entry)) for entry in [*again, *made]]
 
     @staticmethod
     def persons_of(record: dict[str, Any], schema_name: str) -> tuple[str, ...]:

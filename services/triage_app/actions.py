@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,10 +22,11 @@ from services.sharing.audit_keys import audit_keys
 from services.sharing.audit_signing import AuditKeys
 from services.triage.clocks import Profile, at_risk_time, deadline
 from services.triage_app.accounts import MANAGER, WORKER, User
-from services.triage_app.sealed_decisions import seal_action
+from services.triage_app.sealed_decisions import ACTION_KIND, seal_action
 from services.triage_store.store import RAG_RANK
 
 _keys: AuditKeys | None = None
+T = TypeVar("T")
 
 
 def sign_with(keys: AuditKeys) -> None:
@@ -76,35 +77,49 @@ class Decided:
 
 
 def claim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
+    _retrying(lambda: _claim(sessions, user, alert_id, now))
+
+
+def _claim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
     with sessions.begin() as session:
         alert = _actionable(session, user, alert_id)
         if alert.claimed_by not in (None, user.username):
             raise Conflict(f"already claimed by {alert.claimed_by}")
         alert.claimed_by, alert.claimed_at = user.username, now
-        _log(session, alert_id, "claimed", user.username, "", now)
+        _log(session, alert, "claimed", user.username, "", now)
 
 
 def unclaim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
+    _retrying(lambda: _unclaim(sessions, user, alert_id, now))
+
+
+def _unclaim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
     with sessions.begin() as session:
         alert = _actionable(session, user, alert_id)
         if alert.claimed_by is None:
             return
         if alert.claimed_by != user.username and user.role != MANAGER:
             raise Refused("only the claimant or a triage manager may release a claim")
-        _log(session, alert_id, "released", user.username, f"was {alert.claimed_by}", now)
+        was = alert.claimed_by
         alert.claimed_by, alert.claimed_at = None, None
+        _log(session, alert, "released", user.username, f"was {was}", now)
 
 
 def assign(sessions: sessionmaker[Session], user: User, alert_id: str, to: str, now: datetime) -> None:
     if user.role != MANAGER:
         raise Refused("only a triage manager reassigns alerts")
+    _retrying(lambda: _assign(sessions, user, alert_id, to, now))
+
+
+def _assign(sessions: sessionmaker[Session], user: User, alert_id: str, to: str, now: datetime) -> None:
     with sessions.begin() as session:
         alert = _actionable(session, user, alert_id)
         target = session.get(UserRecord, to)
         if target is None or not target.active or target.role not in (WORKER, MANAGER):
             raise Conflict(f"{to!r} is not a triage worker or manager")
-        _log(session, alert_id, "assigned", user.username, f"to {to} (was {alert.claimed_by or 'unclaimed'})", now)
+        was = alert.claimed_by
         alert.claimed_by, alert.claimed_at = to, now
+        _log(session, alert, "assigned", user.username, f"to {to} (was {was or 'unclaimed'})", now)
 
 
 def decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: str, rationale: str,
@@ -143,7 +158,7 @@ def _decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome:
             rationale=rationale, decided_by=user.username, decided_role=user.role, rag_at_decision=alert.rag,
             decided_at=now, audit_ref=audit_ref, alert_revision=alert.revision))
         alert.decided_at = now
-        _log(session, alert_id, "decided", user.username, OUTCOMES[outcome], now)
+        _log(session, alert, "decided", user.username, OUTCOMES[outcome], now)
         return Decided(decision_id, audit_ref)
 
 
@@ -154,16 +169,18 @@ def _rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str
         if rag == alert.rag:
             raise Conflict(f"the alert is already {rag}")
         change_id = str(uuid.uuid4())
-        audit_ref = _seal(session, alert, change_id, user, now, {
-            "kind": "rating_changed", "from": alert.rag, "to": rag, "rationale": rationale})
-        _log(session, alert_id, "re-rated", user.username, f"{alert.rag} to {rag}: {rationale}", now)
-        alert.hub_rag = alert.hub_rag or alert.rag
-        alert.rag, alert.rag_rank, alert.rag_set_by, alert.rag_set_at = rag, RAG_RANK[rag], user.username, now
         started = alert.clock_started_at or alert.opened_at
         if profile is not None and started is not None:
             start = started if started.tzinfo else started.replace(tzinfo=UTC)
             alert.due_at = deadline(profile, rag, start)
             alert.at_risk_at = min(at_risk_time(profile, rag, start), alert.due_at)
+        audit_ref = _seal(session, alert, change_id, user, now, {
+            "kind": "rating_changed", "from": alert.rag, "to": rag, "rationale": rationale,
+            "due_at": _iso(alert.due_at), "at_risk_at": _iso(alert.at_risk_at)})
+        was = alert.rag
+        alert.hub_rag = alert.hub_rag or alert.rag
+        alert.rag, alert.rag_rank, alert.rag_set_by, alert.rag_set_at = rag, RAG_RANK[rag], user.username, now
+        _log(session, alert, "re-rated", user.username, f"{was} to {rag}: {rationale}", now)
         return Decided(change_id, audit_ref)
 
 
@@ -175,7 +192,7 @@ def _seal(session: Session, alert: AlertRecord, action_id: str, user: User, now:
                                                   "by": user.username, "at": now.astimezone(UTC).isoformat()})
 
 
-def _retrying(attempt: Callable[[], Decided]) -> Decided:
+def _retrying(attempt: Callable[[], T]) -> T:
     for tries in range(5):  # two writers at once may race for the chain's head: the loser retries
         try:
             return attempt()
@@ -212,5 +229,17 @@ def _actionable(session: Session, user: User, alert_id: str) -> AlertRecord:
     return alert
 
 
-def _log(session: Session, alert_id: str, action: str, actor: str, detail: str, now: datetime) -> None:
-    session.add(AlertActionRecord(alert_id=alert_id, action=action, actor=actor, detail=detail[:200], at=now))
+def _log(session: Session, alert: AlertRecord, action: str, actor: str, detail: str, now: datetime) -> None:
+    """The queue's history, each line sealed on the app's chain with who holds the alert after it."""
+    detail = detail[:200]
+    session.add(AlertActionRecord(alert_id=alert.alert_id, action=action, actor=actor, detail=detail, at=now))
+    seal_action(session, _signing_keys(), {
+        "kind": ACTION_KIND, "id": str(uuid.uuid4()), "action": action, "alert_id": alert.alert_id,
+        "person_id": alert.person_id, "alert_revision": alert.revision, "by": actor, "detail": detail,
+        "at": now.astimezone(UTC).isoformat(), "claimed_by": alert.claimed_by})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()

@@ -22,6 +22,7 @@ from services.sharing.audit_chain import Sealed, canonical, digest, seal
 from services.sharing.audit_signing import AuditKeys
 
 AUDIT_CHAIN = "triage-app"
+ACTION_KIND = "alert_action"  # a line of the queue's history: claimed, released, assigned, re-rated, decided
 CHECKED = {"outcome": "outcome", "rationale": "rationale", "decided_by": "by", "decided_role": "decided_role",
            "rag_at_decision": "rag_at_decision", "alert_id": "alert_id", "person_id": "person_id",
            "alert_revision": "alert_revision"}

@@ -39,16 +39,17 @@ class TriageStore:
         self._sessions = sessions
 
     def apply(self, alerts: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]],
-              shared: Sequence[dict[str, Any]] = (), moves: Sequence[tuple[str, str]] = ()) -> None:
+              shared: Sequence[dict[str, Any]] = (), moves: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
         with self._sessions.begin() as session:
-            apply_in(session, alerts, outcomes, shared, moves)
+            return apply_in(session, alerts, outcomes, shared, moves)
 
 
 def apply_in(session: Session, alerts: Sequence[dict[str, Any]], outcomes: Sequence[dict[str, Any]],
-             shared: Sequence[dict[str, Any]] = (), moves: Sequence[tuple[str, str]] = ()) -> None:
+             shared: Sequence[dict[str, Any]] = (), moves: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
     """Write a batch's outcomes, timeline events and alert revisions in the caller's transaction:
     one statement per kind of row (executemany), never a round trip per row. A merge moves the
-    retired person's timeline to the survivor."""
+    retired person's timeline to the survivor. The alert revisions written, as the hub made them
+    (before any rating a person set is kept over them): what the triage stage seals."""
     connection = session.connection()
     _insert_new(connection, EventOutcomeRecord, "event_id",
                 [{**o, "recorded_at": _dt(o["recorded_at"])} for o in {o["event_id"]: o for o in reversed(outcomes)}
@@ -61,7 +62,7 @@ def apply_in(session: Session, alerts: Sequence[dict[str, Any]], outcomes: Seque
                            .values(person_id=bindparam("survivor")),
                            [{"retired": r, "survivor": s} for r, s in moves])
     _supersede(connection, {r["record_id"] for r in rows if r["revision"] is not None}, fresh)
-    _upsert_alerts(connection, _latest_revisions(alerts))
+    return _upsert_alerts(connection, _latest_revisions(alerts))
 
 
 def _timeline_row(e: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +193,7 @@ def _insert_new(connection: Connection, model: Any, key: str, rows: list[dict[st
     return set(connection.execute(statement, rows).scalars())
 
 
-def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None:
+def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     table = cast(Table, AlertRecord.__table__)
     stored: dict[str, Any] = {}
     ids = [a["alert_id"] for a in alerts]
@@ -203,6 +204,7 @@ def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None
             stored[row.alert_id] = row
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
+    written: list[dict[str, Any]] = []
     for alert in alerts:
         values = {**{k: alert.get(k, HUB_DEFAULTS.get(k)) for k in HUB_COLUMNS},
                   **{k: _dt(alert[k]) for k in HUB_TIMES if alert.get(k) is not None},
@@ -210,7 +212,9 @@ def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None
         known = stored.get(alert["alert_id"])
         if known is None:
             fresh.append(values)
+            written.append(values)
         elif alert["revision"] > known.revision:
+            written.append(values)
             changed.append({**_revision_over(known, values), "seen": {
                 "seen_revision": known.revision, "seen_set_by": known.rag_set_by, "seen_rag": known.rag}})
     if fresh:
@@ -226,6 +230,7 @@ def _upsert_alerts(connection: Connection, alerts: list[dict[str, Any]]) -> None
         rows = [{**{f"p_{k}": v for k, v in row.items() if k != "seen"}, **row["seen"]} for row in group]
         if connection.execute(statement, rows).rowcount != len(rows):
             raise RowMoved("an alert changed in the triage app while the hub revised it")
+    return written
 
 
 class RowMoved(Contention):

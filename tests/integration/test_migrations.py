@@ -18,7 +18,7 @@ from mash.models import Base
 from mash.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import env_for, mash
 
-HEAD = "0007"  # the latest revision in mash/migrations/versions
+HEAD = "0008"  # the latest revision in mash/migrations/versions
 
 
 @pytest.fixture
@@ -54,6 +54,41 @@ def test_a_database_from_before_keeps_its_alerts_and_gains_the_triage_columns(ba
     with pytest.raises(DBAPIError, match="append-only"), bare.begin() as connection:
         connection.execute(text("INSERT INTO audit_decision_sets (digest, body) VALUES ('d', '[]')"))
         connection.execute(text("DELETE FROM audit_decision_sets"))
+    bare.dispose()
+
+
+def test_alerts_and_history_from_before_sealing_are_counted_not_flagged_and_nothing_new_passes_as_old(
+        bare: Engine) -> None:
+    """Migration 0008 records what stood when sealing began: those rows cannot be checked and are
+    said to be so; a revision or a history line written after without a seal is named."""
+    from sqlalchemy.orm import Session
+
+    from services.sharing.audit_signing import AuditKeys
+    from services.triage_app import sealed_views
+
+    upgrade(bare, "0007")
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    with bare.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO alerts (alert_id, person_id, revision, status, rag, rag_rank, reasons, agencies, event_ids, "
+            "opened_at, updated_at, score, indicators, scoring_version, profile, claimed_by) VALUES ('a1', 'p1', 3, "
+            "'OPEN', 'RED', 0, '[]', '[]', '[]', :now, :now, 90, '[]', '', '', 'alice')"), {"now": now})
+        connection.execute(text("INSERT INTO alert_actions (alert_id, action, actor, detail, at) "
+                                "VALUES ('a1', 'claimed', 'alice', '', :now)"), {"now": now})
+    upgrade(bare)
+    keys = AuditKeys.of(b"k" * 32)
+    with Session(bare) as session:
+        report = sealed_views.check(session, keys)
+    assert report.mismatches == []
+    assert report.unsealed_legacy == {"alerts": 1, "history lines": 1}
+    with bare.begin() as connection:
+        connection.execute(text("UPDATE alerts SET revision = 4, rag = 'GREEN' WHERE alert_id = 'a1'"))
+        connection.execute(text("INSERT INTO alert_actions (alert_id, action, actor, detail, at) "
+                                "VALUES ('a1', 'released', 'alice', '', :now)"), {"now": now})
+    with Session(bare) as session:
+        report = sealed_views.check(session, keys)
+    assert "alert a1: revision 4 has no sealed audit entry signed by the hub's key" in report.mismatches
+    assert any("history line released by alice" in m for m in report.mismatches), report.mismatches
     bare.dispose()
 
 

@@ -1,0 +1,99 @@
+"""What the timeline shows of an event, bound to the sharing entry that let it out. Pure.
+
+The sharing stage's entry names, per shared field, a keyed digest of the value it released
+(`values_macs`, keyed by the hub's audit key so the trail reveals nothing of the values), and its
+decision set names the fields each role may see. The triage store keeps the values and views the
+pages read in rows the processes may update (a later revision narrows an earlier one's views), so
+`mash audit verify` checks each row against its entry: no value changed or added, no role shown a
+field its decision did not share, and the standing revision shown whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from services.sharing.audit_chain import canonical
+
+OCCURRED = "@occurred_at"  # the event's date, shown on the timeline, sealed beside its values
+
+
+def leaves(values: Mapping[str, Any], names: set[str], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """The nested values as their dotted field names (as the sharing plan nests them), and the names
+    of any values held under no such name."""
+    found: dict[str, Any] = {}
+    stray: list[str] = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if name in names:
+            found[name] = value
+        elif isinstance(value, Mapping) and value:
+            inner, lost = leaves(value, names, f"{name}.")
+            found.update(inner)
+            stray.extend(lost)
+        else:
+            stray.append(name)
+    return found, stray
+
+
+def value_macs(mac: Callable[..., str], event_id: str, values_text: str, names: set[str],
+               occurred_at: datetime | int | None = None) -> dict[str, str]:
+    """The keyed digest of every value the event releases (as the timeline will hold it), by field."""
+    found, _ = leaves(orjson.loads(values_text or "{}"), names)
+    macs = {name: mac("value", event_id, name, canonical(value)) for name, value in found.items()}
+    if occurred_at is not None:
+        macs[OCCURRED] = mac("value", event_id, OCCURRED, str(_ms(occurred_at)))
+    return macs
+
+
+@dataclass(frozen=True)
+class ShownEvent:
+    """A timeline row as the pages read it."""
+
+    event_id: str
+    event_type: str
+    source_agency: str
+    occurred_at: datetime
+    values: str
+    views: Mapping[str, list[str]]
+    standing: bool  # the record's latest revision, not withdrawn: shown whole, as sealed
+
+
+def differences(row: ShownEvent, body: Mapping[str, Any], decisions: list[dict[str, Any]],
+                mac: Callable[..., str]) -> list[str] | None:
+    """What of the row differs from what its entry sealed; None when the entry predates sealed values."""
+    macs = body.get("values_macs")
+    if not isinstance(macs, dict):
+        return None
+    found: list[str] = []
+    for column in ("event_type", "source_agency"):
+        if getattr(row, column) != body.get(column):
+            found.append(f"{column} is {getattr(row, column)!r}, sealed as {body.get(column)!r}")
+    if OCCURRED in macs and mac("value", row.event_id, OCCURRED, str(_ms(row.occurred_at))) != macs[OCCURRED]:
+        found.append("occurred_at differs from the date sealed")
+    shared = {d["recipient_role"]: sorted(d["fields_shared"]) for d in decisions}
+    for role, fields in sorted(row.views.items()):
+        beyond = sorted(set(fields) - set(shared.get(role, ())))
+        if beyond:
+            found.append(f"role {role} is shown {', '.join(beyond)}, which its decision did not share")
+    if row.standing and {r: sorted(f) for r, f in row.views.items() if f} != {r: f for r, f in shared.items() if f}:
+        found.append("the roles' views are not the ones its decision set names")
+    values, stray = leaves(orjson.loads(row.values or "{}"), set(macs) - {OCCURRED})
+    found += [f"it holds {name}, which was not released" for name in stray]
+    found += [f"the value of {name} is not the one released" for name, value in sorted(values.items())
+              if mac("value", row.event_id, name, canonical(value)) != macs[name]]
+    missing = sorted(set(macs) - {OCCURRED} - set(values))
+    if row.standing and missing:
+        found.append(f"{', '.join(missing)} released but no longer held")
+    return found
+
+
+def _ms(value: datetime | int) -> int:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    return int(value)

@@ -1,0 +1,208 @@
+"""Every row the triage pages read, checked against what the audit trail sealed (`mash audit verify`).
+
+The processes must write the rows the pages read (alerts, their history, the timeline), so the
+database role they hold could change what a practitioner is shown: a rating lowered, a deadline
+moved, a claimant swapped, a withheld value added to a view. Each row is therefore bound to a
+signed entry: an alert revision to the hub's seal of it (`triage_store.sealed_alerts`), a person's
+rating, claim and decision to the app's (`sealed_decisions`), a timeline row to the sharing entry
+that released it (`sharing.sealed_values`). Rows from before sealing began are counted, not checked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mash.models import AlertActionRecord, AlertBeforeSealingRow, AlertRecord, SealingBeganRow, TimelineEventRecord
+from services.sharing import audit_store, sealed_values
+from services.sharing.audit_chain import Sealed, digest
+from services.sharing.audit_signing import AuditKeys, keyed_mac
+from services.sharing.decision_record import HUB_DECIDER
+from services.triage_app.sealed_decisions import ACTION_KIND, AUDIT_CHAIN
+from services.triage_store import sealed_alerts
+
+CHUNK = 500
+
+
+@dataclass
+class Report:
+    mismatches: list[str] = field(default_factory=list)
+    checked: Counter[str] = field(default_factory=Counter)
+    unsealed_legacy: Counter[str] = field(default_factory=Counter)  # written before sealing began
+
+
+@dataclass
+class _AppRecords:
+    """What the app sealed about one alert, oldest first."""
+
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    rerates: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check(session: Session, keys: AuditKeys) -> Report:
+    report = Report()
+    hub_seals = _hub_seals(session, keys)
+    app = _app_records(session, keys)
+    legacy_alerts = {(r.alert_id, r.revision) for r in session.scalars(select(AlertBeforeSealingRow))}
+    began = session.get(SealingBeganRow, "alert_actions")
+    actions_through = began.through if began is not None else 0
+    legacy_history = set(session.scalars(select(AlertActionRecord.alert_id)
+                                         .where(AlertActionRecord.id <= actions_through)).all())
+    for alert in session.scalars(select(AlertRecord).order_by(AlertRecord.alert_id)).all():
+        _check_alert(alert, hub_seals, app.get(alert.alert_id, _AppRecords()), (alert.alert_id, alert.revision)
+                     in legacy_alerts, alert.alert_id in legacy_history, report)
+    _check_history(session, app, actions_through, report)
+    _check_timeline(session, keys, report)
+    return report
+
+
+def _trusted(keys: AuditKeys, entry: Sealed) -> bool:
+    return keys.problem(entry.chain, entry.seq, entry.hash, entry.signature, entry.legacy) is None
+
+
+def _hub_seals(session: Session, keys: AuditKeys) -> dict[str, tuple[dict[str, Any], Callable[..., str] | None]]:
+    """Each alert revision's seal by its key, with the keyed digest of the key that signed it."""
+    found: dict[str, tuple[dict[str, Any], Callable[..., str] | None]] = {}
+    for key, entry in audit_store.with_key_suffix(session, f"/{sealed_alerts.SEALER}"):
+        held = keys.key_of(entry.signature)
+        if _trusted(keys, entry) and held is not None:
+            found[key] = (entry.record, partial(keyed_mac, held))
+    return found
+
+
+def _app_records(session: Session, keys: AuditKeys) -> dict[str, _AppRecords]:
+    """The app's sealed records by alert, each whole (its digest is the one its signed entry names)."""
+    found: dict[str, _AppRecords] = {}
+    for _, entry in audit_store.with_key_suffix(session, f"/{AUDIT_CHAIN}"):
+        if entry.chain != AUDIT_CHAIN or not _trusted(keys, entry) or entry.decisions is None \
+                or entry.record.get("decisions_digest") != digest(entry.decisions):
+            continue
+        record = dict(orjson.loads(entry.decisions))
+        mine = found.setdefault(str(record.get("alert_id")), _AppRecords())
+        kind = record.get("kind")
+        if kind == ACTION_KIND:
+            mine.actions.append(record)
+        elif kind == "rating_changed":
+            mine.rerates.append(record)
+        elif kind == "triage_decision":
+            mine.decisions.append(record)
+    return found
+
+
+def _check_alert(alert: AlertRecord, seals: dict[str, tuple[dict[str, Any], Callable[..., str] | None]],
+                 app: _AppRecords, legacy: bool, legacy_history: bool, report: Report) -> None:
+    report.checked["alerts"] += 1
+    problems: list[str] = []
+    if legacy:
+        report.unsealed_legacy["alerts"] += 1
+    else:
+        body, mac = seals.get(sealed_alerts.entry_key(alert.alert_id, alert.revision), (None, None))
+        problems += sealed_alerts.differences(alert, body, mac, app.rerates[-1] if app.rerates else None)
+    if not legacy_history:
+        problems += _claim_problems(alert, app.actions)
+    decided = {_ms(d.get("at") or d.get("decided_at")) for d in app.decisions}
+    if alert.decided_at is not None and _ms(alert.decided_at) not in decided and not legacy_history:
+        problems.append("it shows a decision that no sealed decision records")
+    if alert.decided_at is None and decided:
+        problems.append("a sealed decision was recorded on it, but it shows none")
+    report.mismatches += [f"alert {alert.alert_id}: {p}" for p in problems]
+
+
+def _claim_problems(alert: AlertRecord, actions: list[dict[str, Any]]) -> list[str]:
+    """Who holds the alert must be who its sealed history says holds it after its last line."""
+    last = actions[-1] if actions else {}
+    holder = last.get("claimed_by")
+    if alert.claimed_by != holder:
+        return [f"claimed by {alert.claimed_by!r}, its sealed history says {holder!r}"]
+    if holder is not None and last.get("action") in ("claimed", "assigned") and \
+            _ms(alert.claimed_at) != _ms(last.get("at")):
+        return ["claimed_at is not the time its sealed history gives"]
+    return []
+
+
+def _check_history(session: Session, app: dict[str, _AppRecords], through: int, report: Report) -> None:
+    """Each alert's history lines since sealing began: none added, removed or changed."""
+    rows: dict[str, Counter[tuple[Any, ...]]] = {}
+    for row in session.scalars(select(AlertActionRecord).where(AlertActionRecord.id > through)):
+        rows.setdefault(row.alert_id, Counter())[(row.action, row.actor, row.detail, _ms(row.at))] += 1
+        report.checked["history lines"] += 1
+    report.unsealed_legacy["history lines"] += int(session.scalar(
+        select(func.count()).select_from(AlertActionRecord).where(AlertActionRecord.id <= through)) or 0)
+    for alert_id in sorted(set(rows) | {a for a, r in app.items() if r.actions}):
+        sealed = Counter((r.get("action"), r.get("by"), r.get("detail"), _ms(r.get("at")))
+                         for r in app.get(alert_id, _AppRecords()).actions)
+        stored = rows.get(alert_id, Counter())
+        for line in sorted((stored - sealed).elements(), key=str):
+            report.mismatches.append(f"alert {alert_id}: history line {line[0]} by {line[1]} ({line[2]!r}) "
+                                     "has no sealed record")
+        for line in sorted((sealed - stored).elements(), key=str):
+            report.mismatches.append(f"alert {alert_id}: the sealed history line {line[0]} by {line[1]} "
+                                     f"({line[2]!r}) is missing")
+
+
+def _check_timeline(session: Session, keys: AuditKeys, report: Report) -> None:
+    for rows in _chunks(session):
+        entries = audit_store.recorded(session, [r.event_id for r in rows])
+        for row in rows:
+            report.checked["timeline events"] += 1
+            entry = _release(keys, entries, row.event_id)
+            if entry is None:
+                report.mismatches.append(f"timeline event {row.event_id}: no sharing entry signed by the hub's key "
+                                         "released it")
+                continue
+            held = keys.key_of(entry.signature)
+            shown = sealed_values.ShownEvent(row.event_id, row.event_type, row.source_agency, row.occurred_at,
+                                             row.values, row.views or {},
+                                             standing=row.superseded_by is None and not row.withdrawn)
+            problems = sealed_values.differences(shown, entry.record, list(orjson.loads(entry.decisions or "[]")),
+                                                 partial(keyed_mac, held) if held else _no_key)
+            if problems is None:
+                report.unsealed_legacy["timeline events"] += 1
+                continue
+            report.mismatches += [f"timeline event {row.event_id}: {p}" for p in problems]
+
+
+def _release(keys: AuditKeys, entries: dict[str, Sealed], event_id: str) -> Sealed | None:
+    """The sharing entry the event was released under: the hub's, signed, its decision set whole."""
+    base = f"{event_id}/{HUB_DECIDER}"
+    for key in sorted(k for k in entries if k == base or k.startswith(f"{base}#")):
+        entry = entries[key]
+        if _trusted(keys, entry) and entry.decisions is not None and \
+                entry.record.get("decisions_digest") == digest(entry.decisions):
+            return entry
+    return None
+
+
+def _chunks(session: Session) -> Iterator[list[TimelineEventRecord]]:
+    after = ""
+    while True:
+        rows = list(session.scalars(select(TimelineEventRecord).where(TimelineEventRecord.event_id > after)
+                                    .order_by(TimelineEventRecord.event_id).limit(CHUNK)))
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].event_id
+
+
+def _no_key(*_parts: str) -> str:
+    return ""
+
+
+def _ms(value: Any) -> int | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)

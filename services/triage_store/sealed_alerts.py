@@ -1,0 +1,117 @@
+"""Every alert revision the hub writes, sealed in the audit trail; and a stored alert checked against it.
+
+The queue and the alert page read the `alerts` table, which the processes must update (each hub
+revision; a person's claim, re-rating and decision). So the triage stage seals each revision it
+writes, in the same transaction, as an entry on a chain of its own (`alerts-<topic>-p<N>`, signed
+with the hub's key): keyed digests of its columns, so the trail shows nothing of the alert. The
+person's columns are sealed by the app (`triage_app.sealed_decisions`). `mash audit verify` then
+checks every row: a rating, score, reason, deadline or claimant changed in the database shows.
+
+The digests are three, because a rating a person set stands over the hub's later revisions: the
+columns other than the rating and its clock, the hub's rating, and the hub's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.sharing import audit_store
+from services.sharing.audit_chain import Sealed, canonical, seal
+from services.sharing.audit_signing import AuditKeys
+from services.triage_store.store import HUB_COLUMNS
+
+SEALER = "hub:triage"
+RATING = ("rag",)
+CLOCK = ("due_at", "at_risk_at")
+COLUMNS = tuple(c for c in HUB_COLUMNS if c not in RATING + CLOCK)
+
+
+def entry_key(alert_id: str, revision: int) -> str:
+    return f"{alert_id}#{revision}/{SEALER}"
+
+
+def chain_for(topic: str, partition: int) -> str:
+    """A chain per input partition (by topic), so workers holding different partitions never contend."""
+    return f"alerts-{topic.rsplit('.', 2)[-2] if topic.count('.') >= 2 else topic}-p{partition}"
+
+
+def macs(mac: Callable[..., str], alert: Mapping[str, Any]) -> dict[str, str]:
+    """The keyed digests of an alert revision's columns, as written (datetimes to the millisecond)."""
+    alert_id, revision = str(alert["alert_id"]), str(alert["revision"])
+    return {part: mac("alert", alert_id, revision, part, canonical({c: _plain(alert.get(c)) for c in columns}))
+            for part, columns in (("columns", COLUMNS), ("rating", RATING), ("clock", CLOCK))}
+
+
+def seal_revisions(session: Session, keys: AuditKeys, chain: str, written: Sequence[Mapping[str, Any]]
+                   ) -> list[Sealed]:
+    """An entry for each revision written, appended to the chain and signed; what was sealed."""
+    if not written:
+        return []
+    bodies = [{"kind": "alert_revision", "event_id": a["alert_id"], "person_id": a["person_id"],
+               "revision": a["revision"], "macs": macs(keys.mac, a)} for a in written]
+    made = []
+    for record, body in zip(seal(chain, audit_store.head(session, chain), bodies), bodies, strict=True):
+        signed = Sealed(record.chain, record.seq, record.prev_hash, record.hash, record.body, None,
+                        keys.sign(record.chain, record.seq, record.hash))
+        made.append(audit_store.Entry(signed, body["event_id"], entry_key(body["event_id"], body["revision"]),
+                                      body["macs"]["columns"]))
+    audit_store.append(session, made, {})
+    return [e.sealed for e in made]
+
+
+def sealed_already(session: Session, revisions: Sequence[tuple[str, int]]) -> list[Sealed]:
+    """The entries of revisions sealed before (a redelivered batch's): sent to the topic again."""
+    keys = [entry_key(alert_id, revision) for alert_id, revision in dict.fromkeys(revisions)]
+    return audit_store.by_keys(session, keys)
+
+
+def differences(row: Any, body: Mapping[str, Any] | None, mac: Callable[..., str] | None,
+                rerated: Mapping[str, Any] | None) -> list[str]:
+    """What of a stored alert's hub columns differs from its revision's sealed entry (pure). `rerated`:
+    the latest re-rating the app sealed for it, which must be what stands when a person's rating does."""
+    if body is None or mac is None:
+        return [f"revision {row.revision} has no sealed audit entry signed by the hub's key"]
+    sealed = body.get("macs") or {}
+    stored = {c: getattr(row, c) for c in HUB_COLUMNS}
+    person_rated = row.rag_set_by is not None
+    if person_rated:
+        stored["rag"] = row.hub_rag
+    found = []
+    wanted = macs(mac, stored)
+    if wanted["columns"] != sealed.get("columns"):
+        found.append("its reasons, score, indicators, events or times are not the ones the hub sealed")
+    if wanted["rating"] != sealed.get("rating"):
+        found.append(f"the hub's rating {'(hub_rag) ' if person_rated else ''}is not the one it sealed")
+    if not person_rated:
+        if wanted["clock"] != sealed.get("clock"):
+            found.append("its deadline or at-risk time is not the one the hub sealed")
+        if row.hub_rag is not None:
+            found.append("it keeps the hub's rating aside, but no person's rating stands")
+        return found
+    if rerated is None:
+        return [*found, f"it stands at {row.rag} set by {row.rag_set_by}, which no sealed re-rating records"]
+    expected = {"rag": rerated.get("to"), "rag_set_by": rerated.get("by"), "rag_set_at": _time(rerated.get("at"))}
+    if "due_at" in rerated:  # re-ratings sealed before their clock was are checked without it
+        expected.update(due_at=_time(rerated.get("due_at")), at_risk_at=_time(rerated.get("at_risk_at")))
+    found += [f"{column} is {getattr(row, column)!r}, the sealed re-rating says {value!r}"
+              for column, value in expected.items() if _plain(getattr(row, column)) != value]
+    return found
+
+
+def _plain(value: Any) -> Any:
+    """A column as the digest takes it: times in milliseconds (as stored, whatever the database's zone)."""
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+    return value
+
+
+def _time(value: Any) -> Any:
+    """A time as a sealed record gives it (ISO text) in milliseconds."""
+    try:
+        return _plain(datetime.fromisoformat(value)) if isinstance(value, str) else value
+    except ValueError:
+        return value
