@@ -21,7 +21,14 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mash.models import AlertActionRecord, AlertBeforeSealingRow, AlertRecord, SealingBeganRow, TimelineEventRecord
+from mash.models import (
+    AlertActionRecord,
+    AlertBeforeSealingRow,
+    AlertRecord,
+    PersonMerge,
+    SealingBeganRow,
+    TimelineEventRecord,
+)
 from services.sharing import audit_store, sealed_values
 from services.sharing.audit_chain import Sealed, digest
 from services.sharing.audit_signing import AuditKeys, keyed_mac
@@ -150,25 +157,67 @@ def _check_history(session: Session, app: dict[str, _AppRecords], through: int, 
 
 
 def _check_timeline(session: Session, keys: AuditKeys, report: Report) -> None:
+    """Each row against the entry that released it. Which revision of a record stands (shown whole,
+    the others marked amended) is taken from the entries' sealed order, not from the row's own
+    `superseded_by`, which the processes write; so is whether it was withdrawn and whose it is."""
+    merged = {retired: survivor for retired, survivor in  # a Result has keys(): dict() would misread it
+              session.execute(select(PersonMerge.retired_person_id, PersonMerge.surviving_person_id))}
+    released: dict[str, Sealed] = {}
+    records: dict[str, list[tuple[str, str]]] = {}  # record -> (sealed order, event id) of each revision held
     for rows in _chunks(session):
         entries = audit_store.recorded(session, [r.event_id for r in rows])
         for row in rows:
-            report.checked["timeline events"] += 1
             entry = _release(keys, entries, row.event_id)
+            if entry is None:
+                continue
+            released[row.event_id] = entry
+            body = entry.record
+            order = str(body.get("revision_order") or body.get("revised_at") or "")
+            records.setdefault(str(body.get("record_id") or row.event_id), []).append((order, row.event_id))
+    latest = {event: max(held)[1] for held in records.values() for _, event in held}
+    for rows in _chunks(session):
+        for row in rows:
+            report.checked["timeline events"] += 1
+            entry = released.get(row.event_id)
             if entry is None:
                 report.mismatches.append(f"timeline event {row.event_id}: no sharing entry signed by the hub's key "
                                          "released it")
                 continue
+            body = entry.record
             held = keys.key_of(entry.signature)
+            standing = latest[row.event_id] == row.event_id and not body.get("withdrawn")
             shown = sealed_values.ShownEvent(row.event_id, row.event_type, row.source_agency, row.occurred_at,
-                                             row.values, row.views or {},
-                                             standing=row.superseded_by is None and not row.withdrawn)
-            problems = sealed_values.differences(shown, entry.record, list(orjson.loads(entry.decisions or "[]")),
+                                             row.values, row.views or {}, standing=standing)
+            problems = sealed_values.differences(shown, body, list(orjson.loads(entry.decisions or "[]")),
                                                  partial(keyed_mac, held) if held else _no_key)
             if problems is None:
                 report.unsealed_legacy["timeline events"] += 1
                 continue
+            problems += _standing_problems(row, body, latest[row.event_id], _survivor(merged, str(body["person_id"])))
             report.mismatches += [f"timeline event {row.event_id}: {p}" for p in problems]
+
+
+def _standing_problems(row: TimelineEventRecord, body: dict[str, Any], latest: str, person: str) -> list[str]:
+    found = []
+    if bool(row.withdrawn) != bool(body.get("withdrawn")):
+        found.append(f"withdrawn is {bool(row.withdrawn)}, sealed as {bool(body.get('withdrawn'))}")
+    expected = None if latest == row.event_id else latest
+    if row.superseded_by != expected:
+        found.append(f"superseded_by is {row.superseded_by!r}, but the sealed order of its record's revisions "
+                     f"makes it {expected!r}")
+    if row.person_id != person:
+        found.append(f"it is on the timeline of {row.person_id}, but was released about {body.get('person_id')} "
+                     f"(now {person})")
+    return found
+
+
+def _survivor(merged: dict[str, str], person: str) -> str:
+    """Whom a person's records belong to now, through every merge since (a cycle ends where it began)."""
+    seen = {person}
+    while person in merged and merged[person] not in seen:
+        person = merged[person]
+        seen.add(person)
+    return person
 
 
 def _release(keys: AuditKeys, entries: dict[str, Sealed], event_id: str) -> Sealed | None:

@@ -160,6 +160,13 @@ def _timeline_attack(sessions: sessionmaker[Session], how: str) -> None:
             session.execute(text("UPDATE timeline_events SET views = :v WHERE event_id = :e"),
                             {"v": orjson.dumps(views).decode(), "e": row.event_id})
             return
+        elif how in ("marked amended", "moved to another child", "marked withdrawn"):
+            column, value = {"marked amended": ("superseded_by", "00000000-0000-4000-8000-00000000beef"),
+                             "moved to another child": ("person_id", "00000000-0000-4000-8000-00000000cafe"),
+                             "marked withdrawn": ("withdrawn", True)}[how]
+            session.execute(text(f"UPDATE timeline_events SET {column} = :v WHERE event_id = :e"),
+                            {"v": value, "e": row.event_id})
+            return
         elif how == "moved in time":
             session.execute(text("UPDATE timeline_events SET occurred_at = '2020-01-01 00:00:00' WHERE event_id = :e"),
                             {"e": row.event_id})
@@ -173,6 +180,9 @@ def _timeline_attack(sessions: sessionmaker[Session], how: str) -> None:
     ("value added", "which was not released"),
     ("view widened", "which its decision did not share"),
     ("moved in time", "occurred_at differs from the date sealed"),
+    ("marked amended", "but the sealed order of its record's revisions makes it None"),  # its values then hidden
+    ("moved to another child", "is on the timeline of 00000000-0000-4000-8000-00000000cafe, but was released about"),
+    ("marked withdrawn", "withdrawn is True, sealed as False"),
 ])
 def test_a_timeline_row_changed_by_the_processes_role_is_named(
         how: str, named: str, provisioned: Settings, engine: Engine, tmp_path: Path) -> None:
