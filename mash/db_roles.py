@@ -13,7 +13,8 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import make_url
 
 AUDIT_TABLES = ("audit_records", "audit_decision_sets")
-READ_ONLY_TABLES = ("alembic_version", "audit_signing_began", "alerts_before_sealing", "sealing_began")
+READ_ONLY_TABLES = ("alembic_version", "audit_signing_began", "alerts_before_sealing", "merges_before_sealing",
+                    "sealing_began")
 
 
 def runtime_role(database_url: str, owner_url: str, configured: str = "") -> str | None:

@@ -418,6 +418,16 @@ class AlertBeforeSealingRow(Base):
     revision: Mapped[int] = mapped_column(Integer)
 
 
+class MergeBeforeSealingRow(Base):
+    """A merge applied before triage sealed merges (migration 0008): whose timeline a retired child's
+    events may be on. Read-only at runtime (`person_merges` is the processes' to write)."""
+
+    __tablename__ = "merges_before_sealing"
+
+    retired_person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    surviving_person_id: Mapped[str] = mapped_column(String(36))
+
+
 class SealingBeganRow(Base):
     """Where sealing began in a table without revisions (`alert_actions`: its last id then).
     Read-only at runtime."""

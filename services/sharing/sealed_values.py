@@ -59,8 +59,9 @@ class ShownEvent:
     source_agency: str
     occurred_at: datetime
     values: str
-    views: Mapping[str, list[str]]
+    views: Any  # role -> the field names it may see, as stored (checked here, not trusted)
     standing: bool  # the record's latest revision, not withdrawn: shown whole, as sealed
+    withdrawn_fields: Any = None  # role -> field -> the date it stopped being shared, as stored
 
 
 def differences(row: ShownEvent, body: Mapping[str, Any], decisions: list[dict[str, Any]],
@@ -69,26 +70,65 @@ def differences(row: ShownEvent, body: Mapping[str, Any], decisions: list[dict[s
     macs = body.get("values_macs")
     if not isinstance(macs, dict):
         return None
-    found: list[str] = []
-    for column in ("event_type", "source_agency"):
-        if getattr(row, column) != body.get(column):
-            found.append(f"{column} is {getattr(row, column)!r}, sealed as {body.get(column)!r}")
+    found = [f"{column} is {getattr(row, column)!r}, sealed as {body.get(column)!r}"
+             for column in ("event_type", "source_agency") if getattr(row, column) != body.get(column)]
     if OCCURRED in macs and mac("value", row.event_id, OCCURRED, str(_ms(row.occurred_at))) != macs[OCCURRED]:
         found.append("occurred_at differs from the date sealed")
     shared = {d["recipient_role"]: sorted(d["fields_shared"]) for d in decisions}
-    for role, fields in sorted(row.views.items()):
+    views = _names_by_role(row.views)
+    if views is None:
+        return [*found, "its views are unreadable: not a list of field names per role"]
+    return found + _view_problems(row, views, shared) + _value_problems(row, macs, mac)
+
+
+def _view_problems(row: ShownEvent, views: dict[str, list[str]], shared: dict[str, list[str]]) -> list[str]:
+    found = []
+    for role, fields in sorted(views.items()):
         beyond = sorted(set(fields) - set(shared.get(role, ())))
         if beyond:
             found.append(f"role {role} is shown {', '.join(beyond)}, which its decision did not share")
-    if row.standing and {r: sorted(f) for r, f in row.views.items() if f} != {r: f for r, f in shared.items() if f}:
+    if row.standing and {r: sorted(f) for r, f in views.items() if f} != {r: f for r, f in shared.items() if f}:
         found.append("the roles' views are not the ones its decision set names")
-    values, stray = leaves(orjson.loads(row.values or "{}"), set(macs) - {OCCURRED})
-    found += [f"it holds {name}, which was not released" for name in stray]
+    return found + _withdrawn_problems(row.withdrawn_fields, views, shared)
+
+
+def _value_problems(row: ShownEvent, macs: dict[str, str], mac: Callable[..., str]) -> list[str]:
+    try:
+        parsed = orjson.loads(row.values or "{}")
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return ["its values are unreadable: not the JSON object the sharing stage released"]
+    values, stray = leaves(parsed, set(macs) - {OCCURRED})
+    found = [f"it holds {name}, which was not released" for name in stray]
     found += [f"the value of {name} is not the one released" for name, value in sorted(values.items())
               if mac("value", row.event_id, name, canonical(value)) != macs[name]]
     missing = sorted(set(macs) - {OCCURRED} - set(values))
     if row.standing and missing:
         found.append(f"{', '.join(missing)} released but no longer held")
+    return found
+
+
+def _names_by_role(views: Any) -> dict[str, list[str]] | None:
+    if not isinstance(views, Mapping) or not all(
+            isinstance(f, list) and all(isinstance(n, str) for n in f) for f in views.values()):
+        return None
+    return {str(role): list(fields) for role, fields in views.items()}
+
+
+def _withdrawn_problems(withdrawn: Any, views: Mapping[str, list[str]], shared: Mapping[str, list[str]]) -> list[str]:
+    """"Withdrawn on <date>" stands in a field's place only where the role was shared it and no longer is."""
+    if withdrawn is None:
+        return []
+    if not isinstance(withdrawn, Mapping) or not all(isinstance(f, Mapping) for f in withdrawn.values()):
+        return ["its withdrawn fields are unreadable"]
+    found = []
+    for role, fields in sorted(withdrawn.items()):
+        for name in sorted(fields):
+            if name not in shared.get(role, ()):
+                found.append(f"role {role} is shown {name} as withdrawn, which its decision never shared")
+            elif name in views.get(role, ()):
+                found.append(f"role {role} is shown {name} as withdrawn, which its view still holds")
     return found
 
 

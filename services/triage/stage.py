@@ -175,20 +175,22 @@ class Triage:
                 sent[id(item)] = [self.dead_letter(item.message, exc)]
         state_store.save(session, held)
         stored = apply_in(session, written.alerts, written.outcomes, written.shared, written.moves)
-        self._sealed = self._seal(session, items, stored, written.alerts)
+        self._sealed = self._seal(session, items, stored, written)
         return sent
 
     def _seal(self, session: Session, items: list[_Item], stored: list[dict[str, Any]],
-              alerts: list[dict[str, Any]]) -> list[OutMessage]:
-        """Each alert revision written, sealed on the batch's chain; and, for the revisions this batch
-        sends again without writing (a redelivery), their seals again: the topic has every one."""
+              written: _Written) -> list[OutMessage]:
+        """Each alert revision written and each merge applied, sealed on the batch's chain; and, for the
+        revisions this batch sends again without writing (a redelivery), their seals again: the topic
+        has every one."""
         if self.keys is None or not items:
             return []
         first = items[0].message
-        made = sealed_alerts.seal_revisions(session, self.keys, sealed_alerts.chain_for(first.topic, first.partition),
-                                            stored)
+        chain = sealed_alerts.chain_for(first.topic, first.partition)
+        made = sealed_alerts.seal_revisions(session, self.keys, chain, stored)
+        made += sealed_alerts.seal_merges(session, self.keys, chain, written.moves)
         new = {(a["alert_id"], a["revision"]) for a in stored}
-        again = sealed_alerts.sealed_already(session, [(a["alert_id"], a["revision"]) for a in alerts
+        again = sealed_alerts.sealed_already(session, [(a["alert_id"], a["revision"]) for a in written.alerts
                                                        if (a["alert_id"], a["revision"]) not in new])
         return [OutMessage(AUDIT, entry.chain.encode(), encoded(self.codec, entry)) for entry in [*again, *made]]
 

@@ -172,8 +172,9 @@ def _rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str
         started = alert.clock_started_at or alert.opened_at
         if profile is not None and started is not None:
             start = started if started.tzinfo else started.replace(tzinfo=UTC)
-            alert.due_at = deadline(profile, rag, start)
-            alert.at_risk_at = min(at_risk_time(profile, rag, start), alert.due_at)
+            # in UTC: the profile's clock is London's, and SQLite would keep its wall time without the offset
+            alert.due_at = deadline(profile, rag, start).astimezone(UTC)
+            alert.at_risk_at = min(at_risk_time(profile, rag, start).astimezone(UTC), alert.due_at)
         audit_ref = _seal(session, alert, change_id, user, now, {
             "kind": "rating_changed", "from": alert.rag, "to": rag, "rationale": rationale,
             "due_at": _iso(alert.due_at), "at_risk_at": _iso(alert.at_risk_at)})

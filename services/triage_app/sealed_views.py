@@ -18,14 +18,14 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mash.models import (
     AlertActionRecord,
     AlertBeforeSealingRow,
     AlertRecord,
-    PersonMerge,
+    MergeBeforeSealingRow,
     SealingBeganRow,
     TimelineEventRecord,
 )
@@ -55,35 +55,67 @@ class _AppRecords:
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
+Seal = tuple[dict[str, Any], Callable[..., str]]  # an entry's body, and the keyed digest of the key that signed it
+
+
 def check(session: Session, keys: AuditKeys) -> Report:
     report = Report()
-    hub_seals = _hub_seals(session, keys)
+    seals = _hub_seals(session, keys)
     app = _app_records(session, keys)
-    legacy_alerts = {(r.alert_id, r.revision) for r in session.scalars(select(AlertBeforeSealingRow))}
+    legacy = {r.alert_id: r.revision for r in session.scalars(select(AlertBeforeSealingRow))}
     began = session.get(SealingBeganRow, "alert_actions")
-    actions_through = began.through if began is not None else 0
-    legacy_history = set(session.scalars(select(AlertActionRecord.alert_id)
-                                         .where(AlertActionRecord.id <= actions_through)).all())
-    for alert in session.scalars(select(AlertRecord).order_by(AlertRecord.alert_id)).all():
-        _check_alert(alert, hub_seals, app.get(alert.alert_id, _AppRecords()), (alert.alert_id, alert.revision)
-                     in legacy_alerts, alert.alert_id in legacy_history, report)
-    _check_history(session, app, actions_through, report)
-    _check_timeline(session, keys, report)
+    through = began.through if began is not None else 0
+    timeline = set(session.scalars(select(TimelineEventRecord.event_id)))
+    try:
+        alerts = list(session.scalars(select(AlertRecord).order_by(AlertRecord.alert_id)))
+    except ValueError as exc:  # SQLite keeps any text in a JSON column
+        report.mismatches.append(_unreadable("alerts", exc))
+        alerts = None
+    for alert in alerts or ():
+        _check_alert(alert, seals.get(alert.alert_id, {}), app.get(alert.alert_id, _AppRecords()),
+                     legacy.get(alert.alert_id), timeline, report)
+    if alerts is not None:
+        shown = {alert.alert_id for alert in alerts}
+        for alert_id in sorted((set(seals) | {a for a, r in app.items() if r.actions}) - shown):
+            report.mismatches.append(f"alert {alert_id}: sealed in the trail, but not in the queue: deleted")
+    _check_history(session, app, through, set(legacy), report)
+    try:
+        _check_timeline(session, keys, _merges(session, keys), report)
+    except ValueError as exc:
+        report.mismatches.append(_unreadable("timeline_events", exc))
     return report
+
+
+def _unreadable(table: str, exc: Exception) -> str:
+    return (f"the {table} table holds a row that cannot be read ({type(exc).__name__}: {exc}): it was written "
+            "outside the hub; find it with SQL, and restore it from the topics or a backup")
 
 
 def _trusted(keys: AuditKeys, entry: Sealed) -> bool:
     return keys.problem(entry.chain, entry.seq, entry.hash, entry.signature, entry.legacy) is None
 
 
-def _hub_seals(session: Session, keys: AuditKeys) -> dict[str, tuple[dict[str, Any], Callable[..., str] | None]]:
-    """Each alert revision's seal by its key, with the keyed digest of the key that signed it."""
-    found: dict[str, tuple[dict[str, Any], Callable[..., str] | None]] = {}
-    for key, entry in audit_store.with_key_suffix(session, f"/{sealed_alerts.SEALER}"):
+def _hub_seals(session: Session, keys: AuditKeys) -> dict[str, dict[int, Seal]]:
+    """Each alert's sealed revisions, by revision."""
+    found: dict[str, dict[int, Seal]] = {}
+    for _, entry in audit_store.with_key_suffix(session, f"/{sealed_alerts.SEALER}"):
         held = keys.key_of(entry.signature)
-        if _trusted(keys, entry) and held is not None:
-            found[key] = (entry.record, partial(keyed_mac, held))
+        body = entry.record
+        if _trusted(keys, entry) and held is not None and isinstance(body.get("revision"), int):
+            found.setdefault(str(body.get("event_id")), {})[body["revision"]] = (body, partial(keyed_mac, held))
     return found
+
+
+def _merges(session: Session, keys: AuditKeys) -> dict[str, str]:
+    """Who each retired child became: the merges triage sealed as it applied them, and those applied
+    before sealing began (recorded by migration 0008, read-only to the processes)."""
+    merged = {retired: survivor for retired, survivor in  # a Result has keys(): dict() would misread it
+              session.execute(select(MergeBeforeSealingRow.retired_person_id,
+                                     MergeBeforeSealingRow.surviving_person_id))}
+    for _, entry in audit_store.with_key_suffix(session, f"/{sealed_alerts.MERGER}"):
+        if _trusted(keys, entry):
+            merged[str(entry.record.get("event_id"))] = str(entry.record.get("person_id"))
+    return merged
 
 
 def _app_records(session: Session, keys: AuditKeys) -> dict[str, _AppRecords]:
@@ -105,23 +137,44 @@ def _app_records(session: Session, keys: AuditKeys) -> dict[str, _AppRecords]:
     return found
 
 
-def _check_alert(alert: AlertRecord, seals: dict[str, tuple[dict[str, Any], Callable[..., str] | None]],
-                 app: _AppRecords, legacy: bool, legacy_history: bool, report: Report) -> None:
+def _check_alert(alert: AlertRecord, revisions: dict[int, Seal], app: _AppRecords, legacy_revision: int | None,
+                 timeline: set[str], report: Report) -> None:
+    """One row of the queue: the hub's latest sealed revision, as sealed, under the person's rating,
+    claim and decision the app sealed, with every event it names on the timeline."""
     report.checked["alerts"] += 1
     problems: list[str] = []
-    if legacy:
+    latest = max(revisions, default=None)
+    if latest is not None and latest > alert.revision:
+        problems.append(f"it shows revision {alert.revision}, but the hub sealed revision {latest} since: rolled back")
+    if alert.revision == legacy_revision:
         report.unsealed_legacy["alerts"] += 1
     else:
-        body, mac = seals.get(sealed_alerts.entry_key(alert.alert_id, alert.revision), (None, None))
-        problems += sealed_alerts.differences(alert, body, mac, app.rerates[-1] if app.rerates else None)
-    if not legacy_history:
+        body, mac = revisions.get(alert.revision, (None, None))
+        rerated = app.rerates[-1] if app.rerates else None
+        problems += sealed_alerts.differences(alert, body, mac, rerated)
+        if alert.rag_set_by is not None and rerated is not None:
+            problems += _escalation_problems(rerated, revisions)
+        missing = sorted(set(alert.event_ids or ()) - timeline) if isinstance(alert.event_ids, list) else []
+        problems += [f"its event {event_id} is not on the timeline: deleted" for event_id in missing]
+    if app.actions or legacy_revision is None:
         problems += _claim_problems(alert, app.actions)
     decided = {_ms(d.get("at") or d.get("decided_at")) for d in app.decisions}
-    if alert.decided_at is not None and _ms(alert.decided_at) not in decided and not legacy_history:
+    if alert.decided_at is not None and _ms(alert.decided_at) not in decided and legacy_revision is None:
         problems.append("it shows a decision that no sealed decision records")
     if alert.decided_at is None and decided:
         problems.append("a sealed decision was recorded on it, but it shows none")
     report.mismatches += [f"alert {alert.alert_id}: {p}" for p in problems]
+
+
+def _escalation_problems(rerated: dict[str, Any], revisions: dict[int, Seal]) -> list[str]:
+    """A person's rating still standing must not have been cleared by a later escalation of the hub's."""
+    at = rerated.get("alert_revision")
+    if not isinstance(at, int):
+        return []
+    rating = {revision: sealed_alerts.hub_rating(mac, body) for revision, (body, mac) in revisions.items()}
+    why = sealed_alerts.escalation_overridden(str(rerated.get("to")), rating.get(at),
+                                              [rating[r] for r in sorted(rating) if r > at])
+    return [why] if why else []
 
 
 def _claim_problems(alert: AlertRecord, actions: list[dict[str, Any]]) -> list[str]:
@@ -136,14 +189,17 @@ def _claim_problems(alert: AlertRecord, actions: list[dict[str, Any]]) -> list[s
     return []
 
 
-def _check_history(session: Session, app: dict[str, _AppRecords], through: int, report: Report) -> None:
-    """Each alert's history lines since sealing began: none added, removed or changed."""
+def _check_history(session: Session, app: dict[str, _AppRecords], through: int, legacy: set[str],
+                   report: Report) -> None:
+    """Each alert's history lines: none added, removed or changed since sealing began. Only an alert
+    that stood before then (recorded by migration 0008) may have lines from before it."""
     rows: dict[str, Counter[tuple[Any, ...]]] = {}
-    for row in session.scalars(select(AlertActionRecord).where(AlertActionRecord.id > through)):
+    for row in session.scalars(select(AlertActionRecord)):
+        if row.id <= through and row.alert_id in legacy:
+            report.unsealed_legacy["history lines"] += 1
+            continue
         rows.setdefault(row.alert_id, Counter())[(row.action, row.actor, row.detail, _ms(row.at))] += 1
         report.checked["history lines"] += 1
-    report.unsealed_legacy["history lines"] += int(session.scalar(
-        select(func.count()).select_from(AlertActionRecord).where(AlertActionRecord.id <= through)) or 0)
     for alert_id in sorted(set(rows) | {a for a, r in app.items() if r.actions}):
         sealed = Counter((r.get("action"), r.get("by"), r.get("detail"), _ms(r.get("at")))
                          for r in app.get(alert_id, _AppRecords()).actions)
@@ -156,12 +212,10 @@ def _check_history(session: Session, app: dict[str, _AppRecords], through: int, 
                                      f"({line[2]!r}) is missing")
 
 
-def _check_timeline(session: Session, keys: AuditKeys, report: Report) -> None:
+def _check_timeline(session: Session, keys: AuditKeys, merged: dict[str, str], report: Report) -> None:
     """Each row against the entry that released it. Which revision of a record stands (shown whole,
     the others marked amended) is taken from the entries' sealed order, not from the row's own
     `superseded_by`, which the processes write; so is whether it was withdrawn and whose it is."""
-    merged = {retired: survivor for retired, survivor in  # a Result has keys(): dict() would misread it
-              session.execute(select(PersonMerge.retired_person_id, PersonMerge.surviving_person_id))}
     released: dict[str, Sealed] = {}
     records: dict[str, list[tuple[str, str]]] = {}  # record -> (sealed order, event id) of each revision held
     for rows in _chunks(session):
@@ -187,7 +241,7 @@ def _check_timeline(session: Session, keys: AuditKeys, report: Report) -> None:
             held = keys.key_of(entry.signature)
             standing = latest[row.event_id] == row.event_id and not body.get("withdrawn")
             shown = sealed_values.ShownEvent(row.event_id, row.event_type, row.source_agency, row.occurred_at,
-                                             row.values, row.views or {}, standing=standing)
+                                             row.values, row.views, standing, row.withdrawn_fields)
             problems = sealed_values.differences(shown, body, list(orjson.loads(entry.decisions or "[]")),
                                                  partial(keyed_mac, held) if held else _no_key)
             if problems is None:
@@ -205,6 +259,8 @@ def _standing_problems(row: TimelineEventRecord, body: dict[str, Any], latest: s
     if row.superseded_by != expected:
         found.append(f"superseded_by is {row.superseded_by!r}, but the sealed order of its record's revisions "
                      f"makes it {expected!r}")
+    if body.get("record_id") and row.record_id != body["record_id"]:
+        found.append(f"it is filed under record {row.record_id}, released as a revision of {body['record_id']}")
     if row.person_id != person:
         found.append(f"it is on the timeline of {row.person_id}, but was released about {body.get('person_id')} "
                      f"(now {person})")

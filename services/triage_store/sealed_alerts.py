@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from services.sharing import audit_store
 from services.sharing.audit_chain import Sealed, canonical, seal
 from services.sharing.audit_signing import AuditKeys
-from services.triage_store.store import HUB_COLUMNS
+from services.triage_store.store import HUB_COLUMNS, RAG_RANK
 
 SEALER = "hub:triage"
+MERGER = "hub:merge"  # a merge as triage applied it: whose timeline a retired child's events move to
 RATING = ("rag",)
 CLOCK = ("due_at", "at_risk_at")
 COLUMNS = tuple(c for c in HUB_COLUMNS if c not in RATING + CLOCK)
@@ -63,6 +64,25 @@ def seal_revisions(session: Session, keys: AuditKeys, chain: str, written: Seque
     return [e.sealed for e in made]
 
 
+def seal_merges(session: Session, keys: AuditKeys, chain: str, moves: Sequence[tuple[str, str]]) -> list[Sealed]:
+    """An entry for each merge this batch applied (retired, survivor), once: `verify` takes whose
+    timeline an event may be on from these, not from `person_merges`, which the processes write."""
+    wanted = {f"{retired}/{MERGER}": (retired, survivor) for retired, survivor in moves}
+    done = {e.record.get("event_id") for e in audit_store.by_keys(session, list(wanted))} if wanted else set()
+    bodies = [{"kind": "person_merged", "event_id": retired, "person_id": survivor}
+              for retired, survivor in wanted.values() if retired not in done]
+    if not bodies:
+        return []
+    made = []
+    for record, body in zip(seal(chain, audit_store.head(session, chain), bodies), bodies, strict=True):
+        signed = Sealed(record.chain, record.seq, record.prev_hash, record.hash, record.body, None,
+                        keys.sign(record.chain, record.seq, record.hash))
+        made.append(audit_store.Entry(signed, body["event_id"], f"{body['event_id']}/{MERGER}",
+                                      keys.mac("merge", body["event_id"], body["person_id"])))
+    audit_store.append(session, made, {})
+    return [e.sealed for e in made]
+
+
 def sealed_already(session: Session, revisions: Sequence[tuple[str, int]]) -> list[Sealed]:
     """The entries of revisions sealed before (a redelivered batch's): sent to the topic again."""
     keys = [entry_key(alert_id, revision) for alert_id, revision in dict.fromkeys(revisions)]
@@ -81,25 +101,57 @@ def differences(row: Any, body: Mapping[str, Any] | None, mac: Callable[..., str
     if person_rated:
         stored["rag"] = row.hub_rag
     found = []
+    if row.rag_rank != RAG_RANK.get(row.rag):
+        found.append(f"its place in the queue (rag_rank {row.rag_rank}) is not its rating's ({row.rag})")
     wanted = macs(mac, stored)
     if wanted["columns"] != sealed.get("columns"):
         found.append("its reasons, score, indicators, events or times are not the ones the hub sealed")
     if wanted["rating"] != sealed.get("rating"):
         found.append(f"the hub's rating {'(hub_rag) ' if person_rated else ''}is not the one it sealed")
-    if not person_rated:
-        if wanted["clock"] != sealed.get("clock"):
-            found.append("its deadline or at-risk time is not the one the hub sealed")
-        if row.hub_rag is not None:
-            found.append("it keeps the hub's rating aside, but no person's rating stands")
-        return found
+    if person_rated:
+        return found + _person_rating_problems(row, rerated)
+    if wanted["clock"] != sealed.get("clock"):
+        found.append("its deadline or at-risk time is not the one the hub sealed")
+    if row.hub_rag is not None:
+        found.append("it keeps the hub's rating aside, but no person's rating stands")
+    return found
+
+
+def _person_rating_problems(row: Any, rerated: Mapping[str, Any] | None) -> list[str]:
+    """A person's rating standing over the hub's must be the latest re-rating the app sealed."""
     if rerated is None:
-        return [*found, f"it stands at {row.rag} set by {row.rag_set_by}, which no sealed re-rating records"]
+        return [f"it stands at {row.rag} set by {row.rag_set_by}, which no sealed re-rating records"]
     expected = {"rag": rerated.get("to"), "rag_set_by": rerated.get("by"), "rag_set_at": _time(rerated.get("at"))}
     if "due_at" in rerated:  # re-ratings sealed before their clock was are checked without it
         expected.update(due_at=_time(rerated.get("due_at")), at_risk_at=_time(rerated.get("at_risk_at")))
-    found += [f"{column} is {getattr(row, column)!r}, the sealed re-rating says {value!r}"
-              for column, value in expected.items() if _plain(getattr(row, column)) != value]
-    return found
+    return [f"{column} is {getattr(row, column)!r}, the sealed re-rating says {value!r}"
+            for column, value in expected.items() if _plain(getattr(row, column)) != value]
+
+
+def hub_rating(mac: Callable[..., str], body: Mapping[str, Any]) -> str | None:
+    """The rating a sealed revision gave (its digest tried against each of the three)."""
+    sealed = (body.get("macs") or {}).get("rating")
+    for rag in RAG_RANK:
+        if macs(mac, {"alert_id": body.get("event_id"), "revision": body.get("revision"), "rag": rag})["rating"] \
+                == sealed:
+            return rag
+    return None
+
+
+def escalation_overridden(person_rag: str, at_rerate: str | None, later: Sequence[str | None]) -> str | None:
+    """Why a person's rating can no longer stand (pure): the hub's later revisions, in order, rated the
+    child more urgently than both that person and the hub itself had (`store._revision_over`'s rule),
+    which clears it. None when it still stands."""
+    before = at_rerate
+    for rag in later:
+        if rag is None or before is None:
+            before = rag
+            continue
+        if RAG_RANK[rag] < min(RAG_RANK[person_rag], RAG_RANK[before]):
+            return (f"the hub rated it {rag} after {person_rag} was set over its {before}: that escalation clears a "
+                    "person's rating, yet the person's rating is shown")
+        before = rag
+    return None
 
 
 def _plain(value: Any) -> Any:

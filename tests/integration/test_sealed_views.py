@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import CursorResult, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
@@ -136,7 +137,8 @@ def test_a_row_the_pages_read_changed_by_the_processes_role_is_named(
     sessions, alert_ids = _worked(engine, tmp_path)
     statement, named = ATTACKS[attack]
     with sessions.begin() as session:
-        changed = session.execute(text(statement), {"first": alert_ids[0], "second": alert_ids[1]}).rowcount
+        result = session.execute(text(statement), {"first": alert_ids[0], "second": alert_ids[1]})
+        changed = cast(CursorResult[Any], result).rowcount
     assert changed == 1, f"the attack touched {changed} rows"
     code, _, err = _verify(provisioned)
     assert code == 1

@@ -1,5 +1,6 @@
 """The timeline's rows against the trail (`mash audit verify`), attacked by the processes' role after a
-real sharing and triage pass (`test_sealed_views._worked`). Strict xfails are defects found today."""
+real sharing and triage pass (`test_sealed_views._worked`). A docstring saying "was a defect": it
+failed before its fix."""
 
 from __future__ import annotations
 
@@ -38,10 +39,10 @@ def test_an_untouched_timeline_passes_and_a_swapped_event_type_is_named(
     assert code == 1 and "event_type is 'education.concern'" in err, err
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_views._check_timeline walks only the rows present: a "
-                   "released event's row DELETEd by the role leaves the child's timeline (and the alert's "
-                   "standing events) unnamed, though its sharing entry and the alert's sealed event_ids name it")
 def test_a_timeline_row_deleted_is_named(provisioned: Settings, engine: Engine, tmp_path: Path) -> None:
+    """Was a defect, fixed: sealed_views._check_timeline walks only the rows present: a released event's row DELETEd
+    by the role leaves the child's timeline (and the alert's standing events) unnamed, though its sharing entry and
+    the alert's sealed event_ids name it"""
     sessions, _ = _worked(engine, tmp_path)
     row = _rows(sessions)[0]
     with sessions.begin() as session:
@@ -49,11 +50,11 @@ def test_a_timeline_row_deleted_is_named(provisioned: Settings, engine: Engine, 
     assert _verify(provisioned)[0] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_views._check_timeline takes whose timeline a row belongs "
-                   "on from person_merges, which the processes' role may INSERT: a forged merge plus the rows "
-                   "moved puts one child's police records on another child's alert page, unnamed")
 def test_a_forged_merge_moving_one_childs_timeline_to_another_is_named(
         provisioned: Settings, engine: Engine, tmp_path: Path) -> None:
+    """Was a defect, fixed: sealed_views._check_timeline takes whose timeline a row belongs on from person_merges,
+    which the processes' role may INSERT: a forged merge plus the rows moved puts one child's police records on
+    another child's alert page, unnamed"""
     sessions, _ = _worked(engine, tmp_path)
     rows = _rows(sessions)
     victim = rows[0].person_id
@@ -68,13 +69,12 @@ def test_a_forged_merge_moving_one_childs_timeline_to_another_is_named(
     assert _verify(provisioned)[0] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: withdrawn_fields (shown as 'withdrawn on <date>' in a field's "
-                   "place, and making a row visible to a role with no view of it: views.visible_event) and "
-                   "record_id (which rows the alert page diffs as revisions of one record, 'police amended: ...') "
-                   "are in no seal: the role rewrites them on a standing row unnamed")
 @pytest.mark.parametrize("column", ["withdrawn_fields", "record_id"])
 def test_the_timeline_columns_the_page_shows_beside_values_are_checked(
         column: str, provisioned: Settings, engine: Engine, tmp_path: Path) -> None:
+    """Was a defect, fixed: withdrawn_fields (shown as 'withdrawn on <date>' in a field's place, and making a row
+    visible to a role with no view of it: views.visible_event) and record_id (which rows the alert page diffs as
+    revisions of one record, 'police amended: ...') are in no seal: the role rewrites them on a standing row unnamed"""
     sessions, _ = _worked(engine, tmp_path)
     rows = _rows(sessions)
     row = rows[0]

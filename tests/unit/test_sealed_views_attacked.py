@@ -2,8 +2,8 @@
 
 Each test drives the real write paths (the triage store's `apply_in` sealed as the triage stage
 seals it, the app's actions) on a SQLite file, then changes rows as the processes' database role
-could, and asks `sealed_views.check` what it names. Strict xfails are defects found: they fail
-today. The rest are defences that held (no false alarm on legitimate operation, or the attack named).
+could, and asks `sealed_views.check` what it names. Tests whose docstring says "was a defect" failed
+before their fix. The rest are defences that held (no false alarm on legitimate operation, or the attack named).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from services.triage_app import actions, sealed_views
 from services.triage_app.accounts import User
 from services.triage_store import sealed_alerts
 from services.triage_store.store import apply_in
-from tests.support.triage_data import NOW, add_users, alert
+from tests.support.triage_data import NOW, add_users, alert, shared
 
 KEYS = AuditKeys.of(b"k" * 48)
 ALICE = User("alice", "Alice", "triage_worker", "mash_social_worker")
@@ -48,15 +48,19 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
 
 def _hub(sessions: sessionmaker[Session], *alerts: dict[str, Any]) -> None:
     """What the triage stage does with a batch's alert revisions: store them, seal what was written."""
-    with sessions.begin() as session:
-        stored = apply_in(session, list(alerts), [], [])
+    with sessions.begin() as session:  # its events on the timeline, as triage writes them beside it
+        stored = apply_in(session, [{k: v for k, v in a.items() if k != "_events"} for a in alerts], [],
+                          [e for a in alerts for e in a.get("_events", ())])
         sealed_alerts.seal_revisions(session, KEYS, CHAIN, stored)
 
 
 def _new_alert(rag: str = "AMBER", opened: datetime = NOW) -> dict[str, Any]:
-    events = [{"event_id": "00000000-0000-4000-8000-0000000000e1", "source_agency": "POLICE"}]
-    return alert("00000000-0000-4000-8000-0000000000aa", rag, events, opened, opened + timedelta(hours=6),
-                 opened + timedelta(hours=4), 60, ["police-medium-risk"], ["police graded it medium (+30)"])
+    event = {**shared("p1", "police.public_protection_notification", "POLICE", opened, {}, {}),
+             "event_id": "00000000-0000-4000-8000-0000000000e1"}
+    events = [event]
+    return {**alert("00000000-0000-4000-8000-0000000000aa", rag, events, opened, opened + timedelta(hours=6),
+                 opened + timedelta(hours=4), 60, ["police-medium-risk"], ["police graded it medium (+30)"]),
+            "_events": events}
 
 
 def _revised(first: dict[str, Any], revision: int, rag: str, score: int) -> dict[str, Any]:
@@ -66,8 +70,11 @@ def _revised(first: dict[str, Any], revision: int, rag: str, score: int) -> dict
 
 
 def _check(sessions: sessionmaker[Session]) -> list[str]:
+    """What verify names of the queue and its history. The timeline rows written here stand in for the
+    events the alerts name, without the sharing entries that release them: the timeline itself is
+    attacked through the real sharing stage in tests/integration."""
     with sessions() as session:
-        return sealed_views.check(session, KEYS).mismatches
+        return [m for m in sealed_views.check(session, KEYS).mismatches if not m.startswith("timeline event")]
 
 
 def _sql(sessions: sessionmaker[Session], statement: str, **params: Any) -> int:
@@ -144,10 +151,9 @@ def test_a_person_rating_forged_without_a_rerating_is_named(sessions: sessionmak
 
 # ---------------------------------------------------------------- defects
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_views.check only walks the rows present: an alert row "
-                   "DELETEd by the processes' role vanishes from the queue and nothing is named, though its "
-                   "sealed revisions and history are in the trail")
 def test_an_alert_deleted_from_the_queue_is_named(sessions: sessionmaker[Session]) -> None:
+    """Was a defect (fixed): sealed_views.check only walks the rows present: an alert row DELETEd by the processes'
+    role vanishes from the queue and nothing is named, though its sealed revisions and history are in the trail"""
     first = _new_alert("RED")
     _hub(sessions, first)
     actions.claim(sessions, ALICE, first["alert_id"], NOW + timedelta(minutes=1))
@@ -155,19 +161,19 @@ def test_an_alert_deleted_from_the_queue_is_named(sessions: sessionmaker[Session
     assert _check(sessions) != []
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: rag_rank (the queue's ORDER BY, with its LIMIT) is in no seal: "
-                   "a RED alert given rank 99 sinks below every GREEN one (off a full page of the queue) unnamed")
 def test_a_red_alert_sunk_down_the_queue_by_its_rank_is_named(sessions: sessionmaker[Session]) -> None:
+    """Was a defect, fixed: rag_rank (the queue's ORDER BY, with its LIMIT) is in no seal: a RED alert given rank 99
+    sinks below every GREEN one (off a full page of the queue) unnamed"""
     first = _new_alert("RED")
     _hub(sessions, first)
     assert _sql(sessions, "UPDATE alerts SET rag_rank = 99") == 1
     assert _check(sessions) != []
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_views._check_alert checks a row against the seal of the "
-                   "revision the row itself names: rolling the whole row back to an earlier sealed revision (the "
-                   "hub's escalation to RED undone, its older deadline back) matches that revision's seal")
 def test_an_alert_rolled_back_to_an_earlier_sealed_revision_is_named(sessions: sessionmaker[Session]) -> None:
+    """Was a defect, fixed: sealed_views._check_alert checks a row against the seal of the revision the row itself
+    names: rolling the whole row back to an earlier sealed revision (the hub's escalation to RED undone, its older
+    deadline back) matches that revision's seal"""
     first = _new_alert("AMBER")
     _hub(sessions, first)
     with sessions() as session:
@@ -185,11 +191,11 @@ def test_an_alert_rolled_back_to_an_earlier_sealed_revision_is_named(sessions: s
     assert _check(sessions) != []
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_alerts.differences accepts any row that looks like a "
-                   "person's rating kept over the hub's (rag_set_by, hub_rag = the hub's sealed rating, the "
-                   "re-rating's clock) without checking store._revision_over's rule: the hub's escalation to RED "
-                   "over a person's GREEN can be rewritten back to GREEN with the old deadline, unnamed")
 def test_the_hubs_escalation_over_a_persons_rating_undone_is_named(sessions: sessionmaker[Session]) -> None:
+    """Was a defect, fixed: sealed_alerts.differences accepts any row that looks like a person's rating kept over
+    the hub's (rag_set_by, hub_rag = the hub's sealed rating, the re-rating's clock) without checking
+    store._revision_over's rule: the hub's escalation to RED over a person's GREEN can be rewritten back to GREEN
+    with the old deadline, unnamed"""
     first = _new_alert("AMBER")
     _hub(sessions, first)
     actions.claim(sessions, ALICE, first["alert_id"], NOW + timedelta(minutes=1))
@@ -208,12 +214,12 @@ def test_the_hubs_escalation_over_a_persons_rating_undone_is_named(sessions: ses
     assert _check(sessions) != []
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_views.check takes any alert_actions row with id <= "
-                   "sealing_began.through as legacy, and an alert with such a row escapes the claim and decision "
-                   "checks: the role INSERTs a line with id 0 (or -1) and may then set decided_at (the alert leaves "
-                   "the queue) or claimed_by (it leaves other workers' queues); verify exits 0")
 def test_a_history_line_inserted_with_a_low_id_does_not_make_an_alert_legacy(
         sessions: sessionmaker[Session]) -> None:
+    """Was a defect, fixed: sealed_views.check takes any alert_actions row with id <= sealing_began.through as
+    legacy, and an alert with such a row escapes the claim and decision checks: the role INSERTs a line with id 0
+    (or -1) and may then set decided_at (the alert leaves the queue) or claimed_by (it leaves other workers'
+    queues); verify exits 0"""
     first = _new_alert("RED")
     _hub(sessions, first)
     _sql(sessions, "INSERT INTO alert_actions (id, alert_id, action, actor, detail, at) "
@@ -226,11 +232,11 @@ def test_a_history_line_inserted_with_a_low_id_does_not_make_an_alert_legacy(
 SUMMER = datetime(2026, 6, 24, 5, 0, tzinfo=UTC)  # a Wednesday, 06:00 in London (BST): before the working day
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT (false alarm, and a wrong deadline shown): actions._rerate stores "
-                   "clocks.deadline()'s Europe/London-aware time; SQLite keeps its wall time without the offset, "
-                   "read back as UTC, so in summer a legitimate working-hours re-rating is an hour off its seal "
-                   "(verify names it) and the page shows its deadline an hour late")
 def test_a_working_hours_rerating_in_summer_on_sqlite_is_not_a_false_alarm(sessions: sessionmaker[Session]) -> None:
+    """Was a defect, fixed (false alarm, and a wrong deadline shown): actions._rerate stores clocks.deadline()'s
+    Europe/London-aware time; SQLite keeps its wall time without the offset, read back as UTC, so in summer a
+    legitimate working-hours re-rating is an hour off its seal (verify names it) and the page shows its deadline an
+    hour late"""
     first = _new_alert("RED", opened=SUMMER)
     _hub(sessions, first)
     actions.claim(sessions, ALICE, first["alert_id"], SUMMER + timedelta(minutes=1))
@@ -258,30 +264,29 @@ def test_the_released_values_as_stored_pass() -> None:
     assert sealed_values.differences(shown, body, decisions, KEYS.mac) == []
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_values.differences orjson.loads the row's values "
-                   "unguarded: a row the role made unreadable crashes `mash audit verify` (every other finding "
-                   "unprinted) instead of being named")
 @pytest.mark.parametrize("values", ["{not json", "null", "[1, 2]", '"text"'])
 def test_unreadable_values_are_reported_not_raised(values: str) -> None:
+    """Was a defect, fixed: sealed_values.differences orjson.loads the row's values unguarded: a row the role made
+    unreadable crashes `mash audit verify` (every other finding unprinted) instead of being named"""
     body, decisions = _released()
     found = sealed_values.differences(_shown(values, {"mash_social_worker": ["payload.risk_grading"]}), body,
                                       decisions, KEYS.mac)
     assert found
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_values.differences takes each role's view as a list: a "
-                   "view of null (or a view map that is not a map) crashes verify instead of being named")
 def test_a_null_view_is_reported_not_raised() -> None:
+    """Was a defect, fixed: sealed_values.differences takes each role's view as a list: a view of null (or a view
+    map that is not a map) crashes verify instead of being named"""
     body, decisions = _released()
     found = sealed_values.differences(_shown('{"payload": {"risk_grading": "HIGH"}}', {"mash_social_worker": None}),
                                       body, decisions, KEYS.mac)
     assert found
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sealed_views.check loads every alerts row through the ORM: a "
-                   "JSON column the role made unreadable (SQLite keeps any text) raises out of verify")
 def test_an_alert_with_unreadable_json_is_reported_not_raised(sessions: sessionmaker[Session]) -> None:
+    """Was a defect, fixed: sealed_views.check loads every alerts row through the ORM: a JSON column the role made
+    unreadable (SQLite keeps any text) raises out of verify"""
     first = _new_alert("RED")
     _hub(sessions, first)
     _sql(sessions, "UPDATE alerts SET reasons = '{not json'")
-    assert any("reasons" in m or "not the ones the hub sealed" in m for m in _check(sessions))
+    assert any("the alerts table holds a row that cannot be read" in m for m in _check(sessions))
