@@ -49,7 +49,7 @@ def differences(row: TriageDecisionRecord, sealed_record: dict[str, Any] | None,
              for column, key in checked.items() if getattr(row, column) != sealed_record.get(key)]
     if sealed_record.get("kind") != "triage_decision" or sealed_record.get("id") != row.decision_id:
         found.append("its audit entry is not this decision's")
-    if _moment(row.decided_at) != _moment(sealed_record.get("at")):
+    if moment(row.decided_at) != moment(sealed_record.get("at")):
         found.append(f"decided_at is {row.decided_at}, sealed as {sealed_record.get('at')}")
     return found
 
@@ -98,7 +98,8 @@ def unsealed_decisions(session: Session, keys: AuditKeys) -> tuple[list[str], in
     return mismatches, checked
 
 
-def _moment(value: Any) -> datetime | None:
+def moment(value: Any) -> datetime | None:
+    """A time as a row or a sealed record gives it (ISO text, or naive from SQLite: UTC), zoned."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -33,7 +32,7 @@ from services.sharing import audit_store, sealed_values
 from services.sharing.audit_chain import Sealed, digest
 from services.sharing.audit_signing import AuditKeys, keyed_mac
 from services.sharing.decision_record import HUB_DECIDER
-from services.triage_app.sealed_decisions import ACTION_KIND, AUDIT_CHAIN
+from services.triage_app.sealed_decisions import ACTION_KIND, AUDIT_CHAIN, moment
 from services.triage_store import sealed_alerts
 
 CHUNK = 500
@@ -303,11 +302,5 @@ def _no_key(*_parts: str) -> str:
 
 
 def _ms(value: Any) -> int | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+    zoned = moment(value)
+    return None if zoned is None else int(zoned.timestamp() * 1000)

@@ -199,15 +199,15 @@ def test_claim_then_decide_records_an_audited_decision_and_closes_the_alert(
     assert stale.status_code == 409 and "changed while you were looking at it" in stale.json()["detail"]
     with sessions() as session:
         assert session.scalars(select(TriageDecisionRecord)).all() == []  # nothing recorded on a stale view
-    response = alice.post(f"{url}/decision", json=decision)
-    assert response.status_code == 200 and "triage-app:1" in response.json()["result"]
+    response = alice.post(f"{url}/decision", json=decision)  # entry 1 is the claim's history line
+    assert response.status_code == 200 and "triage-app:2" in response.json()["result"]
     assert alice.post(f"{url}/decision", json=decision).status_code == 409
     assert ruby not in [a["alert_id"] for a in alice.get("/api/alerts").json()["alerts"]]
     with sessions() as session:
         (row,) = session.scalars(select(TriageDecisionRecord)).all()
         assert (row.decided_by, row.outcome, row.published_at) == ("alice", "STRATEGY_DISCUSSION_S47", None)
         result = verify(audit_store.read_chains(session))
-        assert result.broken is None and result.heads["triage-app"].seq == 1
+        assert result.broken is None and result.heads["triage-app"].seq == 3  # claimed, the decision, decided
         assert [a.action for a in session.scalars(select(AlertActionRecord).order_by(AlertActionRecord.id))] == [
             "claimed", "decided"]
     page = client_for("mo").get(f"/alerts/{ruby}").text
@@ -272,7 +272,7 @@ def test_a_person_may_lower_a_rating_on_the_record_and_only_new_urgency_from_the
     store.apply([{**sam, "revision": 2, "rag": "RED"}], [])  # new information: the hub now rates it RED
     assert mo.get(f"/api/alerts/{sam['alert_id']}").json()["rag"] == "RED"
     with sessions() as session:
-        assert verify(audit_store.read_chains(session)).heads["triage-app"].seq == 2
+        assert verify(audit_store.read_chains(session)).heads["triage-app"].seq == 4  # each: change, history line
         actions = [a.detail for a in session.scalars(select(AlertActionRecord).where(
             AlertActionRecord.action == "re-rated"))]
     assert actions[0] == "RED to AMBER: Perpetrator in custody; the child is safe tonight."
@@ -291,7 +291,7 @@ def test_the_auditor_reads_why_an_event_was_shared_and_app_entries_do_not_break_
     assert page.status_code == 200 and "No sharing decisions are recorded for this event." in page.text
     assert auditor.get(f"/audit/events/{ruby['alert_id']}").status_code == 200  # the app's own entry is skipped
     audit = auditor.get("/audit")  # that a decision was made, by whom, when: the rationale is not the auditor's
-    assert audit.status_code == 200 and "Agreed." not in audit.text and "triage-app:1" in audit.text
+    assert audit.status_code == 200 and "Agreed." not in audit.text and "triage-app:2" in audit.text
     assert "early help" in audit.text and "alice" in audit.text
     assert "Agreed." in client_for("mo").get("/audit").text
     assert alice.get(f"/audit/events/{ruby['alert_id']}").status_code == 403

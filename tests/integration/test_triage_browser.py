@@ -93,7 +93,7 @@ def test_a_worker_sees_the_red_alert_first_opens_it_claims_it_and_records_a_deci
     page.get_by_label("strategy discussion / section 47 enquiry").check()
     page.locator("#rationale").fill("High-risk domestic abuse and an injury pattern: strategy discussion today.")
     page.locator("#decide").click()
-    expect(page.locator(".notice")).to_contain_text("decision recorded (triage-app:1)")
+    expect(page.locator(".notice")).to_contain_text("decision recorded (triage-app:2)")
     expect(page.locator(".decision-record")).to_contain_text("strategy discussion")
     page.screenshot(path=str(SHOTS / f"alert-{suffix}.png"), full_page=True)
     assert dialogs == []

@@ -97,7 +97,7 @@ def test_a_decision_in_the_app_reaches_the_hub_and_closes_the_alert(
     (message,) = sent  # the decision, once
     record, _ = Codec().decode(message.value)
     assert (record["alert_id"], record["outcome"], record["decided_by"]) == (alert_id, "EARLY_HELP", "alice")
-    assert record["audit_ref"] == "triage-app:1"
+    assert record["audit_ref"] == "triage-app:2"  # after the claim's sealed history line
 
 
 def _first_red(engine: Engine) -> str | None:
