@@ -18,10 +18,12 @@ sequence number then (`audit_signing_began`). Any other unsigned entry is refuse
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 SCHEME = "hmac-sha256"
 MIN_KEY_BYTES = 32
@@ -49,9 +51,28 @@ def _mac(key: bytes, chain: str, seq: int, entry_hash: str) -> str:
 
 
 def keyed_mac(key: bytes, *parts: str) -> str:
-    """HMAC-SHA256 over the parts, kept apart from entry signatures by its own prefix; 128 bits."""
-    message = "\x00".join(("mash-audit-shown", *parts)).encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+    """A keyed BLAKE2b (a MAC in its own right) under a subkey kept apart from entry signatures; 128 bits."""
+    mac = _keyed(key).copy()
+    mac.update("\x00".join(parts).encode())
+    return str(mac.hexdigest())
+
+
+def keyed_macs(key: bytes, prefix: Sequence[str], items: Iterable[tuple[str, str]]) -> list[str]:
+    """`keyed_mac(key, *prefix, name, text)` for each (name, text), the prefix hashed once: the sharing
+    stage makes one per released value of every event."""
+    start = _keyed(key).copy()
+    start.update(("\x00".join(prefix) + "\x00").encode())
+    out = []
+    for name, text in items:
+        mac = start.copy()
+        mac.update(f"{name}\x00{text}".encode())
+        out.append(mac.hexdigest())
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _keyed(key: bytes) -> Any:
+    return hashlib.blake2b(key=hashlib.sha256(b"mash-audit-shown\x00" + key).digest(), digest_size=16)
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,9 @@ class AuditKeys:
         binds the stored copy to what was sealed, and reveals nothing of it to those who read the trail
         (a plain digest of a rating or a flag could be guessed by trying the few values it can take)."""
         return keyed_mac(self.signing, *parts)
+
+    def macs(self, prefix: Sequence[str], items: Iterable[tuple[str, str]]) -> list[str]:
+        return keyed_macs(self.signing, prefix, items)
 
     def key_of(self, signature: str | None) -> bytes | None:
         """The held key that made a signature (to check the keyed digests in the entry it signs)."""

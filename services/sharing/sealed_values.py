@@ -1,7 +1,7 @@
 """What the timeline shows of an event, bound to the sharing entry that let it out. Pure.
 
 The sharing stage's entry names, per shared field, a keyed digest of the value it released
-(`values_macs`, keyed by the hub's audit key so the trail reveals nothing of the values), and its
+(`values_mac`, keyed by the hub's audit key so the trail reveals nothing of the values), and its
 decision set names the fields each role may see. The triage store keeps the values and views the
 pages read in rows the processes may update (a later revision narrows an earlier one's views), so
 `mash audit verify` checks each row against its entry: no value changed or added, no role shown a
@@ -10,7 +10,7 @@ field its decision did not share, and the standing revision shown whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,7 @@ def leaves(values: Mapping[str, Any], names: set[str], prefix: str = "") -> tupl
         name = f"{prefix}{key}"
         if name in names:
             found[name] = value
-        elif isinstance(value, Mapping) and value:
+        elif isinstance(value, Mapping):  # a section (empty when the event had none of its fields)
             inner, lost = leaves(value, names, f"{name}.")
             found.update(inner)
             stray.extend(lost)
@@ -40,14 +40,35 @@ def leaves(values: Mapping[str, Any], names: set[str], prefix: str = "") -> tupl
     return found, stray
 
 
-def value_macs(mac: Callable[..., str], event_id: str, values_text: str, names: set[str],
-               occurred_at: datetime | int | None = None) -> dict[str, str]:
-    """The keyed digest of every value the event releases (as the timeline will hold it), by field."""
-    found, _ = leaves(orjson.loads(values_text or "{}"), names)
-    macs = {name: mac("value", event_id, name, canonical(value)) for name, value in found.items()}
-    if occurred_at is not None:
-        macs[OCCURRED] = mac("value", event_id, OCCURRED, str(_ms(occurred_at)))
-    return macs
+MAC_CHARS = 16  # 64 bits a value: guessing one needs the key, and a wrong guess shows
+ABSENT = "-" * MAC_CHARS  # a field released to some role that the event did not have
+
+
+def sealed_values(macs: Callable[[Sequence[str], Iterable[tuple[str, str]]], list[str]], event_id: str,
+                  values: Mapping[str, Any], names: set[str], occurred_at: datetime | int) -> str:
+    """The keyed digest of every value the event releases (`AuditKeys.macs`), packed in the order of
+    `order(names)`: over each value's canonical JSON, which is the same for the value as released
+    and as the timeline later holds it (parsed back); `differences` checks each with
+    `mac("value", event_id, name, text)`. Packed, because the sharing stage seals one per field of
+    every event: the entry stays small."""
+    found, _ = leaves(values, names)
+    items = [(name, canonical(found[name])) for name in sorted(names) if name in found]
+    items.append((OCCURRED, str(_ms(occurred_at))))
+    made = dict(zip((name for name, _ in items), macs(("value", event_id), items), strict=True))
+    return "".join(made[name][:MAC_CHARS] if name in made else ABSENT for name in order(names))
+
+
+def order(names: Iterable[str]) -> list[str]:
+    return [*sorted(set(names)), OCCURRED]
+
+
+def unpacked(packed: str, names: Iterable[str]) -> dict[str, str] | None:
+    """Each released field's digest by name (absent ones left out); None if it does not fit the names."""
+    fields = order(names)
+    if len(packed) != MAC_CHARS * len(fields):
+        return None
+    cut = {name: packed[n * MAC_CHARS:(n + 1) * MAC_CHARS] for n, name in enumerate(fields)}
+    return {name: mac for name, mac in cut.items() if mac != ABSENT}
 
 
 @dataclass(frozen=True)
@@ -67,14 +88,17 @@ class ShownEvent:
 def differences(row: ShownEvent, body: Mapping[str, Any], decisions: list[dict[str, Any]],
                 mac: Callable[..., str]) -> list[str] | None:
     """What of the row differs from what its entry sealed; None when the entry predates sealed values."""
-    macs = body.get("values_macs")
-    if not isinstance(macs, dict):
+    packed = body.get("values_mac")
+    if not isinstance(packed, str):
         return None
+    shared = {d["recipient_role"]: sorted(d["fields_shared"]) for d in decisions}
+    macs = unpacked(packed, {name for fields in shared.values() for name in fields})
+    if macs is None:
+        return ["its sealed values do not fit the fields its decision set released"]
     found = [f"{column} is {getattr(row, column)!r}, sealed as {body.get(column)!r}"
              for column in ("event_type", "source_agency") if getattr(row, column) != body.get(column)]
-    if OCCURRED in macs and mac("value", row.event_id, OCCURRED, str(_ms(row.occurred_at))) != macs[OCCURRED]:
+    if _mac(mac, row.event_id, OCCURRED, str(_ms(row.occurred_at))) != macs.get(OCCURRED):
         found.append("occurred_at differs from the date sealed")
-    shared = {d["recipient_role"]: sorted(d["fields_shared"]) for d in decisions}
     views = _names_by_role(row.views)
     if views is None:
         return [*found, "its views are unreadable: not a list of field names per role"]
@@ -102,7 +126,7 @@ def _value_problems(row: ShownEvent, macs: dict[str, str], mac: Callable[..., st
     values, stray = leaves(parsed, set(macs) - {OCCURRED})
     found = [f"it holds {name}, which was not released" for name in stray]
     found += [f"the value of {name} is not the one released" for name, value in sorted(values.items())
-              if mac("value", row.event_id, name, canonical(value)) != macs[name]]
+              if _mac(mac, row.event_id, name, canonical(value)) != macs[name]]
     missing = sorted(set(macs) - {OCCURRED} - set(values))
     if row.standing and missing:
         found.append(f"{', '.join(missing)} released but no longer held")
@@ -130,6 +154,10 @@ def _withdrawn_problems(withdrawn: Any, views: Mapping[str, list[str]], shared: 
             elif name in views.get(role, ()):
                 found.append(f"role {role} is shown {name} as withdrawn, which its view still holds")
     return found
+
+
+def _mac(mac: Callable[..., str], event_id: str, name: str, text: str) -> str:
+    return mac("value", event_id, name, text)[:MAC_CHARS]
 
 
 def _ms(value: datetime | int) -> int:

@@ -42,7 +42,7 @@ from services.sharing.decision_record import (
 )
 from services.sharing.fields import EventFields, Plan, plan_of
 from services.sharing.policy_source import PolicySource
-from services.sharing.sealed_values import value_macs
+from services.sharing.sealed_values import sealed_values
 from services.sharing.vocabulary import CONTEXT_FLAGS
 
 STAGE = "hub:sharing"
@@ -163,7 +163,7 @@ class Sharer:
                 if decisions.digest not in self._stored_sets:
                     sets[decisions.digest] = decisions.text
                 entry = self._placed({**decision_entry(decisions, item.header or {}, policy_version, now),
-                                      "values_macs": self._released(item)}, entries_of)
+                                      "values_mac": self._released(item)}, entries_of)
                 item.records = decisions.records
                 fresh.setdefault(f"p{item.message.partition}", []).append((item, _free_key(base, taken), entry))
         made = self._sealed_fresh(session, fresh)
@@ -211,13 +211,14 @@ class Sharer:
                                               entry.get("record_id")))
         return made
 
-    def _released(self, item: _Item) -> dict[str, str]:
+    def _released(self, item: _Item) -> str:
         """The values the event releases, kept for its message, and their keyed digests for its entry:
         what the timeline later holds of it is checked against them (`sealed_values`)."""
         assert item.decisions is not None and item.fields is not None and item.header is not None
         names = {name for d in item.decisions.records for name in d["fields_shared"]}
-        item.values = orjson.dumps(item.fields.nested(self._plan(item.decisions.text, names))).decode()
-        return value_macs(self.keys.mac, item.header["event_id"], item.values, names, item.header["occurred_at"])
+        nested = item.fields.nested(self._plan(item.decisions.text, names))
+        item.values = orjson.dumps(nested).decode()
+        return sealed_values(self.keys.macs, item.header["event_id"], nested, names, item.header["occurred_at"])
 
     def _plan(self, decisions: str, names: set[str]) -> Plan:
         cached = self._views.get(decisions)

@@ -253,8 +253,8 @@ def _shown(values: str, views: dict[str, Any]) -> sealed_values.ShownEvent:
 
 def _released() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     names = {"payload.risk_grading"}
-    macs = sealed_values.value_macs(KEYS.mac, "e1", '{"payload": {"risk_grading": "HIGH"}}', names, NOW)
-    body = {"event_type": "police.public_protection_notification", "source_agency": "POLICE", "values_macs": macs}
+    packed = sealed_values.sealed_values(KEYS.macs, "e1", {"payload": {"risk_grading": "HIGH"}}, names, NOW)
+    body = {"event_type": "police.public_protection_notification", "source_agency": "POLICE", "values_mac": packed}
     return body, [{"recipient_role": "mash_social_worker", "fields_shared": sorted(names)}]
 
 
