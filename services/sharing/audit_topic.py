@@ -12,11 +12,11 @@ from services.sharing.audit_chain import Sealed
 AUDIT_SCHEMA = "uk.mash.hub.AuditRecord"
 
 
-def encoded(codec: Codec, entry: Sealed, decisions: str | None = None) -> bytes:
+def encoded(codec: Codec, entry: Sealed, decisions: str | None = None, check_types: bool = False) -> bytes:
     """An entry as a record of the topic (its decision set with it when named, for the topic alone to verify)."""
     return codec.encode({"chain": entry.chain, "seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
                          "body": entry.body, "decisions": decisions, "signature": entry.signature},
-                        AUDIT_SCHEMA, check_types=False)
+                        AUDIT_SCHEMA, check_types=check_types)
 
 
 def read_topic(bootstrap: str, topic: str, codec: Codec, timeout_s: float = 30.0,

@@ -32,6 +32,7 @@ from services.sharing import audit_store
 from services.sharing.audit_chain import Sealed, digest, seal
 from services.sharing.audit_keys import audit_keys
 from services.sharing.audit_signing import AuditKeys
+from services.sharing.audit_topic import encoded
 from services.sharing.decide import EventFacts, decide_all, decision_inputs
 from services.sharing.decision_record import (
     DecisionSet,
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 ENRICHED_SCHEMA = "uk.mash.hub.EnrichedEvent"
 MERGED_SCHEMA = "uk.mash.hub.PersonMerged"
 SHARED_SCHEMA = "uk.mash.hub.SharedEvent"
-AUDIT_SCHEMA = "uk.mash.hub.AuditRecord"
 MAX_ATTEMPTS = 5
 CACHE_LIMIT = 10_000  # kinds of event remembered with their decisions
 
@@ -263,14 +263,12 @@ class Sharer:
         # The decision set rides with the first entry of the batch that names it on its chain: a
         # redelivered batch repeats it, so the topic can always be verified on its own.
         named = (entry.chain, item.body["decisions_digest"])
-        audit = {"chain": entry.chain, "seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
-                 "body": entry.body, "decisions": None if named in sets_sent else entry.decisions,
-                 "signature": entry.signature}
+        audit = encoded(self.codec, entry, None if named in sets_sent else entry.decisions)
         sets_sent.add(named)
         return [OutMessage(SHARED, item.header["person_id"].encode(),
                            self.codec.encode_with_last_field(head, SHARED_SCHEMA, encoded_views),
                            [("mash.sharing", outcomes)]),
-                OutMessage(AUDIT, entry.chain.encode(), self.codec.encode(audit, AUDIT_SCHEMA, check_types=False))]
+                OutMessage(AUDIT, entry.chain.encode(), audit)]
 
 
 def _set_problem(entry: Sealed) -> str | None:

@@ -187,8 +187,8 @@ class Triage:
             return []
         first = items[0].message
         chain = sealed_alerts.chain_for(first.topic, first.partition)
-        made = sealed_alerts.seal_revisions(session, self.keys, chain, stored)
-        made += sealed_alerts.seal_merges(session, self.keys, chain, written.moves)
+        made = sealed_alerts.append_signed(session, self.keys, chain, [
+            *sealed_alerts.revisions(self.keys, stored), *sealed_alerts.merges(session, self.keys, written.moves)])
         new = {(a["alert_id"], a["revision"]) for a in stored}
         again = sealed_alerts.sealed_already(session, [(a["alert_id"], a["revision"]) for a in written.alerts
                                                        if (a["alert_id"], a["revision"]) not in new])

@@ -24,14 +24,13 @@ from mash.codec import Codec
 from mash.health import broker_answers
 from mash.models import AuditTopicCursorRow, MatchReview, TriageDecisionRecord
 from mash.settings import get_settings
-from services.sharing import audit_store
+from services.sharing import audit_store, audit_topic
 from services.sharing.audit_keys import audit_keys
 from services.sharing.audit_signing import AuditKeys
 from services.triage_app import sealed_decisions
 
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
 ANSWER_SCHEMA = "uk.mash.hub.MatchAnswer"
-AUDIT_SCHEMA = "uk.mash.hub.AuditRecord"
 BATCH = 500
 CONNECT_TIMEOUT_MS = 5_000  # finding the cluster, and waiting for a topic's metadata in send()
 REQUEST_TIMEOUT_MS = 10_000
@@ -106,9 +105,7 @@ class Outbox:
                 metrics.AUDIT_UNTRUSTED.inc()
                 after = 0
             entries = audit_store.read_chain_after(session, chain, after, BATCH)
-            messages = [(chain, self._codec.encode({
-                "chain": e.chain, "seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "body": e.body,
-                "decisions": e.decisions, "signature": e.signature}, AUDIT_SCHEMA)) for e in entries]
+            messages = [(chain, audit_topic.encoded(self._codec, e, e.decisions, check_types=True)) for e in entries]
             acknowledged = self._send(self._audit_topic, messages)
             published = next((n for n, sent in enumerate(acknowledged) if not sent), len(acknowledged))
             if published:  # the acknowledged run from the start: the rest go next time, in order

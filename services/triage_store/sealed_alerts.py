@@ -47,40 +47,45 @@ def macs(mac: Callable[..., str], alert: Mapping[str, Any]) -> dict[str, str]:
             for part, columns in (("columns", COLUMNS), ("rating", RATING), ("clock", CLOCK))}
 
 
-def seal_revisions(session: Session, keys: AuditKeys, chain: str, written: Sequence[Mapping[str, Any]]
-                   ) -> list[Sealed]:
-    """An entry for each revision written, appended to the chain and signed; what was sealed."""
-    if not written:
-        return []
-    bodies = [{"kind": "alert_revision", "event_id": a["alert_id"], "person_id": a["person_id"],
-               "revision": a["revision"], "macs": macs(keys.mac, a)} for a in written]
-    made = []
-    for record, body in zip(seal(chain, audit_store.head(session, chain), bodies), bodies, strict=True):
-        signed = Sealed(record.chain, record.seq, record.prev_hash, record.hash, record.body, None,
-                        keys.sign(record.chain, record.seq, record.hash))
-        made.append(audit_store.Entry(signed, body["event_id"], entry_key(body["event_id"], body["revision"]),
-                                      body["macs"]["columns"]))
-    audit_store.append(session, made, {})
-    return [e.sealed for e in made]
+Pending = tuple[dict[str, Any], str, str]  # an entry's body, its key, the digest it is indexed by
 
 
-def seal_merges(session: Session, keys: AuditKeys, chain: str, moves: Sequence[tuple[str, str]]) -> list[Sealed]:
+def revisions(keys: AuditKeys, written: Sequence[Mapping[str, Any]]) -> list[Pending]:
+    """An entry for each alert revision written."""
+    return [({"kind": "alert_revision", "event_id": a["alert_id"], "person_id": a["person_id"],
+              "revision": a["revision"], "macs": (sealed := macs(keys.mac, a))},
+             entry_key(a["alert_id"], a["revision"]), sealed["columns"]) for a in written]
+
+
+def merges(session: Session, keys: AuditKeys, moves: Sequence[tuple[str, str]]) -> list[Pending]:
     """An entry for each merge this batch applied (retired, survivor), once: `verify` takes whose
     timeline an event may be on from these, not from `person_merges`, which the processes write."""
     wanted = {f"{retired}/{MERGER}": (retired, survivor) for retired, survivor in moves}
     done = {e.record.get("event_id") for e in audit_store.by_keys(session, list(wanted))} if wanted else set()
-    bodies = [{"kind": "person_merged", "event_id": retired, "person_id": survivor}
-              for retired, survivor in wanted.values() if retired not in done]
-    if not bodies:
+    return [({"kind": "person_merged", "event_id": retired, "person_id": survivor}, key,
+             keys.mac("merge", retired, survivor))
+            for key, (retired, survivor) in wanted.items() if retired not in done]
+
+
+def append_signed(session: Session, keys: AuditKeys, chain: str, pending: Sequence[Pending]) -> list[Sealed]:
+    """The entries appended to the chain's head, signed with the hub's key, in one statement; what was sealed."""
+    if not pending:
         return []
     made = []
-    for record, body in zip(seal(chain, audit_store.head(session, chain), bodies), bodies, strict=True):
+    bodies = [body for body, _, _ in pending]
+    for record, (body, key, named) in zip(seal(chain, audit_store.head(session, chain), bodies), pending,
+                                          strict=True):
         signed = Sealed(record.chain, record.seq, record.prev_hash, record.hash, record.body, None,
                         keys.sign(record.chain, record.seq, record.hash))
-        made.append(audit_store.Entry(signed, body["event_id"], f"{body['event_id']}/{MERGER}",
-                                      keys.mac("merge", body["event_id"], body["person_id"])))
+        made.append(audit_store.Entry(signed, body["event_id"], key, named))
     audit_store.append(session, made, {})
     return [e.sealed for e in made]
+
+
+def seal_revisions(session: Session, keys: AuditKeys, chain: str, written: Sequence[Mapping[str, Any]]
+                   ) -> list[Sealed]:
+    """The alert revisions written, sealed on the chain."""
+    return append_signed(session, keys, chain, revisions(keys, written))
 
 
 def sealed_already(session: Session, revisions: Sequence[tuple[str, int]]) -> list[Sealed]:
