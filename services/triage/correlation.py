@@ -55,6 +55,7 @@ class SeenEvent:
     withdrawn: bool = False
     superseded_by: str | None = None  # a later revision of the record replaced it (or it came too late)
     kind: str = "NEW"  # NEW | REVISION | WITHDRAWAL
+    held_by: str | None = None  # the alert that took it in after it arrived (it waited in none until then)
 
     def scored(self) -> Scored:
         return Scored(self.agency, self.occurred_ms, self.indicators)
@@ -67,6 +68,11 @@ class SeenEvent:
     def live(self) -> bool:
         """The record as it stands: the latest revision, not withdrawn. Only these are scored."""
         return self.superseded_by is None and not self.withdrawn
+
+    @property
+    def waiting(self) -> bool:
+        """Live and in no alert yet: the next alert raised for the child takes it in."""
+        return self.live and self.alert_id is None and self.held_by is None
 
 
 @dataclass(frozen=True)
@@ -180,10 +186,11 @@ def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rule
         decision = Decision("ATTACHED_TO_ALERT", _attach(alert, events, seen, rules, now_ms), alert_changed=True,
                             kind=kind)
     else:
-        nearby = [e for e in events if e.live and abs(e.occurred_ms - event.occurred_ms) <= rules.window_ms]
-        opened = _open(person_id, [*nearby, seen], rules, now_ms, after=alert)
+        opened = _raise(person_id, events, seen, rules, now_ms, after=alert)
         decision = (Decision("ALERT_RAISED", opened, alert_changed=True, kind=kind) if opened
                     else Decision("NO_ALERT", alert, kind=kind))
+        if opened is not None:
+            events = _held(events, opened)
 
     alert_id = decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None
     seen = replace(seen, outcome=decision.outcome, alert_id=alert_id)
@@ -306,23 +313,60 @@ def _follow_up(person_id: str, decided: AlertState, unseen: list[str], history: 
     return _start_clock(follow, rag, rules.profile, now_ms)
 
 
-def _open(person_id: str, events: list[SeenEvent], rules: Rules, now_ms: int,
+def _raise(person_id: str, history: tuple[SeenEvent, ...], event: SeenEvent, rules: Rules, now_ms: int,
+           after: AlertState | None = None) -> AlertState | None:
+    """An alert when some window of `window_days` holding this event scores one. It takes in every
+    live event of the child that waits in no alert, however long ago it happened: what arrived
+    first is part of the picture. So, until a person decides, the events an alert holds and its
+    rating do not depend on the order the events arrived in: whichever of a scoring window's events
+    comes last finds the window, and the alert then holds them all."""
+    live = [e for e in history if e.live] + [event]
+    window = _scoring_window(live, event, rules)
+    if window is None:
+        return None
+    waiting = [e for e in live if e.waiting]
+    decided = [e for e in window if not e.waiting]  # a decision saw them; they still count towards the rating
+    return _open(person_id, [*decided, *waiting], waiting, rules, now_ms, after)
+
+
+def _scoring_window(live: list[SeenEvent], event: SeenEvent, rules: Rules) -> list[SeenEvent] | None:
+    """The earliest window of `window_days` holding `event` whose events score an alert, if any.
+    Weights are positive, so fewer events never score more: if everything within a window's
+    length of the event does not score, no window holding it does, which most events show at once."""
+    span = rules.window_ms
+    around = [e for e in live if abs(e.occurred_ms - event.occurred_ms) <= span]
+    if assess(rules.scoring, [e.scored() for e in around]).rag is None:
+        return None
+    for start in sorted({e.occurred_ms for e in around if e.occurred_ms <= event.occurred_ms}):
+        window = [e for e in around if start <= e.occurred_ms <= start + span]
+        if assess(rules.scoring, [e.scored() for e in window]).rag is not None:
+            return window
+    return None
+
+
+def _held(events: tuple[SeenEvent, ...], alert: AlertState) -> tuple[SeenEvent, ...]:
+    """The child's waiting events, marked as taken in by the alert just raised."""
+    mine = set(alert.event_ids)
+    return tuple(replace(e, held_by=alert.alert_id) if e.waiting and e.event_id in mine else e for e in events)
+
+
+def _open(person_id: str, assessed: list[SeenEvent], members: list[SeenEvent], rules: Rules, now_ms: int,
           after: AlertState | None = None) -> AlertState | None:
-    """An alert if these events score one. After a decision, the decided events still count
-    towards the rating, but the new alert holds only what the decision had not seen."""
-    assessment = assess(rules.scoring, [e.scored() for e in events])
+    """An alert holding `members` if the `assessed` events (the members, with any a decision saw)
+    score one; the last assessed is the event that raised it."""
+    assessment = assess(rules.scoring, [e.scored() for e in assessed])
     if assessment.rag is None:
         return None
-    last = events[-1]
-    decided = set(after.event_ids) if after is not None else set()
-    members = [e for e in events if e.event_id not in decided] or [last]
+    last = assessed[-1]
+    members = members or [last]
     alert = AlertState(
         alert_id=str(uuid.uuid5(ALERT_NAMESPACE, f"{person_id}/{last.event_id}")),
         revision=1, rag=assessment.rag, reasons=(), agencies=(), event_ids=tuple(e.event_id for e in members),
         opened_ms=now_ms, updated_ms=now_ms, profile=rules.profile.name, joined=(1,) * len(members),
-        follows=after.alert_id if after is not None and decided & {e.event_id for e in events} else None,
+        follows=after.alert_id if after is not None and set(after.event_ids) & {e.event_id for e in assessed}
+        else None,
     )
-    return _rated(_start_clock(alert, assessment.rag, rules.profile, now_ms), events, assessment, rules)
+    return _rated(_start_clock(alert, assessment.rag, rules.profile, now_ms), assessed, assessment, rules)
 
 
 def _attach(alert: AlertState, history: tuple[SeenEvent, ...], event: SeenEvent, rules: Rules,
@@ -424,12 +468,15 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
         closed.append(replace(theirs, revision=theirs.revision + 1, status="CLOSED", updated_ms=now_ms,
                               reasons=(*theirs.reasons, f"merged into alert {mine.alert_id}"),
                               absorbed_into=mine.alert_id))
-    elif mine:
-        alert = mine
+    elif mine:  # it takes in what the retired person had in no alert, as it would have had it come here
+        alert = _joined(mine, None, events, rules, now_ms) if any(
+            e.waiting and e.event_id not in mine.event_ids for e in events) else mine
     else:
         alert = _alert_from_history(survivor_id, events, rules, now_ms) or survivor.alert
     # Whom the retired person had absorbed goes with it: a late repeat of an older merge is seen as one.
     merged_from = tuple(dict.fromkeys((*survivor.merged_from, *retired.merged_from, retired_id)))
+    if alert is not None and alert.status == "OPEN":
+        events = _held(events, alert)
     state = PersonState(events, alert, None, (*survivor.closed_alerts, *closed), merged_from)
     changed = [a for a in (alert,) if a is not None and a != survivor.alert]
     return state, changed + closed
@@ -442,8 +489,7 @@ def _joined(kept: AlertState, other: AlertState | None, events: tuple[SeenEvent,
     re-rated (never lower) with the earlier deadline."""
     ids = dict.fromkeys((*kept.event_ids, *(other.event_ids if other else ())))
     members = [e for e in events if e.event_id in ids and e.live]
-    ids.update(dict.fromkeys(e.event_id for e in events if e.alert_id is None and e.event_id not in ids and e.live
-                             and any(abs(e.occurred_ms - m.occurred_ms) <= rules.window_ms for m in members)))
+    ids.update(dict.fromkeys(e.event_id for e in events if e.waiting and e.event_id not in ids))
     together = [e for e in events if e.event_id in ids and e.live]
     assessment = assess(rules.scoring, [e.scored() for e in together])
     joined = {**dict(zip(kept.event_ids, _joined_of(kept), strict=True))}
@@ -468,10 +514,14 @@ def _open_alert(state: PersonState) -> AlertState | None:
 
 def _alert_from_history(person_id: str, events: tuple[SeenEvent, ...], rules: Rules,
                         now_ms: int) -> AlertState | None:
+    """The alert the joined history scores, if a window holding an event in no alert yet scores one
+    (as `_raise` finds it), holding every such event."""
     live = [e for e in events if e.live]
-    for i, first in enumerate(live):
-        nearby = [e for e in live[i:] if e.occurred_ms - first.occurred_ms <= rules.window_ms]
-        alert = _open(person_id, nearby, rules, now_ms)
-        if alert is not None:
+    waiting = [e for e in live if e.waiting]
+    for event in waiting:
+        window = _scoring_window(live, event, rules)
+        if window is not None:
+            alert = _open(person_id, [*(e for e in window if not e.waiting), *waiting], waiting, rules, now_ms)
+            assert alert is not None  # the window scores, and more events never score less
             return replace(alert, reasons=(*alert.reasons, MERGED_REASON))
     return None
