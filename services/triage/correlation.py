@@ -5,7 +5,8 @@ state in SQL keyed by person id (`state_store`) and emits what the decision says
 
 An event's indicators (found by scoring when it arrives) are remembered with it. Without an open
 alert, the child's events within the scoring window are assessed together, and an alert opens
-when their score reaches the threshold, with its response clock started. Later events attach to
+when their score reaches the threshold, with its response clock started; it takes in every event
+of the child no alert holds yet, so what it holds does not depend on arrival order. Later events attach to
 the open alert: the rating may rise and the deadline shorten, never the reverse (lowering is a
 person's recorded decision, made in the triage app). A decision closes the alert; the next
 concern opens a new one.
