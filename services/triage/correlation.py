@@ -486,10 +486,9 @@ def absorb(survivor: PersonState, survivor_id: str, retired_id: str, retired: Pe
 def _joined(kept: AlertState, other: AlertState | None, events: tuple[SeenEvent, ...], rules: Rules,
             now_ms: int) -> AlertState:
     """The one open alert after a merge: its events, the other alert's, and every event of the joined
-    history in no alert yet that happened within the window of them (the link the merge has made),
-    re-rated (never lower) with the earlier deadline."""
+    history in no alert yet (the link the merge has made, as `_raise` takes them in), re-rated (never
+    lower) with the earlier deadline."""
     ids = dict.fromkeys((*kept.event_ids, *(other.event_ids if other else ())))
-    members = [e for e in events if e.event_id in ids and e.live]
     ids.update(dict.fromkeys(e.event_id for e in events if e.waiting and e.event_id not in ids))
     together = [e for e in events if e.event_id in ids and e.live]
     assessment = assess(rules.scoring, [e.scored() for e in together])
