@@ -70,6 +70,8 @@ class PersonProfile(Base):
     dob: Mapped[str] = mapped_column(String(10), primary_key=True)  # ISO date, blank when unknown
     sex: Mapped[str] = mapped_column(String(1), primary_key=True)
     postcode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # the first address line this description came with (a home's line varies less than its typing)
+    address: Mapped[str] = mapped_column(String(160), default="", server_default="")
     first_event_id: Mapped[str] = mapped_column(String(36))
     first_seen_ms: Mapped[int] = mapped_column(BigInteger)
     events: Mapped[int] = mapped_column(Integer, default=1)  # how many events described the person so
@@ -91,6 +93,7 @@ class PersonBlockKey(Base):
     dob: Mapped[str] = mapped_column(String(10), default="")
     sex: Mapped[str] = mapped_column(String(1), default="")
     postcode: Mapped[str] = mapped_column(String(8), default="")
+    address: Mapped[str] = mapped_column(String(160), default="", server_default="")
 
 
 class PersonAddress(Base):

@@ -21,7 +21,8 @@ from services.enrichment.nicknames import same_given_name
 MISSING = "MISSING"
 _NOT_LETTER = re.compile(r"[^A-Z]")
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
-FIELDS = ("given", "family", "dob", "sex", "postcode")
+FIELDS = ("given", "family", "dob", "sex", "postcode", "address")
+ADDRESS_CHARS = 160  # person_profiles.address: the envelope's address_line limit
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Profile:
     postcode: str = ""  # upper case, no space
     nhs: str = ""  # valid numbers only
     upn: str = ""  # valid numbers only
+    address: str = ""  # the first line as words (`normalise_address`)
 
 
 def normalise_name(raw: str | None) -> str:
@@ -58,6 +60,45 @@ def normalise_postcode(raw: str | None) -> str:
     return compact if _POSTCODE.match(compact) else ""
 
 
+_ADDRESS_WORDS = {"ST": "STREET", "RD": "ROAD", "AVE": "AVENUE", "AV": "AVENUE", "LN": "LANE", "DR": "DRIVE",
+                  "CT": "COURT", "CRES": "CRESCENT", "CL": "CLOSE", "PL": "PLACE", "SQ": "SQUARE", "TCE": "TERRACE",
+                  "GDNS": "GARDENS", "GRV": "GROVE", "PK": "PARK", "HSE": "HOUSE", "APT": "FLAT", "APARTMENT": "FLAT"}
+
+
+def normalise_address(raw: str | None) -> str:
+    """The first line of an address as words: upper case, accents folded, punctuation dropped,
+    the usual abbreviations written out (ST for STREET, RD for ROAD), one space between words."""
+    if not raw:
+        return ""
+    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
+    words = re.findall(r"[A-Z0-9]+", folded)
+    return " ".join(_ADDRESS_WORDS.get(w, w) for w in words)[:ADDRESS_CHARS]
+
+
+def compare_address(a: str, b: str) -> str:
+    """Exact; alike as written, with the same numbers (a slip in a word: Jaro-Winkler >= 0.92);
+    the numbers of one within the other's (a flat number left out) and at least half the words
+    shared (a locality added, words in another order); else not. Another house or flat number is a
+    neighbour's home, however alike the rest."""
+    if not a or not b:
+        return MISSING
+    if a == b:
+        return "EXACT"
+    numbers_a, numbers_b = set(_numbers(a)), set(_numbers(b))
+    if not (numbers_a <= numbers_b or numbers_b <= numbers_a):
+        return "DISAGREE"
+    if numbers_a == numbers_b and jellyfish.jaro_winkler_similarity(a, b) >= 0.92:
+        return "FUZZY"
+    words_a, words_b = set(a.split()), set(b.split())
+    if len(words_a & words_b) * 2 >= min(len(words_a), len(words_b)) + 1:
+        return "TOKENS"
+    return "DISAGREE"
+
+
+def _numbers(address: str) -> list[str]:
+    return [w for w in address.split() if w[0].isdigit()]
+
+
 def outward_code(postcode: str) -> str:
     match = _POSTCODE.match(postcode)
     return match.group(1) if match else ""
@@ -74,6 +115,7 @@ def profile_of(subject: dict[str, Any], nhs: str = "", upn: str = "") -> Profile
         postcode=normalise_postcode(subject.get("postcode")),
         nhs=nhs,
         upn=upn,
+        address=normalise_address(subject.get("address_line")),
     )
 
 
@@ -181,7 +223,7 @@ def compare_postcode(a: str, b: str) -> str:
 NAME_AGREES = ("EXACT", "NICKNAME", "FUZZY")
 
 
-def compare(a: Profile, b: Profile) -> tuple[str, str, str, str, str]:
+def compare(a: Profile, b: Profile) -> tuple[str, str, str, str, str, str]:
     """The comparison vector, in FIELDS order. Given and family names keyed into each other's boxes
     are compared crossed over when that is how they agree (both of them, so a sibling never gains)."""
     given, family = compare_given(a.given, b.given), compare_family(a.family, b.family)
@@ -190,7 +232,7 @@ def compare(a: Profile, b: Profile) -> tuple[str, str, str, str, str]:
         if crossed[0] in NAME_AGREES and crossed[1] in NAME_AGREES:
             given, family = crossed
     return (given, family, compare_dob(a.dob, b.dob), compare_sex(a.sex, b.sex),
-            compare_postcode(a.postcode, b.postcode))
+            compare_postcode(a.postcode, b.postcode), compare_address(a.address, b.address))
 
 
 def identifiers_conflict(a: Profile, b: Profile) -> bool:

@@ -38,7 +38,7 @@ def estimate(patterns: Mapping[Pattern, int], start: MatchModel, iterations: int
     if total == 0:
         raise ValueError("no pairs to estimate from")
     m = {f: dict(start.m[f]) for f in FIELDS}
-    u = {f: dict((fixed_u or start.u)[f]) for f in FIELDS}
+    u = {f: dict(fixed_u[f] if fixed_u and f in fixed_u else start.u[f]) for f in FIELDS}
     share = 0.01
     done = 0
     for done in range(1, iterations + 1):  # noqa: B007 - the count is reported
@@ -56,8 +56,12 @@ def estimate(patterns: Mapping[Pattern, int], start: MatchModel, iterations: int
 
 
 def u_from_random_pairs(patterns: Mapping[Pattern, int]) -> dict[str, dict[str, float]]:
-    """u as the level shares among random pairs of records, nearly all of them different children."""
-    return _level_shares(patterns, dict.fromkeys(patterns, 1.0))
+    """u as the level shares among random pairs of records, nearly all of them different children.
+    Not the address line's: its u is its chance among different children of one postcode (see
+    `match_model.DEFAULT_U`), which random pairs, almost never in one postcode, cannot show."""
+    shares = _level_shares(patterns, dict.fromkeys(patterns, 1.0))
+    del shares["address"]
+    return shares
 
 
 def _match_probability(pattern: Pattern, m: dict[str, dict[str, float]], u: dict[str, dict[str, float]],

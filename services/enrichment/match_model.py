@@ -27,6 +27,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "dob": ("EXACT", "SWAPPED", "TYPO", "YEAR", "ONE_PART", "DISAGREE"),
     "sex": ("AGREE", "DISAGREE"),
     "postcode": ("EXACT", "SECTOR", "TYPO", "DISTRICT", "DISAGREE"),
+    "address": ("EXACT", "FUZZY", "TOKENS", "DISAGREE"),
 }
 LINK, REVIEW, NEW = "LINK", "REVIEW", "NEW"
 SIBLING_MARGIN = 1.0  # a sibling's profile scores at least this far below the review threshold
@@ -39,7 +40,11 @@ DEFAULT_M = {
     "dob": {"EXACT": 0.95, "SWAPPED": 0.01, "TYPO": 0.015, "YEAR": 0.005, "ONE_PART": 0.01, "DISAGREE": 0.01},
     "sex": {"AGREE": 0.98, "DISAGREE": 0.02},
     "postcode": {"EXACT": 0.80, "SECTOR": 0.03, "TYPO": 0.02, "DISTRICT": 0.05, "DISAGREE": 0.10},
+    "address": {"EXACT": 0.75, "FUZZY": 0.08, "TOKENS": 0.07, "DISAGREE": 0.10},
 }
+# u for the address line is its chance among different children *in the same postcode* (a few
+# dozen homes), not among all: the two agree together, and counting the home twice as if they
+# were independent would let a household's date of birth and home outvote two different names.
 DEFAULT_U = {
     "given": {"EXACT": 0.02, "NICKNAME": 0.002, "FUZZY": 0.005, "INITIAL": 0.003, "DISAGREE": 0.97},
     "family": {"EXACT": 0.02, "FUZZY": 0.003, "PHONETIC": 0.01, "DISAGREE": 0.967},
@@ -47,6 +52,7 @@ DEFAULT_U = {
             "DISAGREE": 0.97728},
     "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
     "postcode": {"EXACT": 0.0005, "SECTOR": 0.003, "TYPO": 0.0025, "DISTRICT": 0.057, "DISAGREE": 0.937},
+    "address": {"EXACT": 0.04, "FUZZY": 0.01, "TOKENS": 0.03, "DISAGREE": 0.92},
 }
 
 
@@ -84,7 +90,11 @@ class MatchModel:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MatchModel:
-        return cls(**{k: data[k] for k in ("m", "u", "link_threshold", "review_threshold", "margin", "source")})
+        """A saved model; one saved before a field was compared takes that field's default weights."""
+        fields = {k: data[k] for k in ("m", "u", "link_threshold", "review_threshold", "margin", "source")}
+        for name, defaults in (("m", DEFAULT_M), ("u", DEFAULT_U)):
+            fields[name] = {**{f: defaults[f] for f in FIELDS if f not in fields[name]}, **fields[name]}
+        return cls(**fields)
 
 
 def check_parameters(m: Mapping[str, Mapping[str, float]], u: Mapping[str, Mapping[str, float]]) -> None:

@@ -217,10 +217,11 @@ class _BatchLinker:
 
     def _load_candidates(self, events: Sequence[EventToLink], linked: set[str]) -> set[str]:
         """The persons filed under the events' blocking keys, with the profiles they were filed for."""
-        filed: dict[str, set[tuple[str, str, str, str, str]]] = defaultdict(set)
+        filed: dict[str, set[tuple[str, str, str, str, str, str]]] = defaultdict(set)
         for key, person_id, *profile in self._rows(
                 select(PersonBlockKey.key, PersonBlockKey.person_id, PersonBlockKey.given, PersonBlockKey.family,
-                       PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode), PersonBlockKey.key,
+                       PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode, PersonBlockKey.address),
+                PersonBlockKey.key,
                 [k for e in events for k in lookup_keys(e.profile)], tuple):
             self.keys[key].add(person_id)
             filed[person_id].add(tuple(profile))
@@ -231,8 +232,8 @@ class _BatchLinker:
             known = ids.get(person_id, {})
             nhs, upn = known.get("nhs", ""), known.get("upn", "")
             self.profiles[person_id] |= {Profile(given, family, date.fromisoformat(dob) if dob else None, sex,
-                                                 postcode, nhs, upn)
-                                         for given, family, dob, sex, postcode in filed[person_id]}
+                                                 postcode, nhs, upn, address)
+                                         for given, family, dob, sex, postcode, address in filed[person_id]}
         return candidates
 
     def _load_records(self, batch: Sequence[EventToLink]) -> None:
@@ -304,11 +305,12 @@ class _BatchLinker:
     def _load_profiles(self, person_ids: Iterable[str]) -> None:
         ids = self._strong_identifiers(person_ids)
         for r in self._rows(select(PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
-                                   PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode),
+                                   PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode,
+                                   PersonProfile.address),
                             PersonProfile.person_id, list(person_ids), tuple):
             known = ids.get(r[0], {})
             self.profiles[r[0]].add(Profile(r[1], r[2], date.fromisoformat(r[3]) if r[3] else None, r[4], r[5],
-                                            known.get("nhs", ""), known.get("upn", "")))
+                                            known.get("nhs", ""), known.get("upn", ""), r[6]))
 
     def _load_persons(self, person_ids: Iterable[str]) -> None:
         wanted = [p for p in person_ids if p not in self.loaded]
@@ -416,7 +418,7 @@ class _BatchLinker:
                                                    *(getattr(model, k) == v for k, v in described.items())))
             gone = Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode)
             self.profiles[person_id] = {p for p in self.profiles.get(person_id, set())
-                                        if replace(p, nhs="", upn="") != gone}
+                                        if replace(p, nhs="", upn="", address="") != gone}
             for key in stored_keys(gone):
                 self.keys.get(key, set()).discard(person_id)
 
@@ -457,7 +459,8 @@ class _BatchLinker:
                           upn=self._strong(person_id, "upn", event))
         row = {"person_id": person_id, "given": profile.given, "family": profile.family,
                "dob": profile.dob.isoformat() if profile.dob else "", "sex": profile.sex, "postcode": profile.postcode}
-        seen = self.profile_events.setdefault(tuple(row.values()), {**row, "first_event_id": event.event_id,
+        seen = self.profile_events.setdefault(tuple(row.values()), {**row, "address": profile.address,
+                                                                     "first_event_id": event.event_id,
                                                                      "first_seen_ms": event.occurred_ms, "events": 0})
         seen["events"] += 1
         if profile not in self.profiles[person_id]:
@@ -465,7 +468,7 @@ class _BatchLinker:
                                         for p in self.profiles[person_id]} | {profile}
             new_keys = [k for k in stored_keys(profile) if person_id not in self.keys[k]]
             for k in new_keys:
-                self._write(PersonBlockKey, {"key": k, **row}, ignore=True)
+                self._write(PersonBlockKey, {"key": k, **row, "address": profile.address}, ignore=True)
                 self.keys[k].add(person_id)
         if event.address_key and person_id not in self.households[event.address_key]:
             self._write(PersonAddress, {"address_key": event.address_key, "person_id": person_id}, ignore=True)

@@ -33,11 +33,13 @@ def pair_patterns(session: Session, max_keys: int = 20_000) -> Counter[Pattern]:
     for start in range(0, len(keys), 500):
         rows = session.execute(
             select(PersonBlockKey.key, PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
-                   PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode, PersonProfile.events)
+                   PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode, PersonProfile.address,
+                   PersonProfile.events)
             .join(PersonProfile, PersonProfile.person_id == PersonBlockKey.person_id)
             .where(PersonBlockKey.key.in_(keys[start:start + 500])))
-        for key, person_id, given, family, dob, sex, postcode, events in rows:
-            profile = Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode)
+        for key, person_id, given, family, dob, sex, postcode, address, events in rows:
+            profile = Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode,
+                              address=address)
             members[key].append((person_id, profile, events or 1))
     seen: set[tuple[tuple[str, Profile], ...]] = set()
     patterns: Counter[Pattern] = Counter()
@@ -59,7 +61,8 @@ def pair_patterns(session: Session, max_keys: int = 20_000) -> Counter[Pattern]:
 def random_pair_patterns(session: Session, pairs: int = 50_000) -> Counter[Pattern]:
     """Comparison patterns of random pairs of profiles of different persons, for u."""
     rows = session.execute(select(PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
-                                  PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode)
+                                  PersonProfile.dob, PersonProfile.sex, PersonProfile.postcode,
+                                  PersonProfile.address)
                            .order_by(func.random()).limit(2 * pairs)).all()
     patterns: Counter[Pattern] = Counter()
     for a, b in zip(rows[::2], rows[1::2], strict=False):
@@ -68,5 +71,5 @@ def random_pair_patterns(session: Session, pairs: int = 50_000) -> Counter[Patte
     return patterns
 
 
-def _profile(row: tuple[str, str, str, str, str, str]) -> Profile:
-    return Profile(row[1], row[2], date.fromisoformat(row[3]) if row[3] else None, row[4], row[5])
+def _profile(row: tuple[str, str, str, str, str, str, str]) -> Profile:
+    return Profile(row[1], row[2], date.fromisoformat(row[3]) if row[3] else None, row[4], row[5], address=row[6])

@@ -33,7 +33,7 @@ SHOWN = ("subject.given_name", "subject.family_name", "subject.date_of_birth", "
 WHO = ("subject.given_name", "subject.family_name", "subject.date_of_birth")  # seeing one is seeing who the child is
 # The person index's comparison levels (enrichment/comparisons.py FIELDS), by the field each compares.
 COMPARED = {"given": "subject.given_name", "family": "subject.family_name", "dob": "subject.date_of_birth",
-            "sex": "subject.sex", "postcode": "subject.postcode"}
+            "sex": "subject.sex", "postcode": "subject.postcode", "address": "subject.address_line"}
 
 
 @dataclass(frozen=True)

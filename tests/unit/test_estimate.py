@@ -15,6 +15,7 @@ TRUE_M = {
     "dob": {"EXACT": 0.9, "SWAPPED": 0.02, "TYPO": 0.03, "YEAR": 0.01, "ONE_PART": 0.02, "DISAGREE": 0.02},
     "sex": {"AGREE": 0.97, "DISAGREE": 0.03},
     "postcode": {"EXACT": 0.7, "SECTOR": 0.05, "TYPO": 0.03, "DISTRICT": 0.07, "DISAGREE": 0.15},
+    "address": {"EXACT": 0.7, "FUZZY": 0.1, "TOKENS": 0.05, "DISAGREE": 0.15},
 }
 TRUE_U = {
     "given": {"EXACT": 0.03, "NICKNAME": 0.005, "FUZZY": 0.01, "INITIAL": 0.06, "DISAGREE": 0.895},
@@ -22,6 +23,7 @@ TRUE_U = {
     "dob": {"EXACT": 0.2, "SWAPPED": 0.001, "TYPO": 0.04, "YEAR": 0.01, "ONE_PART": 0.06, "DISAGREE": 0.689},
     "sex": {"AGREE": 0.5, "DISAGREE": 0.5},
     "postcode": {"EXACT": 0.1, "SECTOR": 0.05, "TYPO": 0.02, "DISTRICT": 0.25, "DISAGREE": 0.58},
+    "address": {"EXACT": 0.05, "FUZZY": 0.02, "TOKENS": 0.03, "DISAGREE": 0.9},
 }
 
 
@@ -53,8 +55,8 @@ def test_an_estimated_model_keeps_the_thresholds_and_gets_its_own_version() -> N
 
 
 def test_a_level_never_seen_is_improbable_not_impossible() -> None:
-    patterns = Counter({("EXACT", "EXACT", "EXACT", "AGREE", "EXACT"): 50,
-                        ("DISAGREE", "DISAGREE", "DISAGREE", "DISAGREE", "DISAGREE"): 500})
+    patterns = Counter({("EXACT", "EXACT", "EXACT", "AGREE", "EXACT", "EXACT"): 50,
+                        ("DISAGREE", "DISAGREE", "DISAGREE", "DISAGREE", "DISAGREE", "DISAGREE"): 500})
     model = estimate(patterns, DEFAULT_MODEL).model
     assert 0 < model.m["dob"]["SWAPPED"] < 0.001
 
@@ -69,7 +71,14 @@ def test_with_u_from_random_pairs_em_estimates_m_alone() -> None:
     blocked = Counter(sample(rng, TRUE_M) for _ in range(30_000)) + Counter(sample(rng, TRUE_U) for _ in range(5_000))
     u = u_from_random_pairs(Counter(sample(rng, TRUE_U) for _ in range(50_000)))
     result = estimate(blocked, DEFAULT_MODEL, fixed_u=u)
-    assert result.model.u == u
+    assert result.model.u == {**u, "address": DEFAULT_MODEL.u["address"]}  # within one postcode: kept
     assert result.match_share == pytest.approx(30 / 35, abs=0.02)
     assert result.model.m["dob"]["EXACT"] == pytest.approx(TRUE_M["dob"]["EXACT"], abs=0.02)
     assert result.model.source.endswith("u from random pairs")
+
+
+def test_a_model_saved_before_the_address_was_compared_takes_its_default_weights() -> None:
+    saved = DEFAULT_MODEL.to_json()
+    older = {**saved, "m": {f: v for f, v in saved["m"].items() if f != "address"},
+             "u": {f: v for f, v in saved["u"].items() if f != "address"}}
+    assert MatchModel.from_json(older) == DEFAULT_MODEL

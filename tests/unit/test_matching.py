@@ -8,10 +8,12 @@ from services.enrichment.blocking import lookup_keys, stored_keys
 from services.enrichment.comparisons import (
     Profile,
     compare,
+    compare_address,
     compare_dob,
     compare_family,
     compare_given,
     compare_postcode,
+    normalise_address,
     normalise_name,
     normalise_postcode,
     profile_of,
@@ -83,11 +85,37 @@ def test_postcodes_agree_in_part_by_sector_slip_or_district() -> None:
 
 
 def test_weights_reward_agreement_penalise_disagreement_and_ignore_missing_values() -> None:
-    full = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "EXACT"))
-    missing_postcode = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "MISSING"))
-    other_postcode = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "DISAGREE"))
+    full = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "EXACT", "EXACT"))
+    missing_postcode = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "MISSING", "EXACT"))
+    other_postcode = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "DISAGREE", "EXACT"))
     assert full > missing_postcode > other_postcode
-    assert DEFAULT_MODEL.score(("DISAGREE",) * 5) < 0
+    assert DEFAULT_MODEL.score(("DISAGREE",) * 6) < 0
+    no_address = DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "EXACT", "MISSING"))
+    assert full > no_address > DEFAULT_MODEL.score(("EXACT", "EXACT", "EXACT", "AGREE", "EXACT", "DISAGREE"))
+
+
+def test_address_lines_compare_as_words_and_another_house_number_is_another_home() -> None:
+    same = normalise_address("12 Main St."), normalise_address("12, MAIN STREET")
+    assert same[0] == "12 MAIN STREET" and compare_address(*same) == "EXACT"
+    assert compare_address(normalise_address("12 Mian Street"), "12 MAIN STREET") == "FUZZY"
+    assert compare_address(normalise_address("Flat 3, 12 Main Street"), "12 MAIN STREET") == "TOKENS"
+    assert compare_address("ROSE COTTAGE", normalise_address("Rose Cottage, Low Lane")) == "TOKENS"
+    assert compare_address("14 MAIN STREET", "12 MAIN STREET") == "DISAGREE"  # the neighbours
+    assert compare_address("FLAT 4 12 MAIN STREET", "FLAT 3 12 MAIN STREET") == "DISAGREE"
+    assert compare_address("12 MAIN STREET", "3 HIGH ROAD") == "DISAGREE"
+    assert compare_address("", "12 MAIN STREET") == "MISSING"
+
+
+def test_another_name_at_the_childs_home_with_its_birthday_is_held_for_review_never_linked() -> None:
+    """The address line agrees with the postcode: counted as if independent, a home and a shared
+    birthday would outvote two different names and link. Its weight is its chance within one
+    postcode, so the pair is a person's question (a twin under the other parent's surname, or
+    the child renamed), not a link; a neighbour's house number leaves it a new person."""
+    child = Profile("AMELIA", "SMITH", date(2015, 3, 1), "F", "LS61AB", address="12 MAIN STREET")
+    other = Profile("JADE", "OKAFOR", date(2015, 3, 1), "F", "LS61AB", address="12 MAIN STREET")
+    assert DEFAULT_MODEL.classify(DEFAULT_MODEL.score(compare(child, other))) == REVIEW
+    next_door = Profile("JADE", "OKAFOR", date(2015, 3, 1), "F", "LS61AB", address="14 MAIN STREET")
+    assert DEFAULT_MODEL.classify(DEFAULT_MODEL.score(compare(child, next_door))) == NEW
 
 
 def test_thresholds_give_three_outcomes() -> None:
