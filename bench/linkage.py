@@ -31,10 +31,12 @@ from mash.codec import Codec
 from mash.db import make_engine
 from mash.models import Base, LinkDecisionRecord, MatchReview, Person, PersonMerge
 from services.enrichment.estimate import estimate, u_from_random_pairs
+from services.enrichment.guard_rails import judge
+from services.enrichment.match_cases import load_cases
 from services.enrichment.match_model import DEFAULT_MODEL, MatchModel
 from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import event_to_link
-from services.enrichment.training_pairs import pair_patterns, random_pair_patterns
+from services.enrichment.training_pairs import blocked_candidates, pair_patterns, random_pair_patterns
 
 BATCH = 500
 
@@ -88,10 +90,19 @@ def learn(db: Path) -> MatchModel:
     with sessionmaker(engine)() as session:
         patterns = pair_patterns(session)
         u = u_from_random_pairs(random_pair_patterns(session))
+        described = blocked_candidates(session)
     engine.dispose()
     result = estimate(patterns, DEFAULT_MODEL, fixed_u=u)
+    verdict = judge(result.model, DEFAULT_MODEL, load_cases(), described)
     print(f"  EM: {result.pairs:,} unlabelled pairs, {result.iterations} iterations, "
-          f"{result.match_share:.1%} estimated matches", flush=True)
+          f"{result.match_share:.1%} estimated matches; guard rails: "
+          f"{len(verdict.cases) - len(verdict.failed)} of {len(verdict.cases)} labelled cases as expected, "
+          f"{verdict.review_rate:.2%} of the events behind {len(described):,} descriptions held for review if "
+          "they came with no identifier "
+          f"(default weights {verdict.review_rate_in_use:.2%}): {'accepted' if verdict.accepted else 'REFUSED'}",
+          flush=True)
+    for failed in verdict.failed:
+        print(f"    failed: {failed.case.name}: {failed.outcome} ({failed.score}), expected {failed.case.expect}")
     return result.model
 
 

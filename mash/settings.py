@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     )
     match_model: Path | None = Field(
         None, description="A match model (JSON, from `mash hub match-model estimate`) for probabilistic "
-        "linking; unset: the shipped default weights.",
+        "linking; unset: the model `estimate` last accepted from this partnership's own records "
+        "(`<state_dir>/match-model.json`), else the shipped default weights.",
     )
     sharing_policy: Path = Field(
         PROJECT_ROOT / "policies" / "sharing" / "default.yaml",
@@ -137,6 +138,15 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         url = self.database_url.get_secret_value()
         return url or f"sqlite:///{self.state_dir / 'mash.db'}"
+
+    def learned_match_model(self) -> Path:
+        """Where `mash hub match-model estimate` writes the model it accepts."""
+        return self.state_dir / "match-model.json"
+
+    def match_model_in_use(self) -> Path | None:
+        """The match model file the hub links with: the one set, else the learned one if accepted."""
+        learned = self.learned_match_model()
+        return self.match_model or (learned if learned.exists() else None)
 
     def owner_url(self) -> str:
         """Where `mash db upgrade` connects: the schema owner's URL, else the processes' own."""

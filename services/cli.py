@@ -25,12 +25,24 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     moved.set_defaults(handler=_upgrade_state)
     model = actions.add_parser("match-model", help="the probabilistic linkage model: estimate or show")
     model_actions = model.add_subparsers(title="match-model actions", required=True)
-    estimate = model_actions.add_parser("estimate", help="estimate m and u from the person index (EM) into a file")
-    estimate.add_argument("--out", type=Path, required=True, help="JSON file to write; point MASH_MATCH_MODEL at it")
+    estimate = model_actions.add_parser(
+        "estimate", help="learn m and u from the person index (EM); written only if it passes the labelled cases "
+        "and its review rate is within the bound, and then used by the hub from its next start")
+    estimate.add_argument("--out", type=Path, default=None,
+                          help="JSON file to write (default: <state dir>/match-model.json, which the hub uses "
+                          "unless MASH_MATCH_MODEL names another)")
     estimate.add_argument("--keys", type=int, default=20_000, help="blocking keys to sample pairs from")
+    estimate.add_argument("--max-review-rate", type=float, default=None,
+                          help="largest share of the index's descriptions the model may hold for review "
+                          "(default 0.02)")
     estimate.set_defaults(handler=_estimate)
     show = model_actions.add_parser("show", help="print the model in use: weights per level, thresholds, version")
     show.set_defaults(handler=_show)
+    test = model_actions.add_parser("test", help="decide the labelled cases with the model in use "
+                                    "(exit 1 if any fails)")
+    test.add_argument("cases", type=Path, nargs="?", default=None,
+                      help="cases file (default: policies/identity/match.cases.yaml)")
+    test.set_defaults(handler=_test_model)
 
 
 def _supervise(stages: list[str], loglevel: str) -> int:
@@ -52,30 +64,67 @@ def _estimate(args: argparse.Namespace) -> int:
     from mash.db import engine_for, session_factory
     from mash.settings import get_settings
     from services.enrichment.estimate import estimate, u_from_random_pairs
+    from services.enrichment.guard_rails import MAX_REVIEW_RATE, judge
+    from services.enrichment.match_cases import load_cases
     from services.enrichment.match_model import load_model
-    from services.enrichment.training_pairs import pair_patterns, random_pair_patterns
+    from services.enrichment.training_pairs import blocked_candidates, pair_patterns, random_pair_patterns
 
     settings = get_settings()
+    in_use = load_model(settings.match_model_in_use())
+    print(f"mash: sampling pairs from the person index ({args.keys:,} blocking keys) ...", file=sys.stderr)
     with session_factory(engine_for(settings))() as session:
         patterns = pair_patterns(session, args.keys)
         random_pairs = random_pair_patterns(session)
+        described = blocked_candidates(session, args.keys)
     if not patterns or not random_pairs:
         print("mash: the person index has no pairs to learn from yet; run the hub over some events first",
               file=sys.stderr)
         return 1
-    result = estimate(patterns, load_model(settings.match_model), fixed_u=u_from_random_pairs(random_pairs))
-    args.out.write_text(json.dumps(result.model.to_json(), indent=1, sort_keys=True))
+    result = estimate(patterns, in_use, fixed_u=u_from_random_pairs(random_pairs))
     print(f"estimated from {result.pairs:,} pairs in {result.iterations} iterations; "
           f"{result.match_share:.2%} of pairs look like matches")
-    print(f"model {result.model.version} written to {args.out}; set MASH_MATCH_MODEL={args.out} to use it")
+    verdict = judge(result.model, in_use, load_cases(), described,
+                    MAX_REVIEW_RATE if args.max_review_rate is None else args.max_review_rate)
+    print(f"labelled cases: {len(verdict.cases) - len(verdict.failed)} of {len(verdict.cases)} decided as expected")
+    for failed in verdict.failed:
+        print(f"  FAILED {failed.case.name}: {failed.outcome} (score {failed.score}), expected {failed.case.expect}")
+    print(f"held for review if they came with no identifier: {verdict.review_rate:.2%} of the events behind "
+          f"{len(described):,} descriptions (the model in use: {verdict.review_rate_in_use:.2%}; accepted up to "
+          f"{verdict.max_review_rate:.2%} or the model in use's rate)")
+    if not verdict.accepted:
+        print("mash: the learned model is refused and nothing was written; the hub keeps "
+              f"{in_use.version} ({in_use.source}). Check the failures above, or raise --max-review-rate "
+              "if the partnership can answer that many reviews", file=sys.stderr)
+        return 1
+    out = args.out or settings.learned_match_model()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.model.to_json(), indent=1, sort_keys=True))
+    print(f"model {result.model.version} accepted and written to {out}; " + (
+        "the hub links with it from its next start" if out == settings.learned_match_model() and not
+        settings.match_model else f"set MASH_MATCH_MODEL={out} to use it"))
     return 0
+
+
+def _test_model(args: argparse.Namespace) -> int:
+    from mash.settings import get_settings
+    from services.enrichment.match_cases import DEFAULT_CASES, load_cases, run_cases
+    from services.enrichment.match_model import load_model
+
+    model = load_model(get_settings().match_model_in_use())
+    results = run_cases(model, load_cases(args.cases or DEFAULT_CASES))
+    for r in results:
+        mark = "ok  " if r.passed else "FAIL"
+        print(f"{mark} {r.case.name}: {r.outcome} (score {r.score}), expected {r.case.expect}")
+    failed = sum(not r.passed for r in results)
+    print(f"match model {model.version} ({model.source}): {len(results) - failed} of {len(results)} cases as expected")
+    return 1 if failed else 0
 
 
 def _show(_: argparse.Namespace) -> int:
     from mash.settings import get_settings
     from services.enrichment.match_model import LEVELS, load_model
 
-    model = load_model(get_settings().match_model)
+    model = load_model(get_settings().match_model_in_use())
     print(f"match model {model.version} ({model.source}): link >= {model.link_threshold}, "
           f"review >= {model.review_threshold}, lead over the next candidate >= {model.margin}")
     for field, levels in LEVELS.items():

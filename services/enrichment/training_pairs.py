@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session
 from mash.models import PersonBlockKey, PersonProfile
 from services.enrichment.comparisons import Profile, compare
 from services.enrichment.estimate import Pattern
+from services.enrichment.guard_rails import Described
+from services.enrichment.match_model import Candidate
+
+Member = tuple[str, Profile, int]  # person id, one description of them, how many events described them so
 
 MAX_PER_KEY = 50  # as in matching: a key shared by more is too common to compare on
 
@@ -28,8 +32,44 @@ def pair_patterns(session: Session, max_keys: int = 20_000) -> Counter[Pattern]:
     n(n-1)/2 pairs of identical records: the same child described the same way, which is most of
     what a match looks like.
     """
+    seen: set[tuple[tuple[str, Profile], ...]] = set()
+    patterns: Counter[Pattern] = Counter()
+    for group in _blocks(session, max_keys):
+        for person_id, profile, n in group:
+            if n > 1 and ((person_id, profile),) not in seen:
+                seen.add(((person_id, profile),))
+                patterns[compare(profile, profile)] += n * (n - 1) // 2
+        for (pa, a, na), (pb, b, nb) in combinations(group, 2):
+            pair = tuple(sorted(((pa, a), (pb, b)), key=repr))
+            if pair not in seen:
+                seen.add(pair)
+                patterns[compare(a, b)] += na * nb
+    return patterns
+
+
+def blocked_candidates(session: Session, max_keys: int = 20_000) -> list[Described]:
+    """Each description filed under up to `max_keys` sampled keys, with the persons it would be
+    scored against on arrival: every person sharing one of those keys, with their descriptions
+    there (its own person's other descriptions included, the identical one left out)."""
+    rivals: dict[tuple[str, Profile], dict[str, set[Profile]]] = defaultdict(lambda: defaultdict(set))
+    events: dict[tuple[str, Profile], int] = {}
+    for group in _blocks(session, max_keys):
+        for person_id, profile, n in group:
+            events[(person_id, profile)] = n
+            rivals.setdefault((person_id, profile), defaultdict(set))  # alone under its keys: no review
+            for other_id, other, _ in group:
+                if (other_id, other) != (person_id, profile):
+                    rivals[(person_id, profile)][other_id].add(other)
+    return [Described(profile, events[(person_id, profile)],
+                      [Candidate(p, tuple(sorted(described, key=repr))) for p, described in sorted(found.items())])
+            for (person_id, profile), found in rivals.items()]
+
+
+def _blocks(session: Session, max_keys: int) -> list[list[Member]]:
+    """The descriptions filed under up to `max_keys` random blocking keys, one list per key; keys
+    shared by more than matching would compare are left out."""
     keys = session.scalars(select(PersonBlockKey.key).order_by(func.random()).limit(max_keys)).all()
-    members: dict[str, list[tuple[str, Profile, int]]] = defaultdict(list)
+    members: dict[str, list[Member]] = defaultdict(list)
     for start in range(0, len(keys), 500):
         rows = session.execute(
             select(PersonBlockKey.key, PersonProfile.person_id, PersonProfile.given, PersonProfile.family,
@@ -41,21 +81,7 @@ def pair_patterns(session: Session, max_keys: int = 20_000) -> Counter[Pattern]:
             profile = Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode,
                               address=address)
             members[key].append((person_id, profile, events or 1))
-    seen: set[tuple[tuple[str, Profile], ...]] = set()
-    patterns: Counter[Pattern] = Counter()
-    for group in members.values():
-        if len(group) > MAX_PER_KEY:
-            continue
-        for person_id, profile, n in group:
-            if n > 1 and ((person_id, profile),) not in seen:
-                seen.add(((person_id, profile),))
-                patterns[compare(profile, profile)] += n * (n - 1) // 2
-        for (pa, a, na), (pb, b, nb) in combinations(group, 2):
-            pair = tuple(sorted(((pa, a), (pb, b)), key=repr))
-            if pair not in seen:
-                seen.add(pair)
-                patterns[compare(a, b)] += na * nb
-    return patterns
+    return [group for group in members.values() if len(group) <= MAX_PER_KEY]
 
 
 def random_pair_patterns(session: Session, pairs: int = 50_000) -> Counter[Pattern]:

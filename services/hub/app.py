@@ -167,7 +167,7 @@ def make_hub(settings: Settings, bootstrap: str) -> Hub:
 
 def _enrichment(hub: Hub) -> Process:
     # Answers to possible matches come to the same stage: only enrichment writes the person index.
-    return Enricher(hub.codec, PersonIndex(hub.sessions, load_model(hub.settings.match_model))).process
+    return Enricher(hub.codec, PersonIndex(hub.sessions, load_model(hub.settings.match_model_in_use()))).process
 
 
 def _sharing(hub: Hub) -> Process:

@@ -1,5 +1,6 @@
 """The person index and the triage store on a real database (SQLite, and PostgreSQL when given)."""
 
+import json
 import random
 import threading
 from datetime import UTC, date, datetime
@@ -23,7 +24,7 @@ from mash.models import (
 from mash.settings import Settings
 from services.enrichment.comparisons import Profile
 from services.enrichment.linking import Identifier
-from services.enrichment.match_model import DEFAULT_MODEL, load_model
+from services.enrichment.match_model import DEFAULT_MODEL, MatchModel, load_model
 from services.enrichment.person_index import EventToLink, PersonIndex
 from services.enrichment.training_pairs import pair_patterns
 from services.triage_store.store import TriageStore
@@ -253,12 +254,16 @@ def test_estimation_pairs_count_every_pair_of_events_blocking_brings_together(en
                       link("e3", Identifier("nhs", "4010232137"), profile=sister)])
     with session_factory(engine)() as session:
         patterns = pair_patterns(session)
-    assert patterns[("EXACT", "EXACT", "EXACT", "AGREE", "EXACT")] == 1  # e1 with e2: one child, alike
-    assert patterns[("DISAGREE", "EXACT", "EXACT", "AGREE", "EXACT")] == 2  # each of them with her sister
+    assert patterns[("EXACT", "EXACT", "EXACT", "AGREE", "EXACT", "MISSING")] == 1  # e1 with e2: one child, alike
+    assert patterns[("DISAGREE", "EXACT", "EXACT", "AGREE", "EXACT", "MISSING")] == 2  # each with her sister
 
 
-def test_a_model_estimated_from_the_index_is_saved_shown_and_used(settings: Settings, engine: Engine,
-                                                                  tmp_path: Path) -> None:
+def test_a_model_learned_from_an_index_of_households_is_refused_when_it_would_join_other_children(
+        settings: Settings, engine: Engine) -> None:
+    """Each child described three times alike, siblings and neighbours under shared keys: EM
+    explains nearly every blocked pair as a match and learns weights that link a stranger at the
+    child's home and a namesake elsewhere. The labelled cases refuse it; nothing is written and the
+    hub keeps the model it had."""
     index = PersonIndex(session_factory(engine))
     rng = random.Random(3)
     children = population(rng, 400, date(2025, 1, 1), 365)
@@ -266,12 +271,24 @@ def test_a_model_estimated_from_the_index_is_saved_shown_and_used(settings: Sett
                    profile=Profile(c.given.upper(), c.family.upper(), c.dob, c.sex, c.addresses[0][2].replace(" ", "")))
               for n in range(3) for c in children]
     index.link_batch(events)
-    model_file = tmp_path / "model.json"
-    estimated = mash(settings, "hub", "match-model", "estimate", "--out", str(model_file))
-    assert "written to" in estimated.stdout and model_file.exists()
-    shown = mash(settings.model_copy(update={"match_model": model_file}), "hub", "match-model", "show")
-    model = load_model(model_file)
-    assert model.version in shown.stdout and "u from random pairs" in shown.stdout
+    refused = mash(settings, "hub", "match-model", "estimate", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "FAILED" in refused.stdout and "held for review if" in refused.stdout
+    assert "refused and nothing was written" in refused.stderr and DEFAULT_MODEL.version in refused.stderr
+    assert not settings.learned_match_model().exists() and settings.match_model_in_use() is None
+
+
+def test_an_accepted_learned_model_is_the_one_the_hub_uses_shows_and_tests(settings: Settings, engine: Engine) -> None:
+    """Where `estimate` writes the model it accepts, the hub links with it unless MASH_MATCH_MODEL
+    names another; `show` and `test` read the same model."""
+    learned = MatchModel(DEFAULT_MODEL.m, {**DEFAULT_MODEL.u, "sex": {"AGREE": 0.45, "DISAGREE": 0.55}},
+                         source="em over 1000 pairs, u from random pairs")
+    settings.learned_match_model().write_text(json.dumps(learned.to_json()))
+    assert settings.match_model_in_use() == settings.learned_match_model()
+    shown = mash(settings, "hub", "match-model", "show")
+    assert learned.version in shown.stdout and "u from random pairs" in shown.stdout
+    tested = mash(settings, "hub", "match-model", "test")
+    assert f"match model {learned.version}" in tested.stdout and "15 of 15 cases as expected" in tested.stdout
     assert load_model(None) == DEFAULT_MODEL
 
 
