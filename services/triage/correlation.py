@@ -21,6 +21,7 @@ from typing import Any
 
 from services.triage.clocks import Profile, at_risk_time, deadline
 from services.triage.scoring import Assessment, Scored, Scoring, assess, higher
+from services.triage.windows import first_scoring_window
 
 ALERT_NAMESPACE = uuid.UUID("0b7e3c52-8f0c-4a55-9e7e-5d2f1f3b9c21")
 MAX_REMEMBERED_EVENTS = 5000  # per child: enough for years of events, bounded all the same
@@ -56,7 +57,7 @@ class SeenEvent:
     withdrawn: bool = False
     superseded_by: str | None = None  # a later revision of the record replaced it (or it came too late)
     kind: str = "NEW"  # NEW | REVISION | WITHDRAWAL
-    held_by: str | None = None  # the alert that took it in after it arrived (it waited in none until then)
+    held_by: str | None = None  # the alert that holds it now (None: it waits in none)
 
     def scored(self) -> Scored:
         return Scored(self.agency, self.occurred_ms, self.indicators)
@@ -73,7 +74,7 @@ class SeenEvent:
     @property
     def waiting(self) -> bool:
         """Live and in no alert yet: the next alert raised for the child takes it in."""
-        return self.live and self.alert_id is None and self.held_by is None
+        return self.live and self.held_by is None
 
 
 @dataclass(frozen=True)
@@ -130,14 +131,14 @@ class PersonState:
     def from_json(cls, data: dict[str, Any] | None) -> PersonState:
         if not data:
             return cls()
-        alert = data.get("alert")
-        return cls(
-            events=tuple(SeenEvent(**{**e, "indicators": tuple(e.get("indicators", ()))}) for e in data["events"]),
-            alert=_alert_from_json(alert) if alert else None,
-            merged_into=data.get("merged_into"),
-            closed_alerts=tuple(_alert_from_json(a) for a in data.get("closed_alerts", ())),
-            merged_from=tuple(data.get("merged_from", ())),
-        )
+        alert = _alert_from_json(data["alert"]) if data.get("alert") else None
+        closed = tuple(_alert_from_json(a) for a in data.get("closed_alerts", ()))
+        events = tuple(SeenEvent(**{**e, "indicators": tuple(e.get("indicators", ()))}) for e in data["events"])
+        if any("held_by" not in e for e in data["events"]):  # saved before alerts took in what waited
+            named = {i: a.alert_id for a in (*closed, *((alert,) if alert else ())) for i in a.event_ids}
+            events = tuple(replace(e, held_by=e.alert_id or named.get(e.event_id)) for e in events)
+        return cls(events=events, alert=alert, merged_into=data.get("merged_into"), closed_alerts=closed,
+                   merged_from=tuple(data.get("merged_from", ())))
 
 
 def _alert_from_json(data: dict[str, Any]) -> AlertState:
@@ -194,7 +195,7 @@ def correlate(state: PersonState, person_id: str, event: EventFacts, rules: Rule
             events = _held(events, opened)
 
     alert_id = decision.alert.alert_id if decision.alert and decision.outcome != "NO_ALERT" else None
-    seen = replace(seen, outcome=decision.outcome, alert_id=alert_id)
+    seen = replace(seen, outcome=decision.outcome, alert_id=alert_id, held_by=alert_id)
     return (replace(_remember(replace(state, events=events), seen), alert=decision.alert),
             replace(decision, event_alert_id=alert_id))
 
@@ -258,9 +259,12 @@ def close(state: PersonState, alert_id: str, now_ms: int, rules: Rules, revision
     closed = replace(closed, event_ids=tuple(e for e in alert.event_ids if e in seen),
                      joined=tuple(j for e, j in zip(alert.event_ids, _joined_of(alert), strict=True) if e in seen))
     follow = _follow_up(person_id, closed, unseen, state.events, rules, now_ms)
+    # What the decision did not see is held by the follow-up, or waits again for the next alert.
+    events = tuple(replace(e, held_by=follow.alert_id if follow and e.event_id in follow.event_ids else None)
+                   if e.event_id in set(unseen) else e for e in state.events)
     if follow is None:  # what came since lowers or retracts what was decided: the decision stands
-        return replace(state, alert=closed), [closed]
-    return replace(state, alert=follow), [closed, follow]
+        return replace(state, events=events, alert=closed), [closed]
+    return replace(state, events=events, alert=follow), [closed, follow]
 
 
 def _decided_alert(state: PersonState, alert_id: str) -> AlertState | None:
@@ -331,18 +335,9 @@ def _raise(person_id: str, history: tuple[SeenEvent, ...], event: SeenEvent, rul
 
 
 def _scoring_window(live: list[SeenEvent], event: SeenEvent, rules: Rules) -> list[SeenEvent] | None:
-    """The earliest window of `window_days` holding `event` whose events score an alert, if any.
-    Weights are positive, so fewer events never score more: if everything within a window's
-    length of the event does not score, no window holding it does, which most events show at once."""
-    span = rules.window_ms
-    around = [e for e in live if abs(e.occurred_ms - event.occurred_ms) <= span]
-    if assess(rules.scoring, [e.scored() for e in around]).rag is None:
-        return None
-    for start in sorted({e.occurred_ms for e in around if e.occurred_ms <= event.occurred_ms}):
-        window = [e for e in around if start <= e.occurred_ms <= start + span]
-        if assess(rules.scoring, [e.scored() for e in window]).rag is not None:
-            return window
-    return None
+    """The earliest window of `window_days` holding `event` whose events score an alert, if any."""
+    around = [e for e in live if abs(e.occurred_ms - event.occurred_ms) <= rules.window_ms]
+    return first_scoring_window(rules.scoring, around, SeenEvent.scored, rules.window_ms, lambda e: e is event)
 
 
 def _held(events: tuple[SeenEvent, ...], alert: AlertState) -> tuple[SeenEvent, ...]:
@@ -390,7 +385,11 @@ def _revise(alert: AlertState, history: tuple[SeenEvent, ...], event: SeenEvent,
     mine = set(revised.event_ids)
     live = [e for e in (*history, event) if e.event_id in mine and e.live]
     assessment = assess(rules.scoring, [e.scored() for e in live])
-    if RAG_ORDER.get(assessment.rag or "", 9) <= RAG_ORDER[revised.rag] and assessment.score >= alert.score:
+    # The records as they stand must still raise the alert the way any alert is raised (a window
+    # of them scoring), or an alert would stand here that another arrival order never raised.
+    raised = first_scoring_window(rules.scoring, live, SeenEvent.scored, rules.window_ms, lambda e: True)
+    if raised is not None and RAG_ORDER.get(assessment.rag or "", 9) <= RAG_ORDER[revised.rag] \
+            and assessment.score >= alert.score:
         return replace(revised, review=None) if revised.rag != alert.rag else revised
     what = (f"{event.agency.lower()} record withdrawn (entered in error)" if event.withdrawn
             else f"{event.agency.lower()} amended a record: {_change(was, event)}")
@@ -518,10 +517,9 @@ def _alert_from_history(person_id: str, events: tuple[SeenEvent, ...], rules: Ru
     (as `_raise` finds it), holding every such event."""
     live = [e for e in events if e.live]
     waiting = [e for e in live if e.waiting]
-    for event in waiting:
-        window = _scoring_window(live, event, rules)
-        if window is not None:
-            alert = _open(person_id, [*(e for e in window if not e.waiting), *waiting], waiting, rules, now_ms)
-            assert alert is not None  # the window scores, and more events never score less
-            return replace(alert, reasons=(*alert.reasons, MERGED_REASON))
-    return None
+    window = first_scoring_window(rules.scoring, live, SeenEvent.scored, rules.window_ms, lambda e: e.waiting)
+    if window is None:
+        return None
+    alert = _open(person_id, [*(e for e in window if not e.waiting), *waiting], waiting, rules, now_ms)
+    assert alert is not None  # the window scores, and more events never score less
+    return replace(alert, reasons=(*alert.reasons, MERGED_REASON))

@@ -308,10 +308,10 @@ class Agreement:
 
     children: int
     grouped_differently: int  # the person index filed its events differently (linkage depends on order)
-    alerted_differently: int  # grouped alike, alerted in one run only
+    alerted_differently: int  # grouped alike, alerted in one run only (with no review asked)
     held_differently: int  # grouped alike, alerted in both, the alerts hold other live records
     rated_differently: int  # grouped alike, same records held, another rating with no review asked in either
-    rated_differently_for_review: int  # another rating where one run kept a higher one for a person to review
+    rated_differently_for_review: int  # another rating, or an alert in one run only, kept for a person to review
 
     @property
     def converged(self) -> bool:
@@ -324,9 +324,9 @@ def agreement(first: dict[int, ChildResult], other: dict[int, ChildResult]) -> A
     both = [c for c in alike if first[c].rag is not None and other[c].rag is not None]
     held = [c for c in both if first[c].held != other[c].held]
     rated = [c for c in both if first[c].held == other[c].held and first[c].rag != other[c].rag]
-    for_review = [c for c in rated if first[c].review or other[c].review]
-    return Agreement(len(first), len(first) - len(alike), len(alerted), len(held), len(rated) - len(for_review),
-                     len(for_review))
+    for_review = [c for c in (*alerted, *rated) if first[c].review or other[c].review]
+    return Agreement(len(first), len(first) - len(alike), len(set(alerted) - set(for_review)), len(held),
+                     len(set(rated) - set(for_review)), len(for_review))
 
 
 @pytest.mark.timeout(1200)

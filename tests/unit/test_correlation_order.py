@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.triage.correlation import EventFacts, PersonState, absorb, correlate
-from services.triage.scoring import assess
+from services.triage.scoring import Scored, assess
+from services.triage.windows import first_scoring_window
 from tests.unit.test_correlation import BASE, DAY, RULES
 
 AGENCIES = ("POLICE", "HEALTH", "EDUCATION", "SOCIAL_CARE")
@@ -74,3 +75,26 @@ def test_a_concern_that_arrived_before_the_alert_was_raised_is_in_it_and_rates_i
     assert first.alert is not None and last.alert is not None
     assert set(first.alert.event_ids) == set(last.alert.event_ids) == {"police", "health", "school"}
     assert first.alert.rag == last.alert.rag and "domestic-abuse-children-present" in first.alert.indicators
+
+
+def windows_tried_one_by_one(events: list[Scored], holding: set[int]) -> list[Scored] | None:
+    """What the sliding search must equal: every start, each window assessed afresh."""
+    span = RULES.window_ms
+    for start in sorted({e.occurred_ms for e in events}):
+        window = sorted((e for e in events if start <= e.occurred_ms <= start + span), key=lambda e: e.occurred_ms)
+        if any(id(e) in holding for e in window) and assess(RULES.scoring, window).rag is not None:
+            return window
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=events_of_a_child, data=st.data())
+def test_the_sliding_window_search_finds_what_assessing_every_window_finds(events: list[EventFacts],
+                                                                             data: st.DataObject) -> None:
+    scored = [Scored(e.agency, e.occurred_ms, e.indicators) for e in events]
+    holding = {id(e) for e in data.draw(st.lists(st.sampled_from(scored), max_size=3))}
+    found = first_scoring_window(RULES.scoring, scored, lambda s: s, RULES.window_ms, lambda s: id(s) in holding)
+    expected = windows_tried_one_by_one(scored, holding)
+    assert (found is None) == (expected is None)
+    if found is not None and expected is not None:
+        assert {id(e) for e in found} == {id(e) for e in expected}

@@ -1,0 +1,81 @@
+"""The first window of a child's events that scores an alert, found in one pass.
+
+Pure. A child's events "within window_days of each other" are scored together: a window is
+[t, t + window_days] from an event's time. Trying each start and assessing it afresh costs the
+square of a child's events close together (a child may have thousands remembered), so the
+windows are slid instead: event indicators are counted in and out as the window moves, and for
+each pattern (`at_least` agencies within `within_days`) the time at which the events from each
+start first reach it is worked out once; a window holds the pattern when one of the starts in it
+reaches it before the window ends. The score of a window is then exactly `assess`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from services.triage.scoring import DAY_MS, PatternIndicator, Scored, Scoring, rating_for
+
+T = TypeVar("T")
+
+
+def first_scoring_window(scoring: Scoring, events: Sequence[T], scored: Callable[[T], Scored], span_ms: int,
+                         holding: Callable[[T], bool]) -> list[T] | None:
+    """The earliest window of `span_ms` (from an event's time) holding an event `holding` picks
+    whose events score an alert, or None. Linear after sorting."""
+    order = sorted(events, key=lambda e: scored(e).occurred_ms)
+    facts = [scored(e) for e in order]
+    times = [f.occurred_ms for f in facts]
+    patterns = [(p.weight, _suffix_min(_reach(facts, p))) for p in scoring.patterns]
+    counts: Counter[str] = Counter()
+    score = held = 0
+    start = end = 0
+    while start < len(order):
+        ends = times[start] + span_ms
+        while end < len(order) and times[end] <= ends:
+            for indicator in set(facts[end].indicators):
+                counts[indicator] += 1
+                score += scoring.weight(indicator) if counts[indicator] == 1 else 0
+            held += holding(order[end])
+            end += 1
+        if held:
+            total = score + sum(weight for weight, reach in patterns if reach[start] <= ends)
+            if rating_for(scoring, total) is not None:
+                return order[start:end]
+        first = times[start]
+        while start < len(order) and times[start] == first:  # the next start: the next distinct time
+            for indicator in set(facts[start].indicators):
+                counts[indicator] -= 1
+                score -= scoring.weight(indicator) if counts[indicator] == 0 else 0
+            held -= holding(order[start])
+            start += 1
+    return None
+
+
+def _reach(facts: Sequence[Scored], pattern: PatternIndicator) -> list[float]:
+    """For each start (in time order): when the events from it on first make `at_least` agencies
+    within `within_days` of it (infinity if they never do), as `scoring._pattern_found` counts."""
+    span = pattern.within_days * DAY_MS
+    reach = [math.inf] * len(facts)
+    agencies: Counter[str] = Counter()
+    end = 0
+    for i, first in enumerate(facts):
+        while end < len(facts) and len(agencies) < pattern.at_least and \
+                facts[end].occurred_ms - first.occurred_ms <= span:
+            agencies[facts[end].agency] += 1
+            end += 1
+        if len(agencies) >= pattern.at_least:
+            reach[i] = facts[end - 1].occurred_ms
+        agencies[first.agency] -= 1
+        if not agencies[first.agency]:
+            del agencies[first.agency]
+    return reach
+
+
+def _suffix_min(values: list[float]) -> list[float]:
+    out = list(values)
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = min(out[i], out[i + 1])
+    return out
