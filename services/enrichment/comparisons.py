@@ -63,31 +63,51 @@ def normalise_postcode(raw: str | None) -> str:
 _ADDRESS_WORDS = {"ST": "STREET", "RD": "ROAD", "AVE": "AVENUE", "AV": "AVENUE", "LN": "LANE", "DR": "DRIVE",
                   "CT": "COURT", "CRES": "CRESCENT", "CL": "CLOSE", "PL": "PLACE", "SQ": "SQUARE", "TCE": "TERRACE",
                   "GDNS": "GARDENS", "GRV": "GROVE", "PK": "PARK", "HSE": "HOUSE", "APT": "FLAT", "APARTMENT": "FLAT"}
+# What agencies write when there is no address to give: no evidence of a home, shared by the children
+# (in refuges, in care, with no fixed abode) a MASH most needs to keep apart.
+_NO_ADDRESS = re.compile(r"^(NFA|NO FIXED (ABODE|ADDRESS)|UNKNOWN|NOT KNOWN|NK|N K|NONE|"
+                         r"(ADDRESS )?WITHHELD|CONFIDENTIAL( ADDRESS)?|ADDRESS CONFIDENTIAL|C O .*|CARE OF .*)$")
+_FLOORS = frozenset({"BASEMENT", "GROUND", "FIRST", "SECOND", "THIRD", "FOURTH", "UPPER", "LOWER", "MIDDLE", "TOP"})
 
 
 def normalise_address(raw: str | None) -> str:
-    """The first line of an address as words: upper case, accents folded, punctuation dropped,
-    the usual abbreviations written out (ST for STREET, RD for ROAD), one space between words."""
+    """The first line of an address as words: upper case, accents folded, digits of any script read,
+    punctuation dropped, the usual abbreviations written out (ST for STREET, RD for ROAD), a house
+    number's letter kept with it (10 A and 10-A are 10A), leading zeros dropped (Flat 01 is Flat 1);
+    blank for a line that gives no address (No fixed abode, withheld, c/o Children's Services)."""
     if not raw:
         return ""
-    folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().upper()
-    words = re.findall(r"[A-Z0-9]+", folded)
-    return " ".join(_ADDRESS_WORDS.get(w, w) for w in words)[:ADDRESS_CHARS]
+    digits = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in raw)
+    folded = unicodedata.normalize("NFKD", digits).encode("ascii", "ignore").decode().upper()
+    words: list[str] = []
+    for word in re.findall(r"[A-Z0-9]+", folded):
+        word = _ADDRESS_WORDS.get(word, word)
+        if word[0].isdigit():
+            word = word.lstrip("0") or "0"
+        if len(word) == 1 and word.isalpha() and words and words[-1].isdigit():
+            words[-1] += word  # 10 A -> 10A
+        else:
+            words.append(word)
+    line = " ".join(words)[:ADDRESS_CHARS]
+    return "" if _NO_ADDRESS.match(line) else line
 
 
 def compare_address(a: str, b: str) -> str:
     """Exact; alike as written, with the same numbers (a slip in a word: Jaro-Winkler >= 0.92);
-    the numbers of one within the other's (a flat number left out) and at least half the words
-    shared (a locality added, words in another order); else not. Another house or flat number is a
-    neighbour's home, however alike the rest."""
+    the same house number, the flat of one within the other's (a flat left out) and at least half
+    the words shared (a locality added, words in another order); else not. Another house number,
+    flat number or letter, or floor, is a neighbour's home, however alike the rest."""
     if not a or not b:
         return MISSING
     if a == b:
         return "EXACT"
-    numbers_a, numbers_b = set(_numbers(a)), set(_numbers(b))
-    if not (numbers_a <= numbers_b or numbers_b <= numbers_a):
+    houses_a, houses_b = _numbers(a), _numbers(b)
+    if houses_a and houses_b and houses_a[-1] != houses_b[-1]:  # the house number comes last
         return "DISAGREE"
-    if numbers_a == numbers_b and jellyfish.jaro_winkler_similarity(a, b) >= 0.92:
+    marks_a, marks_b = _marks(a), _marks(b)
+    if not (marks_a <= marks_b or marks_b <= marks_a):
+        return "DISAGREE"
+    if marks_a == marks_b and jellyfish.jaro_winkler_similarity(a, b) >= 0.92:
         return "FUZZY"
     words_a, words_b = set(a.split()), set(b.split())
     if len(words_a & words_b) * 2 >= min(len(words_a), len(words_b)) + 1:
@@ -97,6 +117,11 @@ def compare_address(a: str, b: str) -> str:
 
 def _numbers(address: str) -> list[str]:
     return [w for w in address.split() if w[0].isdigit()]
+
+
+def _marks(address: str) -> set[str]:
+    """What tells one home in a building or street from the next: numbers, lone letters, floors."""
+    return {w for w in address.split() if w[0].isdigit() or len(w) == 1 or w in _FLOORS}
 
 
 def outward_code(postcode: str) -> str:

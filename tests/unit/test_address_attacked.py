@@ -74,9 +74,6 @@ def decide(event: Profile, indexed: Profile) -> tuple[str, float | None, dict[st
 # =====================================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: neighbours whose homes are told apart by a letter or a floor "
-                   "word (Flat A / Flat B, 10 A / 10 B, ground / first floor) or whose flat number is another "
-                   "house's number agree (FUZZY or TOKENS) instead of DISAGREE")
 @pytest.mark.parametrize(("one", "other"), [
     ("Flat A, 10 High Street", "Flat B, 10 High Street"),  # FUZZY: letters are not numbers to _numbers
     ("10 A High Street", "10 B High Street"),  # FUZZY ("10A"/"10B" written together do disagree)
@@ -96,8 +93,6 @@ def test_a_neighbours_home_told_apart_by_a_letter_or_floor_disagrees(one: str, o
     assert level(one, other) == "DISAGREE"
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: same-named neighbours in Flat A and Flat B, born a digit "
-                   "apart, LINK (address FUZZY, 27.6); in Flat 1 and Flat 2 they are held for review (21.3)")
 def test_same_named_neighbours_in_lettered_flats_are_not_linked() -> None:
     """Jack Smith in Flat A and Jack Smith in Flat B of 10 High Street, born 2014-05-09 and 2014-05-19
     (dob TYPO). With numbered flats the address DISAGREEs and the pair is a person's question
@@ -111,8 +106,6 @@ def test_same_named_neighbours_in_lettered_flats_are_not_linked() -> None:
     assert lettered[0] != LINK, lettered
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: the same home written two usual ways DISAGREEs: 'Flat 01' / "
-                   "'Flat 1' and '10A' / '10 A' / '10-A' (the numbers compared as text)")
 @pytest.mark.parametrize(("one", "other"), [
     ("Flat 01, 10 High Street", "Flat 1, 10 High Street"),  # new-build blocks number their flats 01, 02
     ("10A High Street", "10 A High Street"),
@@ -131,8 +124,6 @@ PLACEHOLDER_ADDRESSES = ["No fixed abode", "NFA", "Unknown", "Not known", "Addre
                          "Confidential address", "c/o Children's Services"]
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: placeholder address lines (No fixed abode, NFA, Unknown, "
-                   "Not known, withheld, confidential, c/o ...) compare EXACT (+4.2) between different children")
 @pytest.mark.parametrize("placeholder", PLACEHOLDER_ADDRESSES)
 def test_a_placeholder_address_is_no_evidence(placeholder: str) -> None:
     """Where: normalise_address / compare_address have no placeholder rule (names have one:
@@ -143,9 +134,6 @@ def test_a_placeholder_address_is_no_evidence(placeholder: str) -> None:
     assert level(placeholder, placeholder) == MISSING
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: two different Mohammed Khans placed c/o Children's Services "
-                   "(the council's postcode), born in the same month, LINK on the placeholder line (26.0); "
-                   "without it they are held for review (21.8)")
 def test_two_children_sharing_a_placeholder_address_are_not_linked_on_it() -> None:
     """Two different children, same common name, born 2012-03-04 and 2012-03-21 (dob ONE_PART),
     both recorded "c/o Children's Services" with the council's postcode. Without an address line:
@@ -157,8 +145,6 @@ def test_two_children_sharing_a_placeholder_address_are_not_linked_on_it() -> No
     assert decide(one, other)[0] != LINK
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: digits outside ASCII (Arabic-Indic, Devanagari) are dropped "
-                   "by the ASCII fold, so '١٢ High Street' (12) and '14 High Street' are TOKENS, not DISAGREE")
 def test_house_numbers_in_other_scripts_are_numbers() -> None:
     """Where: normalise_address: NFKD does not map U+0660..U+0669 (or other decimal digits) to ASCII,
     and encode('ascii', 'ignore') drops them: the house number vanishes, and a number-less line is
