@@ -70,8 +70,7 @@ class PersonProfile(Base):
     dob: Mapped[str] = mapped_column(String(10), primary_key=True)  # ISO date, blank when unknown
     sex: Mapped[str] = mapped_column(String(1), primary_key=True)
     postcode: Mapped[str] = mapped_column(String(8), primary_key=True)
-    # the first address line this description came with (a home's line varies less than its typing)
-    address: Mapped[str] = mapped_column(String(160), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(160), primary_key=True, default="", server_default="")
     first_event_id: Mapped[str] = mapped_column(String(36))
     first_seen_ms: Mapped[int] = mapped_column(BigInteger)
     events: Mapped[int] = mapped_column(Integer, default=1)  # how many events described the person so

@@ -216,24 +216,15 @@ class _BatchLinker:
             self.households[key].add(person_id)
 
     def _load_candidates(self, events: Sequence[EventToLink], linked: set[str]) -> set[str]:
-        """The persons filed under the events' blocking keys, with the profiles they were filed for."""
-        filed: dict[str, set[tuple[str, str, str, str, str, str]]] = defaultdict(set)
-        for key, person_id, *profile in self._rows(
-                select(PersonBlockKey.key, PersonBlockKey.person_id, PersonBlockKey.given, PersonBlockKey.family,
-                       PersonBlockKey.dob, PersonBlockKey.sex, PersonBlockKey.postcode, PersonBlockKey.address),
-                PersonBlockKey.key,
-                [k for e in events for k in lookup_keys(e.profile)], tuple):
+        """The persons filed under the events' blocking keys, with every description of them (a key
+        holds one description of a person, and the child may since have been described at another
+        home or another way under the same keys)."""
+        for key, person_id in self._rows(select(PersonBlockKey.key, PersonBlockKey.person_id), PersonBlockKey.key,
+                                         [k for e in events for k in lookup_keys(e.profile)], tuple):
             self.keys[key].add(person_id)
-            filed[person_id].add(tuple(profile))
         self.keyed.update(e.event_id for e in events)
         candidates = {p for e in events for p in self._shortlist(e)} - linked
-        ids = self._strong_identifiers(candidates)
-        for person_id in candidates:
-            known = ids.get(person_id, {})
-            nhs, upn = known.get("nhs", ""), known.get("upn", "")
-            self.profiles[person_id] |= {Profile(given, family, date.fromisoformat(dob) if dob else None, sex,
-                                                 postcode, nhs, upn, address)
-                                         for given, family, dob, sex, postcode, address in filed[person_id]}
+        self._load_profiles(candidates)
         return candidates
 
     def _load_records(self, batch: Sequence[EventToLink]) -> None:
@@ -458,9 +449,9 @@ class _BatchLinker:
         profile = replace(event.profile, nhs=self._strong(person_id, "nhs", event),
                           upn=self._strong(person_id, "upn", event))
         row = {"person_id": person_id, "given": profile.given, "family": profile.family,
-               "dob": profile.dob.isoformat() if profile.dob else "", "sex": profile.sex, "postcode": profile.postcode}
-        seen = self.profile_events.setdefault(tuple(row.values()), {**row, "address": profile.address,
-                                                                     "first_event_id": event.event_id,
+               "dob": profile.dob.isoformat() if profile.dob else "", "sex": profile.sex, "postcode": profile.postcode,
+               "address": profile.address}
+        seen = self.profile_events.setdefault(tuple(row.values()), {**row, "first_event_id": event.event_id,
                                                                      "first_seen_ms": event.occurred_ms, "events": 0})
         seen["events"] += 1
         if profile not in self.profiles[person_id]:
@@ -468,7 +459,7 @@ class _BatchLinker:
                                         for p in self.profiles[person_id]} | {profile}
             new_keys = [k for k in stored_keys(profile) if person_id not in self.keys[k]]
             for k in new_keys:
-                self._write(PersonBlockKey, {"key": k, **row, "address": profile.address}, ignore=True)
+                self._write(PersonBlockKey, {"key": k, **row}, ignore=True)
                 self.keys[k].add(person_id)
         if event.address_key and person_id not in self.households[event.address_key]:
             self._write(PersonAddress, {"address_key": event.address_key, "person_id": person_id}, ignore=True)

@@ -66,7 +66,7 @@ def test_an_event_without_identifiers_links_probabilistically_with_its_evidence_
         versions = db.scalars(select(MatchModelRecord.version)).all()
     assert record.model_version == DEFAULT_MODEL.version and versions == [DEFAULT_MODEL.version]
     assert record.evidence["levels"] == {"given": "EXACT", "family": "FUZZY", "dob": "EXACT", "sex": "AGREE",
-                                         "postcode": "EXACT"}
+                                         "postcode": "EXACT", "address": "MISSING"}
     assert record.score is not None and record.score >= DEFAULT_MODEL.link_threshold
 
 

@@ -8,12 +8,14 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from mash.db import make_engine, upgrade
+from mash.db import MIGRATIONS, make_engine, upgrade
 from mash.models import Base
 from mash.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import env_for, mash
@@ -118,3 +120,31 @@ def test_processes_never_migrate_a_server_database_and_say_what_to_run(settings:
     assert upgraded.returncode == 0, upgraded.stderr
     assert f"-> {HEAD}" in upgraded.stdout and "least privilege" in upgraded.stdout, upgraded.stdout
     assert mash(settings, "audit", "verify", "--database-only", check=False).returncode == 0
+
+
+def test_profiles_from_before_the_address_line_keep_their_rows_and_a_new_home_is_a_new_description(
+        bare: Engine) -> None:
+    """Migration 0009 puts the address line in the description's key: the child described at a new
+    home (or the same home now written) is a second row, never an update of the first. Going back
+    keeps one row per description."""
+    upgrade(bare, "0008")
+    profile = {"person_id": "p1", "given": "ASHA", "family": "KHAN", "dob": "2015-03-04", "sex": "F",
+               "postcode": "LS61AB", "first_event_id": "e1", "first_seen_ms": 1, "events": 2}
+    columns = ", ".join(profile)
+    with bare.begin() as connection:
+        connection.execute(text(f"INSERT INTO person_profiles ({columns}) VALUES (:{', :'.join(profile)})"),
+                           profile)
+    upgrade(bare)
+    with bare.begin() as connection:
+        connection.execute(text(f"INSERT INTO person_profiles ({columns}, address) "
+                                f"VALUES (:{', :'.join(profile)}, '12 MAIN STREET')"), profile)
+        rows = connection.execute(text("SELECT address, events FROM person_profiles ORDER BY address")).all()
+    assert [tuple(r) for r in rows] == [("", 2), ("12 MAIN STREET", 2)]
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with bare.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    with bare.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM person_profiles")).scalar_one() == 1
+    bare.dispose()

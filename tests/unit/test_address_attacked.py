@@ -179,9 +179,6 @@ def events() -> list[EventToLink]:
             EventToLink("p1", "POLICE", [Identifier("local", "POLICE:9")], MONTH_MISKEYED, 30 * DAY_MS)]
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: person_profiles' key leaves out the address, so a child "
-                   "described again the same way with an address line (or a new one) keeps the first line "
-                   "('' for profiles filed before 0009) for ever; linking then depends on batching")
 def test_an_address_line_given_later_is_kept_by_the_index(sessions: sessionmaker[Session]) -> None:
     """Where: PersonProfile's primary key is (person_id, given, family, dob, sex, postcode): the
     address is not in it. person_index._record keys profile_events by those six values and
@@ -202,8 +199,6 @@ def test_an_address_line_given_later_is_kept_by_the_index(sessions: sessionmaker
     assert HOME in lines, f"the index keeps only {lines} for the child described at {HOME!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: the same events linked in one batch or in three decide "
-                   "differently (LINK vs a new person held for review): the address line given later is lost")
 def test_batching_does_not_change_a_link_decision(tmp_path: Path) -> None:
     """As above, the decision itself: the police event links in one batch, and starts a new person
     (a possible match for review) when the health events were linked in earlier batches."""
