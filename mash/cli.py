@@ -22,10 +22,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from mash.db import SchemaNotCurrent
+    from mash.errors import UnusableFile
 
     try:
         return int(args.handler(args) or 0)
     except SchemaNotCurrent as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
+    except UnusableFile as exc:
         print(f"mash: {exc}", file=sys.stderr)
         return 2
 

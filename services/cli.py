@@ -32,7 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                           help="JSON file to write (default: <state dir>/match-model.json, which the hub uses "
                           "unless MASH_MATCH_MODEL names another)")
     estimate.add_argument("--keys", type=int, default=20_000, help="blocking keys to sample pairs from")
-    estimate.add_argument("--max-review-rate", type=float, default=None,
+    estimate.add_argument("--max-review-rate", type=_share, default=None,
                           help="largest share of the index's descriptions the model may hold for review "
                           "(default 0.02)")
     estimate.set_defaults(handler=_estimate)
@@ -58,6 +58,13 @@ def _supervise(stages: list[str], loglevel: str) -> int:
         return 2
     engine_for(settings).dispose()  # the schema brought up to date once, before the stage processes start
     return run_stages(settings, stages, loglevel)
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1 (0.02 is 2%)")
+    return value
 
 
 def _estimate(args: argparse.Namespace) -> int:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from mash.errors import UnusableFile
 from mash.identifiers import is_valid_nhs_number
 from mash.settings import PROJECT_ROOT
 from services.enrichment.comparisons import Profile, normalise_address, normalise_name, normalise_postcode
@@ -71,8 +72,9 @@ class CaseResult:
 def load_cases(path: Path = DEFAULT_CASES) -> tuple[MatchCase, ...]:
     try:
         return tuple(_CaseFile.model_validate(yaml.safe_load(path.read_text())).cases)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise ValueError(f"{path}: not a usable file of labelled match cases ({exc})") from exc
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: also a bad date, bad encoding, pydantic
+        raise UnusableFile(f"{path}: not a usable file of labelled match cases ({exc}); see "
+                           f"policies/identity/match.cases.yaml for the shape") from exc
 
 
 def run_cases(model: MatchModel, cases: tuple[MatchCase, ...]) -> list[CaseResult]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mash.errors import UnusableFile
 from services.enrichment.comparisons import FIELDS, MISSING, Profile, compare, identifiers_conflict, sibling_evidence
 
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -69,6 +70,10 @@ class MatchModel:
 
     def __post_init__(self) -> None:
         check_parameters(self.m, self.u)
+        limits = (self.link_threshold, self.review_threshold, self.margin)
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in limits) or self.margin < 0:
+            raise ValueError("thresholds must be numbers and the margin a number of at least 0 "
+                             "(a negative or NaN margin would link an event two candidates fit equally)")
         if self.review_threshold > self.link_threshold:
             raise ValueError("the review threshold must not be above the link threshold")
         weights = {f: {lvl: math.log2(self.m[f][lvl] / self.u[f][lvl]) for lvl in LEVELS[f]} for f in FIELDS}
@@ -118,7 +123,7 @@ def load_model(path: Path | None) -> MatchModel:
     try:
         return MatchModel.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a usable match model ({exc}); re-run `mash hub match-model estimate` "
+        raise UnusableFile(f"{path}: not a usable match model ({exc}); re-run `mash hub match-model estimate` "
                          "or unset MASH_MATCH_MODEL") from exc
 
 

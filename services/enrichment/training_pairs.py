@@ -67,7 +67,8 @@ def blocked_candidates(session: Session, max_keys: int = 20_000) -> list[Describ
 
 def _blocks(session: Session, max_keys: int) -> list[list[Member]]:
     """The descriptions filed under up to `max_keys` random blocking keys, one list per key; keys
-    shared by more than matching would compare are left out."""
+    shared by more persons than matching would compare are left out (a child described at many
+    homes counts once, as matching counts it)."""
     keys = session.scalars(select(PersonBlockKey.key).order_by(func.random()).limit(max_keys)).all()
     members: dict[str, list[Member]] = defaultdict(list)
     for start in range(0, len(keys), 500):
@@ -81,7 +82,7 @@ def _blocks(session: Session, max_keys: int) -> list[list[Member]]:
             profile = Profile(given, family, date.fromisoformat(dob) if dob else None, sex, postcode,
                               address=address)
             members[key].append((person_id, profile, events or 1))
-    return [group for group in members.values() if len(group) <= MAX_PER_KEY]
+    return [group for group in members.values() if len({person_id for person_id, _, _ in group}) <= MAX_PER_KEY]
 
 
 def random_pair_patterns(session: Session, pairs: int = 50_000) -> Counter[Pattern]:

@@ -105,11 +105,6 @@ def twin_free_profile() -> Profile:
 
 
 @pytest.mark.parametrize("margin", ["NaN", "-5.0"])
-@pytest.mark.xfail(strict=True, reason="DEFECT: load_model accepts a margin that is NaN or negative (json.loads "
-                   "reads NaN); best_match's ambiguity check `top - runner_up < margin` is then never true, so "
-                   "an event matching two persons equally is LINKED to one (the default model holds it for "
-                   "review). The labelled cases have one known person each, so `match-model test` passes it "
-                   "and `estimate` copies the margin into every learned model")
 def test_a_model_whose_margin_disables_the_ambiguity_check_is_refused(tmp_path: Path, margin: str) -> None:
     saved = json.dumps(DEFAULT_MODEL.to_json()).replace('"margin": 6.0', f'"margin": {margin}')
     path = tmp_path / "model.json"
@@ -124,22 +119,10 @@ def test_a_model_whose_margin_disables_the_ambiguity_check_is_refused(tmp_path: 
     assert best_match(model, event, two).outcome != LINK
 
 
-def test_the_margin_defect_is_an_ambiguous_link_today(tmp_path: Path) -> None:
-    """Documents the current behaviour behind the xfail above (passes today)."""
-    saved = DEFAULT_MODEL.to_json() | {"margin": math.nan}
-    path = tmp_path / "model.json"
-    path.write_text(json.dumps(saved))
-    event = twin_free_profile()
-    assert best_match(load_model(path), event, [Candidate("a", (event,)), Candidate("b", (event,))]).outcome == LINK
-
-
 @pytest.mark.parametrize("content", [
     b"cases:\n- name: x\n  event: {given: a, dob: 2020-02-30}\n  known: [{given: a}]\n  expect: link\n",
     b"\xff\xfecases: []\n",
 ])
-@pytest.mark.xfail(strict=True, reason="DEFECT: load_cases wraps OSError/YAMLError/ValidationError only: an "
-                   "impossible YAML date (2020-02-30: 'day is out of range for month') or a file not in UTF-8 "
-                   "(UnicodeDecodeError) escapes without the file's path or the 'not a usable file' message")
 def test_a_cases_file_with_an_impossible_date_or_bad_encoding_is_refused_with_its_path(tmp_path: Path,
                                                                                       content: bytes) -> None:
     path = tmp_path / "cases.yaml"
@@ -171,10 +154,6 @@ def test_a_directory_or_dangling_symlink_as_cases_file_is_refused(tmp_path: Path
             load_cases(path)
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: `mash hub match-model test <file>` with a missing or unusable "
-                   "cases file (and `show`/`test`/`estimate` with MASH_MATCH_MODEL naming an unusable model) "
-                   "raise ValueError out of main: a traceback and exit 1, the code documented as 'a case "
-                   "failed'; `mash db upgrade` prints 'mash: ...' and returns 2 for its ValueError")
 def test_match_model_test_with_an_unusable_cases_file_is_a_usage_error_not_a_traceback(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from mash.cli import main
@@ -227,11 +206,6 @@ def test_a_child_at_a_few_homes_is_sampled_for_estimation_and_pairs_are_not_doub
         assert sum(pair_patterns(session).values()) == 6
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: training_pairs._blocks joins keys to EVERY description of each "
-                   "person and drops a key whose group exceeds MAX_PER_KEY=50 DESCRIPTIONS, where matching's "
-                   "MAX_CANDIDATES=50 counts PERSONS: a key two children share, one described at 51+ homes, "
-                   "is compared by the matcher but vanishes from estimation and from the review-rate guard "
-                   "(0 descriptions, 0 pairs)")
 def test_a_child_described_at_many_homes_stays_in_estimation_as_matching_compares_them() -> None:
     with index_with(60) as session:
         assert blocked_candidates(session)
