@@ -219,6 +219,9 @@ def finish(settings: Settings, engine: Engine, feed: Feed, workers: Workers) -> 
     finished = wait_until(lambda: outcomes() == len(feed.event_ids), timeout_s=600, stalled_after_s=STALL_S,
                           progress=outcomes)
     counts = census(engine, feed.event_ids)
+    # The triage stage commits a batch to the store, then sends its outcomes: the last batch's
+    # messages may still be on their way when the store is complete.
+    wait_until(lambda: set(feed.event_ids) <= outcome_messages(settings)[1], timeout_s=60)
     firsts, seen = outcome_messages(settings)
     return RunResult(finished, counts, sum(1 for n in firsts.values() if n > 1), len(set(feed.event_ids) - seen))
 
