@@ -5,13 +5,14 @@ The same models serve SQLite (the embedded default) and PostgreSQL (production).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     DDL,
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -277,12 +278,86 @@ class UserRecord(Base):
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[str] = mapped_column(String(24))  # triage_worker | triage_manager | auditor
+    role: Mapped[str] = mapped_column(String(24))  # triage_worker | triage_manager | auditor | agency_user
     sharing_role: Mapped[str | None] = mapped_column(String(48), nullable=True)  # whose view they see
+    agency: Mapped[str | None] = mapped_column(String(32), nullable=True)  # an agency user's agency (portal)
     password_hash: Mapped[str] = mapped_column(String(255))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success, from anywhere
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EnquiryRecord(Base):
+    """A MASH enquiry opened from an alert: why, on what lawful basis, the consent decision, and (once
+    closed) the threshold decision, sent to `mash.decisions.v1` by the outbox (`published_at`)."""
+
+    __tablename__ = "enquiries"
+
+    enquiry_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(36), index=True)
+    person_id: Mapped[str] = mapped_column(String(36), index=True)
+    rag: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(Text)
+    lawful_basis: Mapped[str] = mapped_column(String(48))
+    consent: Mapped[str] = mapped_column(String(24))
+    consent_reason: Mapped[str] = mapped_column(Text, default="")
+    consent_authorised_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # OPEN | CLOSED
+    audit_ref: Mapped[str] = mapped_column(String(80))
+    level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    factors: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    rationale: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision_audit_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EnquirySubjectRecord(Base):
+    """Who an enquiry is about: the child, and siblings or household members added to it."""
+
+    __tablename__ = "enquiry_subjects"
+
+    enquiry_id: Mapped[str] = mapped_column(ForeignKey("enquiries.enquiry_id"), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    relation: Mapped[str] = mapped_column(String(24))  # child | sibling | parent | carer | household | risk
+
+
+class InformationRequestRecord(Base):
+    """One request of an enquiry to one agency: what it asks and shares, its clock, and the agency's
+    answer. Sent to `mash.requests.<agency>.v1` by the outbox (`published_at`)."""
+
+    __tablename__ = "information_requests"
+    __table_args__ = (Index("ix_information_requests_open", "agency", "answered_at", "due_at"),)
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    enquiry_id: Mapped[str] = mapped_column(ForeignKey("enquiries.enquiry_id"), index=True)
+    agency: Mapped[str] = mapped_column(String(32))
+    sharing_role: Mapped[str] = mapped_column(String(48))
+    prompts: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    shared: Mapped[list[dict[str, object]]] = mapped_column(JSON)  # per subject: relation and identity shared
+    rag: Mapped[str] = mapped_column(String(8))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at_risk_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    audit_ref: Mapped[str] = mapped_column(String(80))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    answer: Mapped[str | None] = mapped_column(String(16), nullable=True)  # HELD | NIL | DECLINED
+    answers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)  # prompt id -> text
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    declined_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    searched_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    systems_searched: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answer_audit_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class LoginThrottleRecord(Base):

@@ -3,6 +3,7 @@ failures (per username from one address, and per address: login_backoff.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,8 +16,9 @@ from services.triage_app import login_throttle, session_store
 from services.triage_app.passwords import WeakPassword, hash_password, needs_rehash, verify_password
 
 # What each app role may do. The sharing role (whose view of an event the user sees) is separate.
-WORKER, MANAGER, AUDITOR = "triage_worker", "triage_manager", "auditor"
-APP_ROLES = {WORKER: "triage worker", MANAGER: "triage manager", AUDITOR: "auditor (read-only)"}
+WORKER, MANAGER, AUDITOR, AGENCY = "triage_worker", "triage_manager", "auditor", "agency_user"
+APP_ROLES = {WORKER: "triage worker", MANAGER: "triage manager", AUDITOR: "auditor (read-only)",
+             AGENCY: "partner agency user (the portal: their agency's information requests only)"}
 # The MASH professionals a triage user can be, as the sharing policy names them.
 SHARING_ROLES = ("mash_social_worker", "mash_police_officer", "mash_health_practitioner", "triage_manager")
 # Verified against when there is no usable account, so an unknown name, a deactivated account and one
@@ -34,6 +36,7 @@ class User:
     display_name: str
     role: str
     sharing_role: str | None
+    agency: str | None = None  # an agency user's agency: they see its requests in the portal, nothing else
 
     @property
     def can_act(self) -> bool:
@@ -45,11 +48,18 @@ class User:
 
 
 def create_user(session: Session, username: str, display_name: str, role: str, sharing_role: str | None,
-                password: str, now: datetime) -> User:
+                password: str, now: datetime, agency: str | None = None,
+                agencies: Collection[str] = ()) -> User:
+    """A new account. An agency user names their agency (one of `agencies`, the enquiry catalogue's)
+    and no sharing role: what they see is what each request to their agency shares."""
     if role not in APP_ROLES:
         raise AccountError(f"unknown role {role!r}; choose from {', '.join(APP_ROLES)}")
-    if role == AUDITOR:
-        sharing_role = None  # an auditor reads the audit trail, not children's records
+    if (role == AGENCY) != bool(agency):
+        raise AccountError("a partner agency user names their agency (--agency), and only they do")
+    if role == AGENCY and agency not in agencies:
+        raise AccountError(f"unknown agency {agency!r}; choose from {', '.join(agencies)}")
+    if role in (AUDITOR, AGENCY):
+        sharing_role = None  # an auditor reads the audit trail, an agency user its requests: no children's records
     elif sharing_role not in SHARING_ROLES:
         raise AccountError(f"a {APP_ROLES[role]} needs a sharing role: one of {', '.join(SHARING_ROLES)}")
     if not username.isascii() or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
@@ -57,8 +67,9 @@ def create_user(session: Session, username: str, display_name: str, role: str, s
     if session.get(UserRecord, username) is not None:
         raise AccountError(f"user {username!r} already exists")
     session.add(UserRecord(username=username, display_name=display_name, role=role, sharing_role=sharing_role,
-                           password_hash=hash_password(password), failed_logins=0, active=True, created_at=now))
-    return User(username, display_name, role, sharing_role)
+                           agency=agency, password_hash=hash_password(password), failed_logins=0, active=True,
+                           created_at=now))
+    return User(username, display_name, role, sharing_role, agency)
 
 
 def authenticate(sessions: sessionmaker[Session], username: str, password: str, address: str,
@@ -109,4 +120,4 @@ def load_user(session: Session, username: str) -> User | None:
 
 
 def to_user(row: UserRecord) -> User:
-    return User(row.username, row.display_name, row.role, row.sharing_role)
+    return User(row.username, row.display_name, row.role, row.sharing_role, row.agency)

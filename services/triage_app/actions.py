@@ -35,7 +35,7 @@ def sign_with(keys: AuditKeys) -> None:
     _keys = keys
 
 
-def _signing_keys() -> AuditKeys:
+def signing_keys() -> AuditKeys:
     global _keys
     if _keys is None:
         _keys = audit_keys(get_settings())
@@ -77,7 +77,7 @@ class Decided:
 
 
 def claim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
-    _retrying(lambda: _claim(sessions, user, alert_id, now))
+    retrying(lambda: _claim(sessions, user, alert_id, now))
 
 
 def _claim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
@@ -86,11 +86,11 @@ def _claim(sessions: sessionmaker[Session], user: User, alert_id: str, now: date
         if alert.claimed_by not in (None, user.username):
             raise Conflict(f"already claimed by {alert.claimed_by}")
         alert.claimed_by, alert.claimed_at = user.username, now
-        _log(session, alert, "claimed", user.username, "", now)
+        log(session, alert, "claimed", user.username, "", now)
 
 
 def unclaim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
-    _retrying(lambda: _unclaim(sessions, user, alert_id, now))
+    retrying(lambda: _unclaim(sessions, user, alert_id, now))
 
 
 def _unclaim(sessions: sessionmaker[Session], user: User, alert_id: str, now: datetime) -> None:
@@ -102,13 +102,13 @@ def _unclaim(sessions: sessionmaker[Session], user: User, alert_id: str, now: da
             raise Refused("only the claimant or a triage manager may release a claim")
         was = alert.claimed_by
         alert.claimed_by, alert.claimed_at = None, None
-        _log(session, alert, "released", user.username, f"was {was}", now)
+        log(session, alert, "released", user.username, f"was {was}", now)
 
 
 def assign(sessions: sessionmaker[Session], user: User, alert_id: str, to: str, now: datetime) -> None:
     if user.role != MANAGER:
         raise Refused("only a triage manager reassigns alerts")
-    _retrying(lambda: _assign(sessions, user, alert_id, to, now))
+    retrying(lambda: _assign(sessions, user, alert_id, to, now))
 
 
 def _assign(sessions: sessionmaker[Session], user: User, alert_id: str, to: str, now: datetime) -> None:
@@ -119,7 +119,7 @@ def _assign(sessions: sessionmaker[Session], user: User, alert_id: str, to: str,
             raise Conflict(f"{to!r} is not a triage worker or manager")
         was = alert.claimed_by
         alert.claimed_by, alert.claimed_at = to, now
-        _log(session, alert, "assigned", user.username, f"to {to} (was {was or 'unclaimed'})", now)
+        log(session, alert, "assigned", user.username, f"to {to} (was {was or 'unclaimed'})", now)
 
 
 def decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: str, rationale: str,
@@ -129,7 +129,7 @@ def decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: 
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}")
     rationale = _checked(rationale, "a decision")
-    return _retrying(lambda: _decide(sessions, user, alert_id, outcome, rationale, now, seen_revision))
+    return retrying(lambda: _decide(sessions, user, alert_id, outcome, rationale, now, seen_revision))
 
 
 def rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str, rationale: str, now: datetime,
@@ -140,17 +140,17 @@ def rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str,
     if rag not in RAG_RANK:
         raise ValueError(f"unknown rating {rag!r}; choose RED, AMBER or GREEN")
     rationale = _checked(rationale, "a change of rating")
-    return _retrying(lambda: _rerate(sessions, user, alert_id, rag, rationale, now, profile))
+    return retrying(lambda: _rerate(sessions, user, alert_id, rag, rationale, now, profile))
 
 
 def _decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome: str, rationale: str,
             now: datetime, seen_revision: int | None) -> Decided:
     with sessions.begin() as session:
-        alert = _claimed(session, user, alert_id, "recording a decision on it")
+        alert = claimed(session, user, alert_id, "recording a decision on it")
         if seen_revision is not None and seen_revision != alert.revision:
             raise Stale(seen_revision, alert)
         decision_id = str(uuid.uuid4())
-        audit_ref = _seal(session, alert, decision_id, user, now, {
+        audit_ref = seal(session, alert, decision_id, user, now, {
             "kind": "triage_decision", "outcome": outcome, "rationale": rationale, "decided_role": user.role,
             "rag_at_decision": alert.rag})
         session.add(TriageDecisionRecord(
@@ -158,14 +158,14 @@ def _decide(sessions: sessionmaker[Session], user: User, alert_id: str, outcome:
             rationale=rationale, decided_by=user.username, decided_role=user.role, rag_at_decision=alert.rag,
             decided_at=now, audit_ref=audit_ref, alert_revision=alert.revision))
         alert.decided_at = now
-        _log(session, alert, "decided", user.username, OUTCOMES[outcome], now)
+        log(session, alert, "decided", user.username, OUTCOMES[outcome], now)
         return Decided(decision_id, audit_ref)
 
 
 def _rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str, rationale: str, now: datetime,
             profile: Profile | None) -> Decided:
     with sessions.begin() as session:
-        alert = _claimed(session, user, alert_id, "changing its rating")
+        alert = claimed(session, user, alert_id, "changing its rating")
         if rag == alert.rag:
             raise Conflict(f"the alert is already {rag}")
         change_id = str(uuid.uuid4())
@@ -175,25 +175,25 @@ def _rerate(sessions: sessionmaker[Session], user: User, alert_id: str, rag: str
             # in UTC: the profile's clock is London's, and SQLite would keep its wall time without the offset
             alert.due_at = deadline(profile, rag, start).astimezone(UTC)
             alert.at_risk_at = min(at_risk_time(profile, rag, start).astimezone(UTC), alert.due_at)
-        audit_ref = _seal(session, alert, change_id, user, now, {
+        audit_ref = seal(session, alert, change_id, user, now, {
             "kind": "rating_changed", "from": alert.rag, "to": rag, "rationale": rationale,
             "due_at": _iso(alert.due_at), "at_risk_at": _iso(alert.at_risk_at)})
         was = alert.rag
         alert.hub_rag = alert.hub_rag or alert.rag
         alert.rag, alert.rag_rank, alert.rag_set_by, alert.rag_set_at = rag, RAG_RANK[rag], user.username, now
-        _log(session, alert, "re-rated", user.username, f"{was} to {rag}: {rationale}", now)
+        log(session, alert, "re-rated", user.username, f"{was} to {rag}: {rationale}", now)
         return Decided(change_id, audit_ref)
 
 
-def _seal(session: Session, alert: AlertRecord, action_id: str, user: User, now: datetime,
+def seal(session: Session, alert: AlertRecord, action_id: str, user: User, now: datetime,
           what: dict[str, Any]) -> str:
     """One entry on the app's chain of the audit trail, naming the full record by its digest."""
-    return seal_action(session, _signing_keys(), {**what, "id": action_id, "alert_id": alert.alert_id,
+    return seal_action(session, signing_keys(), {**what, "id": action_id, "alert_id": alert.alert_id,
                                                   "person_id": alert.person_id, "alert_revision": alert.revision,
                                                   "by": user.username, "at": now.astimezone(UTC).isoformat()})
 
 
-def _retrying(attempt: Callable[[], T]) -> T:
+def retrying(attempt: Callable[[], T]) -> T:
     for tries in range(5):  # two writers at once may race for the chain's head: the loser retries
         try:
             return attempt()
@@ -212,7 +212,7 @@ def _checked(rationale: str, what: str) -> str:
     return rationale
 
 
-def _claimed(session: Session, user: User, alert_id: str, doing: str) -> AlertRecord:
+def claimed(session: Session, user: User, alert_id: str, doing: str) -> AlertRecord:
     alert = _actionable(session, user, alert_id)
     if alert.claimed_by != user.username and user.role != MANAGER:
         raise Refused(f"claim the alert before {doing}")
@@ -230,11 +230,11 @@ def _actionable(session: Session, user: User, alert_id: str) -> AlertRecord:
     return alert
 
 
-def _log(session: Session, alert: AlertRecord, action: str, actor: str, detail: str, now: datetime) -> None:
+def log(session: Session, alert: AlertRecord, action: str, actor: str, detail: str, now: datetime) -> None:
     """The queue's history, each line sealed on the app's chain with who holds the alert after it."""
     detail = detail[:200]
     session.add(AlertActionRecord(alert_id=alert.alert_id, action=action, actor=actor, detail=detail, at=now))
-    seal_action(session, _signing_keys(), {
+    seal_action(session, signing_keys(), {
         "kind": ACTION_KIND, "id": str(uuid.uuid4()), "action": action, "alert_id": alert.alert_id,
         "person_id": alert.person_id, "alert_revision": alert.revision, "by": actor, "detail": detail,
         "at": now.astimezone(UTC).isoformat(), "claimed_by": alert.claimed_by})

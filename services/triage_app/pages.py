@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from mash.models import TriageDecisionRecord, UserRecord
+from mash.models import EnquiryRecord, TriageDecisionRecord, UserRecord
 from services.sharing import audit_store
 from services.sharing.explain import explain
 from services.triage_app import actions
-from services.triage_app.accounts import APP_ROLES, AUDITOR, MANAGER, WORKER, User
+from services.triage_app.accounts import AGENCY, APP_ROLES, AUDITOR, MANAGER, WORKER, User
 from services.triage_app.fields import NO_NUL, AlertId, EventId
 from services.triage_app.matches import open_tasks
 from services.triage_app.queue import decisions_shown, queue
@@ -107,6 +107,8 @@ def queue_page(request: Request) -> Response:
     user = session_user(request)
     if user is not None and user.role == AUDITOR:  # their home is the audit trail
         return RedirectResponse(request.url_for("audit_page"), 303)
+    if user is not None and user.role == AGENCY:  # theirs is their agency's requests
+        return RedirectResponse("/portal", 303)
     return _queue(request, "queue.html")
 
 
@@ -140,8 +142,10 @@ def _alert_page(request: Request, user: User, alert_id: str, notice: str, seen: 
     with cfg(request).sessions() as session:
         workers = list(session.scalars(select(UserRecord.username).where(
             UserRecord.active.is_(True), UserRecord.role.in_((WORKER, MANAGER))).order_by(UserRecord.username)))
+        enquiries = session.scalars(select(EnquiryRecord).where(EnquiryRecord.alert_id == alert_id)
+                                    .order_by(EnquiryRecord.opened_at)).all()
     return page(request, "alert.html", user=user, alert=found, workers=workers if user.role == MANAGER else [],
-                notice=notice, seen=seen)
+                notice=notice, seen=seen, enquiries=enquiries)
 
 
 @router.post("/alerts/{alert_id}/{action}")

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from swagger_ui_bundle import swagger_ui_path
 
 from mash import metrics
-from services.triage_app import api, pages
+from services.triage_app import api, enquiry_pages, pages
 from services.triage_app.actions import OUTCOMES
 from services.triage_app.queue import open_alert_counts
 from services.triage_app.web_session import AppConfig
@@ -56,6 +56,7 @@ def create_app(config: AppConfig) -> FastAPI:
     if config.api_docs:  # Swagger UI from the app itself: no CDN, and no inline script for the CSP to refuse
         app.mount("/api/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
         app.add_api_route("/api/docs", _api_docs, include_in_schema=False, response_class=HTMLResponse)
+    app.include_router(enquiry_pages.router)  # before pages: /alerts/{id}/enquiry is not an alert action
     app.include_router(pages.router)
     app.include_router(api.router)
     app.add_api_route("/healthz", _healthz, include_in_schema=False)

@@ -22,10 +22,11 @@ from fastapi import Depends, Header, HTTPException, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
+from services.enquiry.catalogue import Catalogue, load_catalogue
 from services.triage.clocks import Profile
 from services.triage.scoring import Scoring
 from services.triage_app import actions, matches, session_store
-from services.triage_app.accounts import AUDITOR, User, authenticate, load_user
+from services.triage_app.accounts import AGENCY, AUDITOR, User, authenticate, load_user
 from services.triage_app.outbox import Outbox
 from services.triage_app.queue import AlertPage, NotFound, alert_page
 
@@ -46,6 +47,14 @@ class AppConfig:
     refresh_seconds: int = 5
     timeouts: session_store.Timeouts = field(default_factory=session_store.Timeouts)
     api_docs: bool = True  # /api/docs (Swagger UI, served from the app itself)
+    catalogue: Catalogue = field(default_factory=load_catalogue)  # the agencies an enquiry asks, and its outcomes
+    request_profile: Profile | None = None  # the information requests' clocks (default: `profile`'s)
+
+    def requests_clock(self) -> Profile:
+        found = self.request_profile or self.profile
+        if found is None:
+            raise HTTPException(503, "no RAG profile is configured for request deadlines: set MASH_TRIAGE_PROFILE")
+        return found
 
 
 LOGIN_COOKIE = "mash_login"
@@ -84,12 +93,17 @@ def api_user(request: Request) -> User:
 
 
 NOT_FOR_AUDITORS = "an auditor reads the audit trail (/audit), not children's records or the triage queue"
+NOT_FOR_AGENCIES = ("a partner agency account answers its agency's information requests (/portal), and sees "
+                    "no alert or child's record")
 
 
 def caseworker(user: User) -> User:
-    """Children's records (queue, alerts, possible matches) are for triage staff: 403 for an auditor."""
+    """Children's records (queue, alerts, possible matches) are for triage staff: 403 for an auditor
+    and for a partner agency's user."""
     if user.role == AUDITOR:
         raise HTTPException(403, NOT_FOR_AUDITORS)
+    if user.role == AGENCY:
+        raise HTTPException(403, NOT_FOR_AGENCIES)
     return user
 
 

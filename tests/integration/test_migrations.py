@@ -20,7 +20,7 @@ from mash.models import Base
 from mash.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import env_for, mash
 
-HEAD = "0009"  # the latest revision in mash/migrations/versions
+HEAD = "0010"  # the latest revision in mash/migrations/versions
 
 
 @pytest.fixture

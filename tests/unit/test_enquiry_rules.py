@@ -154,7 +154,8 @@ def test_the_threshold_decision_checks_level_outcome_census_codes_and_rationale(
     for level, outcome, factors, rationale, problem in [
         (5, "S17_ASSESSMENT", ["3B"], "r", "level"), (3, "ADOPT", ["3B"], "r", "outcome"),
         (3, "S17_ASSESSMENT", ["99Z"], "r", "not a Children in Need"), (3, "S17_ASSESSMENT", [], "r", "name the"),
-        (1, "NO_FURTHER_ACTION", ["21", "3B"], "r", "cannot stand"), (1, "NO_FURTHER_ACTION", ["21"], " ", "rationale")]:
+        (1, "NO_FURTHER_ACTION", ["21", "3B"], "r", "cannot stand"),
+        (1, "NO_FURTHER_ACTION", ["21"], " ", "rationale")]:
         with pytest.raises(DecisionRefused, match=problem):
             threshold_decision(CATALOGUE, level, outcome, factors, rationale)
 

@@ -1,0 +1,323 @@
+"""The MASH enquiry in the triage store: open one from an alert, send a request to each agency chosen,
+record each agency's answer, close it with the threshold decision. The decisions are the pure
+functions of services/enquiry; this module reads and writes rows and seals each step on the app's
+audit chain (what was shared with which agency, and on what basis, is a sharing decision).
+
+An agency user reaches only its own agency's requests (anything else is not found), and sees of each
+only what the request shares: whom to search for, the purpose, the prompts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mash.models import AlertRecord, EnquiryRecord, EnquirySubjectRecord, InformationRequestRecord, TimelineEventRecord
+from services.enquiry.catalogue import Catalogue, Prompt
+from services.enquiry.consent import ConsentDecision
+from services.enquiry.request_clock import RequestTimes, due, state
+from services.enquiry.request_view import StandingEvent, identifies, identity_for
+from services.enquiry.returns import Return
+from services.enquiry.threshold import ThresholdDecision
+from services.sharing.vocabulary import LAWFUL_BASES
+from services.triage.clocks import Profile
+from services.triage_app import actions
+from services.triage_app.accounts import AGENCY, MANAGER, User
+from services.triage_app.actions import Conflict, Refused
+from services.triage_app.sealed_decisions import seal_action
+from services.triage_store.store import parse_values
+
+PURPOSE_CHARS = 2000
+OPEN, CLOSED = "OPEN", "CLOSED"
+RELATIONS = {"child": "the child", "sibling": "sibling", "household": "another child in the household"}
+
+
+@dataclass(frozen=True)
+class Opened:
+    enquiry_id: str
+    request_ids: tuple[str, ...]
+
+
+def open_enquiry(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue: Catalogue,
+                 profile: Profile, agencies: Sequence[str], purpose: str, lawful_basis: str,
+                 consent: ConsentDecision, household: Sequence[str], now: datetime) -> Opened:
+    """An enquiry on the alert with one request per agency chosen. Refused (ValueError, with what to
+    change) if an agency is unknown, the purpose or basis is missing, the alert already has an open
+    enquiry, or the policy lets an agency see nothing that identifies the child."""
+    purpose = purpose.strip()
+    if not purpose or len(purpose) > PURPOSE_CHARS or "\x00" in purpose:
+        raise ValueError(f"say what the enquiry is for (at most {PURPOSE_CHARS} characters)")
+    if lawful_basis not in LAWFUL_BASES:
+        raise ValueError(f"lawful basis: one of {', '.join(LAWFUL_BASES)}")
+    chosen = list(dict.fromkeys(agencies))
+    unknown = [a for a in chosen if a not in catalogue.agencies]
+    if unknown or not chosen:
+        raise ValueError(f"choose the agencies to ask from {', '.join(catalogue.agencies)}")
+    return actions.retrying(lambda: _open(sessions, user, alert_id, catalogue, profile, chosen, purpose,
+                                          lawful_basis, consent, household, now))
+
+
+def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue: Catalogue, profile: Profile,
+          chosen: list[str], purpose: str, lawful_basis: str, consent: ConsentDecision, household: Sequence[str],
+          now: datetime) -> Opened:
+    with sessions.begin() as session:
+        alert = actions.claimed(session, user, alert_id, "opening an enquiry on it")
+        if session.scalar(select(EnquiryRecord.enquiry_id).where(EnquiryRecord.alert_id == alert_id,
+                                                                 EnquiryRecord.status == OPEN)):
+            raise Conflict("this alert already has an open enquiry: add to it or close it first")
+        subjects = {alert.person_id: "child", **{p: "household" for p in _household_named(session, alert, household)}}
+        standing = _standing(session, list(subjects))
+        enquiry_id = str(uuid.uuid4())
+        requests = [_request(catalogue, profile, enquiry_id, agency, alert.rag, subjects, standing, now)
+                    for agency in chosen]
+        audit_ref = actions.seal(session, alert, enquiry_id, user, now, {
+            "kind": "enquiry_opened", "enquiry_id": enquiry_id, "purpose": purpose, "lawful_basis": lawful_basis,
+            "consent": consent.choice, "consent_reason": consent.reason,
+            "consent_authorised_by": consent.authorised_by, "subjects": subjects, "agencies": chosen})
+        session.add(EnquiryRecord(
+            enquiry_id=enquiry_id, alert_id=alert_id, person_id=alert.person_id, rag=alert.rag, purpose=purpose,
+            lawful_basis=lawful_basis, consent=consent.choice, consent_reason=consent.reason,
+            consent_authorised_by=consent.authorised_by, opened_by=user.username, opened_at=now, status=OPEN,
+            audit_ref=audit_ref))
+        session.flush()  # the enquiry before the rows that name it (PostgreSQL checks the key at once)
+        session.add_all(EnquirySubjectRecord(enquiry_id=enquiry_id, person_id=p, relation=r)
+                        for p, r in subjects.items())
+        for request in requests:
+            request.audit_ref = actions.seal(session, alert, request.request_id, user, now, {
+                "kind": "information_request", "enquiry_id": enquiry_id, "agency": request.agency,
+                "sharing_role": request.sharing_role, "shared": request.shared, "lawful_basis": lawful_basis,
+                "consent": consent.choice, "due_at": request.due_at.isoformat()})
+            session.add(request)
+        actions.log(session, alert, "enquiry opened", user.username,
+                    f"requests to {', '.join(catalogue.agencies[a].label for a in chosen)}", now)
+        return Opened(enquiry_id, tuple(r.request_id for r in requests))
+
+
+def _household_named(session: Session, alert: AlertRecord, household: Sequence[str]) -> list[str]:
+    """The household members asked for, each one the child's own records name (context.household_person_ids)
+    as the user's role sees them: an enquiry cannot be widened to a person picked from elsewhere."""
+    if not household:
+        return []
+    known = household_of(session, alert.person_id)
+    strangers = [p for p in household if p not in known]
+    if strangers:
+        raise ValueError("only the child's household, as the records name it, can be added to an enquiry")
+    return list(dict.fromkeys(household))
+
+
+def household_of(session: Session, person_id: str) -> list[str]:
+    found: list[str] = []
+    for event in _standing(session, [person_id]):
+        context = event.values.get("context")
+        if isinstance(context, dict):
+            found += [p for p in context.get("household_person_ids") or () if isinstance(p, str) and p != person_id]
+    return list(dict.fromkeys(found))
+
+
+def _standing(session: Session, person_ids: list[str]) -> list[StandingEvent]:
+    rows = session.scalars(select(TimelineEventRecord).where(
+        TimelineEventRecord.person_id.in_(person_ids), TimelineEventRecord.superseded_by.is_(None),
+        TimelineEventRecord.withdrawn.is_(False))).all()
+    return [StandingEvent(r.person_id, aware(r.occurred_at), parse_values(r.values), r.views) for r in rows]
+
+
+def _request(catalogue: Catalogue, profile: Profile, enquiry_id: str, agency: str, rag: str,
+             subjects: dict[str, str], standing: list[StandingEvent], now: datetime) -> InformationRequestRecord:
+    spec = catalogue.agencies[agency]
+    shared = [{"person_id": person_id, "relation": relation,
+               "identity": identity_for(spec.sharing_role, [e for e in standing if e.person_id == person_id])}
+              for person_id, relation in subjects.items()]
+    if not identifies(shared[0]["identity"]):  # type: ignore[arg-type]
+        raise ValueError(f"the sharing policy lets {spec.label} ({spec.sharing_role}) see nothing that identifies "
+                         "this child, so it cannot be asked to search: leave it out, or ask information governance "
+                         "for a rule")
+    at_risk, due_at = due(profile, rag, now)
+    return InformationRequestRecord(
+        request_id=str(uuid.uuid4()), enquiry_id=enquiry_id, agency=agency, sharing_role=spec.sharing_role,
+        prompts=[{"id": p.id, "text": p.text} for p in spec.prompts], shared=shared, rag=rag, sent_at=now,
+        at_risk_at=at_risk.astimezone(UTC), due_at=due_at.astimezone(UTC), audit_ref="")
+
+
+# -- the partner portal -------------------------------------------------------------------------------
+
+def agency_requests(session: Session, user: User) -> list[InformationRequestRecord]:
+    """The agency's requests: open ones first by deadline, then answered ones, newest first."""
+    rows = session.scalars(select(InformationRequestRecord).where(
+        InformationRequestRecord.agency == _agency_of(user))).all()
+    return sorted(rows, key=lambda r: (r.answered_at is not None, aware(r.due_at) if r.answered_at is None
+                                       else -aware(r.answered_at).timestamp(), r.request_id))
+
+
+def agency_request(session: Session, user: User, request_id: str) -> InformationRequestRecord:
+    """One of the agency's requests; another agency's is not found (404), never refused (403): an
+    agency user cannot learn that a request to someone else exists."""
+    row = session.get(InformationRequestRecord, request_id)
+    if row is None or row.agency != _agency_of(user):
+        raise LookupError(request_id)
+    return row
+
+
+def purpose_of(session: Session, request: InformationRequestRecord) -> str:
+    enquiry = session.get(EnquiryRecord, request.enquiry_id)
+    return enquiry.purpose if enquiry is not None else ""
+
+
+def acknowledge(sessions: sessionmaker[Session], user: User, request_id: str, now: datetime) -> None:
+    with sessions.begin() as session:
+        row = agency_request(session, user, request_id)
+        if row.acknowledged_at is None:
+            row.acknowledged_at, row.acknowledged_by = now, user.username
+
+
+def record_return(sessions: sessionmaker[Session], user: User, request_id: str, answer: Return,
+                  now: datetime) -> str:
+    """The agency's answer, sealed; its audit ref. Answered once: a second answer is refused (409)."""
+    return actions.retrying(lambda: _record_return(sessions, user, request_id, answer, now))
+
+
+def _record_return(sessions: sessionmaker[Session], user: User, request_id: str, answer: Return,
+                   now: datetime) -> str:
+    with sessions.begin() as session:
+        row = session.get(InformationRequestRecord, request_id, with_for_update=True)
+        if row is None or row.agency != _agency_of(user):
+            raise LookupError(request_id)
+        if row.answered_at is not None:
+            raise Conflict("this request has been answered; contact the MASH to add to the answer")
+        enquiry = session.get(EnquiryRecord, row.enquiry_id)
+        if enquiry is None or enquiry.status != OPEN:
+            raise Conflict("the enquiry has closed: contact the MASH if what you hold changes its decision")
+        audit_ref = seal_action(session, actions.signing_keys(), {
+            "kind": "information_return", "id": str(uuid.uuid4()), "request_id": request_id,
+            "alert_id": enquiry.alert_id, "person_id": enquiry.person_id, "alert_revision": None,
+            "agency": row.agency, "answer": answer.answer, "answers": answer.answers, "summary": answer.summary,
+            "declined_reason": answer.declined_reason,
+            "searched_on": answer.searched_on.isoformat() if answer.searched_on else None,
+            "systems_searched": list(answer.systems_searched), "by": user.username,
+            "at": now.astimezone(UTC).isoformat()})
+        row.answer, row.answers, row.summary = answer.answer, answer.answers, answer.summary
+        row.declined_reason, row.searched_on = answer.declined_reason, answer.searched_on
+        row.systems_searched, row.answered_by, row.answered_at = list(answer.systems_searched), user.username, now
+        row.answer_audit_ref = audit_ref
+        if row.acknowledged_at is None:
+            row.acknowledged_at, row.acknowledged_by = now, user.username
+        return audit_ref
+
+
+def _agency_of(user: User) -> str:
+    if user.role != AGENCY or not user.agency:
+        raise Refused("the portal is for partner agency accounts")
+    return user.agency
+
+
+# -- the enquiry as triage staff see it ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShownRequest:
+    request_id: str
+    agency: str
+    label: str
+    state: str
+    sent_at: datetime
+    due_at: datetime
+    answered_at: datetime | None
+    answered_by: str | None
+    searched_on: date | None
+    systems_searched: tuple[str, ...]
+    answers: tuple[tuple[str, str], ...] | None  # (prompt, answer); None: not for this user's role
+    summary: str | None
+    declined_reason: str | None
+
+
+def enquiry_for(session: Session, user: User, enquiry_id: str) -> EnquiryRecord:
+    enquiry = session.get(EnquiryRecord, enquiry_id)
+    alert = session.get(AlertRecord, enquiry.alert_id) if enquiry is not None else None
+    if enquiry is None or alert is None or not (user.sees_all or alert.claimed_by in (None, user.username)):
+        raise LookupError(enquiry_id)
+    return enquiry
+
+
+def shown_requests(session: Session, user: User, catalogue: Catalogue, profile: Profile, enquiry_id: str,
+                   now: datetime) -> list[ShownRequest]:
+    """Each request's state and the answer. What an agency holds is read by the MASH professional of
+    that agency's own sharing role only: until returns pass the sharing stage (mash.returns.v1), no
+    other role sees it; everyone sees whether it was answered, when, and which systems were searched."""
+    rows = session.scalars(select(InformationRequestRecord).where(
+        InformationRequestRecord.enquiry_id == enquiry_id).order_by(InformationRequestRecord.agency)).all()
+    shown = []
+    for r in rows:
+        readable = user.sharing_role == r.sharing_role
+        label = catalogue.agencies[r.agency].label if r.agency in catalogue.agencies else r.agency
+        prompts = {p["id"]: p["text"] for p in r.prompts}
+        shown.append(ShownRequest(
+            r.request_id, r.agency, label, state(profile, times_of(r), now), aware(r.sent_at), aware(r.due_at),
+            aware(r.answered_at) if r.answered_at else None, r.answered_by, r.searched_on,
+            tuple(r.systems_searched or ()),
+            tuple((prompts.get(k, k), v) for k, v in (r.answers or {}).items()) if readable else None,
+            r.summary if readable else None, r.declined_reason if readable else None))
+    return shown
+
+
+def times_of(row: InformationRequestRecord) -> RequestTimes:
+    return RequestTimes(row.rag, aware(row.sent_at), aware(row.due_at),
+                        aware(row.acknowledged_at) if row.acknowledged_at else None,
+                        aware(row.answered_at) if row.answered_at else None, row.answer,
+                        aware(row.reminded_at) if row.reminded_at else None,
+                        aware(row.escalated_at) if row.escalated_at else None)
+
+
+def close_enquiry(sessions: sessionmaker[Session], user: User, enquiry_id: str, decision: ThresholdDecision,
+                  now: datetime) -> str:
+    """The threshold decision, sealed; its audit ref. Sent to mash.decisions.v1 by the outbox."""
+    return actions.retrying(lambda: _close(sessions, user, enquiry_id, decision, now))
+
+
+def _close(sessions: sessionmaker[Session], user: User, enquiry_id: str, decision: ThresholdDecision,
+           now: datetime) -> str:
+    with sessions.begin() as session:
+        enquiry = enquiry_for(session, user, enquiry_id)
+        if not user.can_act:
+            raise Refused("this account is read-only")
+        alert = session.get(AlertRecord, enquiry.alert_id, with_for_update=True)
+        assert alert is not None
+        if alert.claimed_by != user.username and user.role != MANAGER:
+            raise Refused("claim the alert before recording the enquiry's decision")
+        if enquiry.status != OPEN:
+            raise Conflict("this enquiry is closed: its decision is recorded")
+        audit_ref = actions.seal(session, alert, str(uuid.uuid4()), user, now, {
+            "kind": "enquiry_decision", "enquiry_id": enquiry_id, "level": decision.level,
+            "outcome": decision.outcome, "factors": list(decision.factors), "rationale": decision.rationale})
+        enquiry.status, enquiry.level, enquiry.outcome = CLOSED, decision.level, decision.outcome
+        enquiry.factors, enquiry.rationale = list(decision.factors), decision.rationale
+        enquiry.decided_by, enquiry.decided_at, enquiry.decision_audit_ref = user.username, now, audit_ref
+        actions.log(session, alert, "enquiry closed", user.username, decision.outcome, now)
+        return audit_ref
+
+
+def prompts_of(row: InformationRequestRecord) -> list[Prompt]:
+    return [Prompt(p["id"], p["text"]) for p in row.prompts]
+
+
+def request_message(row: InformationRequestRecord, enquiry: EnquiryRecord) -> dict[str, Any]:
+    """The request as `mash.requests.<agency>.v1` carries it: what the row shares, and nothing else."""
+    return {"request_id": row.request_id, "enquiry_id": row.enquiry_id, "agency": row.agency,
+            "purpose": enquiry.purpose, "lawful_basis": enquiry.lawful_basis, "consent": enquiry.consent,
+            "rag": row.rag, "sent_at": _ms(row.sent_at), "due_at": _ms(row.due_at),
+            "prompts": [{"id": p["id"], "text": p["text"]} for p in row.prompts],
+            "subjects": [{"person_id": s["person_id"], "relation": s["relation"],
+                          "identity": orjson.dumps(s["identity"]).decode()} for s in row.shared],
+            "audit_ref": row.audit_ref}
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int(aware(moment).timestamp() * 1000)
