@@ -105,6 +105,22 @@ AUDIT_UNTRUSTED = Counter(
 HTTP_REQUESTS = Histogram(
     "mash_http_request_seconds", "Triage app requests by route template, method and status class.",
     ["route", "method", "status"], buckets=LATENCY_BUCKETS)
+INFORMATION_REQUESTS_OPEN = Gauge(
+    "mash_information_requests_open", "MASH enquiry information requests not yet answered, by agency and state "
+    "(sent, acknowledged, at_risk, overdue).", ["agency", "state"])
+INFORMATION_RETURNS = Counter(
+    "mash_information_returns_total", "Answers to information requests, by agency, answer (held, nil, declined) "
+    "and timeliness (on_time, late).", ["agency", "answer", "timeliness"])
+INFORMATION_RETURN_SECONDS = Histogram(
+    "mash_information_return_seconds", "Time from an information request being sent to its answer, by agency.",
+    ["agency"], buckets=(900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600, 48 * 3600, 72 * 3600,
+                         7 * 24 * 3600))
+REQUEST_CHASES = Counter(
+    "mash_information_request_chases_total", "Reminders sent to agencies (at risk) and escalations to the manager "
+    "(overdue), by agency and kind.", ["agency", "kind"])
+REFERRER_FEEDBACK = Counter(
+    "mash_referrer_feedback_total", "Enquiry outcomes fed back to the referring agency, by agency and timeliness "
+    "against the feedback clock.", ["agency", "timeliness"])
 LOGIN_FAILURES = Counter("mash_login_failures_total", "Failed log-ins to the triage app (wrong password, "
                          "unknown or deactivated user, or a username or address backing off).")
 

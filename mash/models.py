@@ -314,6 +314,13 @@ class EnquiryRecord(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     decision_audit_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The referring agency (catalogue key) and its event that opened the alert: told the outcome
+    # by `feedback_due_at`, on its requests topic (`feedback_published_at`) and in the portal.
+    referrer_agency: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    referral_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    feedback_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    feedback_published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    send_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the outbox could never send it
 
 
 class EnquirySubjectRecord(Base):
@@ -358,6 +365,7 @@ class InformationRequestRecord(Base):
     answer_audit_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    send_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the outbox could never send it
 
 
 class LoginThrottleRecord(Base):

@@ -47,6 +47,20 @@ OUTCOMES = "mash.outcomes.v1"
 DECISIONS = "mash.decisions.v1"
 MATCH_ANSWERS = "mash.match_answers.v1"
 DEADLETTER = "mash.deadletter.v1"
+RETURNS = "mash.returns.v1"
+# The agencies of the shipped enquiry catalogue (policies/enquiry/agencies.yaml); a partnership's own
+# further agencies have their request topics provisioned by the triage app (`request_topics`).
+ENQUIRY_AGENCIES = ("police", "health", "education", "childrens_social_care", "adults_social_care")
+
+
+def requests_topic(agency: str) -> str:
+    return f"mash.requests.{agency}.v1"
+
+
+def request_topic_spec(agency: str) -> TopicSpec:
+    return TopicSpec(requests_topic(agency), "uk.mash.hub.InformationRequest", "request_id (enquiry_id for feedback)",
+                     retention_ms=365 * DAY_MS,
+                     doc=f"The MASH's information requests to {agency}, and the outcomes of its referrals.")
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     *(
@@ -70,6 +84,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               doc="Answers to possible matches from the triage app; enrichment merges on a confirmation."),
     TopicSpec(DEADLETTER, "uk.mash.hub.DeadLetter", "the original key", retention_ms=90 * DAY_MS,
               doc="Everything that could not be processed, with its reason."),
+    *(request_topic_spec(agency) for agency in ENQUIRY_AGENCIES),
+    TopicSpec(RETURNS, "uk.mash.hub.InformationReturn", "request_id", retention_ms=365 * DAY_MS,
+              doc="Partner agencies' answers to information requests, from their connectors."),
 )
 
 
@@ -94,8 +111,9 @@ def topic_name(name: str, settings: Settings) -> str:
 PROVISION_TIMEOUT_S = 60.0
 
 
-def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_TIMEOUT_S) -> list[str]:
-    """Create every catalogue topic that does not exist yet; returns the ones created.
+def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_TIMEOUT_S,
+              specs: tuple[TopicSpec, ...] = CATALOGUE) -> list[str]:
+    """Create every catalogue topic (or every one of `specs`) that does not exist yet; the ones created.
 
     A cluster that has just started can name as controller a broker the client has not yet seen
     (UnknownBrokerIdError), or move its controller mid-request: such errors are retried with a
@@ -106,7 +124,7 @@ def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_T
     created: list[str] = []
     while True:
         try:
-            created += _create_missing(bootstrap, settings)
+            created += _create_missing(bootstrap, settings, specs)
             return created
         except KafkaError as exc:
             settling = exc.retriable or isinstance(exc, UnknownBrokerIdError)
@@ -116,7 +134,7 @@ def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_T
             time.sleep(0.5)
 
 
-def _create_missing(bootstrap: str, settings: Settings) -> list[str]:
+def _create_missing(bootstrap: str, settings: Settings, specs: tuple[TopicSpec, ...]) -> list[str]:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -132,7 +150,7 @@ def _create_missing(bootstrap: str, settings: Settings) -> list[str]:
                 topic_configs={"retention.ms": str(spec.retention_ms),
                                "cleanup.policy": spec.cleanup_policy},
             )
-            for spec in CATALOGUE
+            for spec in specs
             if topic_name(spec.name, settings) not in existing
         ]
         created = []

@@ -42,6 +42,7 @@ class PromptSpec(_Strict):
 class AgencySpec(_Strict):
     label: str = Field(min_length=1, max_length=80)
     sharing_role: str = Field(min_length=1, max_length=48)
+    source_agency: str | None = Field(None, pattern=r"^[A-Z_]{2,32}$")  # as its events name it: POLICE, ...
     prompts: tuple[PromptSpec, ...] = Field(min_length=1)
 
     @field_validator("prompts")
@@ -67,6 +68,7 @@ class AgenciesSpec(_Strict):
 
 
 class OutcomesSpec(_Strict):
+    feedback_working_days: int = Field(1, ge=1, le=10)
     levels: dict[int, str] = Field(min_length=1)
     outcomes: dict[str, str] = Field(min_length=1)
     factors: dict[str | int, str] = Field(min_length=1)  # YAML reads 20 and 21 as numbers
@@ -84,6 +86,7 @@ class Agency:
     label: str
     sharing_role: str
     prompts: tuple[Prompt, ...]
+    source_agency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,11 @@ class Catalogue:
     levels: dict[int, str]
     outcomes: dict[str, str]
     factors: dict[str, str]
+    feedback_working_days: int = 1
+
+    def referrer(self, source_agency: str) -> Agency | None:
+        """The agency whose events name themselves so (POLICE, HEALTH, ...), if the catalogue has it."""
+        return next((a for a in self.agencies.values() if a.source_agency == source_agency), None)
 
 
 def load_catalogue(directory: Path = ENQUIRY_DIR) -> Catalogue:
@@ -99,10 +107,10 @@ def load_catalogue(directory: Path = ENQUIRY_DIR) -> Catalogue:
     outcomes = _load(directory / "outcomes.yaml", OutcomesSpec)
     assert isinstance(agencies, AgenciesSpec) and isinstance(outcomes, OutcomesSpec)
     return Catalogue(
-        {key: Agency(key, a.label, a.sharing_role, tuple(Prompt(p.id, p.text) for p in a.prompts))
+        {key: Agency(key, a.label, a.sharing_role, tuple(Prompt(p.id, p.text) for p in a.prompts), a.source_agency)
          for key, a in agencies.agencies.items()},
         dict(sorted(outcomes.levels.items())), dict(outcomes.outcomes),
-        {str(code): label for code, label in outcomes.factors.items()})
+        {str(code): label for code, label in outcomes.factors.items()}, outcomes.feedback_working_days)
 
 
 def _load(path: Path, spec: type[BaseModel]) -> BaseModel:

@@ -67,7 +67,11 @@ class NotForTriage(ValueError):
 # app; a shared event is scored and comes from the sharing stage (sealed in the audit first): one
 # taken from the other's topic would let a writer of decisions inject events no policy decided, or
 # a writer of shared events close alerts.
-TOPIC_SCHEMAS = {SHARED: frozenset({SHARED_SCHEMA, MERGED_SCHEMA}), DECISIONS: frozenset({DECISION_SCHEMA})}
+# An enquiry's threshold decision travels on the decisions topic too, for everyone downstream; triage
+# takes note of it and does nothing (the alert's own decision closes the alert).
+ENQUIRY_DECISION_SCHEMA = "uk.mash.hub.EnquiryDecision"
+TOPIC_SCHEMAS = {SHARED: frozenset({SHARED_SCHEMA, MERGED_SCHEMA}),
+                 DECISIONS: frozenset({DECISION_SCHEMA, ENQUIRY_DECISION_SCHEMA})}
 
 
 def off_topic(topic: str, schema_name: str) -> str | None:
@@ -199,6 +203,8 @@ class Triage:
         """Whose state a message needs: the event's person, or both persons of a merge."""
         if schema_name in (SHARED_SCHEMA, DECISION_SCHEMA):
             return (str(record["person_id"]),)
+        if schema_name == ENQUIRY_DECISION_SCHEMA:
+            return ()
         if schema_name == MERGED_SCHEMA:
             return str(record["retired_person_id"]), str(record["surviving_person_id"])
         raise NotForTriage(f"{schema_name} does not belong on the shared topic")
@@ -206,6 +212,8 @@ class Triage:
     def _handle(self, held: dict[str, Held], item: _Item, written: _Written, now_ms: int) -> list[OutMessage]:
         """One message against the states in hand; a state changes only once its decision is whole."""
         record = item.record
+        if item.schema == ENQUIRY_DECISION_SCHEMA:
+            return []
         if item.schema == MERGED_SCHEMA:
             return self._merge(held, record, written, now_ms)
         person_id = state_store.current(held, str(record["person_id"]))

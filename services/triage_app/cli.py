@@ -88,7 +88,12 @@ def _serve(_: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"mash triage serve: {exc}", file=sys.stderr)
         return 2
-    stop = send_in_background(outbox)
+    from datetime import UTC, datetime
+
+    from services.triage_app.enquiries import chase
+
+    config = app.state.config
+    stop = send_in_background(outbox, lambda: chase(config.sessions, config.requests_clock(), datetime.now(UTC)))
     print(f"triage app on http://{settings.triage_host}:{settings.triage_port}/ (API: /api/docs)", flush=True)
     host = "127.0.0.1" if settings.triage_host in ("0.0.0.0", "") else settings.triage_host
     register_target(settings.state_dir / "metrics-targets", "triage-app", f"{host}:{settings.triage_port}")

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash import metrics
 from mash.models import AlertRecord, EnquiryRecord, EnquirySubjectRecord, InformationRequestRecord, TimelineEventRecord
 from services.enquiry.catalogue import Catalogue, Prompt
 from services.enquiry.consent import ConsentDecision
-from services.enquiry.request_clock import RequestTimes, due, state
+from services.enquiry.request_clock import REMIND, RequestTimes, answered_on_time, chasing, due, state
 from services.enquiry.request_view import StandingEvent, identifies, identity_for
 from services.enquiry.returns import Return
 from services.enquiry.threshold import ThresholdDecision
 from services.sharing.vocabulary import LAWFUL_BASES
-from services.triage.clocks import Profile
+from services.triage.clocks import Profile, add_working_time
 from services.triage_app import actions
 from services.triage_app.accounts import AGENCY, MANAGER, User
 from services.triage_app.actions import Conflict, Refused
@@ -77,15 +77,19 @@ def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue:
         enquiry_id = str(uuid.uuid4())
         requests = [_request(catalogue, profile, enquiry_id, agency, alert.rag, subjects, standing, now)
                     for agency in chosen]
+        referral = _referral(session, alert)
+        referrer = catalogue.referrer(referral.source_agency) if referral is not None else None
         audit_ref = actions.seal(session, alert, enquiry_id, user, now, {
             "kind": "enquiry_opened", "enquiry_id": enquiry_id, "purpose": purpose, "lawful_basis": lawful_basis,
             "consent": consent.choice, "consent_reason": consent.reason,
-            "consent_authorised_by": consent.authorised_by, "subjects": subjects, "agencies": chosen})
+            "consent_authorised_by": consent.authorised_by, "subjects": subjects, "agencies": chosen,
+            "referrer_agency": referrer.key if referrer else None})
         session.add(EnquiryRecord(
             enquiry_id=enquiry_id, alert_id=alert_id, person_id=alert.person_id, rag=alert.rag, purpose=purpose,
             lawful_basis=lawful_basis, consent=consent.choice, consent_reason=consent.reason,
             consent_authorised_by=consent.authorised_by, opened_by=user.username, opened_at=now, status=OPEN,
-            audit_ref=audit_ref))
+            audit_ref=audit_ref, referrer_agency=referrer.key if referrer else None,
+            referral_event_id=referral.event_id if referral is not None and referrer else None))
         session.flush()  # the enquiry before the rows that name it (PostgreSQL checks the key at once)
         session.add_all(EnquirySubjectRecord(enquiry_id=enquiry_id, person_id=p, relation=r)
                         for p, r in subjects.items())
@@ -98,6 +102,14 @@ def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue:
         actions.log(session, alert, "enquiry opened", user.username,
                     f"requests to {', '.join(catalogue.agencies[a].label for a in chosen)}", now)
         return Opened(enquiry_id, tuple(r.request_id for r in requests))
+
+
+def _referral(session: Session, alert: AlertRecord) -> TimelineEventRecord | None:
+    """The event that made the referral: of those the alert opened with, the first to reach the hub."""
+    joined = list(alert.joined or [])
+    opening = [e for e, j in zip(alert.event_ids, joined, strict=False) if j <= 1] if joined else list(alert.event_ids)
+    rows = session.scalars(select(TimelineEventRecord).where(TimelineEventRecord.event_id.in_(opening))).all()
+    return min(rows, key=lambda r: (aware(r.received_at), r.event_id), default=None)
 
 
 def _household_named(session: Session, alert: AlertRecord, household: Sequence[str]) -> list[str]:
@@ -207,6 +219,9 @@ def _record_return(sessions: sessionmaker[Session], user: User, request_id: str,
         row.answer_audit_ref = audit_ref
         if row.acknowledged_at is None:
             row.acknowledged_at, row.acknowledged_by = now, user.username
+        on_time = answered_on_time(times_of(row))
+        metrics.INFORMATION_RETURNS.labels(row.agency, answer.answer.lower(), "on_time" if on_time else "late").inc()
+        metrics.INFORMATION_RETURN_SECONDS.labels(row.agency).observe((now - aware(row.sent_at)).total_seconds())
         return audit_ref
 
 
@@ -273,13 +288,19 @@ def times_of(row: InformationRequestRecord) -> RequestTimes:
 
 
 def close_enquiry(sessions: sessionmaker[Session], user: User, enquiry_id: str, decision: ThresholdDecision,
-                  now: datetime) -> str:
-    """The threshold decision, sealed; its audit ref. Sent to mash.decisions.v1 by the outbox."""
-    return actions.retrying(lambda: _close(sessions, user, enquiry_id, decision, now))
+                  profile: Profile, feedback_working_days: int, now: datetime) -> str:
+    """The threshold decision, sealed; its audit ref. Sent to mash.decisions.v1 by the outbox, and the
+    outcome to the referring agency, due within `feedback_working_days` of the profile's calendar."""
+    return actions.retrying(lambda: _close(sessions, user, enquiry_id, decision, profile, feedback_working_days, now))
+
+
+def decision_id(enquiry_id: str) -> str:
+    """The id the threshold decision is sealed under (one per enquiry): its audit entry's key."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mash:enquiry-decision:{enquiry_id}"))
 
 
 def _close(sessions: sessionmaker[Session], user: User, enquiry_id: str, decision: ThresholdDecision,
-           now: datetime) -> str:
+           profile: Profile, feedback_working_days: int, now: datetime) -> str:
     with sessions.begin() as session:
         enquiry = enquiry_for(session, user, enquiry_id)
         if not user.can_act:
@@ -290,9 +311,13 @@ def _close(sessions: sessionmaker[Session], user: User, enquiry_id: str, decisio
             raise Refused("claim the alert before recording the enquiry's decision")
         if enquiry.status != OPEN:
             raise Conflict("this enquiry is closed: its decision is recorded")
-        audit_ref = actions.seal(session, alert, str(uuid.uuid4()), user, now, {
+        audit_ref = actions.seal(session, alert, decision_id(enquiry_id), user, now, {
             "kind": "enquiry_decision", "enquiry_id": enquiry_id, "level": decision.level,
             "outcome": decision.outcome, "factors": list(decision.factors), "rationale": decision.rationale})
+        if enquiry.referrer_agency:
+            calendar = profile.calendar
+            day = datetime.combine(date.min, calendar.day_end) - datetime.combine(date.min, calendar.day_start)
+            enquiry.feedback_due_at = add_working_time(calendar, now, day * feedback_working_days).astimezone(UTC)
         enquiry.status, enquiry.level, enquiry.outcome = CLOSED, decision.level, decision.outcome
         enquiry.factors, enquiry.rationale = list(decision.factors), decision.rationale
         enquiry.decided_by, enquiry.decided_at, enquiry.decision_audit_ref = user.username, now, audit_ref
@@ -311,7 +336,7 @@ def request_message(row: InformationRequestRecord, enquiry: EnquiryRecord) -> di
             "rag": row.rag, "sent_at": _ms(row.sent_at), "due_at": _ms(row.due_at),
             "prompts": [{"id": p["id"], "text": p["text"]} for p in row.prompts],
             "subjects": [{"person_id": s["person_id"], "relation": s["relation"],
-                          "identity": orjson.dumps(s["identity"]).decode()} for s in row.shared],
+                          "identity": dict(s["identity"])} for s in row.shared],  # type: ignore[call-overload]
             "audit_ref": row.audit_ref}
 
 
@@ -321,3 +346,33 @@ def aware(moment: datetime) -> datetime:
 
 def _ms(moment: datetime) -> int:
     return int(aware(moment).timestamp() * 1000)
+
+
+# -- clocks: chasing, and the counts for metrics --------------------------------------------------------
+
+def chase(sessions: sessionmaker[Session], profile: Profile, now: datetime) -> list[tuple[str, str, str]]:
+    """Remind each agency once of a request at risk, and escalate to the managers once when overdue
+    (the board and the overdue alert show it); the (request id, agency, remind|escalate) done."""
+    done: list[tuple[str, str, str]] = []
+    with sessions.begin() as session:
+        rows = session.scalars(select(InformationRequestRecord).where(
+            InformationRequestRecord.answered_at.is_(None), InformationRequestRecord.at_risk_at <= now,
+            (InformationRequestRecord.reminded_at.is_(None)) | (InformationRequestRecord.escalated_at.is_(None)))
+            .with_for_update(skip_locked=True)).all()
+        for row in rows:
+            for kind in chasing(profile, times_of(row), now):
+                if kind == REMIND:
+                    row.reminded_at = now
+                else:
+                    row.escalated_at = now
+                metrics.REQUEST_CHASES.labels(row.agency, kind).inc()
+                done.append((row.request_id, row.agency, kind))
+    return done
+
+
+def open_request_counts(session: Session, profile: Profile, now: datetime) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for row in session.scalars(select(InformationRequestRecord).where(InformationRequestRecord.answered_at.is_(None))):
+        key = (row.agency, state(profile, times_of(row), now).lower())
+        counts[key] = counts.get(key, 0) + 1
+    return counts

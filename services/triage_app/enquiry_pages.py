@@ -115,7 +115,8 @@ def close_enquiry(request: Request, enquiry_id: AlertId, token: Token, rationale
     except DecisionRefused as exc:
         return _enquiry(request, user, enquiry_id, str(exc), 422)
     with http_errors("no such enquiry on your queue"):
-        enquiries.close_enquiry(config.sessions, user, enquiry_id, decision, config.clock())
+        enquiries.close_enquiry(config.sessions, user, enquiry_id, decision, config.requests_clock(),
+                                config.catalogue.feedback_working_days, config.clock())
     if config.outbox:
         config.outbox.flush()
     return RedirectResponse(f"/enquiries/{enquiry_id}", 303)

@@ -1,7 +1,9 @@
-"""What the triage app tells the hub, sent from SQL: decisions to `mash.decisions.v1` and answers to
-possible matches to `mash.match_answers.v1`, each marked sent once the broker has it, and the app's
-audit chain to `mash.audit.v1`. A decision row that differs from its sealed audit entry is not sent. Run after
-each action and every few seconds, so a broker outage only delays, never loses.
+"""What the triage app tells the hub and the partner agencies, sent from SQL: decisions (and enquiries'
+threshold decisions) to `mash.decisions.v1`, answers to possible matches to `mash.match_answers.v1`,
+information requests and the outcome fed back to a referrer to `mash.requests.<agency>.v1`, each
+marked sent once the broker has it, and the app's audit chain to `mash.audit.v1`. A row that differs
+from its sealed audit entry is not sent. Run after each action and every few seconds, so a broker
+outage only delays, never loses.
 
 An outage never holds up the person acting: when no broker answers, nothing is tried (the action is
 recorded and answered at once), and a send in progress when the broker goes away gets the producer's
@@ -22,27 +24,46 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash import metrics
 from mash.codec import Codec
 from mash.health import broker_answers
-from mash.models import AuditTopicCursorRow, MatchReview, TriageDecisionRecord
+from mash.models import (
+    AuditTopicCursorRow,
+    EnquiryRecord,
+    InformationRequestRecord,
+    MatchReview,
+    TriageDecisionRecord,
+)
 from mash.settings import get_settings
+from services.enquiry.catalogue import Catalogue
 from services.sharing import audit_store, audit_topic
 from services.sharing.audit_keys import audit_keys
 from services.sharing.audit_signing import AuditKeys
-from services.triage_app import sealed_decisions
+from services.triage_app import sealed_decisions, sealed_enquiries
+from services.triage_app.enquiries import decision_id, request_message
 
 DECISION_SCHEMA = "uk.mash.hub.TriageDecision"
 ANSWER_SCHEMA = "uk.mash.hub.MatchAnswer"
+REQUEST_SCHEMA = "uk.mash.hub.InformationRequest"
+ENQUIRY_DECISION_SCHEMA = "uk.mash.hub.EnquiryDecision"
+FEEDBACK_SCHEMA = "uk.mash.hub.ReferrerFeedback"
 BATCH = 500
 CONNECT_TIMEOUT_MS = 5_000  # finding the cluster, and waiting for a topic's metadata in send()
 REQUEST_TIMEOUT_MS = 10_000
 DELIVERY_TIMEOUT_MS = 15_000  # each message acknowledged, or failed and dropped, within this
 log = logging.getLogger(__name__)
-Row = TypeVar("Row", TriageDecisionRecord, MatchReview)
+Row = TypeVar("Row", TriageDecisionRecord, MatchReview, InformationRequestRecord, EnquiryRecord)
 Message = tuple[str, bytes]  # key, value
 
 
 class Outbox:
     def __init__(self, sessions: sessionmaker[Session], bootstrap: str, decisions_topic: str, answers_topic: str,
-                 codec: Codec, audit_topic: str | None = None, keys: AuditKeys | None = None) -> None:
+                 codec: Codec, audit_topic: str | None = None, keys: AuditKeys | None = None,
+                 requests_topic: Callable[[str], str] | None = None,
+                 provision: Callable[[list[str]], object] | None = None, catalogue: Catalogue | None = None) -> None:
+        """`requests_topic`: an agency's requests topic (its name as deployed); `provision`: creates the
+        requests topics of the agencies named, if missing, before the first send to each."""
+        self._requests_topic = requests_topic
+        self._provision = provision
+        self._provisioned: set[str] = set()
+        self._catalogue = catalogue
         self._sessions = sessions
         self._bootstrap = bootstrap
         self._topics = (decisions_topic, answers_topic)
@@ -56,7 +77,8 @@ class Outbox:
         """Send everything unsent; the number sent. Never raises: an outage is retried later."""
         with self._lock:
             try:
-                return self._send_audit() + self._send_decisions() + self._send_answers()
+                return (self._send_audit() + self._send_decisions() + self._send_answers() + self._send_requests()
+                        + self._send_enquiry_decisions() + self._send_feedback())
             except Exception as exc:  # noqa: BLE001 - safe in SQL; say so and retry later
                 log.warning("not yet sent to Kafka (%s); retrying in the background", type(exc).__name__)
                 self._disconnect()
@@ -132,6 +154,101 @@ class Outbox:
                 if sent:
                     r.answer_sent_at = now
             return sum(acknowledged)
+
+    def _send_requests(self) -> int:
+        """Each information request to its agency's topic, once, checked against its sealed entry."""
+        if self._requests_topic is None:
+            return 0
+        with self._sessions.begin() as session:
+            pending = session.scalars(select(InformationRequestRecord).where(
+                InformationRequestRecord.published_at.is_(None), InformationRequestRecord.send_error.is_(None))
+                .order_by(InformationRequestRecord.sent_at).limit(BATCH)).all()
+            enquiries = {e.enquiry_id: e for e in session.scalars(select(EnquiryRecord).where(
+                EnquiryRecord.enquiry_id.in_({r.enquiry_id for r in pending})))} if pending else {}
+
+            def encode(r: InformationRequestRecord) -> Message:
+                sealed_enquiries.check_request(session, r, self._audit_keys())
+                return r.request_id, self._codec.encode(request_message(r, enquiries[r.enquiry_id]), REQUEST_SCHEMA)
+
+            sent = 0
+            encoded = self._encoded(pending, encode)
+            self._ensure_topics({r.agency for r, _ in encoded})
+            for agency in sorted({r.agency for r, _ in encoded}):
+                mine = [(r, m) for r, m in encoded if r.agency == agency]
+                acknowledged = self._send(self._requests_topic(agency), [m for _, m in mine])
+                now = datetime.now(UTC)
+                for (r, _), ok in zip(mine, acknowledged, strict=True):
+                    if ok:
+                        r.published_at = now
+                sent += sum(acknowledged)
+            return sent
+
+    def _send_enquiry_decisions(self) -> int:
+        """Each closed enquiry's threshold decision to the decisions topic, checked against its seal."""
+        if self._requests_topic is None:
+            return 0
+        with self._sessions.begin() as session:
+            pending = session.scalars(select(EnquiryRecord).where(
+                EnquiryRecord.status == "CLOSED", EnquiryRecord.published_at.is_(None),
+                EnquiryRecord.send_error.is_(None)).order_by(EnquiryRecord.decided_at).limit(BATCH)).all()
+
+            def encode(e: EnquiryRecord) -> Message:
+                sealed_enquiries.check_decision(session, e, decision_id(e.enquiry_id), self._audit_keys())
+                return e.person_id, self._codec.encode({
+                    "enquiry_id": e.enquiry_id, "alert_id": e.alert_id, "person_id": e.person_id,
+                    "level": e.level, "outcome": e.outcome, "factors": list(e.factors or []),
+                    "rationale": e.rationale or "", "decided_by": e.decided_by or "",
+                    "decided_at": _aware(e.decided_at or datetime.now(UTC)), "audit_ref": e.decision_audit_ref or ""},
+                    ENQUIRY_DECISION_SCHEMA)
+
+            encoded = self._encoded(pending, encode)
+            acknowledged = self._send(self._topics[0], [message for _, message in encoded])
+            now = datetime.now(UTC)
+            for (e, _), ok in zip(encoded, acknowledged, strict=True):
+                if ok:
+                    e.published_at = now
+            return sum(acknowledged)
+
+    def _send_feedback(self) -> int:
+        """The outcome, and only the outcome and level, to the agency that referred the child."""
+        if self._requests_topic is None:
+            return 0
+        with self._sessions.begin() as session:
+            pending = session.scalars(select(EnquiryRecord).where(
+                EnquiryRecord.status == "CLOSED", EnquiryRecord.referrer_agency.is_not(None),
+                EnquiryRecord.feedback_published_at.is_(None), EnquiryRecord.send_error.is_(None))
+                .order_by(EnquiryRecord.decided_at).limit(BATCH)).all()
+            outcomes = self._catalogue.outcomes if self._catalogue else {}
+
+            def encode(e: EnquiryRecord) -> Message:
+                sealed_enquiries.check_decision(session, e, decision_id(e.enquiry_id), self._audit_keys())
+                decided = _aware(e.decided_at or datetime.now(UTC))
+                return e.enquiry_id, self._codec.encode({
+                    "enquiry_id": e.enquiry_id, "agency": e.referrer_agency, "referral_event_id": e.referral_event_id,
+                    "outcome": e.outcome, "outcome_text": outcomes.get(e.outcome or "", e.outcome or ""),
+                    "level": e.level, "decided_at": decided,
+                    "due_at": _aware(e.feedback_due_at or decided)}, FEEDBACK_SCHEMA)
+
+            encoded = self._encoded(pending, encode)
+            self._ensure_topics({e.referrer_agency or "" for e, _ in encoded})
+            sent = 0
+            for agency in sorted({e.referrer_agency or "" for e, _ in encoded}):
+                mine = [(e, m) for e, m in encoded if e.referrer_agency == agency]
+                acknowledged = self._send(self._requests_topic(agency), [m for _, m in mine])
+                now = datetime.now(UTC)
+                for (e, _), ok in zip(mine, acknowledged, strict=True):
+                    if ok:
+                        e.feedback_published_at = now
+                        metrics.REFERRER_FEEDBACK.labels(agency, "on_time" if e.feedback_due_at is None
+                                                         or now <= _aware(e.feedback_due_at) else "late").inc()
+                sent += sum(acknowledged)
+            return sent
+
+    def _ensure_topics(self, agencies: set[str]) -> None:
+        missing = sorted(agencies - self._provisioned)
+        if missing and self._provision is not None:
+            self._provision(missing)
+        self._provisioned |= set(missing)
 
     def _encoded(self, rows: Sequence[Row], encode: Callable[[Row], Message]) -> list[tuple[Row, Message]]:
         """The rows' messages. A row that cannot be encoded would be retried ahead of every later one

@@ -4,8 +4,10 @@ it believes of a TLS proxy in front of it, and the outbox sender in the backgrou
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -17,7 +19,8 @@ from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.local_kafka import resolve_bootstrap
 from mash.settings import Settings
-from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, topic_name
+from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, provision, request_topic_spec, requests_topic, topic_name
+from services.enquiry.catalogue import load_catalogue
 from services.sharing.audit_keys import audit_keys
 from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
@@ -29,6 +32,7 @@ from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 
 OUTBOX_EVERY_S = 5.0
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -42,10 +46,15 @@ def build(settings: Settings) -> tuple[FastAPI, Outbox]:
     sessions = session_factory(engine_for(settings))
     keys = audit_keys(settings)
     actions.sign_with(keys)
-    outbox = Outbox(sessions, resolve_bootstrap(settings), topic_name(DECISIONS, settings),
-                    topic_name(MATCH_ANSWERS, settings), Codec(), topic_name(AUDIT, settings), keys)
+    bootstrap = resolve_bootstrap(settings)
+    catalogue = load_catalogue()
+    outbox = Outbox(sessions, bootstrap, topic_name(DECISIONS, settings), topic_name(MATCH_ANSWERS, settings),
+                    Codec(), topic_name(AUDIT, settings), keys,
+                    requests_topic=lambda agency: topic_name(requests_topic(agency), settings),
+                    provision=lambda agencies: provision(bootstrap, settings, specs=tuple(
+                        request_topic_spec(a) for a in agencies)), catalogue=catalogue)
     app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key or secrets.token_urlsafe(32),
-                               outbox, profile=load_profile(settings.triage_profile),
+                               outbox, profile=load_profile(settings.triage_profile), catalogue=catalogue,
                                secure_cookies=secure_cookies(settings),
                                timeouts=Timeouts(timedelta(minutes=settings.triage_session_idle_minutes),
                                                  timedelta(hours=settings.triage_session_max_hours)),
@@ -76,12 +85,17 @@ def behind_proxies(app: ASGIApp, settings: Settings) -> ASGIApp:
     return cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=trusted)) if trusted else app
 
 
-def send_in_background(outbox: Outbox) -> threading.Event:
-    """Decisions recorded while the broker was away go out when it is back; set the event to stop."""
+def send_in_background(outbox: Outbox, chase: Callable[[], object] = lambda: None) -> threading.Event:
+    """Decisions recorded while the broker was away go out when it is back, and information requests
+    are chased on their clocks; set the event to stop."""
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(OUTBOX_EVERY_S):
+            try:
+                chase()
+            except Exception as exc:  # noqa: BLE001 - the database may be away: chased next time
+                log.warning("information requests not chased this time (%s)", type(exc).__name__)
             outbox.flush()
 
     threading.Thread(target=loop, name="decision-outbox", daemon=True).start()

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from swagger_ui_bundle import swagger_ui_path
 
 from mash import metrics
-from services.triage_app import api, enquiry_pages, pages
+from services.triage_app import api, enquiries, enquiry_pages, pages
 from services.triage_app.actions import OUTCOMES
 from services.triage_app.queue import open_alert_counts
 from services.triage_app.web_session import AppConfig
@@ -87,6 +87,12 @@ def _metrics(request: Request) -> Response:
         counts = open_alert_counts(session, config.clock())
     for (rag, clock), n in counts.items():
         metrics.OPEN_ALERTS.labels(rag, clock).set(n)
+    if config.request_profile or config.profile:
+        with config.sessions() as session:
+            requests = enquiries.open_request_counts(session, config.requests_clock(), config.clock())
+        for agency in config.catalogue.agencies:
+            for state in ("sent", "acknowledged", "at_risk", "overdue"):
+                metrics.INFORMATION_REQUESTS_OPEN.labels(agency, state).set(requests.get((agency, state), 0))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

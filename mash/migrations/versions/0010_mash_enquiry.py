@@ -41,9 +41,15 @@ def upgrade() -> None:
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("decision_audit_ref", sa.String(length=80), nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("referrer_agency", sa.String(length=32), nullable=True),
+        sa.Column("referral_event_id", sa.String(length=36), nullable=True),
+        sa.Column("feedback_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("feedback_published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("send_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("enquiry_id"),
     )
     op.create_index(op.f("ix_enquiries_alert_id"), "enquiries", ["alert_id"], unique=False)
+    op.create_index(op.f("ix_enquiries_referrer_agency"), "enquiries", ["referrer_agency"], unique=False)
     op.create_index(op.f("ix_enquiries_person_id"), "enquiries", ["person_id"], unique=False)
     op.create_table(
         "enquiry_subjects",
@@ -80,6 +86,7 @@ def upgrade() -> None:
         sa.Column("answer_audit_ref", sa.String(length=80), nullable=True),
         sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("send_error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["enquiry_id"], ["enquiries.enquiry_id"]),
         sa.PrimaryKeyConstraint("request_id"),
     )
@@ -99,5 +106,6 @@ def downgrade() -> None:
     op.drop_table("information_requests")
     op.drop_table("enquiry_subjects")
     op.drop_index(op.f("ix_enquiries_person_id"), table_name="enquiries")
+    op.drop_index(op.f("ix_enquiries_referrer_agency"), table_name="enquiries")
     op.drop_index(op.f("ix_enquiries_alert_id"), table_name="enquiries")
     op.drop_table("enquiries")
