@@ -363,6 +363,9 @@ class InformationRequestRecord(Base):
     answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     answer_audit_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # the sharing policy's decision on the answer: role -> the answer's fields it may read
+    views: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
+    policy_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     send_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the outbox could never send it

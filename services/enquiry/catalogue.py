@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENQUIRY_DIR = Path(__file__).resolve().parents[2] / "policies" / "enquiry"
 AGENCY_KEY = re.compile(r"^[a-z][a-z_]{1,30}$")  # names the topic mash.requests.<key>.v1
@@ -43,6 +44,16 @@ class AgencySpec(_Strict):
     label: str = Field(min_length=1, max_length=80)
     sharing_role: str = Field(min_length=1, max_length=48)
     source_agency: str | None = Field(None, pattern=r"^[A-Z_]{2,32}$")  # as its events name it: POLICE, ...
+    # whose kind of answer the sharing policy decides its returns as (<kind>.information_return)
+    returns_as: Literal["police", "health", "education", "social_care"] | None = None
+
+    @model_validator(mode="after")
+    def _returns_decided(self) -> AgencySpec:
+        kind = self.returns_as or (self.source_agency or "").lower()
+        if kind not in ("police", "health", "education", "social_care"):
+            raise ValueError("name returns_as (police, health, education or social_care): the sharing policy "
+                             "decides the agency's answers as that kind")
+        return self
     prompts: tuple[PromptSpec, ...] = Field(min_length=1)
 
     @field_validator("prompts")
@@ -87,6 +98,12 @@ class Agency:
     sharing_role: str
     prompts: tuple[Prompt, ...]
     source_agency: str | None = None
+    returns_as: str = ""
+
+    @property
+    def return_event_type(self) -> str:
+        """The kind of event the sharing policy decides this agency's answers as."""
+        return f"{self.returns_as}.information_return"
 
 
 @dataclass(frozen=True)
@@ -107,7 +124,8 @@ def load_catalogue(directory: Path = ENQUIRY_DIR) -> Catalogue:
     outcomes = _load(directory / "outcomes.yaml", OutcomesSpec)
     assert isinstance(agencies, AgenciesSpec) and isinstance(outcomes, OutcomesSpec)
     return Catalogue(
-        {key: Agency(key, a.label, a.sharing_role, tuple(Prompt(p.id, p.text) for p in a.prompts), a.source_agency)
+        {key: Agency(key, a.label, a.sharing_role, tuple(Prompt(p.id, p.text) for p in a.prompts), a.source_agency,
+                     a.returns_as or (a.source_agency or "").lower())
          for key, a in agencies.agencies.items()},
         dict(sorted(outcomes.levels.items())), dict(outcomes.outcomes),
         {str(code): label for code, label in outcomes.factors.items()}, outcomes.feedback_working_days)

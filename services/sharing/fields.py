@@ -25,6 +25,16 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "education.concern": ("EDUCATION", "uk.mash.education.ConcernDetails"),
     "social_care.case_event": ("SOCIAL_CARE", "uk.mash.social_care.CaseEventDetails"),
 }
+# A partner agency's answer to a MASH information request is decided like an event of its agency:
+# "<agency>.information_return", with the answer in payload and what it holds per prompt in answers.
+RETURN_EVENT_TYPES: dict[str, tuple[str, str]] = {
+    "police.information_return": ("POLICE", ""),
+    "health.information_return": ("HEALTH", ""),
+    "education.information_return": ("EDUCATION", ""),
+    "social_care.information_return": ("SOCIAL_CARE", ""),
+}
+RETURN_PAYLOAD = ("answer", "summary", "declined_reason", "searched_on", "systems_searched")
+EVENT_TYPES.update(RETURN_EVENT_TYPES)
 SOURCE_FIELDS = ("source_system", "source_record_id")
 LINK_FIELDS = ("link_method", "match_score", "match_model_version", "possible_match_person_id",
                "merged_person_ids")
@@ -43,8 +53,18 @@ def catalogue() -> dict[str, frozenset[str]]:
     common |= {f"link.{name}" for name in LINK_FIELDS}
     payloads = {f"{branch['namespace']}.{branch['name']}" if "." not in branch["name"] else branch["name"]:
                 branch for branch in top["payload"]}
-    return {event_type: frozenset(common | {f"payload.{f['name']}" for f in payloads[record]["fields"]})
-            for event_type, (_, record) in EVENT_TYPES.items()}
+    events = {event_type: frozenset(common | {f"payload.{f['name']}" for f in payloads[record]["fields"]})
+              for event_type, (_, record) in EVENT_TYPES.items() if event_type not in RETURN_EVENT_TYPES}
+    return {**events, **{event_type: return_fields() for event_type in RETURN_EVENT_TYPES}}
+
+
+def return_fields() -> frozenset[str]:
+    """An information return's fields: the answer, and what is held under each prompt the enquiry
+    catalogue can ask (answers.<prompt id>)."""
+    from services.enquiry.catalogue import load_catalogue
+
+    prompts = {p.id for agency in load_catalogue().agencies.values() for p in agency.prompts}
+    return frozenset({f"payload.{name}" for name in RETURN_PAYLOAD} | {f"answers.{p}" for p in prompts})
 
 
 def all_fields() -> frozenset[str]:

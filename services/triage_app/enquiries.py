@@ -24,8 +24,10 @@ from services.enquiry.catalogue import Catalogue, Prompt
 from services.enquiry.consent import ConsentDecision
 from services.enquiry.request_clock import REMIND, RequestTimes, answered_on_time, chasing, due, state
 from services.enquiry.request_view import StandingEvent, identifies, identity_for
+from services.enquiry.return_sharing import return_views
 from services.enquiry.returns import Return
 from services.enquiry.threshold import ThresholdDecision
+from services.sharing.policy import Policy
 from services.sharing.vocabulary import LAWFUL_BASES
 from services.triage.clocks import Profile, add_working_time
 from services.triage_app import actions
@@ -189,36 +191,45 @@ def acknowledge(sessions: sessionmaker[Session], user: User, request_id: str, no
 
 
 def record_return(sessions: sessionmaker[Session], user: User, request_id: str, answer: Return,
-                  now: datetime) -> str:
-    """The agency's answer, sealed; its audit ref. Answered once: a second answer is refused (409)."""
-    return actions.retrying(lambda: _record_return(sessions, user, request_id, answer, now))
+                  catalogue: Catalogue, policy: Policy, now: datetime) -> str:
+    """The agency's answer with the sharing policy's decision on who may read it, sealed together; its
+    audit ref. Answered once: a second answer is refused (409)."""
+    return actions.retrying(lambda: _record_return(sessions, user.username, _agency_of(user), request_id, answer,
+                                                   catalogue, policy, now))
 
 
-def _record_return(sessions: sessionmaker[Session], user: User, request_id: str, answer: Return,
-                   now: datetime) -> str:
+def _record_return(sessions: sessionmaker[Session], answered_by: str, agency: str, request_id: str,
+                   answer: Return, catalogue: Catalogue, policy: Policy, now: datetime) -> str:
     with sessions.begin() as session:
         row = session.get(InformationRequestRecord, request_id, with_for_update=True)
-        if row is None or row.agency != _agency_of(user):
+        if row is None or row.agency != agency:
             raise LookupError(request_id)
         if row.answered_at is not None:
             raise Conflict("this request has been answered; contact the MASH to add to the answer")
         enquiry = session.get(EnquiryRecord, row.enquiry_id)
         if enquiry is None or enquiry.status != OPEN:
             raise Conflict("the enquiry has closed: contact the MASH if what you hold changes its decision")
+        if row.agency not in catalogue.agencies:
+            raise Conflict(f"{row.agency} is no longer in the enquiry catalogue: the MASH cannot decide who reads it")
+        shared = return_views(policy, catalogue.agencies[row.agency], enquiry.consent, answer)
         audit_ref = seal_action(session, actions.signing_keys(), {
             "kind": "information_return", "id": str(uuid.uuid4()), "request_id": request_id,
             "alert_id": enquiry.alert_id, "person_id": enquiry.person_id, "alert_revision": None,
             "agency": row.agency, "answer": answer.answer, "answers": answer.answers, "summary": answer.summary,
             "declined_reason": answer.declined_reason,
             "searched_on": answer.searched_on.isoformat() if answer.searched_on else None,
-            "systems_searched": list(answer.systems_searched), "by": user.username,
-            "at": now.astimezone(UTC).isoformat()})
+            "systems_searched": list(answer.systems_searched), "by": answered_by,
+            "at": now.astimezone(UTC).isoformat(), "policy_version": shared.policy_version,
+            "decisions": [{"role": d.role, "outcome": d.outcome, "shared": list(d.shared), "rules": list(d.rule_ids),
+                           "lawful_basis": list(d.lawful_basis), "override_reason": d.override_reason}
+                          for d in shared.decisions]})
+        row.views, row.policy_version = shared.views, shared.policy_version
         row.answer, row.answers, row.summary = answer.answer, answer.answers, answer.summary
         row.declined_reason, row.searched_on = answer.declined_reason, answer.searched_on
-        row.systems_searched, row.answered_by, row.answered_at = list(answer.systems_searched), user.username, now
+        row.systems_searched, row.answered_by, row.answered_at = list(answer.systems_searched), answered_by, now
         row.answer_audit_ref = audit_ref
         if row.acknowledged_at is None:
-            row.acknowledged_at, row.acknowledged_by = now, user.username
+            row.acknowledged_at, row.acknowledged_by = now, answered_by
         on_time = answered_on_time(times_of(row))
         metrics.INFORMATION_RETURNS.labels(row.agency, answer.answer.lower(), "on_time" if on_time else "late").inc()
         metrics.INFORMATION_RETURN_SECONDS.labels(row.agency).observe((now - aware(row.sent_at)).total_seconds())
@@ -260,23 +271,30 @@ def enquiry_for(session: Session, user: User, enquiry_id: str) -> EnquiryRecord:
 
 def shown_requests(session: Session, user: User, catalogue: Catalogue, profile: Profile, enquiry_id: str,
                    now: datetime) -> list[ShownRequest]:
-    """Each request's state and the answer. What an agency holds is read by the MASH professional of
-    that agency's own sharing role only: until returns pass the sharing stage (mash.returns.v1), no
-    other role sees it; everyone sees whether it was answered, when, and which systems were searched."""
+    """Each request's state and the answer, as the sharing policy let the user's role read it (decided
+    and sealed when the answer was recorded): a field of the answer outside the role's view is not shown."""
     rows = session.scalars(select(InformationRequestRecord).where(
         InformationRequestRecord.enquiry_id == enquiry_id).order_by(InformationRequestRecord.agency)).all()
-    shown = []
-    for r in rows:
-        readable = user.sharing_role == r.sharing_role
-        label = catalogue.agencies[r.agency].label if r.agency in catalogue.agencies else r.agency
-        prompts = {p["id"]: p["text"] for p in r.prompts}
-        shown.append(ShownRequest(
-            r.request_id, r.agency, label, state(profile, times_of(r), now), aware(r.sent_at), aware(r.due_at),
-            aware(r.answered_at) if r.answered_at else None, r.answered_by, r.searched_on,
-            tuple(r.systems_searched or ()),
-            tuple((prompts.get(k, k), v) for k, v in (r.answers or {}).items()) if readable else None,
-            r.summary if readable else None, r.declined_reason if readable else None))
-    return shown
+    return [_shown(r, catalogue, profile, user, now) for r in rows]
+
+
+def _shown(r: InformationRequestRecord, catalogue: Catalogue, profile: Profile, user: User,
+           now: datetime) -> ShownRequest:
+    label = catalogue.agencies[r.agency].label if r.agency in catalogue.agencies else r.agency
+    prompts = {p["id"]: p["text"] for p in r.prompts}
+    seen = set((r.views or {}).get(user.sharing_role or "", ())) if r.answered_at else set()
+    shown_state = state(profile, times_of(r), now)
+    if r.answered_at and "payload.answer" not in seen:
+        shown_state = "ANSWERED"
+    answers = tuple((prompts.get(k, k), v) for k, v in (r.answers or {}).items() if f"answers.{k}" in seen)
+    return ShownRequest(
+        r.request_id, r.agency, label, shown_state, aware(r.sent_at), aware(r.due_at),
+        aware(r.answered_at) if r.answered_at else None, r.answered_by,
+        r.searched_on if "payload.searched_on" in seen else None,
+        tuple(r.systems_searched or ()) if "payload.systems_searched" in seen else (),
+        answers if r.answered_at and seen else None,
+        r.summary if "payload.summary" in seen else None,
+        r.declined_reason if "payload.declined_reason" in seen else None)
 
 
 def times_of(row: InformationRequestRecord) -> RequestTimes:

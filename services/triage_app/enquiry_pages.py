@@ -226,5 +226,5 @@ async def portal_answer(request: Request, request_id: AlertId) -> Response:
         message = str(exc) if isinstance(exc, ReturnRefused) else "the search date is not a date (YYYY-MM-DD)"
         return _portal_request(request, user, request_id, message, 422, fields)
     with http_errors("no such request for your agency"):
-        enquiries.record_return(config.sessions, user, request_id, answer, now)
+        enquiries.record_return(config.sessions, user, request_id, answer, config.catalogue, config.policy(), now)
     return RedirectResponse("/portal", 303)

@@ -22,6 +22,7 @@ from mash.settings import Settings
 from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, provision, request_topic_spec, requests_topic, topic_name
 from services.enquiry.catalogue import load_catalogue
 from services.sharing.audit_keys import audit_keys
+from services.sharing.policy_source import PolicySource
 from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
 from services.triage_app import actions
@@ -55,6 +56,7 @@ def build(settings: Settings) -> tuple[FastAPI, Outbox]:
                         request_topic_spec(a) for a in agencies)), catalogue=catalogue)
     app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key or secrets.token_urlsafe(32),
                                outbox, profile=load_profile(settings.triage_profile), catalogue=catalogue,
+                               policy=PolicySource(settings.sharing_policy).current,
                                secure_cookies=secure_cookies(settings),
                                timeouts=Timeouts(timedelta(minutes=settings.triage_session_idle_minutes),
                                                  timedelta(hours=settings.triage_session_max_hours)),

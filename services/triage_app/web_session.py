@@ -22,7 +22,10 @@ from fastapi import Depends, Header, HTTPException, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
+from mash.settings import get_settings
 from services.enquiry.catalogue import Catalogue, load_catalogue
+from services.sharing.policy import Policy
+from services.sharing.policy_source import PolicySource
 from services.triage.clocks import Profile
 from services.triage.scoring import Scoring
 from services.triage_app import actions, matches, session_store
@@ -49,6 +52,8 @@ class AppConfig:
     api_docs: bool = True  # /api/docs (Swagger UI, served from the app itself)
     catalogue: Catalogue = field(default_factory=load_catalogue)  # the agencies an enquiry asks, and its outcomes
     request_profile: Profile | None = None  # the information requests' clocks (default: `profile`'s)
+    policy: Callable[[], Policy] = field(default_factory=lambda: PolicySource(
+        get_settings().sharing_policy).current)  # decides who reads each agency's answer to a request
 
     def requests_clock(self) -> Profile:
         found = self.request_profile or self.profile

@@ -169,7 +169,8 @@ def test_answers_held_nil_and_declined_are_recorded_once_sealed_and_shown_to_the
     alice = login("alice")  # an hour on: her earlier session idled out
     page = alice.get(f"/enquiries/{sent['police'].enquiry_id}").text
     assert "nil return" in page and "Niche RMS, PNC" in page
-    assert "missed 3 appointments" not in page and "read by the MASH professional of that agency" in page
+    assert "missed 3 appointments" not in page and "SystmOne" in page  # the policy: health outline to others
+    assert "Nothing more of the answer is shared with your role" in page
     hana = login("hana")  # the MASH health practitioner reads health's return, escaped
     hana.post(f"/alerts/{data['ruby']['alert_id']}/unclaim", data={"csrf": csrf(hana)})
     mo = login("mo")

@@ -45,8 +45,11 @@ def test_the_shipped_catalogue_names_five_agencies_four_levels_and_the_census_fa
 
 
 @pytest.mark.parametrize(("agencies", "problem"), [
-    ("agencies:\n  Bad-Key: {label: X, sharing_role: r, prompts: [{id: a, text: t}]}\n", "lower-case"),
-    ("agencies:\n  police: {label: X, sharing_role: r, prompts: [{id: a, text: t}, {id: a, text: u}]}\n",
+    ("agencies:\n  Bad-Key: {label: X, sharing_role: r, returns_as: police, prompts: [{id: a, text: t}]}\n",
+     "lower-case"),
+    ("agencies:\n  probation: {label: X, sharing_role: r, prompts: [{id: a, text: t}]}\n", "returns_as"),
+    ("agencies:\n  police: {label: X, sharing_role: r, returns_as: police,"
+     " prompts: [{id: a, text: t}, {id: a, text: u}]}\n",
      "used twice"),
     ("agencies:\n  police: {label: X, sharing_role: r, prompts: []}\n", "prompts"),
     ("agencies: [\n", "not valid YAML"),

@@ -84,6 +84,8 @@ def upgrade() -> None:
         sa.Column("answered_by", sa.String(length=64), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("answer_audit_ref", sa.String(length=80), nullable=True),
+        sa.Column("views", sa.JSON(), nullable=True),
+        sa.Column("policy_version", sa.String(length=64), nullable=True),
         sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("send_error", sa.Text(), nullable=True),
