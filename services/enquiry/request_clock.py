@@ -19,6 +19,8 @@ ANSWERS = {
     NIL: "nil return: searched, nothing held",
     DECLINED: "declined",
 }
+# shown with the answers: a request whose enquiry closed unanswered, and an answer the role may not read
+SHOWN = {**ANSWERS, "ENQUIRY_CLOSED": "enquiry closed before an answer", "ANSWERED": "answered"}
 SENT, ACKNOWLEDGED, OVERDUE, RISK = "SENT", "ACKNOWLEDGED", "OVERDUE", "AT_RISK"
 REMIND, ESCALATE = "remind", "escalate"
 

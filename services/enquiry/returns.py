@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from services.enquiry.catalogue import Prompt
 from services.enquiry.request_clock import ANSWERS, DECLINED, HELD, NIL
@@ -35,7 +35,8 @@ class Return:
 
 def checked_return(answer: str, prompts: Sequence[Prompt], answers: Mapping[str, str], summary: str,
                    declined_reason: str, searched_on: date | None, systems_searched: Sequence[str],
-                   sent_at: datetime, today: date) -> Return:
+                   sent_on: date, today: date) -> Return:
+    """`sent_on` and `today` are local dates (the MASH's time zone), as the agency reads them."""
     if answer not in ANSWERS:
         raise ReturnRefused(f"answer one of {', '.join(ANSWERS)}")
     asked = {p.id for p in prompts}
@@ -47,6 +48,8 @@ def checked_return(answer: str, prompts: Sequence[Prompt], answers: Mapping[str,
     systems = tuple(dict.fromkeys(s.strip() for s in systems_searched if s.strip()))
     if len(systems) > SYSTEMS or any(len(s) > SYSTEM_CHARS for s in systems):
         raise ReturnRefused(f"name at most {SYSTEMS} systems searched, each under {SYSTEM_CHARS} characters")
+    if searched_on is not None and not sent_on <= searched_on <= today:
+        raise ReturnRefused(f"the search date must be between the request's date ({sent_on}) and today")
     if answer == DECLINED:
         if not declined_reason:
             raise ReturnRefused("say why the request is declined: the MASH records it and may escalate")
@@ -54,8 +57,6 @@ def checked_return(answer: str, prompts: Sequence[Prompt], answers: Mapping[str,
     if searched_on is None or not systems:
         raise ReturnRefused("say when the search was made and which systems were searched: a nil return is "
                             "only a nil return if the records were searched")
-    if searched_on > today or searched_on < sent_at.date():
-        raise ReturnRefused(f"the search date must be between the request's date ({sent_at.date()}) and today")
     if answer == HELD and not (kept or summary):
         raise ReturnRefused("information held: write what is held against the prompts, or answer nil return")
     if answer == NIL and kept:

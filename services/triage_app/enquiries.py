@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
@@ -70,11 +70,13 @@ def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue:
           chosen: list[str], purpose: str, lawful_basis: str, consent: ConsentDecision, household: Sequence[str],
           now: datetime) -> Opened:
     with sessions.begin() as session:
+        _lock(session, AlertRecord.__table__, AlertRecord.alert_id, alert_id)
         alert = actions.claimed(session, user, alert_id, "opening an enquiry on it")
         if session.scalar(select(EnquiryRecord.enquiry_id).where(EnquiryRecord.alert_id == alert_id,
                                                                  EnquiryRecord.status == OPEN)):
             raise Conflict("this alert already has an open enquiry: add to it or close it first")
-        subjects = {alert.person_id: "child", **{p: "household" for p in _household_named(session, alert, household)}}
+        subjects = {alert.person_id: "child",
+                    **{p: "household" for p in _household_named(session, alert, household, user.sharing_role)}}
         standing = _standing(session, list(subjects))
         enquiry_id = str(uuid.uuid4())
         requests = [_request(catalogue, profile, enquiry_id, agency, alert.rag, subjects, standing, now)
@@ -114,21 +116,24 @@ def _referral(session: Session, alert: AlertRecord) -> TimelineEventRecord | Non
     return min(rows, key=lambda r: (aware(r.received_at), r.event_id), default=None)
 
 
-def _household_named(session: Session, alert: AlertRecord, household: Sequence[str]) -> list[str]:
+def _household_named(session: Session, alert: AlertRecord, household: Sequence[str], role: str | None) -> list[str]:
     """The household members asked for, each one the child's own records name (context.household_person_ids)
     as the user's role sees them: an enquiry cannot be widened to a person picked from elsewhere."""
     if not household:
         return []
-    known = household_of(session, alert.person_id)
+    known = household_of(session, alert.person_id, role)
     strangers = [p for p in household if p not in known]
     if strangers:
         raise ValueError("only the child's household, as the records name it, can be added to an enquiry")
     return list(dict.fromkeys(household))
 
 
-def household_of(session: Session, person_id: str) -> list[str]:
+def household_of(session: Session, person_id: str, role: str | None) -> list[str]:
+    """Others in the child's household as the child's records name them, where the role may see the names."""
     found: list[str] = []
     for event in _standing(session, [person_id]):
+        if "context.household_person_ids" not in event.views.get(role or "", ()):
+            continue
         context = event.values.get("context")
         if isinstance(context, dict):
             found += [p for p in context.get("household_person_ids") or () if isinstance(p, str) and p != person_id]
@@ -145,10 +150,14 @@ def _standing(session: Session, person_ids: list[str]) -> list[StandingEvent]:
 def _request(catalogue: Catalogue, profile: Profile, enquiry_id: str, agency: str, rag: str,
              subjects: dict[str, str], standing: list[StandingEvent], now: datetime) -> InformationRequestRecord:
     spec = catalogue.agencies[agency]
-    shared = [{"person_id": person_id, "relation": relation,
-               "identity": identity_for(spec.sharing_role, [e for e in standing if e.person_id == person_id])}
-              for person_id, relation in subjects.items()]
-    if not identifies(shared[0]["identity"]):  # type: ignore[arg-type]
+    identities = {person_id: identity_for(spec.sharing_role, [e for e in standing if e.person_id == person_id])
+                  for person_id in subjects}
+    # a household member the agency's role cannot identify is left out: naming them would only tell it
+    # that another child exists, and it could not search for them
+    shared: list[dict[str, object]] = [
+        {"person_id": person_id, "relation": relation, "identity": identities[person_id]}
+        for person_id, relation in subjects.items() if relation == "child" or identifies(identities[person_id])]
+    if not identifies(identities[next(iter(subjects))]):
         raise ValueError(f"the sharing policy lets {spec.label} ({spec.sharing_role}) see nothing that identifies "
                          "this child, so it cannot be asked to search: leave it out, or ask information governance "
                          "for a rule")
@@ -184,10 +193,24 @@ def purpose_of(session: Session, request: InformationRequestRecord) -> str:
 
 
 def acknowledge(sessions: sessionmaker[Session], user: User, request_id: str, now: datetime) -> None:
+    """The agency is searching: recorded once, sealed (it changes the request's state on the board)."""
+    actions.retrying(lambda: _acknowledge(sessions, user, request_id, now))
+
+
+def _acknowledge(sessions: sessionmaker[Session], user: User, request_id: str, now: datetime) -> None:
     with sessions.begin() as session:
+        _lock(session, InformationRequestRecord.__table__, InformationRequestRecord.request_id, request_id)
         row = agency_request(session, user, request_id)
-        if row.acknowledged_at is None:
-            row.acknowledged_at, row.acknowledged_by = now, user.username
+        enquiry = session.get(EnquiryRecord, row.enquiry_id)
+        if enquiry is None or enquiry.status != OPEN:
+            raise Conflict("the enquiry has closed: nothing more is needed for this request")
+        if row.acknowledged_at is not None:
+            return
+        seal_action(session, actions.signing_keys(), {
+            "kind": "information_acknowledged", "id": str(uuid.uuid4()), "request_id": request_id,
+            "alert_id": enquiry.alert_id, "person_id": enquiry.person_id, "alert_revision": None,
+            "agency": row.agency, "by": user.username, "at": now.astimezone(UTC).isoformat()})
+        row.acknowledged_at, row.acknowledged_by = now, user.username
 
 
 def record_return(sessions: sessionmaker[Session], user: User, request_id: str, answer: Return,
@@ -201,6 +224,7 @@ def record_return(sessions: sessionmaker[Session], user: User, request_id: str, 
 def _record_return(sessions: sessionmaker[Session], answered_by: str, agency: str, request_id: str,
                    answer: Return, catalogue: Catalogue, policy: Policy, now: datetime) -> str:
     with sessions.begin() as session:
+        _lock(session, InformationRequestRecord.__table__, InformationRequestRecord.request_id, request_id)
         row = session.get(InformationRequestRecord, request_id, with_for_update=True)
         if row is None or row.agency != agency:
             raise LookupError(request_id)
@@ -234,6 +258,13 @@ def _record_return(sessions: sessionmaker[Session], answered_by: str, agency: st
         metrics.INFORMATION_RETURNS.labels(row.agency, answer.answer.lower(), "on_time" if on_time else "late").inc()
         metrics.INFORMATION_RETURN_SECONDS.labels(row.agency).observe((now - aware(row.sent_at)).total_seconds())
         return audit_ref
+
+
+def _lock(session: Session, table: Any, column: Any, key: str) -> None:
+    """Hold the row for the rest of the transaction before reading it: a row lock on PostgreSQL; on
+    SQLite, which has none, the write lock of the whole database (taken by any write), so two people
+    acting on one row at once are served one after the other and the second sees the first's work."""
+    session.execute(update(table).where(column == key).values({column.key: column}))
 
 
 def _agency_of(user: User) -> str:
@@ -320,6 +351,7 @@ def decision_id(enquiry_id: str) -> str:
 def _close(sessions: sessionmaker[Session], user: User, enquiry_id: str, decision: ThresholdDecision,
            profile: Profile, feedback_working_days: int, now: datetime) -> str:
     with sessions.begin() as session:
+        _lock(session, EnquiryRecord.__table__, EnquiryRecord.enquiry_id, enquiry_id)
         enquiry = enquiry_for(session, user, enquiry_id)
         if not user.can_act:
             raise Refused("this account is read-only")
@@ -373,7 +405,9 @@ def chase(sessions: sessionmaker[Session], profile: Profile, now: datetime) -> l
     (the board and the overdue alert show it); the (request id, agency, remind|escalate) done."""
     done: list[tuple[str, str, str]] = []
     with sessions.begin() as session:
-        rows = session.scalars(select(InformationRequestRecord).where(
+        rows = session.scalars(select(InformationRequestRecord).join(
+            EnquiryRecord, EnquiryRecord.enquiry_id == InformationRequestRecord.enquiry_id).where(
+            EnquiryRecord.status == OPEN,
             InformationRequestRecord.answered_at.is_(None), InformationRequestRecord.at_risk_at <= now,
             (InformationRequestRecord.reminded_at.is_(None)) | (InformationRequestRecord.escalated_at.is_(None)))
             .with_for_update(skip_locked=True)).all()
@@ -388,9 +422,16 @@ def chase(sessions: sessionmaker[Session], profile: Profile, now: datetime) -> l
     return done
 
 
+def open_requests() -> Any:
+    """Requests waiting for an answer: unanswered, of an enquiry still open (a closed enquiry's are over)."""
+    return select(InformationRequestRecord).join(
+        EnquiryRecord, EnquiryRecord.enquiry_id == InformationRequestRecord.enquiry_id).where(
+        EnquiryRecord.status == OPEN, InformationRequestRecord.answered_at.is_(None))
+
+
 def open_request_counts(session: Session, profile: Profile, now: datetime) -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = {}
-    for row in session.scalars(select(InformationRequestRecord).where(InformationRequestRecord.answered_at.is_(None))):
+    for row in session.scalars(open_requests()):
         key = (row.agency, state(profile, times_of(row), now).lower())
         counts[key] = counts.get(key, 0) + 1
     return counts

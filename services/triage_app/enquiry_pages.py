@@ -4,7 +4,7 @@ where an agency's users answer its requests. Thin: the work is in enquiries.py a
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response
@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mash.models import EnquiryRecord, InformationRequestRecord
 from services.enquiry.consent import CHOICES, ConsentRefused, consent_decision
-from services.enquiry.request_clock import ANSWERS, OVERDUE, RISK, state
+from services.enquiry.request_clock import ANSWERS, OVERDUE, RISK, SHOWN, state
 from services.enquiry.request_view import LABELS
 from services.enquiry.returns import ReturnRefused, checked_return
 from services.enquiry.threshold import DecisionRefused, threshold_decision
@@ -21,14 +21,14 @@ from services.sharing.vocabulary import LAWFUL_BASES
 from services.triage_app import enquiries
 from services.triage_app.accounts import AGENCY, MANAGER, User
 from services.triage_app.fields import NO_NUL, AlertId
-from services.triage_app.pages import login_page, page
+from services.triage_app.pages import LONDON, login_page, page
 from services.triage_app.web_session import alert_for, caseworker, cfg, checked_csrf, http_errors, session_user
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=8000, pattern=NO_NUL)]
 Short = Annotated[str, Form(max_length=200, pattern=NO_NUL)]
 Token = Annotated[str, Form(alias="csrf")]
-PLAIN: dict[str, Any] = {"labels": LABELS, "answers_kinds": ANSWERS, "consent_choices": CHOICES,
+PLAIN: dict[str, Any] = {"labels": LABELS, "answers_kinds": ANSWERS, "shown_states": SHOWN, "consent_choices": CHOICES,
                          "lawful_bases": LAWFUL_BASES}
 
 
@@ -54,7 +54,7 @@ def _form(request: Request, user: User, alert_id: str, error: str, status: int,
           given: dict[str, Any] | None = None) -> HTMLResponse:
     alert = alert_for(request, caseworker(user), alert_id)
     with cfg(request).sessions() as session:
-        household = enquiries.household_of(session, alert.row.person_id)
+        household = enquiries.household_of(session, alert.row.person_id, user.sharing_role)
     return page(request, "enquiry_new.html", status, user=user, alert=alert, error=error, given=given or {},
                 agencies=cfg(request).catalogue.agencies, household=household, **PLAIN)
 
@@ -133,8 +133,7 @@ def board(request: Request) -> Response:
     config = cfg(request)
     profile, now = config.requests_clock(), config.clock()
     with config.sessions() as session:
-        rows = session.scalars(select(InformationRequestRecord).where(
-            InformationRequestRecord.answered_at.is_(None)).order_by(InformationRequestRecord.due_at)).all()
+        rows = session.scalars(enquiries.open_requests().order_by(InformationRequestRecord.due_at)).all()
         alerts = {e: a for e, a in session.execute(select(EnquiryRecord.enquiry_id, EnquiryRecord.alert_id).where(
             EnquiryRecord.enquiry_id.in_({r.enquiry_id for r in rows})))}
     by_agency: dict[str, list[dict[str, Any]]] = {}
@@ -152,6 +151,11 @@ def board(request: Request) -> Response:
 
 # -- the partner portal ---------------------------------------------------------------------------------
 
+def london_today(moment: datetime) -> date:
+    """The date in the MASH's local time: what an agency means by searched 'today'."""
+    return moment.astimezone(LONDON).date()
+
+
 def _agency_user(request: Request) -> User | None:
     user = session_user(request)
     if user is not None and user.role != AGENCY:
@@ -168,7 +172,10 @@ def portal(request: Request) -> Response:
     profile, now = config.requests_clock(), config.clock()
     with config.sessions() as session:
         rows = enquiries.agency_requests(session, user)
-        listed = [{"row": r, "state": state(profile, enquiries.times_of(r), now),
+        closed = set(session.scalars(select(EnquiryRecord.enquiry_id).where(
+            EnquiryRecord.enquiry_id.in_({r.enquiry_id for r in rows}), EnquiryRecord.status != enquiries.OPEN)))
+        listed = [{"row": r, "state": "ENQUIRY_CLOSED" if r.enquiry_id in closed and not r.answered_at
+                   else state(profile, enquiries.times_of(r), now),
                    "seconds_left": int((enquiries.times_of(r).due_at - now).total_seconds())} for r in rows]
     agency = config.catalogue.agencies.get(user.agency or "")
     return page(request, "portal.html", user=user, listed=listed, agency=agency, **PLAIN)
@@ -187,10 +194,13 @@ def _portal_request(request: Request, user: User, request_id: str, error: str, s
     config = cfg(request)
     with config.sessions() as session, http_errors("no such request for your agency"):
         row = enquiries.agency_request(session, user, request_id)
-        purpose = enquiries.purpose_of(session, row)
-        shown_state = state(config.requests_clock(), enquiries.times_of(row), config.clock())
-    return page(request, "portal_request.html", status, user=user, row=row, purpose=purpose, state=shown_state,
-                error=error, given=given or {}, today=config.clock().date(), **PLAIN)
+        enquiry = session.get(EnquiryRecord, row.enquiry_id)
+        still_open = enquiry is not None and enquiry.status == enquiries.OPEN
+        shown_state = state(config.requests_clock(), enquiries.times_of(row), config.clock()) \
+            if still_open or row.answered_at else "ENQUIRY_CLOSED"
+    return page(request, "portal_request.html", status, user=user, row=row, purpose=enquiry.purpose if enquiry else "",
+                state=shown_state, still_open=still_open, error=error, given=given or {},
+                today=london_today(config.clock()), **PLAIN)
 
 
 @router.post("/portal/requests/{request_id}/acknowledge")
@@ -221,7 +231,7 @@ async def portal_answer(request: Request, request_id: AlertId) -> Response:
         searched_on = date.fromisoformat(fields["searched_on"]) if fields.get("searched_on") else None
         answer = checked_return(fields.get("answer", ""), prompts, answers, fields.get("summary", ""),
                                 fields.get("declined_reason", ""), searched_on, systems,
-                                enquiries.aware(sent_at), now.date())
+                                london_today(enquiries.aware(sent_at)), london_today(now))
     except (ReturnRefused, ValueError) as exc:
         message = str(exc) if isinstance(exc, ReturnRefused) else "the search date is not a date (YYYY-MM-DD)"
         return _portal_request(request, user, request_id, message, 422, fields)

@@ -117,7 +117,7 @@ def _return(answer: str, **given: object) -> object:
                                  "systems_searched": ["Niche RMS"]}
     values.update(given)
     return checked_return(answer, PROMPTS, values["answers"], values["summary"], values["declined_reason"],  # type: ignore[arg-type]
-                          values["searched_on"], values["systems_searched"], MONDAY_9, date(2026, 11, 24))  # type: ignore[arg-type]
+                          values["searched_on"], values["systems_searched"], MONDAY_9.date(), date(2026, 11, 24))  # type: ignore[arg-type]
 
 
 def test_a_nil_return_says_when_and_where_it_searched_and_holds_nothing() -> None:
