@@ -33,6 +33,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     run_cmd.add_argument("--synth", type=Path, metavar="DIR",
                          help="read the agency's feed from a `mash synth` folder (checkpoints kept there)")
     run_cmd.set_defaults(handler=_run)
+    answer = actions.add_parser("answer", help="answer the MASH's information requests to the connector's agency "
+                                "from its source, until stopped (Ctrl-C)")
+    answer.add_argument("name")
+    answer.add_argument("--config", type=Path, help="YAML configuration (default: the embedded stack's)")
+    answer.add_argument("--sample", action="store_true", help="first put the connector's shipped sample in place")
+    answer.add_argument("--until-idle", action="store_true",
+                        help="stop once a poll finds nothing new (for scripts and the demo)")
+    answer.set_defaults(handler=_answer)
     check = actions.add_parser("check", help="map a sample and print events or errors; sends nothing")
     check.add_argument("name")
     check.add_argument("sample", type=Path)
@@ -108,6 +116,50 @@ def _run(args: argparse.Namespace) -> int:
           f"dead-lettered {report.dead_lettered}      ", file=sys.stderr)
     if args.report_json:
         args.report_json.write_text(json.dumps(report.as_dict()))
+    return 0
+
+
+def _answer(args: argparse.Namespace) -> int:
+    from connectors.sdk.answering import RequestAnswerer
+    from mash.local_kafka import resolve_bootstrap
+    from mash.topics import DEADLETTER, RETURNS, requests_topic, topic_name
+
+    settings = get_settings()
+    try:
+        connector = build_connector(args.name, settings.state_dir, args.config)
+    except ConfigError as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
+    answer = connector.answerer()
+    if answer is None or connector.enquiry_agency is None:
+        print(f"mash: the {args.name} connector does not answer information requests from its source: its "
+              "agency answers them in the partner portal (/portal)", file=sys.stderr)
+        return 2
+    if args.sample:
+        connector.install_sample()
+    agency = connector.enquiry_agency
+    answerer = RequestAnswerer(resolve_bootstrap(settings), agency, topic_name(requests_topic(agency), settings),
+                               topic_name(RETURNS, settings), topic_name(DEADLETTER, settings),
+                               f"{settings.app_id}.answer.{agency}", answer, f"{connector.name}-connector")
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    try:
+        while not stopping:
+            before = answerer.report.answered + answerer.report.left_to_portal + answerer.report.dead_letters
+            report = answerer.poll_once(timeout_ms=2000)
+            now = report.answered + report.left_to_portal + report.dead_letters
+            print(f"\r{args.name}: answered {report.answered}, left to the portal {report.left_to_portal}, "
+                  f"dead-lettered {report.dead_letters}", end="", file=sys.stderr, flush=True)
+            if args.until_idle and now == before:
+                break
+    except KafkaError as exc:
+        print(f"\nmash: Kafka refused ({type(exc).__name__}): is the broker up (`mash kafka start`)?", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        answerer.close()
+    print(file=sys.stderr)
     return 0
 
 

@@ -3,9 +3,14 @@ from the school information system's database through two views (see samples/sch
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine
+
+from connectors.education.answers import answer_from
 from connectors.sdk import (
     Mapped,
     SubjectFields,
@@ -16,6 +21,7 @@ from connectors.sdk import (
     parse_symbol,
     require,
 )
+from connectors.sdk.answering import Draft
 from connectors.sdk.database_connector import DatabasePollConnector
 
 CONCERN_KINDS = frozenset({"ATTENDANCE_DROP", "CHILD_MISSING_EDUCATION", "SAFEGUARDING_CONCERN",
@@ -30,6 +36,7 @@ class EducationConnector(DatabasePollConnector):
     source_system = "school-information-system"
     sample = Path(__file__).parent / "samples" / "school.sql"
     stamps_revisions = False  # updated_at is the poll cursor: a row touched unchanged is a resubmission
+    enquiry_agency = "education"  # answers the MASH's information requests from the same views
     subject_fields = SubjectFields(
         local_id="pupil_id", nhs_number="nhs_number", upn="upn", given_name="forename", family_name="surname",
         date_of_birth="dob", sex="sex", address_line="address", postcode="postcode",
@@ -44,6 +51,10 @@ class EducationConnector(DatabasePollConnector):
                 {"table": "mash_safeguarding", "cursor": "updated_at", "key": "concern_id"},
             ],
         }
+
+    def answerer(self) -> Callable[[dict[str, Any]], Draft | None]:
+        engine = create_engine(self.config.url.get_secret_value())
+        return partial(answer_from, engine)
 
     def map(self, fields: dict[str, Any]) -> Mapped:
         category = optional(fields, "safeguarding_category")

@@ -22,8 +22,9 @@ from mash.limits import ENVELOPE_CHARS
 from mash.topics import INBOUND_SCHEMAS, inbound
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
+    from connectors.sdk.answering import Draft
     from connectors.sdk.sources.base import Source, SourceRecord
     from connectors.sdk.subject import SubjectFields
 
@@ -116,8 +117,17 @@ class Connector(ABC):
     # revision. False where any touch moves it (a database cursor): content alone names the revision.
     stamps_revisions: ClassVar[bool] = True
 
+    # The MASH enquiry's name for the agency (policies/enquiry/agencies.yaml): its information requests
+    # arrive on mash.requests.<enquiry_agency>.v1. None: this connector does not answer them.
+    enquiry_agency: ClassVar[str | None] = None
+
     def __init__(self, config: ConnectorConfig) -> None:
         self.config = config
+
+    def answerer(self) -> Callable[[dict[str, Any]], Draft | None] | None:
+        """How the source answers a MASH information request (connectors/sdk/answering.py), or None
+        if the agency answers in the partner portal instead."""
+        return None
 
     @classmethod
     def defaults(cls, state_dir: Path) -> dict[str, Any]:

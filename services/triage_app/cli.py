@@ -79,7 +79,7 @@ def _serve(_: argparse.Namespace) -> int:
     from mash import logs
     from mash.metrics import register_target
     from mash.settings import get_settings
-    from services.triage_app.runtime import ConfigError, behind_proxies, build, send_in_background
+    from services.triage_app.runtime import ConfigError, behind_proxies, build, returns_inbox, send_in_background
 
     settings = get_settings()
     logs.configure("triage-app", settings.log_format)
@@ -93,7 +93,15 @@ def _serve(_: argparse.Namespace) -> int:
     from services.triage_app.enquiries import chase
 
     config = app.state.config
-    stop = send_in_background(outbox, lambda: chase(config.sessions, config.requests_clock(), datetime.now(UTC)))
+    inbox = returns_inbox(settings, config)
+
+    def chase_requests() -> None:
+        chase(config.sessions, config.requests_clock(), datetime.now(UTC))
+
+    def read_returns() -> None:
+        inbox.poll_once(timeout_ms=500)
+
+    stop = send_in_background(outbox, chase_requests, read_returns)
     print(f"triage app on http://{settings.triage_host}:{settings.triage_port}/ (API: /api/docs)", flush=True)
     host = "127.0.0.1" if settings.triage_host in ("0.0.0.0", "") else settings.triage_host
     register_target(settings.state_dir / "metrics-targets", "triage-app", f"{host}:{settings.triage_port}")
@@ -104,4 +112,5 @@ def _serve(_: argparse.Namespace) -> int:
     finally:
         stop.set()
         outbox.close()
+        inbox.close()
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,7 @@ from services.triage_app.sealed_decisions import seal_action
 from services.triage_store.store import parse_values
 
 PURPOSE_CHARS = 2000
+LONDON = ZoneInfo("Europe/London")
 OPEN, CLOSED = "OPEN", "CLOSED"
 RELATIONS = {"child": "the child", "sibling": "sibling", "household": "another child in the household"}
 
@@ -217,8 +219,15 @@ def record_return(sessions: sessionmaker[Session], user: User, request_id: str, 
                   catalogue: Catalogue, policy: Policy, now: datetime) -> str:
     """The agency's answer with the sharing policy's decision on who may read it, sealed together; its
     audit ref. Answered once: a second answer is refused (409)."""
-    return actions.retrying(lambda: _record_return(sessions, user.username, _agency_of(user), request_id, answer,
-                                                   catalogue, policy, now))
+    return record_system_return(sessions, user.username, _agency_of(user), request_id, answer, catalogue, policy,
+                                now)
+
+
+def record_system_return(sessions: sessionmaker[Session], answered_by: str, agency: str, request_id: str,
+                         answer: Return, catalogue: Catalogue, policy: Policy, now: datetime) -> str:
+    """The same, answered by `agency`'s system (its connector, on mash.returns.v1) as `answered_by`."""
+    return actions.retrying(lambda: _record_return(sessions, answered_by, agency, request_id, answer, catalogue,
+                                                   policy, now))
 
 
 def _record_return(sessions: sessionmaker[Session], answered_by: str, agency: str, request_id: str,
@@ -388,6 +397,11 @@ def request_message(row: InformationRequestRecord, enquiry: EnquiryRecord) -> di
             "subjects": [{"person_id": s["person_id"], "relation": s["relation"],
                           "identity": dict(s["identity"])} for s in row.shared],  # type: ignore[call-overload]
             "audit_ref": row.audit_ref}
+
+
+def london_today(moment: datetime) -> date:
+    """The date in the MASH's local time: what an agency means by searched 'today'."""
+    return aware(moment).astimezone(LONDON).date()
 
 
 def aware(moment: datetime) -> datetime:

@@ -4,7 +4,7 @@ where an agency's users answer its requests. Thin: the work is in enquiries.py a
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response
@@ -21,7 +21,7 @@ from services.sharing.vocabulary import LAWFUL_BASES
 from services.triage_app import enquiries
 from services.triage_app.accounts import AGENCY, MANAGER, User
 from services.triage_app.fields import NO_NUL, AlertId
-from services.triage_app.pages import LONDON, login_page, page
+from services.triage_app.pages import login_page, page
 from services.triage_app.web_session import alert_for, caseworker, cfg, checked_csrf, http_errors, session_user
 
 router = APIRouter(include_in_schema=False)
@@ -151,11 +151,6 @@ def board(request: Request) -> Response:
 
 # -- the partner portal ---------------------------------------------------------------------------------
 
-def london_today(moment: datetime) -> date:
-    """The date in the MASH's local time: what an agency means by searched 'today'."""
-    return moment.astimezone(LONDON).date()
-
-
 def _agency_user(request: Request) -> User | None:
     user = session_user(request)
     if user is not None and user.role != AGENCY:
@@ -200,7 +195,7 @@ def _portal_request(request: Request, user: User, request_id: str, error: str, s
             if still_open or row.answered_at else "ENQUIRY_CLOSED"
     return page(request, "portal_request.html", status, user=user, row=row, purpose=enquiry.purpose if enquiry else "",
                 state=shown_state, still_open=still_open, error=error, given=given or {},
-                today=london_today(config.clock()), **PLAIN)
+                today=enquiries.london_today(config.clock()), **PLAIN)
 
 
 @router.post("/portal/requests/{request_id}/acknowledge")
@@ -231,7 +226,7 @@ async def portal_answer(request: Request, request_id: AlertId) -> Response:
         searched_on = date.fromisoformat(fields["searched_on"]) if fields.get("searched_on") else None
         answer = checked_return(fields.get("answer", ""), prompts, answers, fields.get("summary", ""),
                                 fields.get("declined_reason", ""), searched_on, systems,
-                                london_today(enquiries.aware(sent_at)), london_today(now))
+                                enquiries.london_today(enquiries.aware(sent_at)), enquiries.london_today(now))
     except (ReturnRefused, ValueError) as exc:
         message = str(exc) if isinstance(exc, ReturnRefused) else "the search date is not a date (YYYY-MM-DD)"
         return _portal_request(request, user, request_id, message, 422, fields)

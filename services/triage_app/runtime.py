@@ -19,7 +19,17 @@ from mash.codec import Codec
 from mash.db import engine_for, session_factory
 from mash.local_kafka import resolve_bootstrap
 from mash.settings import Settings
-from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, provision, request_topic_spec, requests_topic, topic_name
+from mash.topics import (
+    AUDIT,
+    DEADLETTER,
+    DECISIONS,
+    MATCH_ANSWERS,
+    RETURNS,
+    provision,
+    request_topic_spec,
+    requests_topic,
+    topic_name,
+)
 from services.enquiry.catalogue import load_catalogue
 from services.sharing.audit_keys import audit_keys
 from services.sharing.policy_source import PolicySource
@@ -27,6 +37,7 @@ from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
 from services.triage_app import actions
 from services.triage_app.outbox import Outbox
+from services.triage_app.returns_inbox import ReturnsInbox
 from services.triage_app.secret_key import weakness
 from services.triage_app.session_store import Timeouts
 from services.triage_app.web import create_app
@@ -38,6 +49,13 @@ log = logging.getLogger(__name__)
 
 class ConfigError(ValueError):
     """A setting the app will not start with; the message says what to do."""
+
+
+def returns_inbox(settings: Settings, config: AppConfig) -> ReturnsInbox:
+    """Agencies' connectors' answers, read in the app's own consumer group."""
+    return ReturnsInbox(config.sessions, resolve_bootstrap(settings), topic_name(RETURNS, settings),
+                        topic_name(DEADLETTER, settings), f"{settings.app_id}.triage-app.returns", Codec(),
+                        config.catalogue, config.policy)
 
 
 def build(settings: Settings) -> tuple[FastAPI, Outbox]:
@@ -87,17 +105,19 @@ def behind_proxies(app: ASGIApp, settings: Settings) -> ASGIApp:
     return cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=trusted)) if trusted else app
 
 
-def send_in_background(outbox: Outbox, chase: Callable[[], object] = lambda: None) -> threading.Event:
-    """Decisions recorded while the broker was away go out when it is back, and information requests
-    are chased on their clocks; set the event to stop."""
+def send_in_background(outbox: Outbox, *tasks: Callable[[], object]) -> threading.Event:
+    """Decisions recorded while the broker was away go out when it is back; the other tasks (chasing
+    requests on their clocks, reading agencies' returns) run each time too; set the event to stop."""
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(OUTBOX_EVERY_S):
-            try:
-                chase()
-            except Exception as exc:  # noqa: BLE001 - the database may be away: chased next time
-                log.warning("information requests not chased this time (%s)", type(exc).__name__)
+            for task in tasks:
+                try:
+                    task()
+                except Exception as exc:  # noqa: BLE001 - the database or broker may be away: next time
+                    log.warning("%s not done this time (%s)", getattr(task, "__name__", "a task"),
+                                type(exc).__name__)
             outbox.flush()
 
     threading.Thread(target=loop, name="decision-outbox", daemon=True).start()
