@@ -449,3 +449,15 @@ def open_request_counts(session: Session, profile: Profile, now: datetime) -> di
         key = (row.agency, state(profile, times_of(row), now).lower())
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def referral_outcomes(session: Session, user: User, catalogue: Catalogue) -> list[dict[str, Any]]:
+    """What the agency is told of the enquiries its referrals opened: the outcome and level, when
+    decided, and which of its events made the referral; never the rationale or the factors."""
+    rows = session.scalars(select(EnquiryRecord).where(
+        EnquiryRecord.referrer_agency == _agency_of(user), EnquiryRecord.status == CLOSED)
+        .order_by(EnquiryRecord.decided_at.desc()).limit(200)).all()
+    return [{"enquiry_id": e.enquiry_id, "referral_event_id": e.referral_event_id, "outcome": e.outcome,
+             "outcome_text": catalogue.outcomes.get(e.outcome or "", e.outcome), "level": e.level,
+             "decided_at": aware(e.decided_at).isoformat() if e.decided_at else None,
+             "due_at": aware(e.feedback_due_at).isoformat() if e.feedback_due_at else None} for e in rows]

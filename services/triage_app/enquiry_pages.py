@@ -172,8 +172,9 @@ def portal(request: Request) -> Response:
         listed = [{"row": r, "state": "ENQUIRY_CLOSED" if r.enquiry_id in closed and not r.answered_at
                    else state(profile, enquiries.times_of(r), now),
                    "seconds_left": int((enquiries.times_of(r).due_at - now).total_seconds())} for r in rows]
+        outcomes = enquiries.referral_outcomes(session, user, config.catalogue)
     agency = config.catalogue.agencies.get(user.agency or "")
-    return page(request, "portal.html", user=user, listed=listed, agency=agency, **PLAIN)
+    return page(request, "portal.html", user=user, listed=listed, agency=agency, outcomes=outcomes, **PLAIN)
 
 
 @router.get("/portal/requests/{request_id}", response_class=HTMLResponse)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from swagger_ui_bundle import swagger_ui_path
 
 from mash import metrics
-from services.triage_app import api, enquiries, enquiry_pages, pages
+from services.triage_app import api, enquiries, enquiry_api, enquiry_pages, pages
 from services.triage_app.actions import OUTCOMES
 from services.triage_app.queue import open_alert_counts
 from services.triage_app.web_session import AppConfig
@@ -59,6 +59,7 @@ def create_app(config: AppConfig) -> FastAPI:
     app.include_router(enquiry_pages.router)  # before pages: /alerts/{id}/enquiry is not an alert action
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(enquiry_api.router)
     app.add_api_route("/healthz", _healthz, include_in_schema=False)
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
