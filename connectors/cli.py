@@ -150,7 +150,7 @@ def _answer(args: argparse.Namespace) -> int:
             now = report.answered + report.left_to_portal + report.dead_letters
             print(f"\r{args.name}: answered {report.answered}, left to the portal {report.left_to_portal}, "
                   f"dead-lettered {report.dead_letters}", end="", file=sys.stderr, flush=True)
-            if args.until_idle and now == before:
+            if args.until_idle and now == before and answerer.assigned():
                 break
     except KafkaError as exc:
         print(f"\nmash: Kafka refused ({type(exc).__name__}): is the broker up (`mash kafka start`)?", file=sys.stderr)

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, select
 
 from mash.alert_truth import alert_truth
 from mash.db import db_upgrade, engine_for
+from mash.demo_enquiry import add_agency_users, run_enquiry
 from mash.local_kafka import BrokerProcess, start_broker
 from mash.models import AlertRecord
 from mash.pipeline_counts import PipelineCounts, count
@@ -63,6 +64,7 @@ def run_demo(base: Settings) -> int:
         children.append(_spawn(["hub", "worker"], env, demo_dir / "hub.log"))
         step(f"hub worker started (log: {demo_dir / 'hub.log'})")
         app_url, users = _start_triage_app(env, demo_dir, children)
+        agency_passwords = add_agency_users(env)
         reports = _run_connectors(["--sample"], "sample", env, demo_dir)
         counts = _wait_until_drained(broker.bootstrap, settings, engine, children[0])
         ok = print_summary(reports, counts, "the shipped samples")
@@ -77,8 +79,9 @@ def run_demo(base: Settings) -> int:
                       for a in AGENCIES}
             ok = print_summary(totals, counts, "the samples and the synthetic feed") and ok
             print_truth(synth_dir, engine)
-        ok = audit_check(env) and ok
         ok = app_check(app_url, users, engine) and ok
+        ok = run_enquiry(app_url, users, agency_passwords, env, demo_dir) and ok
+        ok = audit_check(env) and ok
         print_operations(demo_dir)
         print_users(app_url, users)
         if base.demo_exit:
@@ -122,7 +125,10 @@ def _start_triage_app(env: dict[str, str], demo_dir: Path,
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app_env = {**env, "MASH_TRIAGE_HOST": "127.0.0.1", "MASH_TRIAGE_PORT": str(port)}
+    app_env = {**env, "MASH_TRIAGE_HOST": "127.0.0.1", "MASH_TRIAGE_PORT": str(port),
+               # the demo's information requests fall due in 36 seconds, to show one going overdue
+               "MASH_TRIAGE_REQUEST_PROFILE": str(Path(__file__).resolve().parents[1] / "policies" / "triage"
+                                                  / "demo-requests-36s.yaml")}
     children.append(_spawn(["triage", "serve"], app_env, demo_dir / "triage-app.log"))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "policies" / "triage" / "rapid-2h-6h-24h.yaml",
         description="The partnership's RAG profile (YAML): response time per rating, working hours, bank holidays.",
     )
+    triage_request_profile: Path = Field(
+        PROJECT_ROOT / "policies" / "triage" / "standard-4h-24h-72h.yaml",
+        description="The clocks of a MASH enquiry's information requests to partner agencies (YAML, as a RAG "
+        "profile): by the enquiry's rating, RED 4 hours, AMBER 24 and GREEN 72 by default.",
+    )
     match_model: Path | None = Field(
         None, description="A match model (JSON, from `mash hub match-model estimate`) for probabilistic "
         "linking; unset: the model `estimate` last accepted from this partnership's own records "

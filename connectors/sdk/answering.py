@@ -118,6 +118,10 @@ class RequestAnswerer:
                                            client_id=f"mash-answer-{self.agency}")
         return self._consumer
 
+    def assigned(self) -> bool:
+        """Whether the consumer group has given it partitions yet (before that, a poll finds nothing)."""
+        return self._consumer is not None and bool(self._consumer.assignment())
+
     def close(self) -> None:
         for client in (self._consumer, self._producer):
             if client is not None:

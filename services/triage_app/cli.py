@@ -21,6 +21,8 @@ def register_users(commands: argparse._SubParsersAction) -> None:  # type: ignor
     add.add_argument("--role", required=True, choices=sorted(APP_ROLES))
     add.add_argument("--sharing-role", choices=SHARING_ROLES,
                      help="whose view of each event the user sees (not for auditors)")
+    add.add_argument("--agency", help="a partner agency user's agency (policies/enquiry/agencies.yaml), for "
+                     "--role agency_user")
     add.add_argument("--name", help="display name (default: the username)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(handler=_add_user)
@@ -36,6 +38,7 @@ def _add_user(args: argparse.Namespace) -> int:
 
     from mash.db import engine_for, session_factory
     from mash.settings import get_settings
+    from services.enquiry.catalogue import load_catalogue
     from services.triage_app.accounts import AccountError, create_user
     from services.triage_app.passwords import WeakPassword, one_time_password
 
@@ -43,12 +46,12 @@ def _add_user(args: argparse.Namespace) -> int:
     try:
         with session_factory(engine_for(get_settings())).begin() as session:
             user = create_user(session, args.username, args.name or args.username, args.role, args.sharing_role,
-                               password, datetime.now(UTC))
+                               password, datetime.now(UTC), args.agency, tuple(load_catalogue().agencies))
     except (AccountError, WeakPassword) as exc:
         print(f"mash user add: {exc}", file=sys.stderr)
         return 1
     print(f"created {user.username} ({APP_ROLES[user.role]}"
-          + (f", sees as {user.sharing_role})" if user.sharing_role else ")"))
+          + (f", sees as {user.sharing_role})" if user.sharing_role else f", {user.agency})" if user.agency else ")"))
     if not args.password_stdin:
         print(f"password: {password}")
     return 0

@@ -299,6 +299,8 @@ class ShownRequest:
     answers: tuple[tuple[str, str], ...] | None  # (prompt, answer); None: not for this user's role
     summary: str | None
     declined_reason: str | None
+    reminded_at: datetime | None = None  # the agency reminded (at risk)
+    escalated_at: datetime | None = None  # the managers told (overdue)
 
 
 def enquiry_for(session: Session, user: User, enquiry_id: str) -> EnquiryRecord:
@@ -334,7 +336,8 @@ def _shown(r: InformationRequestRecord, catalogue: Catalogue, profile: Profile, 
         tuple(r.systems_searched or ()) if "payload.systems_searched" in seen else (),
         answers if r.answered_at and seen else None,
         r.summary if "payload.summary" in seen else None,
-        r.declined_reason if "payload.declined_reason" in seen else None)
+        r.declined_reason if "payload.declined_reason" in seen else None,
+        aware(r.reminded_at) if r.reminded_at else None, aware(r.escalated_at) if r.escalated_at else None)
 
 
 def times_of(row: InformationRequestRecord) -> RequestTimes:

@@ -81,7 +81,9 @@ def api_enquiry(request: Request, user: Annotated[User, Depends(api_caseworker)]
                 {"request_id": r.request_id, "agency": r.agency, "state": r.state, "due_at": r.due_at.isoformat(),
                  "answered_at": r.answered_at.isoformat() if r.answered_at else None,
                  "answers": dict(r.answers) if r.answers is not None else None, "summary": r.summary,
-                 "systems_searched": list(r.systems_searched)} for r in shown]}
+                 "systems_searched": list(r.systems_searched),
+                 "reminded_at": r.reminded_at.isoformat() if r.reminded_at else None,
+                 "escalated_at": r.escalated_at.isoformat() if r.escalated_at else None} for r in shown]}
 
 
 @router.post("/enquiries/{enquiry_id}/decision", tags=["enquiry"], responses=refusals(*WRITE))

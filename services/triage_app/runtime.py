@@ -75,6 +75,7 @@ def build(settings: Settings) -> tuple[FastAPI, Outbox]:
     app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key or secrets.token_urlsafe(32),
                                outbox, profile=load_profile(settings.triage_profile), catalogue=catalogue,
                                policy=PolicySource(settings.sharing_policy).current,
+                               request_profile=load_profile(settings.triage_request_profile),
                                secure_cookies=secure_cookies(settings),
                                timeouts=Timeouts(timedelta(minutes=settings.triage_session_idle_minutes),
                                                  timedelta(hours=settings.triage_session_max_hours)),

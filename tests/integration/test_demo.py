@@ -44,7 +44,10 @@ def test_demo_summarises_then_stops_everything_on_ctrl_c(tmp_path: Path) -> None
         wait_for(summarised, timeout_s=300, what="the demo to print its summary")
         text = log.read_text()
         # conservation after the samples and after the synth feed, the audit trail, the triage app
-        assert "[FAILED]" not in text and text.count("[ok]") == 12
+        assert "[FAILED]" not in text and text.count("[ok]") == 19
+        assert "[ok] education answered by its connector from the school database" in text
+        assert "[ok] adults' social care did not answer: OVERDUE, ESCALATED" in text
+        assert re.search(r"\[ok\] \w+ \(whose event opened the alert\) told the outcome", text)
         assert "[ok] mash audit verify" in text and "intact" in text
         assert re.search(r"\[ok\] the queue shows the manager [1-9]\d* open alerts", text)
         assert re.search(r"manager +\S{16} +triage_manager", text)  # a password made for this run
