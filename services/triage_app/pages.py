@@ -15,9 +15,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from mash.models import EnquiryRecord, TriageDecisionRecord, UserRecord
+from services.enquiry.request_clock import SHOWN
 from services.sharing import audit_store
 from services.sharing.explain import explain
 from services.triage_app import actions
+from services.triage_app import enquiries as enquiry_rows
 from services.triage_app.accounts import AGENCY, APP_ROLES, AUDITOR, MANAGER, WORKER, User
 from services.triage_app.fields import NO_NUL, AlertId, EventId
 from services.triage_app.matches import open_tasks
@@ -45,6 +47,38 @@ LOGIN_FAILED = ("Wrong username or password, or too many failed attempts from he
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 
+def chronology(timeline: list[Any], returns: list[Any]) -> list[tuple[str, Any]]:
+    """The child's events and the agencies' answers to the MASH's requests, in date order: what each
+    agency reported, and what each said it held when asked ("event" or "return", the item)."""
+    dated = [(_utc(e.occurred_at), 0, "event", e) for e in timeline]
+    dated += [(_utc(r.answered_at), 1, "return", r) for r in returns]
+    return [(kind, item) for _, _, kind, item in sorted(dated, key=lambda d: (d[0], d[1]))]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def field_label(name: str) -> str:
+    """A field as a practitioner reads it: `payload.incident_type` -> "Incident type"."""
+    key = name.partition(".")[2] or name
+    return FIELD_LABELS.get(name) or key.replace("_", " ").capitalize()
+
+
+def event_label(event_type: str | None) -> str:
+    """`police.public_protection_notification` -> "Police: public protection notification"."""
+    if not event_type:
+        return ""
+    agency, _, kind = event_type.partition(".")
+    return f"{agency.replace('_', ' ').capitalize()}: {kind.replace('_', ' ')}"
+
+
+FIELD_LABELS = {"subject.nhs_number": "NHS number", "subject.upn": "UPN (unique pupil number)",
+                "subject.date_of_birth": "Date of birth", "context.household_person_ids": "Others in the household",
+                "link.link_method": "How the records were linked", "link.match_score": "Match score",
+                "payload.risk_grading": "Police risk grading", "payload.school_urn": "School (URN)"}
+
+
 def _london(moment: datetime | None) -> str:
     if moment is None:
         return "-"
@@ -60,8 +94,8 @@ def _left(seconds: int | None) -> str:
     return f"{sign}{hours}h {minutes:02d}m" if hours < 48 else f"{sign}{hours // 24}d {hours % 24}h"
 
 
-templates.env.filters.update(london=_london, left=_left)
-templates.env.globals.update(outcomes=actions.OUTCOMES, app_roles=APP_ROLES)
+templates.env.filters.update(london=_london, left=_left, field_label=field_label, event_label=event_label)
+templates.env.globals.update(outcomes=actions.OUTCOMES, app_roles=APP_ROLES, shown_states=SHOWN)
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -144,8 +178,11 @@ def _alert_page(request: Request, user: User, alert_id: str, notice: str, seen: 
             UserRecord.active.is_(True), UserRecord.role.in_((WORKER, MANAGER))).order_by(UserRecord.username)))
         enquiries = session.scalars(select(EnquiryRecord).where(EnquiryRecord.alert_id == alert_id)
                                     .order_by(EnquiryRecord.opened_at)).all()
+        returns = [r for e in enquiries for r in enquiry_rows.shown_requests(
+            session, user, cfg(request).catalogue, cfg(request).requests_clock(), e.enquiry_id, cfg(request).clock())
+            if r.answered_at is not None] if enquiries else []
     return page(request, "alert.html", user=user, alert=found, workers=workers if user.role == MANAGER else [],
-                notice=notice, seen=seen, enquiries=enquiries)
+                notice=notice, seen=seen, enquiries=enquiries, chronology=chronology(found.timeline, returns))
 
 
 @router.post("/alerts/{alert_id}/{action}")

@@ -237,3 +237,26 @@ def test_an_agency_account_names_a_known_agency_and_no_one_else_names_one(sessio
         create_user(session, "x", "X", "agency_user", None, PASSWORD, NOW, "mi6", agencies)
     with sessions.begin() as session, pytest.raises(AccountError, match="only they"):
         create_user(session, "y", "Y", "triage_worker", "mash_social_worker", PASSWORD, NOW, "police", agencies)
+
+
+def test_the_alert_page_is_a_chronology_of_events_and_answers_in_date_order_with_human_labels(
+        login: Any, data: Any, sessions: sessionmaker[Session], clock: Clock) -> None:
+    alice = login("alice")
+    ruby = data["ruby"]["alert_id"]
+    open_enquiry(alice, ruby, ["police", "health"])
+    sent = requests_of(sessions)
+    clock.now = NOW + timedelta(minutes=20)
+    nurse = login("nurse")
+    assert nurse.post(f"/portal/requests/{sent['health'].request_id}/answer", data={
+        "csrf": csrf(nurse, "/portal"), "answer": "HELD", "prompt.gp": "GP-SECRET missed appointments",
+        "searched_on": NOW.date().isoformat(), "systems_searched": "SystmOne"}).status_code == 303
+    page = login("alice").get(f"/alerts/{ruby}").text
+    chronology = page.split('id="timeline"', 1)[1].split("</ol>", 1)[0]
+    assert "Police: public protection notification" in chronology and "Incident type" in chronology
+    police_at, answer_at = chronology.index("Police: public protection"), chronology.index("information request")
+    assert police_at < answer_at  # the police event (3 hours before) comes before health's answer
+    assert "GP-SECRET" not in chronology and "SystmOne" in chronology  # health's answer in outline only
+    hana = login("hana")
+    mo = login("mo")
+    mo.post(f"/alerts/{ruby}/unclaim", data={"csrf": csrf(mo)})
+    assert "GP-SECRET missed appointments" in hana.get(f"/alerts/{ruby}").text
