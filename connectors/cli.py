@@ -13,11 +13,12 @@ from kafka.errors import KafkaError
 
 from connectors.registry import all_connectors, build_connector
 from connectors.sdk.config import ConfigError
+from connectors.sdk.contract import Connector
 from connectors.sdk.offsets import OffsetStore
 from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
 from connectors.sdk.sources.base import Source
 from mash.codec import Codec
-from mash.settings import get_settings
+from mash.settings import Settings, get_settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -79,10 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     from mash.metrics import MetricsServer
 
     settings = get_settings()
-    try:
-        connector = build_connector(args.name, settings.state_dir, args.config)
-    except ConfigError as exc:
-        print(f"mash: {exc}", file=sys.stderr)
+    connector = _connector(args, settings)
+    if connector is None:
         return 2
     if args.sample:
         connector.install_sample()
@@ -119,16 +118,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connector(args: argparse.Namespace, settings: Settings) -> Connector | None:
+    """The named connector with its configuration, or None having said why it cannot be built."""
+    try:
+        return build_connector(args.name, settings.state_dir, args.config)
+    except ConfigError as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return None
+
+
 def _answer(args: argparse.Namespace) -> int:
     from connectors.sdk.answering import RequestAnswerer
     from mash.local_kafka import resolve_bootstrap
     from mash.topics import DEADLETTER, RETURNS, requests_topic, topic_name
 
     settings = get_settings()
-    try:
-        connector = build_connector(args.name, settings.state_dir, args.config)
-    except ConfigError as exc:
-        print(f"mash: {exc}", file=sys.stderr)
+    connector = _connector(args, settings)
+    if connector is None:
         return 2
     answer = connector.answerer()
     if answer is None or connector.enquiry_agency is None:

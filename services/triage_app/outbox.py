@@ -170,18 +170,8 @@ class Outbox:
                 sealed_enquiries.check_request(session, r, self._audit_keys())
                 return r.request_id, self._codec.encode(request_message(r, enquiries[r.enquiry_id]), REQUEST_SCHEMA)
 
-            sent = 0
-            encoded = self._encoded(pending, encode)
-            self._ensure_topics({r.agency for r, _ in encoded})
-            for agency in sorted({r.agency for r, _ in encoded}):
-                mine = [(r, m) for r, m in encoded if r.agency == agency]
-                acknowledged = self._send(self._requests_topic(agency), [m for _, m in mine])
-                now = datetime.now(UTC)
-                for (r, _), ok in zip(mine, acknowledged, strict=True):
-                    if ok:
-                        r.published_at = now
-                sent += sum(acknowledged)
-            return sent
+            return self._send_to_agencies(self._encoded(pending, encode), lambda r: r.agency,
+                                          lambda r, now: setattr(r, "published_at", now))
 
     def _send_enquiry_decisions(self) -> int:
         """Each closed enquiry's threshold decision to the decisions topic, checked against its seal."""
@@ -229,20 +219,29 @@ class Outbox:
                     "level": e.level, "decided_at": decided,
                     "due_at": _aware(e.feedback_due_at or decided)}, FEEDBACK_SCHEMA)
 
-            encoded = self._encoded(pending, encode)
-            self._ensure_topics({e.referrer_agency or "" for e, _ in encoded})
-            sent = 0
-            for agency in sorted({e.referrer_agency or "" for e, _ in encoded}):
-                mine = [(e, m) for e, m in encoded if e.referrer_agency == agency]
-                acknowledged = self._send(self._requests_topic(agency), [m for _, m in mine])
-                now = datetime.now(UTC)
-                for (e, _), ok in zip(mine, acknowledged, strict=True):
-                    if ok:
-                        e.feedback_published_at = now
-                        metrics.REFERRER_FEEDBACK.labels(agency, "on_time" if e.feedback_due_at is None
-                                                         or now <= _aware(e.feedback_due_at) else "late").inc()
-                sent += sum(acknowledged)
-            return sent
+            def told(e: EnquiryRecord, now: datetime) -> None:
+                e.feedback_published_at = now
+                late = e.feedback_due_at is not None and now > _aware(e.feedback_due_at)
+                metrics.REFERRER_FEEDBACK.labels(e.referrer_agency, "late" if late else "on_time").inc()
+
+            return self._send_to_agencies(self._encoded(pending, encode), lambda e: e.referrer_agency or "", told)
+
+    def _send_to_agencies(self, encoded: list[tuple[Row, Message]], agency_of: Callable[[Row], str],
+                          sent: Callable[[Row, datetime], None]) -> int:
+        """Each agency's messages to its requests topic (made if missing); `sent` marks each acknowledged row."""
+        assert self._requests_topic is not None
+        agencies = {agency_of(row) for row, _ in encoded}
+        self._ensure_topics(agencies)
+        count = 0
+        for agency in sorted(agencies):
+            mine = [(row, message) for row, message in encoded if agency_of(row) == agency]
+            acknowledged = self._send(self._requests_topic(agency), [message for _, message in mine])
+            now = datetime.now(UTC)
+            for (row, _), ok in zip(mine, acknowledged, strict=True):
+                if ok:
+                    sent(row, now)
+            count += sum(acknowledged)
+        return count
 
     def _ensure_topics(self, agencies: set[str]) -> None:
         missing = sorted(agencies - self._provisioned)

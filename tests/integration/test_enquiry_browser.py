@@ -4,14 +4,10 @@ none of it, the worker records the threshold decision."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +18,7 @@ from services.triage_app.accounts import create_user
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.integration.test_triage_browser import SHOTS, browser  # noqa: F401 - the module's browser fixture
+from tests.support.serving import serving
 from tests.support.triage_data import NOW, PASSWORD
 
 
@@ -33,19 +30,8 @@ def base_url(sessions: sessionmaker[Session], data: Any) -> Iterator[str]:
         create_user(session, "nurse", "Nurse Patel", "agency_user", None, PASSWORD, NOW, "health", agencies)
     app = create_app(AppConfig(sessions, load_scoring(), "browser-secret-" * 3, clock=lambda: NOW,
                                profile=load_profile(PROFILES_DIR / "standard-4h-24h-72h.yaml")))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 def log_in(browser: Browser, base_url: str, username: str, home: str) -> Page:  # noqa: F811

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +28,7 @@ from services.triage.stage import Triage
 from services.triage_app.outbox import Outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
+from tests.support.topics import read_topic
 from tests.support.triage_data import PASSWORD, Clock
 
 CODEC = Codec()
@@ -59,24 +59,11 @@ def _csrf(client: TestClient, path: str = "/") -> str:
 
 
 def _read(settings: Settings, topic: str) -> list[tuple[dict[str, Any], str, bytes]]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        found: list[tuple[dict[str, Any], str, bytes]] = []
-        remaining = {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            for tp, batch in consumer.poll(timeout_ms=1000).items():
-                for m in batch:
-                    record, writer = CODEC.decode(m.value)
-                    found.append((record, writer.name, m.value))
-                if batch and batch[-1].offset + 1 >= end[tp]:
-                    remaining.discard(tp)
-        return found
-    finally:
-        consumer.close()
+    found = []
+    for message in read_topic(settings.bootstrap_servers, topic):
+        record, writer = CODEC.decode(message.value)
+        found.append((record, writer.name, message.value))
+    return found
 
 
 def _open(client: TestClient, alert_id: str, agencies: list[str]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,7 @@ from services.triage_app.returns_inbox import ReturnsInbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
+from tests.support.topics import read_topic
 from tests.support.triage_data import ALL_MASH, NOW, PASSWORD, Clock, alert, shared
 
 CODEC = Codec()
@@ -194,21 +195,6 @@ def test_what_the_app_cannot_take_from_the_returns_topic_is_dead_lettered_and_a_
 
 
 def _dead_letter_reasons(settings: Settings) -> list[str]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
-    topic = topic_name(DEADLETTER, settings)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        reasons: list[str] = []
-        remaining = {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            for tp, batch in consumer.poll(timeout_ms=1000).items():
-                reasons += [dict(m.headers).get("mash.dlq.error_message", b"").decode() for m in batch
-                            if dict(m.headers).get("mash.dlq.stage") == b"returns"]
-                if batch and batch[-1].offset + 1 >= end[tp]:
-                    remaining.discard(tp)
-        return reasons
-    finally:
-        consumer.close()
+    return [dict(m.headers).get("mash.dlq.error_message", b"").decode()
+            for m in read_topic(settings.bootstrap_servers, topic_name(DEADLETTER, settings))
+            if dict(m.headers).get("mash.dlq.stage") == b"returns"]

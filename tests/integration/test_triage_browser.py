@@ -7,16 +7,12 @@ test-artifacts/screenshots).
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +21,7 @@ from services.triage.scoring_file import load_scoring
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
+from tests.support.serving import serving
 from tests.support.triage_data import HOSTILE, NOW, PASSWORD, alert, shared
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,19 +33,8 @@ SHOTS = Path(os.environ.get("MASH_SCREENSHOTS_DIR", PROJECT_ROOT / "test-artifac
 def base_url(sessions: sessionmaker[Session], data: Any) -> Iterator[str]:
     app = create_app(AppConfig(sessions, load_scoring(), "browser-secret-" * 3, clock=lambda: NOW,
                                refresh_seconds=1))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
