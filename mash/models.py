@@ -330,7 +330,9 @@ class EnquirySubjectRecord(Base):
 
     enquiry_id: Mapped[str] = mapped_column(ForeignKey("enquiries.enquiry_id"), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    relation: Mapped[str] = mapped_column(String(24))  # child | sibling | parent | carer | household | risk
+    relation: Mapped[str] = mapped_column(String(24))  # child | household | parent | carer | household_adult | risk
+    # an adult the worker named (the index holds children): the details given, shared with every agency asked
+    identity: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
 
 class InformationRequestRecord(Base):

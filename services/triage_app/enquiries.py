@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
 from mash.models import AlertRecord, EnquiryRecord, EnquirySubjectRecord, InformationRequestRecord, TimelineEventRecord
+from services.enquiry.adults import RELATIONS as ADULT_RELATIONS
+from services.enquiry.adults import Adult
 from services.enquiry.catalogue import Catalogue, Prompt
 from services.enquiry.consent import ConsentDecision
 from services.enquiry.request_clock import REMIND, RequestTimes, answered_on_time, chasing, due, state
@@ -40,7 +42,7 @@ from services.triage_store.store import parse_values
 PURPOSE_CHARS = 2000
 LONDON = ZoneInfo("Europe/London")
 OPEN, CLOSED = "OPEN", "CLOSED"
-RELATIONS = {"child": "the child", "sibling": "sibling", "household": "another child in the household"}
+RELATIONS = {"child": "the child", "household": "another child in the household", **ADULT_RELATIONS}
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Opened:
 
 def open_enquiry(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue: Catalogue,
                  profile: Profile, agencies: Sequence[str], purpose: str, lawful_basis: str,
-                 consent: ConsentDecision, household: Sequence[str], now: datetime) -> Opened:
+                 consent: ConsentDecision, household: Sequence[str], now: datetime,
+                 adults: Sequence[Adult] = ()) -> Opened:
     """An enquiry on the alert with one request per agency chosen. Refused (ValueError, with what to
     change) if an agency is unknown, the purpose or basis is missing, the alert already has an open
     enquiry, or the policy lets an agency see nothing that identifies the child."""
@@ -65,12 +68,12 @@ def open_enquiry(sessions: sessionmaker[Session], user: User, alert_id: str, cat
     if unknown or not chosen:
         raise ValueError(f"choose the agencies to ask from {', '.join(catalogue.agencies)}")
     return actions.retrying(lambda: _open(sessions, user, alert_id, catalogue, profile, chosen, purpose,
-                                          lawful_basis, consent, household, now))
+                                          lawful_basis, consent, household, now, adults))
 
 
 def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue: Catalogue, profile: Profile,
           chosen: list[str], purpose: str, lawful_basis: str, consent: ConsentDecision, household: Sequence[str],
-          now: datetime) -> Opened:
+          now: datetime, adults: Sequence[Adult]) -> Opened:
     with sessions.begin() as session:
         _lock(session, AlertRecord.__table__, AlertRecord.alert_id, alert_id)
         alert = actions.claimed(session, user, alert_id, "opening an enquiry on it")
@@ -81,7 +84,8 @@ def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue:
                     **{p: "household" for p in _household_named(session, alert, household, user.sharing_role)}}
         standing = _standing(session, list(subjects))
         enquiry_id = str(uuid.uuid4())
-        requests = [_request(catalogue, profile, enquiry_id, agency, alert.rag, subjects, standing, now)
+        named = {str(uuid.uuid4()): adult for adult in adults}
+        requests = [_request(catalogue, profile, enquiry_id, agency, alert.rag, subjects, standing, now, named)
                     for agency in chosen]
         referral = _referral(session, alert)
         referrer = catalogue.referrer(referral.source_agency) if referral is not None else None
@@ -89,6 +93,7 @@ def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue:
             "kind": "enquiry_opened", "enquiry_id": enquiry_id, "purpose": purpose, "lawful_basis": lawful_basis,
             "consent": consent.choice, "consent_reason": consent.reason,
             "consent_authorised_by": consent.authorised_by, "subjects": subjects, "agencies": chosen,
+            "adults": {key: {"relation": a.relation, **a.identity()} for key, a in named.items()},
             "referrer_agency": referrer.key if referrer else None})
         session.add(EnquiryRecord(
             enquiry_id=enquiry_id, alert_id=alert_id, person_id=alert.person_id, rag=alert.rag, purpose=purpose,
@@ -99,6 +104,8 @@ def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue:
         session.flush()  # the enquiry before the rows that name it (PostgreSQL checks the key at once)
         session.add_all(EnquirySubjectRecord(enquiry_id=enquiry_id, person_id=p, relation=r)
                         for p, r in subjects.items())
+        session.add_all(EnquirySubjectRecord(enquiry_id=enquiry_id, person_id=key, relation=a.relation,
+                                             identity=a.identity()) for key, a in named.items())
         for request in requests:
             request.audit_ref = actions.seal(session, alert, request.request_id, user, now, {
                 "kind": "information_request", "enquiry_id": enquiry_id, "agency": request.agency,
@@ -150,7 +157,8 @@ def _standing(session: Session, person_ids: list[str]) -> list[StandingEvent]:
 
 
 def _request(catalogue: Catalogue, profile: Profile, enquiry_id: str, agency: str, rag: str,
-             subjects: dict[str, str], standing: list[StandingEvent], now: datetime) -> InformationRequestRecord:
+             subjects: dict[str, str], standing: list[StandingEvent], now: datetime,
+             adults: dict[str, Adult]) -> InformationRequestRecord:
     spec = catalogue.agencies[agency]
     identities = {person_id: identity_for(spec.sharing_role, [e for e in standing if e.person_id == person_id])
                   for person_id in subjects}
@@ -159,6 +167,8 @@ def _request(catalogue: Catalogue, profile: Profile, enquiry_id: str, agency: st
     shared: list[dict[str, object]] = [
         {"person_id": person_id, "relation": relation, "identity": identities[person_id]}
         for person_id, relation in subjects.items() if relation == "child" or identifies(identities[person_id])]
+    shared += [{"person_id": key, "relation": adult.relation, "identity": adult.identity()}
+               for key, adult in adults.items()]
     if not identifies(identities[next(iter(subjects))]):
         raise ValueError(f"the sharing policy lets {spec.label} ({spec.sharing_role}) see nothing that identifies "
                          "this child, so it cannot be asked to search: leave it out, or ask information governance "

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from mash.models import EnquiryRecord
+from services.enquiry.adults import MAX_ADULTS, AdultRefused, checked_adults
 from services.enquiry.consent import ConsentRefused, consent_decision
 from services.enquiry.request_clock import state
 from services.enquiry.returns import ReturnRefused, checked_return
@@ -32,6 +33,9 @@ class EnquiryBody(BaseModel):
     consent_reason: str = Field(default="", max_length=4000, pattern=NO_NUL)
     agencies: list[str] = Field(min_length=1, max_length=40)
     household: list[str] = Field(default=[], max_length=40)
+    adults: list[dict[str, str]] = Field(default=[], max_length=MAX_ADULTS, description=(
+        "adults the MASH asks about: relation (parent, carer, household_adult, risk), given_name, family_name, "
+        "date_of_birth, address_line, postcode"))
 
 
 class DecisionBody(BaseModel):
@@ -57,11 +61,12 @@ def api_open(request: Request, user: Annotated[User, Depends(api_writer)], alert
     with http_errors("no such alert on your queue"):
         try:
             decided = consent_decision(body.consent, body.consent_reason, user.username, user.role == MANAGER)
-        except ConsentRefused as exc:
+            named = checked_adults(body.adults, enquiries.london_today(config.clock()))
+        except (ConsentRefused, AdultRefused) as exc:
             raise ValueError(str(exc)) from None
         opened = enquiries.open_enquiry(config.sessions, caseworker(user), alert_id, config.catalogue,
                                         config.requests_clock(), body.agencies, body.purpose, body.lawful_basis,
-                                        decided, body.household, config.clock())
+                                        decided, body.household, config.clock(), named)
     if config.outbox:
         config.outbox.flush()
     return {"enquiry_id": opened.enquiry_id, "request_ids": list(opened.request_ids)}

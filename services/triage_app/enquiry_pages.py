@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
 from mash.models import EnquiryRecord, InformationRequestRecord
+from services.enquiry.adults import MAX_ADULTS, AdultRefused, checked_adults
+from services.enquiry.adults import RELATIONS as ADULT_RELATIONS
 from services.enquiry.consent import CHOICES, ConsentRefused, consent_decision
 from services.enquiry.request_clock import ANSWERS, OVERDUE, RISK, SHOWN, state
 from services.enquiry.request_view import LABELS
@@ -25,10 +27,13 @@ from services.triage_app.pages import login_page, page
 from services.triage_app.web_session import alert_for, caseworker, cfg, checked_csrf, http_errors, session_user
 
 router = APIRouter(include_in_schema=False)
+ADULT_FIELDS = ("relation", "given_name", "family_name", "date_of_birth", "address_line", "postcode")
 Text = Annotated[str, Form(max_length=8000, pattern=NO_NUL)]
 Short = Annotated[str, Form(max_length=200, pattern=NO_NUL)]
 Token = Annotated[str, Form(alias="csrf")]
 PLAIN: dict[str, Any] = {"labels": LABELS, "answers_kinds": ANSWERS, "shown_states": SHOWN, "consent_choices": CHOICES,
+                         "relations": enquiries.RELATIONS, "adult_relations": ADULT_RELATIONS,
+                         "adult_rows": range(MAX_ADULTS),
                          "lawful_bases": LAWFUL_BASES}
 
 
@@ -60,21 +65,30 @@ def _form(request: Request, user: User, alert_id: str, error: str, status: int,
 
 
 @router.post("/alerts/{alert_id}/enquiry")
-def open_enquiry(request: Request, alert_id: AlertId, token: Token, purpose: Text = "", lawful_basis: Short = "",
-                 consent: Short = "", consent_reason: Text = "",
-                 agency: Annotated[list[str] | None, Form(max_length=40)] = None,
-                 household: Annotated[list[str] | None, Form(max_length=40)] = None) -> Response:
-    user = _writer(request, token)
+async def open_enquiry(request: Request, alert_id: AlertId) -> Response:
+    """The form: purpose, lawful basis, consent, agencies, household members the records name, and the
+    adults the worker names (`adult<N>.<field>`, up to six rows)."""
+    form = await request.form()
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    if len(form.multi_items()) > 200 or any(len(v) > 8000 or "\x00" in v for v in fields.values()):
+        raise HTTPException(422, "a field is too long, holds a NUL character, or there are too many fields")
+    user = _writer(request, fields.get("csrf", ""))
     config = cfg(request)
+    purpose, lawful_basis = fields.get("purpose", ""), fields.get("lawful_basis", "")
+    consent, consent_reason = fields.get("consent", ""), fields.get("consent_reason", "")
+    agency = [v for k, v in form.multi_items() if k == "agency" and isinstance(v, str)]
+    household = [v for k, v in form.multi_items() if k == "household" and isinstance(v, str)]
+    rows = [{key: fields.get(f"adult{n}.{key}", "") for key in ADULT_FIELDS} for n in range(MAX_ADULTS)]
     given = {"purpose": purpose, "lawful_basis": lawful_basis, "consent": consent, "consent_reason": consent_reason,
-             "agency": agency or [], "household": household or []}
+             "agency": agency, "household": household, "adults": rows}
     try:
+        named = checked_adults(rows, enquiries.london_today(config.clock()))
         decided = consent_decision(consent, consent_reason, user.username, user.role == MANAGER)
         with http_errors("no such alert on your queue"):
             opened = enquiries.open_enquiry(config.sessions, user, alert_id, config.catalogue, config.requests_clock(),
-                                            agency or [], purpose, lawful_basis, decided, household or [],
-                                            config.clock())
-    except ConsentRefused as exc:
+                                            agency, purpose, lawful_basis, decided, household, config.clock(),
+                                            named)
+    except (ConsentRefused, AdultRefused) as exc:
         return _form(request, user, alert_id, str(exc), 422, given)
     except HTTPException as exc:
         if exc.status_code != 422:

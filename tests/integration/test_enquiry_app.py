@@ -260,3 +260,26 @@ def test_the_alert_page_is_a_chronology_of_events_and_answers_in_date_order_with
     mo = login("mo")
     mo.post(f"/alerts/{ruby}/unclaim", data={"csrf": csrf(mo)})
     assert "GP-SECRET missed appointments" in hana.get(f"/alerts/{ruby}").text
+
+
+def test_adults_the_worker_names_are_asked_about_with_who_they_are_and_bad_rows_are_refused(
+        login: Any, data: Any, sessions: sessionmaker[Session]) -> None:
+    alice = login("alice")
+    ruby = data["ruby"]["alert_id"]
+    alice.post(f"/alerts/{ruby}/claim", data={"csrf": csrf(alice)})
+    form = {"csrf": csrf(alice), "purpose": "Is Ruby safe?", "lawful_basis": "CHILDREN_ACT_1989_S47",
+            "consent": "GIVEN", "agency": ["police"], "adult0.relation": "risk", "adult0.given_name": "Dean",
+            "adult0.family_name": "Marsh", "adult0.date_of_birth": "1988-02-03", "adult1.relation": "parent",
+            "adult1.given_name": "Grace", "adult1.family_name": "Okafor"}
+    for bad in ({"adult0.relation": ""}, {"adult0.date_of_birth": "2999-01-01"}, {"adult0.given_name": "<b>",
+                                                                                   "adult0.family_name": ""}):
+        refused = alice.post(f"/alerts/{ruby}/enquiry", data={**form, **bad})
+        assert refused.status_code == 422, bad
+        assert "Grace" in refused.text  # what was typed is kept on the form
+    assert requests_of(sessions) == {}
+    assert alice.post(f"/alerts/{ruby}/enquiry", data=form).status_code == 303
+    (police,) = requests_of(sessions).values()
+    assert [(s["relation"], s["identity"].get("subject.family_name")) for s in police.shared] == [
+        ("child", "Okafor"), ("risk", "Marsh"), ("parent", "Okafor")]
+    page = login("pc").get(f"/portal/requests/{police.request_id}").text
+    assert "Person posing a risk (named by the MASH)" in page and "1988-02-03" in page

@@ -181,3 +181,22 @@ def test_a_request_shows_an_agency_only_the_identifying_fields_its_role_may_see_
     assert identity_for("education_safeguarding_lead", events) == {}
     assert identifies(police) and identifies({"subject.nhs_number": "9434765919"})
     assert not identifies({"subject.given_name": "Ruby", "subject.postcode": "LS2 2BB"})
+
+
+def test_an_adult_needs_who_they_are_a_name_and_a_real_date_of_birth_and_blank_rows_are_dropped() -> None:
+    from services.enquiry.adults import AdultRefused, checked_adults
+
+    today = date(2026, 12, 3)
+    named = checked_adults([{"relation": "carer", "given_name": " Grace ", "postcode": "ls6 2qt"},
+                            {"relation": "risk", "given_name": "", "family_name": ""}], today)
+    assert [(a.relation, a.identity()) for a in named] == [
+        ("carer", {"subject.given_name": "Grace", "subject.postcode": "LS6 2QT"})]
+    for row, problem in (({"relation": "uncle", "given_name": "X"}, "who each adult is"),
+                         ({"relation": "parent", "date_of_birth": "1980-01-01"}, "needs a name"),
+                         ({"relation": "parent", "given_name": "X", "date_of_birth": "1980-13-01"}, "not a date"),
+                         ({"relation": "parent", "given_name": "X", "date_of_birth": "2027-01-01"}, "future"),
+                         ({"relation": "parent", "given_name": "x" * 81}, "too long")):
+        with pytest.raises(AdultRefused, match=problem):
+            checked_adults([row], today)
+    with pytest.raises(AdultRefused, match="at most"):
+        checked_adults([{"relation": "parent", "given_name": f"A{n}"} for n in range(7)], today)

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("enquiry_id", sa.String(length=36), nullable=False),
         sa.Column("person_id", sa.String(length=36), nullable=False),
         sa.Column("relation", sa.String(length=24), nullable=False),
+        sa.Column("identity", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(["enquiry_id"], ["enquiries.enquiry_id"]),
         sa.PrimaryKeyConstraint("enquiry_id", "person_id"),
     )
