@@ -313,6 +313,12 @@ class ShownRequest:
     escalated_at: datetime | None = None  # the managers told (overdue)
 
 
+def subjects_of(session: Session, enquiry_id: str) -> list[tuple[str, str]]:
+    """(person id, relation) of the enquiry's subjects, the child first."""
+    rows = session.scalars(select(EnquirySubjectRecord).where(EnquirySubjectRecord.enquiry_id == enquiry_id)).all()
+    return sorted(((r.person_id, r.relation) for r in rows), key=lambda s: (s[1] != "child", s[1], s[0]))
+
+
 def enquiry_for(session: Session, user: User, enquiry_id: str) -> EnquiryRecord:
     enquiry = session.get(EnquiryRecord, enquiry_id)
     alert = session.get(AlertRecord, enquiry.alert_id) if enquiry is not None else None

@@ -23,7 +23,8 @@ from services.sharing.vocabulary import LAWFUL_BASES
 from services.triage_app import enquiries
 from services.triage_app.accounts import AGENCY, MANAGER, User
 from services.triage_app.fields import NO_NUL, AlertId
-from services.triage_app.pages import login_page, page
+from services.triage_app.pages import chronology, login_page, page
+from services.triage_app.queue import person_timelines
 from services.triage_app.web_session import alert_for, caseworker, cfg, checked_csrf, http_errors, session_user
 
 router = APIRouter(include_in_schema=False)
@@ -113,8 +114,14 @@ def _enquiry(request: Request, user: User, enquiry_id: str, error: str, status: 
         enquiry = enquiries.enquiry_for(session, user, enquiry_id)
         requests = enquiries.shown_requests(session, user, config.catalogue, config.requests_clock(), enquiry_id,
                                             config.clock())
+        children = [p for p, relation in enquiries.subjects_of(session, enquiry_id)
+                    if relation in ("child", "household")]
+        groups = person_timelines(session, user, children)
+    answered = [r for r in requests if r.answered_at is not None]
+    chronologies = [(person, name, chronology(events, answered if person == enquiry.person_id else []))
+                    for person, name, events in groups]
     return page(request, "enquiry.html", status, user=user, enquiry=enquiry, requests=requests, error=error,
-                catalogue=config.catalogue, now=config.clock(), **PLAIN)
+                catalogue=config.catalogue, now=config.clock(), chronologies=chronologies, **PLAIN)
 
 
 @router.post("/enquiries/{enquiry_id}/decision")

@@ -300,3 +300,18 @@ def open_alert_counts(session: Session, now: datetime) -> dict[tuple[str, str], 
     for rag, state, n in rows:
         counts[(rag, state)] = n
     return counts
+
+
+def person_timelines(session: Session, user: User,
+                     person_ids: list[str]) -> list[tuple[str, str, list[VisibleEvent]]]:
+    """Each person's events as the user's role may see them, in date order, revisions marked: for a
+    household enquiry's chronology, grouped by person. (person id, name as the role sees it, events)."""
+    names = _names(session, person_ids, user)
+    rows = session.scalars(select(TimelineEventRecord).where(TimelineEventRecord.person_id.in_(person_ids))
+                           .order_by(TimelineEventRecord.occurred_at)).all()
+    by_person: dict[str, list[VisibleEvent]] = {p: [] for p in person_ids}
+    for e in rows:
+        seen = visible_event(e.event_id, e.event_type, e.source_agency, e.occurred_at, orjson.loads(e.values or "{}"),
+                             e.views, user.sharing_role, e.withdrawn_fields)
+        by_person[e.person_id].append(replace(seen, note=_standing(e)))
+    return [(p, names.get(p, "name withheld from your role"), by_person[p]) for p in person_ids]

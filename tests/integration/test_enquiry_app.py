@@ -283,3 +283,24 @@ def test_adults_the_worker_names_are_asked_about_with_who_they_are_and_bad_rows_
         ("child", "Okafor"), ("risk", "Marsh"), ("parent", "Okafor")]
     page = login("pc").get(f"/portal/requests/{police.request_id}").text
     assert "Person posing a risk (named by the MASH)" in page and "1988-02-03" in page
+
+
+def test_a_household_enquirys_chronology_is_grouped_by_person(login: Any, data: Any,
+                                                               sessions: sessionmaker[Session]) -> None:
+    alice = login("alice")
+    ruby, tia = data["ruby"]["alert_id"], data["tia"]["person_id"]
+    response = open_enquiry_with(alice, ruby, ["police"], household=[tia])
+    assert response.status_code == 303, response.text
+    page = alice.get(response.headers["location"]).text
+    groups = page.split('class="person-chronology"')[1:]
+    assert len(groups) == 2
+    assert "The child: Ruby Okafor" in groups[0] and "Police: public protection notification" in groups[0]
+    assert "In the household: Tia Okafor" in groups[1] and "Education: concern" in groups[1]
+    assert "CONFIDENTIAL-CLINICAL-DETAIL" not in page  # health's clinical field is not the social worker's
+
+
+def open_enquiry_with(client: TestClient, alert_id: str, agencies: list[str], household: list[str]) -> Any:
+    client.post(f"/alerts/{alert_id}/claim", data={"csrf": csrf(client)})
+    return client.post(f"/alerts/{alert_id}/enquiry", data={
+        "csrf": csrf(client), "purpose": "Are the children safe?", "lawful_basis": "CHILDREN_ACT_1989_S47",
+        "consent": "GIVEN", "agency": agencies, "household": household})
