@@ -128,7 +128,9 @@ def _connector(args: argparse.Namespace, settings: Settings) -> Connector | None
 
 
 def _answer(args: argparse.Namespace) -> int:
-    from connectors.sdk.answering import RequestAnswerer
+    import time
+
+    from connectors.sdk.answering import RequestAnswerer, SourceUnavailable
     from mash.local_kafka import resolve_bootstrap
     from mash.topics import DEADLETTER, RETURNS, requests_topic, topic_name
 
@@ -152,7 +154,13 @@ def _answer(args: argparse.Namespace) -> int:
     try:
         while not stopping:
             before = answerer.report.answered + answerer.report.left_to_portal + answerer.report.dead_letters
-            report = answerer.poll_once(timeout_ms=2000)
+            try:
+                report = answerer.poll_once(timeout_ms=2000)
+            except SourceUnavailable as exc:
+                print(f"\n{args.name}: {exc}; trying again in 10 s (the requests wait, none is lost)",
+                      file=sys.stderr, flush=True)
+                time.sleep(10)
+                continue
             now = report.answered + report.left_to_portal + report.dead_letters
             print(f"\r{args.name}: answered {report.answered}, left to the portal {report.left_to_portal}, "
                   f"dead-lettered {report.dead_letters}", end="", file=sys.stderr, flush=True)

@@ -14,14 +14,14 @@ from sqlalchemy.engine import Engine
 from connectors.sdk.answering import Draft
 
 SYSTEM = "school information system"
+# By UPN, else everyone born that day, whose names are then compared in Python: SQL's lower() folds
+# ASCII only in SQLite, and a name like Émile must be found as the school spells it.
 FIND = text("""
-    SELECT concern_kind, attendance_percent, safeguarding_category, logged_at, school_urn FROM mash_attendance
-    WHERE (:upn <> '' AND upn = :upn)
-       OR (:upn = '' AND lower(forename) = :given AND lower(surname) = :family AND dob = :dob)
+    SELECT forename, surname, concern_kind, attendance_percent, safeguarding_category, logged_at, school_urn
+    FROM mash_attendance WHERE (:upn <> '' AND upn = :upn) OR (:upn = '' AND dob = :dob)
     UNION ALL
-    SELECT concern_kind, attendance_percent, safeguarding_category, logged_at, school_urn FROM mash_safeguarding
-    WHERE (:upn <> '' AND upn = :upn)
-       OR (:upn = '' AND lower(forename) = :given AND lower(surname) = :family AND dob = :dob)
+    SELECT forename, surname, concern_kind, attendance_percent, safeguarding_category, logged_at, school_urn
+    FROM mash_safeguarding WHERE (:upn <> '' AND upn = :upn) OR (:upn = '' AND dob = :dob)
     ORDER BY logged_at""")
 
 
@@ -33,13 +33,16 @@ def answer_from(engine: Engine, request: Mapping[str, Any]) -> Draft | None:
         return None
     identity = child["identity"]
     key = {"upn": (identity.get("subject.upn") or "").strip(),
-           "given": (identity.get("subject.given_name") or "").strip().lower(),
-           "family": (identity.get("subject.family_name") or "").strip().lower(),
            "dob": (identity.get("subject.date_of_birth") or "").strip()}
-    if not key["upn"] and not (key["given"] and key["family"] and key["dob"]):
+    names = ((identity.get("subject.given_name") or "").strip().casefold(),
+             (identity.get("subject.family_name") or "").strip().casefold())
+    if not key["upn"] and not (all(names) and key["dob"]):
         return None
     with engine.connect() as db:
         rows = db.execute(FIND, key).mappings().all()
+    if not key["upn"]:
+        rows = [r for r in rows if ((r["forename"] or "").strip().casefold(),
+                                    (r["surname"] or "").strip().casefold()) == names]
     if not rows:
         return Draft("NIL", systems_searched=(SYSTEM,))
     attendance = [r for r in rows if r["concern_kind"] in ("ATTENDANCE_DROP", "CHILD_MISSING_EDUCATION")]

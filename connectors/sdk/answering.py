@@ -55,6 +55,19 @@ def return_record(agency: str, request: dict[str, Any], draft: Draft, answered_b
             "answered_at": now}
 
 
+class SourceUnavailable(Exception):
+    """The agency's system did not answer (its database down, a connection refused): the request is
+    read again later, never dead-lettered."""
+
+
+def _outage(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 class RequestAnswerer:
     def __init__(self, bootstrap: str, agency: str, requests_topic: str, returns_topic: str, deadletter_topic: str,
                  group: str, answer: Callable[[dict[str, Any]], Draft | None], answered_by: str,
@@ -68,13 +81,22 @@ class RequestAnswerer:
         self.report = AnswerReport()
 
     def poll_once(self, timeout_ms: int = 1000) -> AnswerReport:
-        """Answer what one poll returns; commit once every answer and dead letter is acknowledged."""
+        """Answer what one poll returns; commit once every answer and dead letter is acknowledged. If the
+        agency's system is down, nothing is committed, the batch is read again from its start next time
+        (answers already sent are then repeats, which the MASH takes as duplicates), and the outage is
+        raised for the caller to wait and try again."""
         consumer = self._connect()
         batches = consumer.poll(timeout_ms=timeout_ms, max_records=200)
         futures = []
-        for messages in batches.values():
-            for message in messages:
-                futures += self._handle(message)
+        try:
+            for messages in batches.values():
+                for message in messages:
+                    futures += self._handle(message)
+        except SourceUnavailable:
+            for tp, messages in batches.items():
+                if messages:
+                    consumer.seek(tp, messages[0].offset)
+            raise
         for future in futures:
             future.get(timeout=30)  # an unacknowledged send raises: nothing is committed, all is re-read
         if batches:
@@ -91,12 +113,19 @@ class RequestAnswerer:
                 return []
             if writer.name != REQUEST_SCHEMA:
                 raise ValueError(f"{writer.name} does not belong on {requests_topic}")
-            draft = self._answer(record)
+            try:
+                draft = self._answer(record)
+            except Exception as exc:
+                if _outage(exc):
+                    raise SourceUnavailable(f"the {self.agency} system did not answer: {type(exc).__name__}") from exc
+                raise
             if draft is None:
                 self.report.left_to_portal += 1
                 return []
             value = self._codec.encode(return_record(self.agency, record, draft, self._answered_by, self._clock()),
                                        RETURN_SCHEMA)
+        except SourceUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - one request it cannot read or answer must not stop the rest
             self.report.dead_letters += 1
             log.warning("information request dead-lettered: %s", exc)

@@ -45,9 +45,7 @@ def checked_return(answer: str, prompts: Sequence[Prompt], answers: Mapping[str,
         raise ReturnRefused(f"not asked in this request: {', '.join(unknown)}")
     kept = {k: _text(v, f"the answer to {k!r}") for k, v in answers.items() if v.strip()}
     summary, declined_reason = _text(summary, "the summary"), _text(declined_reason, "the reason")
-    systems = tuple(dict.fromkeys(s.strip() for s in systems_searched if s.strip()))
-    if len(systems) > SYSTEMS or any(len(s) > SYSTEM_CHARS for s in systems):
-        raise ReturnRefused(f"name at most {SYSTEMS} systems searched, each under {SYSTEM_CHARS} characters")
+    systems = _systems(systems_searched)
     if searched_on is not None and not sent_on <= searched_on <= today:
         raise ReturnRefused(f"the search date must be between the request's date ({sent_on}) and today")
     if answer == DECLINED:
@@ -62,6 +60,15 @@ def checked_return(answer: str, prompts: Sequence[Prompt], answers: Mapping[str,
     if answer == NIL and kept:
         raise ReturnRefused("a nil return holds nothing: clear the answers or answer information held")
     return Return(answer, kept if answer == HELD else {}, summary, "", searched_on, systems)
+
+
+def _systems(given: Sequence[str]) -> tuple[str, ...]:
+    systems = tuple(dict.fromkeys(s.strip() for s in given if s.strip()))
+    if any("\x00" in s for s in systems):
+        raise ReturnRefused("a system searched holds a NUL character")
+    if len(systems) > SYSTEMS or any(len(s) > SYSTEM_CHARS for s in systems):
+        raise ReturnRefused(f"name at most {SYSTEMS} systems searched, each under {SYSTEM_CHARS} characters")
+    return systems
 
 
 def _text(value: str, what: str) -> str:

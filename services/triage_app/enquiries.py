@@ -33,10 +33,10 @@ from services.enquiry.threshold import ThresholdDecision
 from services.sharing.policy import Policy
 from services.sharing.vocabulary import LAWFUL_BASES
 from services.triage.clocks import Profile, add_working_time
-from services.triage_app import actions
+from services.triage_app import actions, sealed_enquiries
 from services.triage_app.accounts import AGENCY, MANAGER, User
 from services.triage_app.actions import Conflict, Refused
-from services.triage_app.sealed_decisions import seal_action
+from services.triage_app.sealed_decisions import seal_action, sealed_record
 from services.triage_store.store import parse_values
 
 PURPOSE_CHARS = 2000
@@ -109,7 +109,8 @@ def _open(sessions: sessionmaker[Session], user: User, alert_id: str, catalogue:
         for request in requests:
             request.audit_ref = actions.seal(session, alert, request.request_id, user, now, {
                 "kind": "information_request", "enquiry_id": enquiry_id, "agency": request.agency,
-                "sharing_role": request.sharing_role, "shared": request.shared, "lawful_basis": lawful_basis,
+                "sharing_role": request.sharing_role, "shared": request.shared, "prompts": request.prompts,
+                "rag": request.rag, "lawful_basis": lawful_basis,
                 "consent": consent.choice, "due_at": request.due_at.isoformat()})
             session.add(request)
         actions.log(session, alert, "enquiry opened", user.username,
@@ -476,6 +477,10 @@ def referral_outcomes(session: Session, user: User, catalogue: Catalogue) -> lis
     rows = session.scalars(select(EnquiryRecord).where(
         EnquiryRecord.referrer_agency == _agency_of(user), EnquiryRecord.status == CLOSED)
         .order_by(EnquiryRecord.decided_at.desc()).limit(200)).all()
+    keys = actions.signing_keys()
+    rows = [e for e in rows if not sealed_enquiries.decision_differences(  # an edited row tells no one
+        e, decision_id(e.enquiry_id), sealed_record(session, decision_id(e.enquiry_id), keys)[0],
+        sealed_record(session, e.enquiry_id, keys)[0])]
     return [{"enquiry_id": e.enquiry_id, "referral_event_id": e.referral_event_id, "outcome": e.outcome,
              "outcome_text": catalogue.outcomes.get(e.outcome or "", e.outcome), "level": e.level,
              "decided_at": aware(e.decided_at).isoformat() if e.decided_at else None,

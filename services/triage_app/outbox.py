@@ -167,7 +167,7 @@ class Outbox:
                 EnquiryRecord.enquiry_id.in_({r.enquiry_id for r in pending})))} if pending else {}
 
             def encode(r: InformationRequestRecord) -> Message:
-                sealed_enquiries.check_request(session, r, self._audit_keys())
+                sealed_enquiries.check_request(session, r, enquiries[r.enquiry_id], self._audit_keys())
                 return r.request_id, self._codec.encode(request_message(r, enquiries[r.enquiry_id]), REQUEST_SCHEMA)
 
             return self._send_to_agencies(self._encoded(pending, encode), lambda r: r.agency,

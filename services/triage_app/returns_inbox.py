@@ -66,13 +66,18 @@ def record_message(sessions: sessionmaker[Session], codec: Codec, catalogue: Cat
             return "duplicate"
         raise NotAReturn(f"request {row.request_id} was already answered ({row.answer}) and this answer differs")
     try:
-        enquiries.record_system_return(sessions, str(record["answered_by"])[:64] or record["agency"],
+        enquiries.record_system_return(sessions, _who(str(record["answered_by"])) or record["agency"],
                                        row.agency, row.request_id, answer, catalogue, policy, now)
     except Conflict as exc:  # answered meanwhile (the portal, or this message read twice at once), or closed
         if _same_as_recorded(sessions, row.request_id, answer):
             return "duplicate"
         raise NotAReturn(str(exc)) from None
     return "recorded"
+
+
+def _who(answered_by: str) -> str:
+    """Who answered, as the agency's system names it: printable characters, at most 64."""
+    return "".join(c for c in answered_by if c.isprintable()).strip()[:64]
 
 
 def _decoded(codec: Codec, value: bytes) -> dict[str, Any]:

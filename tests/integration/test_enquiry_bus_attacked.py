@@ -198,17 +198,12 @@ def test_an_empty_answered_by_is_recorded_as_the_agency(
     assert _requests(sessions)["police"].answered_by == "police"
 
 
-@pytest.mark.xfail(strict=True, reason="defect: checked_return refuses a NUL in the answers, summary and reason but "
-                                       "not in systems_searched, so a connector's NUL is recorded and sealed (on "
-                                       "PostgreSQL the insert fails, a poison message the inbox never commits past)")
 def test_a_nul_in_a_system_searched_is_refused(
         opened: dict[str, InformationRequestRecord], sessions: sessionmaker[Session]) -> None:
     with pytest.raises(NotAReturn):
         _settle(sessions, _return(opened["police"].request_id, systems_searched=["Niche\x00"]))
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a return's answered_by is cut to 64 characters but a NUL in it is "
-                                       "kept: recorded and sealed as who answered (PostgreSQL: a poison message)")
 def test_a_nul_in_answered_by_is_refused_or_removed(
         opened: dict[str, InformationRequestRecord], sessions: sessionmaker[Session]) -> None:
     try:
@@ -218,8 +213,6 @@ def test_a_nul_in_answered_by_is_refused_or_removed(
     assert "\x00" not in (_requests(sessions)["police"].answered_by or "")
 
 
-@pytest.mark.xfail(strict=True, reason="defect: the portal's AnswerBody checks systems_searched for length only: a "
-                                       "NUL in a system's name is recorded (the text fields refuse it)")
 def test_the_portal_refuses_a_nul_in_a_system_searched(
         api: Callable[[str], TestClient], opened: dict[str, InformationRequestRecord],
         sessions: sessionmaker[Session]) -> None:
@@ -455,10 +448,6 @@ def _hold_and_close(make: Callable[[str], TestClient], outbox: Outbox, data: Any
     return enquiry_id
 
 
-@pytest.mark.xfail(strict=True, reason="defect: check_decision compares level, outcome, factors, rationale and "
-                                       "decided_by with the seal but not referrer_agency (sealed in enquiry_opened): "
-                                       "a row edited to another agency sends it the ReferrerFeedback and the portal "
-                                       "shows it the outcome")
 def test_a_referrer_edited_in_the_database_is_never_told_the_outcome(
         bus: tuple[Callable[[str], TestClient], Outbox], provisioned: Settings, data: Any,
         sessions: sessionmaker[Session]) -> None:
@@ -472,8 +461,6 @@ def test_a_referrer_edited_in_the_database_is_never_told_the_outcome(
     assert told == [], f"health, which did not refer, was told the outcome of {enquiry_id}"
 
 
-@pytest.mark.xfail(strict=True, reason="defect: check_decision does not compare the enquiry's person_id/alert_id with "
-                                       "the seal: a row edited to another child sends that child's EnquiryDecision")
 def test_a_decision_moved_to_another_child_in_the_database_is_never_sent(
         bus: tuple[Callable[[str], TestClient], Outbox], provisioned: Settings, data: Any,
         sessions: sessionmaker[Session]) -> None:
@@ -488,9 +475,6 @@ def test_a_decision_moved_to_another_child_in_the_database_is_never_sent(
     assert [r["person_id"] for r in sent if r["person_id"] == other] == []
 
 
-@pytest.mark.xfail(strict=True, reason="defect: check_request compares enquiry_id, agency, sharing_role and shared, "
-                                       "not the prompts (not sealed at all) nor the enquiry's lawful basis (sealed): "
-                                       "an edited row goes out asking for what no one recorded asking")
 @pytest.mark.parametrize("edit", ["prompts", "lawful_basis"])
 def test_a_request_whose_questions_or_basis_were_edited_is_never_sent(
         bus: tuple[Callable[[str], TestClient], Outbox], provisioned: Settings, data: Any,
