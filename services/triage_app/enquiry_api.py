@@ -127,6 +127,7 @@ def api_portal(request: Request, user: Annotated[User, Depends(_agency)]) -> dic
          "state": "ENQUIRY_CLOSED" if purposes[r.enquiry_id][1] != enquiries.OPEN and not r.answered_at
          else state(config.requests_clock(), enquiries.times_of(r), now),
          "sent_at": enquiries.aware(r.sent_at).isoformat(), "due_at": enquiries.aware(r.due_at).isoformat(),
+         "reminded_at": enquiries.aware(r.reminded_at).isoformat() if r.reminded_at else None,
          "prompts": r.prompts, "subjects": r.shared} for r in rows]}
 
 

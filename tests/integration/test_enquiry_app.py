@@ -304,3 +304,19 @@ def open_enquiry_with(client: TestClient, alert_id: str, agencies: list[str], ho
     return client.post(f"/alerts/{alert_id}/enquiry", data={
         "csrf": csrf(client), "purpose": "Are the children safe?", "lawful_basis": "CHILDREN_ACT_1989_S47",
         "consent": "GIVEN", "agency": agencies, "household": household})
+
+
+def test_a_request_at_risk_is_chased_once_and_the_agency_sees_the_reminder(
+        login: Any, data: Any, sessions: sessionmaker[Session], clock: Clock) -> None:
+    from services.triage_app.enquiries import chase
+
+    open_enquiry(login("alice"), data["ruby"]["alert_id"], ["police"])
+    profile = load_profile(PROFILES_DIR / "standard-4h-24h-72h.yaml")
+    assert chase(sessions, profile, NOW + timedelta(hours=1)) == []
+    clock.now = NOW + timedelta(hours=3, minutes=5)  # RED: at risk after 3 of its 4 hours
+    (request_id, agency, kind), = chase(sessions, profile, clock.now)
+    assert (agency, kind) == ("police", "remind") and chase(sessions, profile, clock.now) == []
+    assert "reminder sent" in login("pc").get("/portal").text
+    clock.now = NOW + timedelta(hours=4, minutes=1)
+    assert [k for _, _, k in chase(sessions, profile, clock.now)] == ["escalate"]
+    assert "managers told" in login("alice").get(f"/enquiries/{requests_of(sessions)['police'].enquiry_id}").text
