@@ -314,7 +314,7 @@ def test_a_request_at_risk_is_chased_once_and_the_agency_sees_the_reminder(
     profile = load_profile(PROFILES_DIR / "standard-4h-24h-72h.yaml")
     assert chase(sessions, profile, NOW + timedelta(hours=1)) == []
     clock.now = NOW + timedelta(hours=3, minutes=5)  # RED: at risk after 3 of its 4 hours
-    (request_id, agency, kind), = chase(sessions, profile, clock.now)
+    (_, agency, kind), = chase(sessions, profile, clock.now)
     assert (agency, kind) == ("police", "remind") and chase(sessions, profile, clock.now) == []
     assert "reminder sent" in login("pc").get("/portal").text
     clock.now = NOW + timedelta(hours=4, minutes=1)
