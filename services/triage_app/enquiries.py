@@ -200,11 +200,6 @@ def agency_request(session: Session, user: User, request_id: str) -> Information
     return row
 
 
-def purpose_of(session: Session, request: InformationRequestRecord) -> str:
-    enquiry = session.get(EnquiryRecord, request.enquiry_id)
-    return enquiry.purpose if enquiry is not None else ""
-
-
 def acknowledge(sessions: sessionmaker[Session], user: User, request_id: str, now: datetime) -> None:
     """The agency is searching: recorded once, sealed (it changes the request's state on the board)."""
     actions.retrying(lambda: _acknowledge(sessions, user, request_id, now))
