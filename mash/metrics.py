@@ -159,9 +159,16 @@ def initialise_connector(agency: str) -> None:
     _zero(CONNECTOR_RETRIES, (agency,))
 
 
-def initialise_triage_app(outcomes: tuple[str, ...]) -> None:
+def initialise_triage_app(outcomes: tuple[str, ...], agencies: tuple[str, ...] = ()) -> None:
+    """Every series the app exports, at zero before its first event (so a dashboard's query and a
+    rate() see it from the start); `agencies`: the enquiry catalogue's."""
     _zero(TRIAGE_DECISIONS, outcomes)
     _zero(OPEN_ALERTS, RAGS, ("on_time", "at_risk", "breached"))
+    _zero(INFORMATION_REQUESTS_OPEN, agencies, ("sent", "acknowledged", "at_risk", "overdue"))
+    _zero(INFORMATION_RETURNS, agencies, ("held", "nil", "declined"), ("on_time", "late"))
+    _zero(INFORMATION_RETURN_SECONDS, agencies)
+    _zero(REQUEST_CHASES, agencies, ("remind", "escalate"))
+    _zero(REFERRER_FEEDBACK, agencies, ("on_time", "late"))
 
 
 def _zero(metric: Counter | Gauge | Histogram, *values: Sequence[str]) -> None:

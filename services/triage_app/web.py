@@ -50,7 +50,7 @@ def create_app(config: AppConfig) -> FastAPI:
                               "and decisions. Log in with POST /api/login; send the returned csrf_token as "
                               "X-CSRF-Token on every POST.")
     app.state.config = config
-    metrics.initialise_triage_app(tuple(OUTCOMES))
+    metrics.initialise_triage_app(tuple(OUTCOMES), tuple(config.catalogue.agencies))
     app.middleware("http")(_security_headers)
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     if config.api_docs:  # Swagger UI from the app itself: no CDN, and no inline script for the CSP to refuse
