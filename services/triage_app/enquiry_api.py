@@ -18,7 +18,7 @@ from services.enquiry.returns import ReturnRefused, checked_return
 from services.enquiry.threshold import DecisionRefused, threshold_decision
 from services.triage_app import enquiries
 from services.triage_app.accounts import AGENCY, MANAGER, User
-from services.triage_app.api import READ, WRITE, refusals
+from services.triage_app.api import READ, WITH_BODY, WRITE, refusals
 from services.triage_app.fields import NO_NUL, AlertId
 from services.triage_app.web_session import api_caseworker, api_user, api_writer, caseworker, cfg, http_errors
 
@@ -54,7 +54,7 @@ class AnswerBody(BaseModel):
     systems_searched: list[str] = Field(default=[], max_length=20)
 
 
-@router.post("/alerts/{alert_id}/enquiry", tags=["enquiry"], responses=refusals(*WRITE))
+@router.post("/alerts/{alert_id}/enquiry", tags=["enquiry"], responses=refusals(*WITH_BODY))
 def api_open(request: Request, user: Annotated[User, Depends(api_writer)], alert_id: AlertId,
              body: EnquiryBody) -> dict[str, Any]:
     config = cfg(request)
@@ -91,7 +91,7 @@ def api_enquiry(request: Request, user: Annotated[User, Depends(api_caseworker)]
                  "escalated_at": r.escalated_at.isoformat() if r.escalated_at else None} for r in shown]}
 
 
-@router.post("/enquiries/{enquiry_id}/decision", tags=["enquiry"], responses=refusals(*WRITE))
+@router.post("/enquiries/{enquiry_id}/decision", tags=["enquiry"], responses=refusals(*WITH_BODY))
 def api_close(request: Request, user: Annotated[User, Depends(api_writer)], enquiry_id: AlertId,
               body: DecisionBody) -> dict[str, str]:
     config = cfg(request)
@@ -140,7 +140,8 @@ def api_acknowledge(request: Request, user: Annotated[User, Depends(api_writer)]
     return {"result": "acknowledged"}
 
 
-@router.post("/portal/requests/{request_id}/answer", tags=["partner portal"], responses=refusals(*WRITE))
+@router.post("/portal/requests/{request_id}/answer", tags=["partner portal"],
+             responses=refusals(*WITH_BODY))
 def api_answer(request: Request, user: Annotated[User, Depends(api_writer)], request_id: AlertId,
                body: AnswerBody) -> dict[str, str]:
     config = cfg(request)

@@ -95,7 +95,8 @@ def _left(seconds: int | None) -> str:
 
 
 templates.env.filters.update(london=_london, left=_left, field_label=field_label, event_label=event_label)
-templates.env.globals.update(outcomes=actions.OUTCOMES, app_roles=APP_ROLES, shown_states=SHOWN)
+templates.env.globals.update(outcomes=actions.OUTCOMES, app_roles=APP_ROLES, shown_states=SHOWN,
+                             events_only=lambda timeline: chronology(timeline, []))
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mash import deadletter, metrics
 from mash.codec import Codec
+from mash.health import broker_answers
 from mash.models import InformationRequestRecord
 from services.enquiry.catalogue import Catalogue
 from services.enquiry.returns import Return, ReturnRefused, checked_return
@@ -120,6 +121,8 @@ class ReturnsInbox:
     def poll_once(self, timeout_ms: int = 1000) -> Settled:
         """Settle what one poll returns, then commit it. Raises on a broker or database outage (the
         caller tries again later; nothing was committed, so nothing is lost)."""
+        if self._consumer is None and not broker_answers(self._bootstrap):
+            return Settled()  # no broker yet: nothing to read, and no client left retrying in the log
         consumer = self._connect()
         batches = consumer.poll(timeout_ms=timeout_ms, max_records=500)
         recorded = duplicates = dead = 0

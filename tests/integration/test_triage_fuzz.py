@@ -61,6 +61,12 @@ BODIES = {
     "/api/alerts/{alert_id}/decision": {"outcome": "OTHER", "rationale": "the hostile strings test",
                                         "alert_revision": 1},
     "/api/matches/{event_id}/answer": {"answer": "REJECTED"},
+    "/api/alerts/{alert_id}/enquiry": {"purpose": "the hostile strings test", "lawful_basis": "CHILDREN_ACT_1989_S47",
+                                       "consent": "GIVEN", "consent_reason": "", "agencies": ["police"]},
+    "/api/enquiries/{enquiry_id}/decision": {"level": 3, "outcome": "EARLY_HELP", "factors": ["3B"],
+                                             "rationale": "the hostile strings test"},
+    "/api/portal/requests/{request_id}/answer": {"answer": "NIL", "summary": "", "declined_reason": "",
+                                                 "searched_on": "2026-11-25", "systems_searched": ["Niche"]},
 }
 
 
