@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -30,8 +31,9 @@ from mash.topics import (
     requests_topic,
     topic_name,
 )
-from services.enquiry.catalogue import load_catalogue
+from services.enquiry.catalogue import Catalogue, load_catalogue
 from services.sharing.audit_keys import audit_keys
+from services.sharing.audit_signing import AuditKeys
 from services.sharing.policy_source import PolicySource
 from services.triage.profiles import load_profile
 from services.triage.scoring_file import load_scoring
@@ -58,6 +60,16 @@ def returns_inbox(settings: Settings, config: AppConfig) -> ReturnsInbox:
                         config.catalogue, config.policy)
 
 
+def app_outbox(sessions: sessionmaker[Session], settings: Settings, bootstrap: str, catalogue: Catalogue,
+               keys: AuditKeys | None = None) -> Outbox:
+    """The app's outbox on the deployment's topics, agencies' requests topics made when first used."""
+    return Outbox(sessions, bootstrap, topic_name(DECISIONS, settings), topic_name(MATCH_ANSWERS, settings),
+                  Codec(), topic_name(AUDIT, settings), keys,
+                  requests_topic=lambda agency: topic_name(requests_topic(agency), settings),
+                  provision=lambda agencies: provision(bootstrap, settings, specs=tuple(
+                      request_topic_spec(a) for a in agencies)), catalogue=catalogue)
+
+
 def build(settings: Settings) -> tuple[FastAPI, Outbox]:
     key = settings.triage_secret_key.get_secret_value()
     if key and (problem := weakness(key)):
@@ -67,11 +79,7 @@ def build(settings: Settings) -> tuple[FastAPI, Outbox]:
     actions.sign_with(keys)
     bootstrap = resolve_bootstrap(settings)
     catalogue = load_catalogue()
-    outbox = Outbox(sessions, bootstrap, topic_name(DECISIONS, settings), topic_name(MATCH_ANSWERS, settings),
-                    Codec(), topic_name(AUDIT, settings), keys,
-                    requests_topic=lambda agency: topic_name(requests_topic(agency), settings),
-                    provision=lambda agencies: provision(bootstrap, settings, specs=tuple(
-                        request_topic_spec(a) for a in agencies)), catalogue=catalogue)
+    outbox = app_outbox(sessions, settings, bootstrap, catalogue, keys)
     app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key or secrets.token_urlsafe(32),
                                outbox, profile=load_profile(settings.triage_profile), catalogue=catalogue,
                                policy=PolicySource(settings.sharing_policy).current,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash.codec import Codec
 from mash.models import EnquiryRecord, InformationRequestRecord
 from mash.settings import Settings
-from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, provision, request_topic_spec, requests_topic, topic_name
+from mash.topics import DECISIONS, requests_topic, topic_name
 from services.enquiry.catalogue import load_catalogue
 from services.messages import InMessage
 from services.triage.correlation import Rules
@@ -26,6 +26,7 @@ from services.triage.profiles import PROFILES_DIR, load_profile
 from services.triage.scoring_file import load_scoring
 from services.triage.stage import Triage
 from services.triage_app.outbox import Outbox
+from services.triage_app.runtime import app_outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.support.topics import read_topic
@@ -39,11 +40,7 @@ PROFILE = load_profile(PROFILES_DIR / "standard-4h-24h-72h.yaml")
 def app_client(provisioned: Settings, sessions: sessionmaker[Session],
                data: Any) -> Iterator[tuple[TestClient, Outbox]]:
     catalogue = load_catalogue()
-    outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned),
-                    requests_topic=lambda agency: topic_name(requests_topic(agency), provisioned),
-                    provision=lambda agencies: provision(provisioned.bootstrap_servers, provisioned, specs=tuple(
-                        request_topic_spec(a) for a in agencies)), catalogue=catalogue)
+    outbox = app_outbox(sessions, provisioned, provisioned.bootstrap_servers, catalogue)
     clock = Clock()
     client = TestClient(create_app(AppConfig(sessions, load_scoring(), "bus-secret-" * 4, outbox, profile=PROFILE,
                                              clock=clock, catalogue=catalogue)), follow_redirects=False)

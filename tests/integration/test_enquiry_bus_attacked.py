@@ -22,14 +22,10 @@ from mash.codec import Codec
 from mash.models import EnquiryRecord, InformationRequestRecord
 from mash.settings import Settings
 from mash.topics import (
-    AUDIT,
     DEADLETTER,
     DECISIONS,
-    MATCH_ANSWERS,
     RETURNS,
     SHARED,
-    provision,
-    request_topic_spec,
     requests_topic,
     topic_name,
 )
@@ -45,6 +41,7 @@ from services.triage_app import returns_inbox
 from services.triage_app.accounts import create_user
 from services.triage_app.outbox import Outbox
 from services.triage_app.returns_inbox import NotAReturn, ReturnsInbox, record_message
+from services.triage_app.runtime import app_outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.support.triage_data import HOSTILE, NOW, PASSWORD, Clock
@@ -362,11 +359,7 @@ def test_an_enquiry_decision_on_the_shared_topic_is_dead_lettered_by_triage(
 @pytest.fixture
 def bus(provisioned: Settings, sessions: sessionmaker[Session],
         data: Any) -> Iterator[tuple[Callable[[str], TestClient], Outbox]]:
-    outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned),
-                    requests_topic=lambda agency: topic_name(requests_topic(agency), provisioned),
-                    provision=lambda agencies: provision(provisioned.bootstrap_servers, provisioned, specs=tuple(
-                        request_topic_spec(a) for a in agencies)), catalogue=CATALOGUE)
+    outbox = app_outbox(sessions, provisioned, provisioned.bootstrap_servers, CATALOGUE)
     clients: list[TestClient] = []
     yield _maker(_app(sessions, outbox), clients), outbox
     for client in clients:

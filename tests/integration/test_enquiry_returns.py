@@ -26,13 +26,8 @@ from mash.codec import Codec
 from mash.models import InformationRequestRecord
 from mash.settings import Settings
 from mash.topics import (
-    AUDIT,
     DEADLETTER,
-    DECISIONS,
-    MATCH_ANSWERS,
     RETURNS,
-    provision,
-    request_topic_spec,
     requests_topic,
     topic_name,
 )
@@ -42,6 +37,7 @@ from services.triage.profiles import PROFILES_DIR, load_profile
 from services.triage.scoring_file import load_scoring
 from services.triage_app.outbox import Outbox
 from services.triage_app.returns_inbox import ReturnsInbox
+from services.triage_app.runtime import app_outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
@@ -80,11 +76,7 @@ def school_db(tmp_path: Path) -> Any:
 def app(provisioned: Settings, sessions: sessionmaker[Session]) -> Iterator[tuple[TestClient, Outbox, ReturnsInbox]]:
     catalogue = load_catalogue()
     policy = load_policy(PROFILES_DIR.parents[0] / "sharing" / "default.yaml")
-    outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned),
-                    requests_topic=lambda agency: topic_name(requests_topic(agency), provisioned),
-                    provision=lambda agencies: provision(provisioned.bootstrap_servers, provisioned, specs=tuple(
-                        request_topic_spec(a) for a in agencies)), catalogue=catalogue)
+    outbox = app_outbox(sessions, provisioned, provisioned.bootstrap_servers, catalogue)
     inbox = ReturnsInbox(sessions, provisioned.bootstrap_servers, topic_name(RETURNS, provisioned),
                          topic_name(DEADLETTER, provisioned), f"{provisioned.app_id}.returns-test", CODEC, catalogue,
                          lambda: policy, clock=lambda: NOW + timedelta(hours=1))
