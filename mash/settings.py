@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     )
     triage_profile: Path = Field(
         PROJECT_ROOT / "policies" / "triage" / "rapid-2h-6h-24h.yaml",
-        description="The partnership's RAG profile (YAML): response time per rating, working hours, bank holidays.",
+        description="The partnership's RAG profile (YAML): response time per rating, working hours, the "
+        "region whose bank holidays count (england-and-wales, scotland, northern-ireland), extra closure days.",
     )
     triage_request_profile: Path = Field(
         PROJECT_ROOT / "policies" / "triage" / "standard-4h-24h-72h.yaml",

@@ -2,19 +2,32 @@
 
 A partnership's RAG profile gives each rating a time allowed and says whether that time counts
 working hours (its calendar: working days, the working day's hours, bank holidays, in local
-time) or runs around the clock. Red always runs around the clock: a red alert never waits for
-office hours. Past 75% of its time an alert is at risk, past 100% breached. A rating may rise
-and its deadline shorten; neither goes back down by itself.
+time) or runs around the clock. Bank holidays are those of the calendar's UK region (England and
+Wales, Scotland, Northern Ireland) from the `holidays` library, for whatever year a clock reaches,
+plus any extra closure days the partnership lists. Red always runs around the clock: a red alert
+never waits for office hours. Past 75% of its time an alert is at risk, past 100% breached. A
+rating may rise and its deadline shorten; neither goes back down by itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+import holidays
 
 RATINGS = ("GREEN", "AMBER", "RED")  # in rising order of urgency
 ON_TIME, AT_RISK, BREACHED = "ON_TIME", "AT_RISK", "BREACHED"
+# a calendar's region -> the `holidays` library's UK subdivision (England and Wales share bank holidays)
+REGIONS = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR"}
+
+
+@lru_cache(maxsize=256)
+def bank_holidays(region: str, year: int) -> frozenset[date]:
+    """The region's bank holidays in `year` (substitute days included), computed once per year."""
+    return frozenset(holidays.country_holidays("GB", subdiv=REGIONS[region], years=year))
 
 
 @dataclass(frozen=True)
@@ -23,10 +36,16 @@ class Calendar:
     day_start: time
     day_end: time
     working_days: frozenset[int]  # Monday 0 .. Sunday 6
-    holidays: frozenset[date]
+    extra_closures: frozenset[date] = frozenset()  # the partnership's own closed days, besides bank holidays
+    region: str = "england-and-wales"  # whose bank holidays: a key of REGIONS
+
+    def __post_init__(self) -> None:
+        if self.region not in REGIONS:
+            raise ValueError(f"unknown region {self.region!r}: one of {', '.join(REGIONS)}")
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() in self.working_days and day not in self.holidays
+        return (day.weekday() in self.working_days and day not in self.extra_closures
+                and day not in bank_holidays(self.region, day.year))
 
     def window(self, day: date) -> tuple[datetime, datetime]:
         """The working day's hours as instants (local time, so a clock change is respected)."""

@@ -1,20 +1,28 @@
 """RAG profiles from YAML: a partnership's response times, validated at load.
 
-A profile that lets Red wait for office hours, has no working day, or ends its working day
-before it starts is refused with a message naming the file and the problem.
+A profile that lets Red wait for office hours, has no working day, ends its working day before it
+starts, or names an unknown region is refused with a message naming the file and the problem.
+
+Bank holidays are not listed in a profile: the calendar's `region` (england-and-wales, the
+default; scotland; northern-ireland) picks them from the `holidays` library for every year.
+`extra_closures` lists the partnership's own closed days besides them (a one-off national day of
+mourning, a local closure). The older `bank_holidays` list is still read, as extra closures.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from services.triage.clocks import Calendar, Clock, Profile
+from services.triage.clocks import REGIONS, Calendar, Clock, Profile
+
+log = logging.getLogger(__name__)
 
 DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "policies" / "triage"
@@ -38,7 +46,17 @@ class CalendarSpec(_Strict):
     working_days: tuple[Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], ...] = Field(min_length=1)
     day_start: time
     day_end: time
-    bank_holidays: tuple[date, ...] = ()
+    region: str = "england-and-wales"
+    extra_closures: tuple[date, ...] = ()
+    bank_holidays: tuple[date, ...] = ()  # before region: read as extra closures so an old profile still loads
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        if region not in REGIONS:
+            raise ValueError(f"unknown region {region!r}: use one of {', '.join(REGIONS)} (England and Wales "
+                             "share bank holidays: england-and-wales)")
+        return region
 
     @model_validator(mode="after")
     def _day_is_a_day(self) -> CalendarSpec:
@@ -78,8 +96,13 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(f"{path}: {problems}") from None
     except ZoneInfoNotFoundError:
         raise ProfileError(f"{path}: unknown time zone {spec.calendar.timezone!r}") from None
+    if spec.calendar.bank_holidays:
+        log.warning("%s: calendar.bank_holidays is read as extra closure days; bank holidays now come from the "
+                    "calendar's region (%s), so list only the partnership's own closures, as extra_closures",
+                    path, spec.calendar.region)
     calendar = Calendar(zone, spec.calendar.day_start, spec.calendar.day_end,
                         frozenset(DAYS.index(d) for d in spec.calendar.working_days),
-                        frozenset(spec.calendar.bank_holidays))
+                        frozenset(spec.calendar.extra_closures) | frozenset(spec.calendar.bank_holidays),
+                        spec.calendar.region)
     clocks: dict[str, Clock] = {rating: Clock(c.hours, c.working_hours) for rating, c in spec.clocks.items()}
     return Profile(spec.profile, clocks, calendar, spec.at_risk_share)
