@@ -1,7 +1,7 @@
-"""Emergency department attendances of children, from a file drop of JSON lines.
+"""Emergency department attendances of children, from a file drop of FHIR UK Core Bundles.
 
 Health data is special category (UK GDPR Art 9): every event is marked so, and the sharing
-rules decide who may see which field.
+rules decide who may see which field. docs/mappings/health.md maps each field from UK Core.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class HealthConnector(FileDropConnector):
     file_format = "fhir"
     sample = Path(__file__).parent / "samples" / "ed_attendances.fhir.json"
     subject_fields = SubjectFields(
-        local_id="mrn", nhs_number="nhs_number", given_name="given_name", family_name="family_name",
+        local_id="mrn", nhs_number="nhs_number", nhs_number_verified="nhs_number_verified",
+        given_name="given_name", family_name="family_name",
         date_of_birth="birth_date", sex="gender", address_line="address", postcode="postcode",
     )
 

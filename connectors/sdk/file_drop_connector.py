@@ -33,4 +33,4 @@ class FileDropConnector(Connector):
         return self._reconfigured(synth_dir, inbox=self.synth_folder(synth_dir) / "inbox")
 
     def sample_records(self, path: Path) -> Iterator[SourceRecord]:
-        return read_records(path, file_format=self.config.format)
+        return read_records(path, file_format=self.config.format, fhir_codes=self.config.fhir_codes)

@@ -13,11 +13,13 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
 from connectors.sdk.fhir import encounter_records
 from connectors.sdk.sources.base import SourceRecord
+from connectors.sdk.uk_core import FhirCodes, load_codes
 
 MAX_RECORD_BYTES = 1 << 20  # one line (one record) larger than this is refused, never held whole
 MAX_DOCUMENT_BYTES = 64 << 20  # a FHIR Bundle file larger than this is refused unread
@@ -81,11 +83,15 @@ def parse_json(raw: bytes) -> Any:
 Reader = Callable[[Path, int], Iterator[SourceRecord]]
 
 
-def read_records(path: Path, after: int = 0, file_format: str | None = None) -> Iterator[SourceRecord]:
-    """Records of `path` whose position number is greater than `after` (a checkpoint)."""
+def read_records(path: Path, after: int = 0, file_format: str | None = None,
+                 fhir_codes: Path | None = None) -> Iterator[SourceRecord]:
+    """Records of `path` whose position number is greater than `after` (a checkpoint). FHIR
+    Bundles are read with the deployment's code list (`fhir_codes`), else the shipped one."""
     name = file_format or _FORMAT_OF_SUFFIX.get(path.suffix, "")
     if name not in READERS:
         raise ValueError(f"{path}: unsupported source format {path.suffix!r}; use one of {sorted(READERS)}")
+    if name == "fhir" and fhir_codes is not None:
+        return fhir_bundle(path, after, codes_at(fhir_codes))
     return READERS[name](path, after)
 
 
@@ -151,8 +157,13 @@ def csv_rows(path: Path, after: int = 0) -> Iterator[SourceRecord]:
             yield _record(path, number, raw, dict(zip(header, row, strict=True)))
 
 
-def fhir_bundle(path: Path, after: int = 0) -> Iterator[SourceRecord]:
-    """One record per Encounter in a FHIR R4 Bundle, joined with its Patient and Flags."""
+@lru_cache(maxsize=8)
+def codes_at(path: Path) -> FhirCodes:
+    return load_codes(path)
+
+
+def fhir_bundle(path: Path, after: int = 0, codes: FhirCodes | None = None) -> Iterator[SourceRecord]:
+    """One record per Encounter in a FHIR R4 (UK Core) Bundle, joined with its Patient and Flags."""
     with open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > MAX_DOCUMENT_BYTES:

@@ -18,6 +18,7 @@ class SubjectFields:
 
     local_id: str
     nhs_number: str | None = None
+    nhs_number_verified: str | None = None  # a field saying whether the source verified it (UK Core's status)
     upn: str | None = None
     given_name: str | None = None
     family_name: str | None = None
@@ -35,7 +36,7 @@ class SubjectFields:
         subject = {
             "local_id": require(fields, self.local_id),
             "nhs_number": nhs_number,
-            "nhs_number_status": _status(nhs_number, is_valid_nhs_number),
+            "nhs_number_status": self._nhs_status(nhs_number, fields),
             "upn": upn,
             "upn_status": _status(upn, is_valid_upn),
             "given_name": text(self.given_name),
@@ -50,6 +51,14 @@ class SubjectFields:
             raise MappingError(f"field {getattr(self, too_long.field)!r} is {too_long.length} characters; "
                                f"the limit for a child's {too_long.field.replace('_', ' ')} is {too_long.limit}")
         return subject
+
+
+    def _nhs_status(self, nhs_number: str | None, fields: dict[str, Any]) -> str:
+        """A source that says whether it verified the number is taken at its word: an unverified
+        number is kept and marked, never trusted for linking (a mistraced number joins two children)."""
+        status = _status(nhs_number, is_valid_nhs_number)
+        verified = fields.get(self.nhs_number_verified) is True if self.nhs_number_verified else True
+        return "UNVERIFIED" if status == "VALID" and not verified else status
 
 
 def _status(value: str | None, is_valid: Callable[[str | None], bool]) -> str:

@@ -18,7 +18,15 @@ from typing import Any, Protocol, TextIO
 
 from connectors.registry import CONNECTORS
 from connectors.sdk.contract import EVENT_ID_NAMESPACE, record_id_of
-from connectors.sdk.fhir import CP_IS_SYSTEM, EXTENSION_BASE, NHS_NUMBER_SYSTEM, ODS_SYSTEM
+from connectors.sdk.uk_core import (
+    FLAG_CATEGORY_SYSTEM,
+    LEGACY_EXTENSION_BASE,
+    NHS_NUMBER_SYSTEM,
+    ODS_SYSTEM,
+    SNOMED,
+    VERIFICATION_EXTENSION,
+    VERIFIED,
+)
 from connectors.synth.feed import Event, should_alert
 from connectors.synth.population import Child
 from connectors.synth.render import ID_FIELD, RENDERERS, rng_for, strip_identifiers, without_strong_identifiers
@@ -152,25 +160,37 @@ class _Bundles:
 
 
 def _fhir_entries(r: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One attendance as an ED system following UK Core writes it (docs/mappings/health.md)."""
     patient_ref = f"urn:uuid:{uuid.uuid5(EVENT_ID_NAMESPACE, r['attendance_id'] + '/patient')}"
-    identifiers = [{"system": NHS_NUMBER_SYSTEM, "value": r["nhs_number"]}] if r["nhs_number"] else []
+    verified = {"url": VERIFICATION_EXTENSION, "valueCodeableConcept": {"coding": [
+        {"system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland", "code": VERIFIED,
+         "display": "Number present and verified"}]}}
+    identifiers = ([{"system": NHS_NUMBER_SYSTEM, "value": r["nhs_number"], "extension": [verified]}]
+                   if r["nhs_number"] else [])
     yield {"fullUrl": patient_ref, "resource": {
         "resourceType": "Patient", "id": r["mrn"], "identifier": identifiers,
-        "name": [{"family": r["family_name"], "given": [r["given_name"]]}], "gender": r["gender"],
-        "birthDate": r["birth_date"], "address": [{"line": [r["address"]], "postalCode": r["postcode"]}]}}
+        "name": [{"use": "official", "family": r["family_name"], "given": [r["given_name"]]}], "gender": r["gender"],
+        "birthDate": r["birth_date"],
+        "address": [{"use": "home", "line": [r["address"]], "postalCode": r["postcode"]}]}}
+    concern = ([{"coding": [{"system": SNOMED, "code": "836881000000105",
+                             "display": "Child is cause for safeguarding concern"}]}]
+               if r["safeguarding_concern"] else [])
     yield {"resource": {
         "resourceType": "Encounter", "id": r["attendance_id"], "status": "finished",
-        "identifier": [{"value": r["attendance_id"]}], "class": {"code": "EMER"},
+        "identifier": [{"value": r["attendance_id"]}],
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
         "subject": {"reference": patient_ref}, "period": {"start": r["arrived_at"]},
-        "reasonCode": [{"text": r["presenting_complaint"]}],
+        "reasonCode": [{"text": r["presenting_complaint"]}, *concern],
         "serviceProvider": {"identifier": {"system": ODS_SYSTEM, "value": r["site_code"]}},
         "hospitalization": {"dischargeDisposition": {"text": r["discharge_destination"]}},
-        "extension": [{"url": EXTENSION_BASE + "safeguarding-concern", "valueBoolean": r["safeguarding_concern"]},
-                      {"url": EXTENSION_BASE + "injury-pattern-concern",
+        # no SNOMED CT concept for it is shipped (connectors/sdk/fhir_codes.yaml): the site's extension
+        "extension": [{"url": LEGACY_EXTENSION_BASE + "injury-pattern-concern",
                        "valueBoolean": r["injury_pattern_concern"]}]}}
     if r["child_protection_flag"]:
         yield {"resource": {"resourceType": "Flag", "status": "active", "subject": {"reference": patient_ref},
-                            "code": {"coding": [{"system": CP_IS_SYSTEM, "code": "CPP"}]}}}
+                            "category": [{"coding": [{"system": FLAG_CATEGORY_SYSTEM, "code": "CP-IS"}]}],
+                            "code": {"coding": [{"system": SNOMED, "code": "342191000000101",
+                                                 "display": "Subject to child protection plan"}]}}}
 
 
 class _SchoolDatabase:

@@ -41,10 +41,11 @@ class LinkDecision:
 
 
 def identifiers_of(subject: dict[str, Any], agency: str) -> list[Identifier]:
-    """The identifiers trusted for linking: valid NHS number, valid UPN, the agency's own id."""
+    """The identifiers trusted for linking: valid NHS number (not one its source marked UNVERIFIED),
+    valid UPN, the agency's own id."""
     found = []
     nhs = normalise_nhs_number(subject.get("nhs_number"))
-    if is_valid_nhs_number(nhs):
+    if is_valid_nhs_number(nhs) and subject.get("nhs_number_status") != "UNVERIFIED":
         assert nhs is not None
         found.append(Identifier("nhs", nhs))
     upn = normalise_upn(subject.get("upn"))

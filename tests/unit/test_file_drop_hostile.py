@@ -46,7 +46,8 @@ def test_deeply_nested_json_is_one_dead_letter_and_the_next_line_is_read(tmp_pat
 
 def test_an_encounter_whose_subject_is_a_string_is_one_dead_letter_the_others_are_read(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
-    good = {"resource": {"resourceType": "Encounter", "id": "e2", "subject": {"reference": "urn:uuid:p"},
+    good = {"resource": {"resourceType": "Encounter", "id": "e2", "status": "finished", "class": {"code": "EMER"},
+                         "subject": {"reference": "urn:uuid:p"},
                          "period": {"start": "2026-11-05T02:15:00Z"}}}
     broken = {"resource": {"resourceType": "Encounter", "id": "e1", "subject": "Patient/MRN1"}}
     flag = {"resource": {"resourceType": "Flag", "status": "active", "subject": "x", "code": "cp-is"}}

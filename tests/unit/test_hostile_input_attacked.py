@@ -38,7 +38,8 @@ from tests.unit.test_file_drop_hostile import run
 
 PATIENT = {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "MRN1", "name": [{"family": "H"}],
                                                   "birthDate": "2016-04-12"}}
-ENCOUNTER = {"resource": {"resourceType": "Encounter", "id": "e1", "subject": {"reference": "urn:uuid:p"},
+ENCOUNTER = {"resource": {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "EMER"},
+                          "subject": {"reference": "urn:uuid:p"},
                           "period": {"start": "2026-11-05T02:15:00Z"}}}
 HUGE_INT = "1" * 5000  # past Python's 4,300-digit limit on int(str): json.loads raises a plain ValueError
 

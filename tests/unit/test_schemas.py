@@ -23,6 +23,8 @@ def test_each_version_is_backward_compatible_with_every_earlier_one(name: str) -
     versions = FAMILIES[name]
     for i, newer in enumerate(versions):
         for older in versions[:i]:
+            if older.generation > newer.generation:
+                continue  # an old version expanded with a later envelope than the newer one: never written before it
             assert backward_problems(newer.expanded, older.expanded) == [], (
                 f"{newer.path} (envelope v{newer.generation}) vs v{older.version} (envelope v{older.generation})")
 
@@ -67,5 +69,5 @@ def test_an_unparseable_schema_is_rejected_with_its_path(tmp_path: Path) -> None
 
 def test_events_written_with_an_older_envelope_stay_readable() -> None:
     versions = FAMILIES["uk.mash.police.PublicProtectionNotification"]
-    assert [(v.version, v.generation) for v in versions] == [(1, 1), (1, 2), (1, 3)]
-    assert len({v.fingerprint for v in versions}) == 3
+    assert [(v.version, v.generation) for v in versions] == [(1, 1), (1, 2), (1, 3), (1, 4)]
+    assert len({v.fingerprint for v in versions}) == 4

@@ -20,11 +20,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from connectors.sdk.config import ConnectorConfig
 from connectors.sdk.formats import read_records
 from connectors.sdk.sources.base import IDLE, Item, Source, SourceRecord, StreamEnd
+from connectors.sdk.uk_core import load_codes
 
 
 class FileDropConfig(ConnectorConfig):
@@ -33,10 +34,20 @@ class FileDropConfig(ConnectorConfig):
     failed: Path | None = Field(None, description="Where unreadable files go (default: inbox/../failed).")
     pattern: str = Field("*", description="Which files in the inbox to read, e.g. '*.jsonl'.")
     format: Literal["jsonl", "csv", "fhir"] = Field(description="The files' record format.")
+    fhir_codes: Path | None = Field(None, description=(
+        "FHIR only: the SNOMED CT code list (YAML, the shape of connectors/sdk/fhir_codes.yaml) that marks "
+        "safeguarding concerns and child protection flags; default: the shipped list."))
     follow: bool = Field(False, description="Keep watching the inbox instead of stopping when it is empty.")
     poll_interval_s: float = Field(2.0, gt=0, description="How often a followed inbox is looked at.")
     settle_s: float = Field(1.0, ge=0, le=300,
                             description="A file modified more recently than this is still being written: wait.")
+
+    @field_validator("fhir_codes")
+    @classmethod
+    def _codes_readable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            load_codes(path)  # a list that cannot be read stops the connector at start, not at each file
+        return path
 
 
 class FileDropSource(Source):
@@ -85,7 +96,8 @@ class FileDropSource(Source):
         last, failed = int(checkpoint.get("n", 0)), bool(checkpoint.get("failed"))
         if not checkpoint.get("complete"):
             try:
-                for record in read_records(path, after=last, file_format=self.config.format):
+                for record in read_records(path, after=last, file_format=self.config.format,
+                                           fhir_codes=self.config.fhir_codes):
                     last = int(record.position["n"])
                     failed = failed or bool(record.position.get("document"))
                     yield _with_identity(record, identity)
