@@ -6,9 +6,11 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
+from connectors.synth.episodes import police_grading
 from connectors.synth.feed import Event
 from connectors.synth.names import typo, variant
 from connectors.synth.population import Child
+from connectors.synth.rag_rules import Facts
 
 # How often each agency knows a child's strong identifiers (the rest are missing).
 KNOWS_NHS = {"police": 0.35, "health": 0.97, "education": 0.25, "social_care": 0.9}
@@ -46,54 +48,132 @@ def record_id(event: Event) -> str:
     return RECORD_ID[event.agency].format(event.record_no)
 
 
+# How agencies' records err: a grading set one level low (police review some and re-grade them:
+# the REGRADED revision) or high, a flag the clinician did not tick, a flag ticked on an ordinary
+# attendance. Fixed here from what the feeds are like, never fitted to the hub's scoring.
+UNDER_GRADED = 0.15
+OVER_GRADED = 0.05
+FLAG_MISSED = 0.1
+FLAG_ON_ORDINARY_ATTENDANCE = 0.01
+GRADINGS = ("STANDARD", "MEDIUM", "HIGH")
+
+
+def police_record_grading(f: Facts, rng: random.Random) -> str:
+    grading = GRADINGS.index(police_grading(f))
+    roll = rng.random()
+    if roll < UNDER_GRADED:
+        grading = max(0, grading - 1)
+    elif roll < UNDER_GRADED + OVER_GRADED:
+        grading = min(2, grading + 1)
+    return GRADINGS[grading]
+
+
+def police_incident(f: Facts, rng: random.Random) -> tuple[str, str, bool]:
+    """What police record of an episode: the incident's type, the child's part, whether children were there."""
+    victim = f.injury or f.sexual_abuse or f.exploitation or f.abuse_disclosed
+    if f.sexual_abuse:
+        kind = "SEXUAL_OFFENCE"
+    elif f.domestic_abuse:
+        kind = "DOMESTIC_ABUSE"
+    elif f.missing:
+        kind = "EXPLOITATION" if f.exploitation and rng.random() < 0.5 else "MISSING_EPISODE"
+    elif f.exploitation:
+        kind = "EXPLOITATION"
+    else:
+        kind = "CHILD_AT_RISK"
+    role = "VICTIM" if victim else "PRESENT" if f.child_present else rng.choice(("WITNESS", "OTHER"))
+    present = f.child_present if f.domestic_abuse else kind not in ("MISSING_EPISODE", "EXPLOITATION")
+    return kind, role, present
+
+
 def police(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
     s = subject(child, event, rng)
-    kind = rng.choice(("DOMESTIC_ABUSE", "CHILD_AT_RISK", "EXPLOITATION")) if event.concerning else \
-        rng.choice(("ASSAULT", "MISSING_EPISODE", "OTHER", "DOMESTIC_ABUSE"))
+    f = event.facts
+    if f is not None:
+        kind, role, present = police_incident(f, rng)
+        grading = police_record_grading(f, rng)
+    else:  # an incident police attended that was no concern for the child: not there, or a bystander
+        kind = rng.choice(("ASSAULT", "OTHER", "DOMESTIC_ABUSE"))
+        present = kind != "DOMESTIC_ABUSE" and rng.random() < 0.3
+        role, grading = rng.choice(("WITNESS", "PRESENT", "OTHER")) if present else "OTHER", "STANDARD"
     return {
         "ppn_id": record_id(event), "person_ref": s["local_id"], "nhs_number": s["nhs_number"],
         "forename": s["given_name"], "surname": s["family_name"], "dob": s["dob"], "sex": s["sex"],
         "address": s["address"], "postcode": s["postcode"], "incident_ref": f"13{event.record_no:08d}",
-        "incident_type": kind, "child_role": rng.choice(("VICTIM", "WITNESS", "PRESENT")),
-        "children_present": event.concerning or rng.random() < 0.3,
-        "risk_grading": rng.choice(("MEDIUM", "HIGH")) if event.concerning else "STANDARD",
+        "incident_type": kind, "child_role": role, "children_present": present, "risk_grading": grading,
         "occurred_at": event.occurred.isoformat().replace("+00:00", "Z"),
-        "summary": "Officers attended; child present." if event.concerning else None,
+        "summary": "Officers attended; child present." if f is not None else None,
         "consent": rng.choice(("NOT_SOUGHT", "NOT_SAFE_TO_SEEK", "GIVEN")),
     }
 
 
-COMPLAINTS = ("Head injury", "Fall from height", "Burn", "Fractured wrist", "Abdominal pain", "Asthma",
-              "Overdose", "Self-harm", "Fever", "Laceration to hand")
+INJURIES = ("Head injury", "Fall from height", "Burn", "Fractured wrist", "Bruising")
+COMPLAINTS = ("Abdominal pain", "Asthma", "Fever", "Laceration to hand", "Fractured wrist", "Head injury",
+              "Fall from height", "Burn")
 
 
 def health(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
     s = subject(child, event, rng)
+    f = event.facts
+    if f is None:  # an ordinary attendance; now and then flagged all the same
+        complaint = rng.choice(COMPLAINTS)
+        concern, pattern = rng.random() < FLAG_ON_ORDINARY_ATTENDANCE, False
+    else:
+        if f.injury:
+            complaint = rng.choice(INJURIES)
+        elif f.self_harm:
+            complaint = rng.choice(("Self-harm", "Overdose"))
+        elif f.sexual_abuse:
+            complaint = "Abdominal pain"
+        elif f.exploitation or f.missing:
+            complaint = rng.choice(("Overdose", "Laceration to hand", "Intoxication"))
+        else:
+            complaint = rng.choice(("Fever", "Failure to thrive", "Abdominal pain", "Head lice", "Dental pain"))
+        concern = rng.random() >= FLAG_MISSED
+        pattern = f.injury and not f.injury_explained and rng.random() >= FLAG_MISSED
     return {
         "attendance_id": record_id(event), "mrn": s["local_id"], "nhs_number": s["nhs_number"],
         "given_name": s["given_name"], "family_name": s["family_name"], "birth_date": s["dob"],
         "gender": {"F": "female", "M": "male"}[s["sex"]], "address": s["address"], "postcode": s["postcode"],
         "site_code": rng.choice(("RR801", "RR813", "RAE01")),
         "arrived_at": event.occurred.isoformat().replace("+00:00", "Z"),
-        "presenting_complaint": rng.choice(COMPLAINTS[:4] if event.concerning else COMPLAINTS),
-        "safeguarding_concern": event.concerning, "injury_pattern_concern": event.concerning and rng.random() < 0.4,
+        "presenting_complaint": complaint, "safeguarding_concern": concern, "injury_pattern_concern": pattern,
         "child_protection_flag": False, "discharge_destination": "home",
     }
 
 
+def school_concern(f: Facts) -> tuple[str, str | None]:
+    """What the school logs of an episode: the kind of concern and, for a safeguarding concern, its category."""
+    if f.sexual_abuse:
+        return "SAFEGUARDING_CONCERN", "SEXUAL"
+    if f.injury or f.abuse_disclosed:
+        return "SAFEGUARDING_CONCERN", "PHYSICAL"
+    if f.domestic_abuse:
+        return "SAFEGUARDING_CONCERN", "DOMESTIC_ABUSE"
+    if f.neglect != "NONE":
+        return "SAFEGUARDING_CONCERN", "NEGLECT"
+    if f.emotional or f.self_harm:
+        return "SAFEGUARDING_CONCERN", "EMOTIONAL"
+    if f.exploitation:
+        return "SAFEGUARDING_CONCERN", "OTHER"
+    if f.missing_education or f.missing:
+        return "CHILD_MISSING_EDUCATION", None
+    return "ATTENDANCE_DROP", None
+
+
 def education(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
     s = subject(child, event, rng)
-    safeguarding = event.concerning or rng.random() < 0.2
-    kind = "SAFEGUARDING_CONCERN" if safeguarding else rng.choice(("ATTENDANCE_DROP", "CHILD_MISSING_EDUCATION"))
-    category = rng.choice(("NEGLECT", "EMOTIONAL", "PHYSICAL", "DOMESTIC_ABUSE")) if safeguarding else None
+    kind, category = school_concern(event.facts) if event.facts is not None else ("ATTENDANCE_DROP", None)
+    safeguarding = kind == "SAFEGUARDING_CONCERN"
+    dropped = kind == "ATTENDANCE_DROP"
     return {  # the id as the connector's views make it from the table's key
         "concern_id": f"{'SG' if safeguarding else 'ATT'}-{event.record_no}", "pupil_id": s["local_id"],
         "upn": s["upn"], "nhs_number": s["nhs_number"],
         "forename": s["given_name"], "surname": s["family_name"], "dob": s["dob"], "sex": s["sex"],
         "postcode": s["postcode"], "school_urn": f"1{child.household % 90000:05d}",
         "concern_kind": kind,
-        "attendance_percent": None if safeguarding else round(rng.uniform(55, 88), 1),
-        "previous_attendance_percent": None if safeguarding else round(rng.uniform(90, 99), 1),
+        "attendance_percent": round(rng.uniform(55, 88), 1) if dropped else None,
+        "previous_attendance_percent": round(rng.uniform(90, 99), 1) if dropped else None,
         "safeguarding_category": category,
         "detail": "Logged by the designated safeguarding lead." if safeguarding else None,
         "logged_at": event.occurred.isoformat().replace("+00:00", "Z"),
@@ -102,15 +182,15 @@ def education(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
 
 def social_care(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
     s = subject(child, event, rng)
-    kind = rng.choice(("REFERRAL", "REFERRAL", "CP_PLAN_STARTED")) if event.concerning else \
-        rng.choice(("REFERRAL", "LOOKED_AFTER_ENDED", "CP_PLAN_ENDED"))
+    # an episode reaches children's social care as a referral; otherwise a plan or care ending
+    kind = "REFERRAL" if event.facts is not None else rng.choice(("LOOKED_AFTER_ENDED", "CP_PLAN_ENDED"))
     return {
         "case_event_id": record_id(event), "lcs_person_id": s["local_id"], "nhs_number": s["nhs_number"],
         "upn": s["upn"], "first_name": s["given_name"], "last_name": s["family_name"], "dob": s["dob"],
         "gender": s["sex"], "address": s["address"], "postcode": s["postcode"],
         "case_reference": f"C-{child.person:07d}",
         "kind": kind, "referral_source": rng.choice(("School", "Police", "Health visitor", "GP", "Neighbour")),
-        "plan_category": rng.choice(("neglect", "emotional", "physical")) if kind == "CP_PLAN_STARTED" else None,
+        "plan_category": None,
         "occurred_at": event.occurred.isoformat().replace("+00:00", "Z"), "detail": None,
         "consent": rng.choice(("GIVEN", "REFUSED", "NOT_SOUGHT")),
     }

@@ -2,8 +2,8 @@
 
 police: JSON lines files for its inbox; health: FHIR R4 Bundles for its inbox; education: a
 SQLite copy of the school system's database (the sample's schema and views); social care: JSON
-lines of records to push. `truth/` says which events are the same child and which children
-should raise an alert.
+lines of records to push. `truth/` says which events are the same child, which children should
+raise an alert, and the rating each should have (`rag_rules`, from the facts of their episodes).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -27,7 +28,7 @@ from connectors.sdk.uk_core import (
     VERIFICATION_EXTENSION,
     VERIFIED,
 )
-from connectors.synth.feed import Event, should_alert
+from connectors.synth.feed import Event, rating
 from connectors.synth.population import Child
 from connectors.synth.render import ID_FIELD, RENDERERS, rng_for, strip_identifiers, without_strong_identifiers
 
@@ -97,7 +98,8 @@ def _truth(handle: TextIO, event: Event, child: Child, source_record_id: str, sc
     handle.write(json.dumps({"record_id": record_id(event.agency, source_record_id, scope), "agency": event.agency,
                              "source_record_id": source_record_id, "person": child.person,
                              "household": child.household, "occurred_at": event.occurred.isoformat(),
-                             "resubmission": event.resubmission, "change": event.change}) + "\n")
+                             "resubmission": event.resubmission, "change": event.change,
+                             "episode": event.episode}) + "\n")
 
 
 def _children_truth(path: Path, children: list[Child], events: list[Event]) -> None:
@@ -107,8 +109,12 @@ def _children_truth(path: Path, children: list[Child], events: list[Event]) -> N
     with path.open("w") as handle:
         for child in children:
             mine = per_child.get(child.person, [])
+            truth = rating(mine)
+            episodes = {e.episode: e.facts for e in mine if e.facts is not None}
             handle.write(json.dumps({"person": child.person, "household": child.household,
-                                     "events": len(mine), "should_alert": should_alert(mine)}) + "\n")
+                                     "events": len(mine), "should_alert": truth.rag is not None, "rag": truth.rag,
+                                     "rules": list(truth.rules),
+                                     "episodes": [asdict(episodes[n]) for n in sorted(episodes)]}) + "\n")
 
 
 class _Writer(Protocol):

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import pytest
 
 from connectors.registry import build_connector
 from connectors.sdk.runner import prepare_all
-from connectors.synth.feed import Event, should_alert
+from connectors.synth.feed import Event, rating, should_alert
 from connectors.synth.generate import generate
+from connectors.synth.rag_rules import Facts
 from mash.codec import Codec
 
 
@@ -59,16 +61,31 @@ def test_the_feed_is_messy_like_real_ones(feed: Path) -> None:
     assert 0 < sum(c["should_alert"] for c in children) < len(children) / 5
 
 
-def event(agency: str, day: float) -> Event:
+def test_the_truth_rates_children_and_red_is_a_minority(feed: Path) -> None:
+    """Most concerns need early help or a decision within a day; few an immediate strategy discussion."""
+    children = [json.loads(line) for line in (feed / "truth" / "children.jsonl").read_text().splitlines()]
+    rated = Counter(c["rag"] for c in children if c["should_alert"])
+    assert all((c["rag"] is not None) == c["should_alert"] for c in children)
+    assert all(c["rules"] and c["episodes"] for c in children if c["should_alert"])
+    assert set(rated) == {"RED", "AMBER", "GREEN"}
+    assert rated["RED"] < 0.2 * sum(rated.values()) < rated["GREEN"] + rated["AMBER"]
+
+
+def event(agency: str, day: float, facts: Facts | None = None, episode: int = 0, change: str | None = None) -> Event:
     when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
-    return Event(agency, 1, when, when, 1, False)
+    return Event(agency, 1, when, when, 1 if agency == "police" else 2, facts, episode, change=change)
 
 
-def test_alert_truth_is_two_agencies_within_seven_days() -> None:
-    assert should_alert([event("police", 0), event("health", 6.9)])
-    assert not should_alert([event("police", 0), event("health", 7.5)])
-    assert not should_alert([event("police", 0), event("police", 1)])
-    assert should_alert([event("police", 0), event("police", 20), event("education", 22)])
+def test_alert_truth_is_the_rating_of_the_childs_episodes() -> None:
+    """Contacts with universal services raise nothing however many agencies have them; one agency's
+    report of a serious concern is enough; a record its agency retracted tells nothing."""
+    assert not should_alert([event("police", 0), event("health", 1), event("education", 2)])
+    disclosure = Facts(120, sexual_abuse=True)
+    assert rating([event("education", 0, disclosure, 1)]).rag == "RED"
+    assert rating([event("police", 0, Facts(120, neglect="LOW"), 1), event("health", 1)]).rag == "GREEN"
+    assert not should_alert([event("police", 0, disclosure, 1), event("police", 1, disclosure, 1, "WITHDRAWN")])
+    assert should_alert([event("police", 0, disclosure, 1), event("police", 1, disclosure, 1, "WITHDRAWN"),
+                         event("health", 1, disclosure, 1)])
 
 
 def test_resubmissions_are_duplicates_and_changes_are_revisions_as_the_connectors_publish_them(feed: Path) -> None:
