@@ -297,4 +297,7 @@ def audit_check(env: dict[str, str]) -> bool:
 
 def print_truth(synth_dir: Path, engine: Engine) -> None:
     """How the alerts compare with the synthetic feed's ground truth (information, not a check)."""
-    print(f"\nground truth of the synthetic feed: {alert_truth(synth_dir, engine)}")
+    truth = alert_truth(synth_dir, engine)
+    print(f"\nground truth of the synthetic feed: {truth}")
+    print(f"ratings against the truth (docs/rag-ground-truth.md): {truth.ratings}")
+    print("\n".join(f"  {line}" for line in truth.ratings.table().splitlines()))
