@@ -182,7 +182,7 @@ def fhir_bundle(path: Path, after: int = 0, codes: FhirCodes | None = None) -> I
         return
     number = 0
     try:
-        for number, (entry_raw, fields, error) in enumerate(encounter_records(bundle), start=1):
+        for number, (entry_raw, fields, error) in enumerate(encounter_records(bundle, codes), start=1):
             if number > after:
                 parse_error = ParseError(error) if error else None
                 yield _record(path, number, entry_raw, fields, parse_error, unit="encounter")

@@ -9,8 +9,10 @@ mapping and the reasons.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ CP_IS_CATEGORY = "CP-IS"
 LEGACY_CP_IS_SYSTEM = "https://fhir.nhs.uk/CodeSystem/cp-is"  # this project's own code before UK Core
 LEGACY_EXTENSION_BASE = "https://fhir.mash.example/StructureDefinition/"  # ditto: read as a fallback
 DEFAULT_CODES_PATH = Path(__file__).with_name("fhir_codes.yaml")
+CODE_LISTS = ("safeguarding_concern", "injury_pattern_concern", "child_protection")
+CONCEPT_ID = re.compile(r"[1-9][0-9]{5,17}")
 
 NAME_USES = ("official", "usual", None)  # in order of preference; nickname, old, maiden, anonymous: never
 ADDRESS_USES = ("home", None)  # a home address, else one that does not say; work, billing, old, temp: never
@@ -53,19 +57,51 @@ def load_codes(path: Path | None = None) -> FhirCodes:
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: the FHIR code list is a mapping of lists (see {DEFAULT_CODES_PATH.name})")
 
+    unknown = sorted(set(raw) - set(CODE_LISTS))
+    if unknown or not raw:
+        raise ValueError(f"{path}: the FHIR code list has the keys {', '.join(CODE_LISTS)}"
+                         + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "; it is empty"))
+
     def codes(key: str) -> frozenset[str]:
         value = raw.get(key) or {}
         if not isinstance(value, (dict, list)):
             raise ValueError(f"{path}: {key!r} must be a mapping of concept id to term (or a list of ids)")
-        return frozenset(str(code).strip() for code in value)
+        ids = frozenset(str(code).strip() for code in value)
+        bad = sorted(i for i in ids if not CONCEPT_ID.fullmatch(i))
+        if bad:
+            raise ValueError(f"{path}: {key!r}: not SNOMED CT concept ids (6 to 18 digits): {bad[:5]}")
+        return ids
 
     return FhirCodes(codes("safeguarding_concern"), codes("injury_pattern_concern"), codes("child_protection"))
 
 
 def current(element: dict[str, Any], on: str | None) -> bool:
-    """Not ended before `on` (an ISO date or date-time; FHIR's own formats compare as text by day)."""
-    end = (element.get("period") or {}).get("end")
-    return not end or on is None or str(end)[:10] >= on[:10]
+    """In force at `on` (the attendance's FHIR dateTime): not ended before it, not begun after it.
+
+    FHIR dates may be partial (2026, 2026-06) and a period's end includes all of it; two
+    dateTimes with zones are compared as instants, a date against the attendance's own date.
+    """
+    period = element.get("period") or {}
+    if on is None or not isinstance(period, dict):
+        return True
+    end, start = period.get("end"), period.get("start")
+    return not (end and _before(str(end), on)) and not (start and _before(on, str(start)))
+
+
+def _before(a: str, b: str) -> bool:
+    """`a` is wholly before `b` (FHIR date/dateTime text, either possibly partial)."""
+    if "T" in a and "T" in b:
+        try:
+            return _instant(a) < _instant(b)
+        except ValueError:
+            pass
+    size = min(len(a.split("T")[0]), len(b.split("T")[0]))
+    return a[:size] < b[:size]
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def chosen_name(patient: dict[str, Any], on: str | None) -> dict[str, Any]:
@@ -87,15 +123,17 @@ def _first_by_use(items: Any, uses: tuple[str | None, ...], on: str | None) -> d
     return {}
 
 
-def nhs_number(patient: dict[str, Any]) -> tuple[str | None, bool]:
+def nhs_number(patient: dict[str, Any], on: str | None = None) -> tuple[str | None, bool]:
     """The NHS number and whether UK Core's verification status says it was verified ("01").
 
-    With several, a verified one wins. A number with no status is kept but not trusted: UK Core
+    With several, a verified one wins; an `old` or ended one is never taken. A number with no status
+    is kept but not trusted: UK Core
     carries the status on every NHS number a system has traced.
     """
     found: list[tuple[str, bool]] = []
     for identifier in patient.get("identifier") or []:
-        if isinstance(identifier, dict) and identifier.get("system") == NHS_NUMBER_SYSTEM and identifier.get("value"):
+        if (isinstance(identifier, dict) and identifier.get("system") == NHS_NUMBER_SYSTEM and identifier.get("value")
+                and identifier.get("use") != "old" and current(identifier, None if on is None else on)):
             found.append((str(identifier["value"]), _verified(identifier)))
     found.sort(key=lambda f: not f[1])
     return found[0] if found else (None, False)
@@ -113,15 +151,23 @@ def encounter_concepts(encounter: dict[str, Any], recorded: Iterable[dict[str, A
     codes of the Conditions and Observations recorded in it (`recorded`)."""
     concepts = [*(encounter.get("reasonCode") or []), *(encounter.get("type") or [])]
     concepts += [e.get("valueCodeableConcept") for e in _extensions(encounter)]
-    concepts += [r.get("code") for r in recorded]
+    concepts += [concept for r in recorded for concept in (r.get("code"), r.get("valueCodeableConcept"))]
     return {str(c["code"]) for concept in concepts for c in codings(concept)
             if c.get("system") == SNOMED and c.get("code")}
 
 
 def legacy_flags(encounter: dict[str, Any]) -> dict[str, bool]:
-    """This project's own boolean extensions, from before UK Core: read when an old feed sends them."""
-    return {e["url"].removeprefix(LEGACY_EXTENSION_BASE): e["valueBoolean"] for e in _extensions(encounter)
-            if str(e.get("url", "")).startswith(LEGACY_EXTENSION_BASE) and isinstance(e.get("valueBoolean"), bool)}
+    """This project's own boolean extensions, from before UK Core: read when an old feed sends them.
+    A value that is not a boolean (FHIR JSON's true/false) is refused, never read as false."""
+    flags = {}
+    for extension in _extensions(encounter):
+        url = str(extension.get("url", ""))
+        if url.startswith(LEGACY_EXTENSION_BASE):
+            value = extension.get("valueBoolean")
+            if not isinstance(value, bool):
+                raise ValueError(f"extension {url!r}: valueBoolean {str(value)[:40]!r} is not true or false")
+            flags[url.removeprefix(LEGACY_EXTENSION_BASE)] = value
+    return flags
 
 
 def is_child_protection_flag(flag: dict[str, Any], codes: FhirCodes, on: str | None) -> bool:
