@@ -29,12 +29,14 @@ from tests.integration.conftest import mash, wait_for
 from tests.support.triage_data import NOW, PASSWORD, sealed_decision
 
 EVENTS = 3000
-# Measured on this feed (seed 7): precision 0.931, recall 0.995. The floors sit a little below,
-# so a change that makes alerting worse fails here. Recall is bounded by linkage (children whose
-# events are not joined can only be alerted from one agency); precision by the scoring alerting on
-# single serious concerns that the feed's simple truth (two agencies within 7 days) does not count.
-MIN_PRECISION = 0.88
-MIN_RECALL = 0.95
+# The truth is now the RAG truth (docs/rag-ground-truth.md): a child should be alerted when the
+# facts of their episodes rate them, not when two agencies merely met them within 7 days. Against it
+# the shipped scoring reads, offline on this feed (seed 7, bench/rag_accuracy.py --offline):
+# precision 0.834, recall 0.750 (it alerts on two agencies' ordinary contacts and misses single
+# early-help concerns below its threshold). The floors sit a little below, so a change that makes
+# alerting worse fails here; calibrating scoring.yaml (issue 19) should raise them.
+MIN_PRECISION = 0.75
+MIN_RECALL = 0.68
 
 
 def test_the_synthetic_feed_raises_the_alerts_its_truth_expects_one_per_child(
