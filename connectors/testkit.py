@@ -16,6 +16,8 @@ Your tests need a `bootstrap` fixture giving a Kafka broker's host:port (the pro
 - every event validates against the connector's schema and is keyed by the agency's subject id;
 - bad records in the sample are dead-lettered with the original bytes, the connector, the source
   position, the error class and message;
+- its mapping document (docs/mappings/<name>.md, or `mapping_doc`) names the standard the source
+  follows and every field of the sample's records and events; a FHIR sample is valid FHIR R4;
 - a run killed without warning (SIGKILL) and started again loses nothing and duplicates no event:
   counted by event_id, the topic holds exactly the feed's events. An HTTP push endpoint is killed
   while it is producing a request's records, before its 202: only that request's events may be on
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,10 +48,11 @@ import yaml
 from kafka import KafkaConsumer, TopicPartition
 
 from connectors.registry import build_connector, connector_class
+from connectors.sdk import fhir
 from connectors.sdk.contract import Connector
 from connectors.sdk.http_push_connector import HttpPushConnector
 from connectors.sdk.offsets import OffsetStore
-from connectors.sdk.runner import Runner, RunReport, make_producer
+from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
 from connectors.sdk.sources.base import SourceRecord
 from mash.codec import Codec
 from mash.local_kafka import free_port
@@ -113,6 +117,7 @@ class Kit:
 class ConnectorContract(ABC):
     connector_name: ClassVar[str]
     feed_size: ClassVar[int] = 3000
+    mapping_doc: ClassVar[Path | None] = None  # default: docs/mappings/<connector_name>.md
 
     @abstractmethod
     def install_feed(self, connector: Connector, size: int, tmp_path: Path) -> Any:
@@ -161,6 +166,15 @@ class ConnectorContract(ABC):
             assert headers["mash.dlq.stage"] == f"connector:{connector.name}".encode()
             assert headers["mash.dlq.error_class"] and headers["mash.dlq.error_message"]
             assert record["source_position"] and record["original"]
+
+    def test_the_mapping_is_documented_field_by_field_against_a_sample_in_its_standard(self, tmp_path: Path) -> None:
+        """The mapping document names every field the sample's events carry and every field its
+        records hold; a FHIR sample is valid FHIR R4, resource by resource."""
+        connector = build_connector(self.connector_name, tmp_path)
+        doc_path = self.mapping_doc or PROJECT_ROOT / "docs" / "mappings" / f"{self.connector_name}.md"
+        assert doc_path.is_file(), f"no mapping document at {doc_path}: document the mapping field by field"
+        gaps = mapping_gaps(connector, doc_path.read_text(encoding="utf-8"))
+        assert gaps == [], f"{doc_path} does not match the sample: " + "; ".join(gaps)
 
     def test_a_killed_run_restarts_without_loss_or_duplicate_events(self, kit: Kit, tmp_path: Path) -> None:
         connector = kit.connector()
@@ -250,6 +264,37 @@ class _EndOffsets:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def mapping_gaps(connector: Connector, doc: str) -> list[str]:
+    """What a mapping document lacks against the connector's sample (empty: it documents it all).
+
+    The document's `## Field by field` table names each event field in its first column (full
+    dotted names in backticks) and the source's own field names in the others.
+    """
+    if not any(line.startswith("Source standard:") for line in doc.splitlines()):
+        return ["no 'Source standard:' line naming the standard the source follows"]
+    rows = [line.split("|") for line in doc.splitlines() if line.startswith("|")]
+    event_fields = {t for row in rows if len(row) > 1 for t in re.findall(r"`([^`]+)`", row[1])}
+    mentioned = {t for row in rows for t in re.findall(r"`([^`]+)`", "|".join(row[2:]))}
+    codec, emitted, held, problems = Codec(), set(), set(), []
+    fhir_sample = getattr(getattr(connector, "config", None), "format", None) == "fhir"
+    for outcome in prepare_all(connector, connector.sample_records(connector.sample), codec):
+        if outcome.error is None:
+            event, _ = codec.decode(outcome.value)
+            emitted |= {f"subject.{k}" for k in event["envelope"]["subject"]}
+            emitted |= {f"payload.{k}" for k in event["payload"]}
+    if fhir_sample:
+        for entry in json.loads(connector.sample.read_text(encoding="utf-8")).get("entry", []):
+            problem = fhir.invalid(entry["resource"])
+            if problem:
+                problems.append(f"the sample is not valid FHIR: {problem}")
+    else:
+        held = {k for record in connector.sample_records(connector.sample) if record.fields for k in record.fields}
+    missing = sorted(emitted - event_fields)
+    unnamed = sorted(held - mentioned)
+    return ([f"event fields not in the table's first column: {missing}"] if missing else []) + (
+        [f"source fields of the sample the table does not name: {unnamed}"] if unnamed else []) + problems
 
 
 def _pushed(record: dict[str, Any]) -> SourceRecord:
