@@ -21,12 +21,15 @@ import holidays
 RATINGS = ("GREEN", "AMBER", "RED")  # in rising order of urgency
 ON_TIME, AT_RISK, BREACHED = "ON_TIME", "AT_RISK", "BREACHED"
 # a calendar's region -> the `holidays` library's UK subdivision (England and Wales share bank holidays)
-REGIONS = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR"}
+# "none": a service that works every bank holiday (its extra_closures still close days)
+REGIONS = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR", "none": ""}
 
 
 @lru_cache(maxsize=256)
 def bank_holidays(region: str, year: int) -> frozenset[date]:
     """The region's bank holidays in `year` (substitute days included), computed once per year."""
+    if not REGIONS[region]:
+        return frozenset()
     return frozenset(holidays.country_holidays("GB", subdiv=REGIONS[region], years=year))
 
 
@@ -38,6 +41,7 @@ class Calendar:
     working_days: frozenset[int]  # Monday 0 .. Sunday 6
     extra_closures: frozenset[date] = frozenset()  # the partnership's own closed days, besides bank holidays
     region: str = "england-and-wales"  # whose bank holidays: a key of REGIONS
+    open_days: frozenset[date] = frozenset()  # bank holidays the partnership works all the same
 
     def __post_init__(self) -> None:
         if self.region not in REGIONS:
@@ -45,7 +49,7 @@ class Calendar:
 
     def is_working_day(self, day: date) -> bool:
         return (day.weekday() in self.working_days and day not in self.extra_closures
-                and day not in bank_holidays(self.region, day.year))
+                and (day in self.open_days or day not in bank_holidays(self.region, day.year)))
 
     def window(self, day: date) -> tuple[datetime, datetime]:
         """The working day's hours as instants (local time, so a clock change is respected)."""

@@ -4,9 +4,13 @@ A profile that lets Red wait for office hours, has no working day, ends its work
 starts, or names an unknown region is refused with a message naming the file and the problem.
 
 Bank holidays are not listed in a profile: the calendar's `region` (england-and-wales, the
-default; scotland; northern-ireland) picks them from the `holidays` library for every year.
-`extra_closures` lists the partnership's own closed days besides them (a one-off national day of
-mourning, a local closure). The older `bank_holidays` list is still read, as extra closures.
+default; scotland; northern-ireland; none, for a service that works them) picks them from the
+`holidays` library for every year. `extra_closures` lists the partnership's own closed days besides
+them (a one-off national day of mourning, a local closure); `open_days` the library's days it works
+all the same (a Scottish council working a banking holiday it does not observe). A profile written
+before regions, with its own `bank_holidays` list, is refused until it names its region: counting
+England's days for it, or none, would move its deadlines without a word. Its list is then read as
+extra closures.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class CalendarSpec(_Strict):
     day_end: time
     region: str = "england-and-wales"
     extra_closures: tuple[date, ...] = ()
-    bank_holidays: tuple[date, ...] = ()  # before region: read as extra closures so an old profile still loads
+    open_days: tuple[date, ...] = ()
+    bank_holidays: tuple[date, ...] | None = None  # before region: read as extra closures once a region is named
 
     @field_validator("region")
     @classmethod
@@ -60,6 +65,12 @@ class CalendarSpec(_Strict):
 
     @model_validator(mode="after")
     def _day_is_a_day(self) -> CalendarSpec:
+        if self.bank_holidays is not None and "region" not in self.model_fields_set:
+            raise ValueError(
+                "bank_holidays is a list from before regions: name the region whose bank holidays the clocks "
+                f"count ({', '.join(REGIONS)}; none keeps every bank holiday a working day), then keep only the "
+                "partnership's own closed days, as extra_closures (a Scottish or Northern Irish list read as "
+                "England's would move deadlines)")
         if self.day_end <= self.day_start:
             raise ValueError(f"day_end {self.day_end} is not after day_start {self.day_start}")
         return self
@@ -96,13 +107,27 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(f"{path}: {problems}") from None
     except ZoneInfoNotFoundError:
         raise ProfileError(f"{path}: unknown time zone {spec.calendar.timezone!r}") from None
+    if "region" not in spec.calendar.model_fields_set:
+        log.warning("%s: calendar.region is not set: counting %s bank holidays; name the region (or none) to say so",
+                    path, spec.calendar.region)
     if spec.calendar.bank_holidays:
         log.warning("%s: calendar.bank_holidays is read as extra closure days; bank holidays now come from the "
                     "calendar's region (%s), so list only the partnership's own closures, as extra_closures",
                     path, spec.calendar.region)
     calendar = Calendar(zone, spec.calendar.day_start, spec.calendar.day_end,
                         frozenset(DAYS.index(d) for d in spec.calendar.working_days),
-                        frozenset(spec.calendar.extra_closures) | frozenset(spec.calendar.bank_holidays),
-                        spec.calendar.region)
+                        frozenset(spec.calendar.extra_closures) | frozenset(spec.calendar.bank_holidays or ()),
+                        spec.calendar.region, frozenset(spec.calendar.open_days))
     clocks: dict[str, Clock] = {rating: Clock(c.hours, c.working_hours) for rating, c in spec.clocks.items()}
     return Profile(spec.profile, clocks, calendar, spec.at_risk_share)
+
+
+def load_profiles(alerts: Path, requests: Path) -> tuple[Profile, Profile]:
+    """The alert profile and the information-request profile, refused if they count different
+    bank holidays: one partnership, one country's calendar."""
+    alert_profile, request_profile = load_profile(alerts), load_profile(requests)
+    if alert_profile.calendar.region != request_profile.calendar.region:
+        raise ProfileError(
+            f"{requests} counts {request_profile.calendar.region} bank holidays but {alerts} counts "
+            f"{alert_profile.calendar.region}: give MASH_TRIAGE_REQUEST_PROFILE the partnership's region too")
+    return alert_profile, request_profile

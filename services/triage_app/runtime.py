@@ -35,7 +35,7 @@ from services.enquiry.catalogue import Catalogue, load_catalogue
 from services.sharing.audit_keys import audit_keys
 from services.sharing.audit_signing import AuditKeys
 from services.sharing.policy_source import PolicySource
-from services.triage.profiles import load_profile
+from services.triage.profiles import load_profiles
 from services.triage.scoring_file import load_scoring
 from services.triage_app import actions
 from services.triage_app.outbox import Outbox
@@ -80,10 +80,11 @@ def build(settings: Settings) -> tuple[FastAPI, Outbox]:
     bootstrap = resolve_bootstrap(settings)
     catalogue = load_catalogue()
     outbox = app_outbox(sessions, settings, bootstrap, catalogue, keys)
+    profile, request_profile = load_profiles(settings.triage_profile, settings.triage_request_profile)
     app = create_app(AppConfig(sessions, load_scoring(settings.triage_scoring), key or secrets.token_urlsafe(32),
-                               outbox, profile=load_profile(settings.triage_profile), catalogue=catalogue,
+                               outbox, profile=profile, catalogue=catalogue,
                                policy=PolicySource(settings.sharing_policy).current,
-                               request_profile=load_profile(settings.triage_request_profile),
+                               request_profile=request_profile,
                                secure_cookies=secure_cookies(settings),
                                timeouts=Timeouts(timedelta(minutes=settings.triage_session_idle_minutes),
                                                  timedelta(hours=settings.triage_session_max_hours)),

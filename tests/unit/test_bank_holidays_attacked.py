@@ -31,9 +31,10 @@ from services.triage.clocks import (
     deadline,
     working_time_between,
 )
-from services.triage.profiles import PROFILES_DIR, ProfileError, load_profile
+from services.triage.profiles import PROFILES_DIR, ProfileError, load_profile, load_profiles
 
 LONDON = ZoneInfo("Europe/London")
+UK_REGIONS = sorted(r for r in REGIONS if r != "none")  # "none": a service that works bank holidays
 RAPID = PROFILES_DIR / "rapid-2h-6h-24h.yaml"
 STANDARD = PROFILES_DIR / "standard-4h-24h-72h.yaml"
 CALENDAR_TAIL = "  region: england-and-wales\n  extra_closures: []\n"
@@ -107,7 +108,7 @@ def test_scotland_s_second_of_january_on_a_saturday_has_a_monday_substitute(tmp_
     assert deadline(regional(tmp_path, region), "AMBER", at("2026-12-31 15:00")) == at(due)
 
 
-@pytest.mark.parametrize("region", sorted(REGIONS))
+@pytest.mark.parametrize("region", UK_REGIONS)
 def test_christmas_on_a_saturday_closes_the_monday_and_tuesday_substitutes(tmp_path: Path, region: str) -> None:
     # Christmas 2027 is a Saturday, Boxing Day a Sunday: Monday 27th and Tuesday 28th are off
     profile = regional(tmp_path, region)
@@ -139,7 +140,7 @@ def test_a_seven_day_calendar_closes_both_the_day_and_its_substitute(tmp_path: P
 def test_substitute_days_never_spill_into_the_next_year_s_cache_entry() -> None:
     """Each (region, year) entry must hold every closed day of that year and only that year, or a
     clock crossing a year boundary would miss a day."""
-    for region in REGIONS:
+    for region in UK_REGIONS:
         for year in range(2020, 2060):
             days = bank_holidays(region, year)
             assert all(d.year == year for d in days)
@@ -149,7 +150,7 @@ def test_substitute_days_never_spill_into_the_next_year_s_cache_entry() -> None:
 
 
 @pytest.mark.parametrize("day", [date(2022, 6, 3), date(2022, 9, 19), date(2023, 5, 8)])
-@pytest.mark.parametrize("region", sorted(REGIONS))
+@pytest.mark.parametrize("region", UK_REGIONS)
 def test_the_jubilee_state_funeral_and_coronation_are_closed_everywhere(tmp_path: Path, region: str,
                                                                        day: date) -> None:
     """Nationwide one-off bank holidays a MASH closed for: the library has them in every region."""
@@ -166,7 +167,6 @@ def test_scotland_s_2026_one_off_day_is_closed_in_scotland_only(tmp_path: Path) 
     assert regional(tmp_path, "northern-ireland").calendar.is_working_day(date(2026, 6, 15))
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: no profile key can reopen a day the library closes")
 def test_a_partnership_can_reopen_a_library_day_it_does_not_observe(tmp_path: Path) -> None:
     """What breaks: the library's list is imposed whole. A Scottish council whose MASH works on a
     banking holiday it does not observe (Monday 15 June 2026, the World Cup day; often the first
@@ -225,9 +225,12 @@ def test_an_extra_closure_on_a_weekend_changes_nothing(tmp_path: Path) -> None:
 
 def test_an_old_england_only_profile_keeps_its_2025_2027_deadlines(tmp_path: Path,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    """A deployment's profile written before the commit (the old key only, no region) loads, says
-    so in a warning, and has the very same working days in 2025-2027 as its list gave it."""
-    tail = f"  bank_holidays: {OLD_ENGLAND_LIST}\n"
+    """A deployment's profile written before the commit (the old key only, no region) is refused
+    until it names its region; named, it loads with a warning and has the very same working days
+    in 2025-2027 as its list gave it."""
+    with pytest.raises(ProfileError, match="name the region"):
+        load(tmp_path, rapid_text(tail=f"  bank_holidays: {OLD_ENGLAND_LIST}\n"), "unnamed.yaml")
+    tail = f"  region: england-and-wales\n  bank_holidays: {OLD_ENGLAND_LIST}\n"
     with caplog.at_level(logging.WARNING, logger="services.triage.profiles"):
         calendar = load(tmp_path, rapid_text(tail=tail), "old.yaml").calendar
     assert any("old.yaml" in r.getMessage() for r in caplog.records)
@@ -238,8 +241,6 @@ def test_an_old_england_only_profile_keeps_its_2025_2027_deadlines(tmp_path: Pat
         day += timedelta(days=1)
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: an old profile's non-England bank_holidays list gains "
-                                       "England and Wales days, moving its 2025-2027 deadlines")
 def test_an_old_scottish_profile_keeps_its_2025_2027_deadlines(tmp_path: Path) -> None:
     """What breaks: a Scottish (or Northern Irish) partnership's profile written before the commit
     listed its own bank holidays under `bank_holidays` and had no `region` (there was none). It now
@@ -249,14 +250,15 @@ def test_an_old_scottish_profile_keeps_its_2025_2027_deadlines(tmp_path: Path) -
     Why it matters: a Scottish AMBER alert raised on Maundy Thursday 2 April 2026 at 15:00 was due
     on Easter Monday 6 April 13:00 (a Scottish working day); after the upgrade it is due a day
     later, so an alert left untouched over Easter is not shown as breached and not escalated."""
-    scottish = load(tmp_path, rapid_text(tail=f"  bank_holidays: {OLD_SCOTTISH_LIST}\n"), "old-scottish.yaml")
+    with pytest.raises(ProfileError, match="name the region"):  # refused until it names its region
+        load(tmp_path, rapid_text(tail=f"  bank_holidays: {OLD_SCOTTISH_LIST}\n"), "old-scottish.yaml")
+    scottish = load(tmp_path, rapid_text(tail=f"  region: scotland\n  bank_holidays: {OLD_SCOTTISH_LIST}\n"),
+                    "old-scottish-named.yaml")
     assert scottish.calendar.is_working_day(date(2026, 4, 6))
     assert scottish.calendar.is_working_day(date(2026, 8, 31))
     assert deadline(scottish, "AMBER", at("2026-04-02 15:00")) == at("2026-04-06 13:00")
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: an old profile with an explicit empty bank_holidays list "
-                                       "(open every bank holiday) silently gains closures, no warning")
 def test_an_old_profile_open_on_bank_holidays_is_warned_before_its_deadlines_move(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """What breaks: before the commit `bank_holidays: []` (or no key at all) meant the partnership
@@ -266,10 +268,14 @@ def test_an_old_profile_open_on_bank_holidays_is_warned_before_its_deadlines_mov
     Why it matters: every AMBER/GREEN deadline and partner request spanning a bank holiday moves a
     day later with nothing telling the partnership; overdue work is not flagged on the day it was
     due under the partnership's own agreed standard."""
+    with pytest.raises(ProfileError, match="none keeps every bank holiday a working day"):
+        load(tmp_path, rapid_text(tail="  bank_holidays: []\n"), "open-every-day.yaml")
     with caplog.at_level(logging.WARNING, logger="services.triage.profiles"):
-        calendar = load(tmp_path, rapid_text(tail="  bank_holidays: []\n"), "open-every-day.yaml").calendar
-    warned = any("open-every-day.yaml" in r.getMessage() for r in caplog.records)
-    assert warned or calendar.is_working_day(date(2026, 12, 28))
+        calendar = load(tmp_path, rapid_text(tail="  extra_closures: []\n"), "no-key.yaml").calendar  # warned
+    assert any("no-key.yaml" in r.getMessage() and "region" in r.getMessage() for r in caplog.records)
+    assert not calendar.is_working_day(date(2026, 12, 28))
+    open_every_day = load(tmp_path, rapid_text("none"), "none.yaml").calendar
+    assert open_every_day.is_working_day(date(2026, 12, 28))
 
 
 # --- clocks started on or just before a bank holiday, and clock changes ---------------------------------------
@@ -311,7 +317,7 @@ def test_the_october_clock_change_before_a_bank_holiday_free_week_keeps_local_ho
 
 
 @pytest.mark.parametrize("year", [1872, 1900, 1970, 2100, 2200])
-@pytest.mark.parametrize("region", sorted(REGIONS))
+@pytest.mark.parametrize("region", UK_REGIONS)
 def test_far_years_do_not_raise(region: str, year: int) -> None:
     days = bank_holidays(region, year)
     assert all(d.year == year for d in days)
@@ -347,7 +353,7 @@ def test_the_longest_allowed_clock_ends_within_a_year() -> None:
 
 def test_is_working_day_is_cheap_and_the_cache_stays_bounded() -> None:
     calendar = load_profile(RAPID).calendar
-    for region in REGIONS:  # every weekday of two centuries, three regions
+    for region in UK_REGIONS:  # every weekday of two centuries, three regions
         other = Calendar(calendar.timezone, calendar.day_start, calendar.day_end, calendar.working_days,
                          region=region)
         day = date(1900, 1, 1)
@@ -395,7 +401,7 @@ def test_a_cold_cache_filled_from_many_threads_agrees_with_one_thread() -> None:
 # --- the request clock and the triage clock -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("region", sorted(REGIONS))
+@pytest.mark.parametrize("region", UK_REGIONS)
 def test_the_request_clock_and_the_triage_clock_agree_for_one_profile(tmp_path: Path, region: str) -> None:
     profile = regional(tmp_path, region)
     for sent in (at("2027-12-24 15:00"), at("2027-12-31 15:00"), at("2027-03-25 15:00"), at("2026-06-12 15:00")):
@@ -404,8 +410,6 @@ def test_the_request_clock_and_the_triage_clock_agree_for_one_profile(tmp_path: 
                                                               deadline(profile, rag, sent))
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: a partnership's region is set per profile file; the request "
-                                       "clock keeps England and Wales when the alert profile says Scotland")
 def test_the_request_clock_follows_the_partnership_s_region(tmp_path: Path) -> None:
     """What breaks: the region lives in each profile file, and the hub reads two (the alert
     profile, MASH_TRIAGE_PROFILE, and the request profile, MASH_TRIAGE_REQUEST_PROFILE, defaulting
@@ -418,6 +422,8 @@ def test_the_request_clock_follows_the_partnership_s_region(tmp_path: Path) -> N
     is noisy), and skip Easter Monday and late August (too late: an unanswered request for a child
     is not chased or escalated when the Scottish partnership expects it)."""
     settings = Settings(triage_profile=write(tmp_path, rapid_text("scotland"), "scotland.yaml"))
-    alerts = load_profile(settings.triage_profile)
-    requests = load_profile(settings.triage_request_profile)
-    assert requests.calendar.region == alerts.calendar.region
+    with pytest.raises(ProfileError, match="MASH_TRIAGE_REQUEST_PROFILE"):  # the app refuses to start on it
+        load_profiles(settings.triage_profile, settings.triage_request_profile)
+    scottish_requests = write(tmp_path, rapid_text("scotland"), "scottish-requests.yaml")
+    alerts, requests = load_profiles(settings.triage_profile, scottish_requests)
+    assert requests.calendar.region == alerts.calendar.region == "scotland"
