@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
@@ -10,7 +11,10 @@ from services.triage.scoring_file import load_scoring
 DAY = 86_400_000
 HOUR = 3_600_000
 BASE = int(datetime(2026, 11, 23, 10, tzinfo=UTC).timestamp() * 1000)  # a Monday morning
-RULES = Rules(load_scoring(), load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml"))
+# Correlation mechanics are tested with frozen weights (two agencies make AMBER, police HIGH alone RED),
+# not the calibrated policies/triage/scoring.yaml: see the file's header.
+MECHANICS_SCORING = Path(__file__).resolve().parents[1] / "support" / "scoring_mechanics.yaml"
+RULES = Rules(load_scoring(MECHANICS_SCORING), load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml"))
 
 
 def run(events: list[EventFacts], state: PersonState | None = None) -> tuple[PersonState, list[str]]:

@@ -20,8 +20,10 @@ from services.sharing.stage import Sharer
 from services.sharing.vocabulary import CONSENT_STATES, ROLES
 from services.triage.scoring import Assessment, PatternIndicator, Scored, _pattern_found, assess, indicators_of
 from services.triage.scoring_file import DEFAULT_SCORING, ScoringError, load_cases, load_scoring, run_case
+from tests.unit.test_correlation import MECHANICS_SCORING
 
-SCORING = load_scoring()
+SCORING = load_scoring()  # the shipped, calibrated scoring
+MECHANICS = load_scoring(MECHANICS_SCORING)  # frozen weights for tests of how scoring works (its header says why)
 DEFAULT_POLICY = PROJECT_ROOT / "policies" / "sharing" / "default.yaml"
 
 
@@ -56,7 +58,7 @@ def test_bad_scoring_files_are_refused_with_the_reason(tmp_path: Path, replace: 
     swaps = {"thresholds: {alert: 30, AMBER: 50, RED: 80}": "thresholds: {alert: 30, AMBER: 90, RED: 80}",
              "weight: 25": "weight: -3", "id: looked-after": "id: attendance-drop"}
     bad = tmp_path / "s.yaml"
-    bad.write_text(DEFAULT_SCORING.read_text().replace(replace, swaps[replace], 1))
+    bad.write_text(MECHANICS_SCORING.read_text().replace(replace, swaps[replace], 1))
     with pytest.raises(ScoringError, match=message):
         load_scoring(bad)
 
@@ -109,7 +111,7 @@ def test_a_field_withheld_from_every_role_cannot_raise_a_rating(tmp_path: Path) 
 
 
 def test_reasons_carry_each_indicators_weight_highest_first() -> None:
-    result = assess(SCORING, [Scored("POLICE", 0, ("domestic-abuse-children-present",)),
+    result = assess(MECHANICS, [Scored("POLICE", 0, ("domestic-abuse-children-present",)),
                               Scored("HEALTH", 3_600_000, ())])
     assert result.rag == "AMBER" and result.score == 75
     assert result.reasons == ("two or more agencies raised concerns about this child within 7 days (+50)",

@@ -13,6 +13,7 @@ from services.triage_app.views import (
     visible_reasons,
     visible_values,
 )
+from tests.unit.test_correlation import MECHANICS_SCORING
 
 VALUES = {"subject": {"given_name": "Ruby", "family_name": "Okafor"},
           "payload": {"presenting_complaint": "clinical", "safeguarding_concern": True, "injury_pattern_concern": True}}
@@ -33,7 +34,7 @@ def test_a_role_without_a_view_and_an_auditor_see_the_event_as_withheld() -> Non
 
 
 def test_reasons_are_found_only_from_what_the_role_sees() -> None:
-    scoring = load_scoring()
+    scoring = load_scoring(MECHANICS_SCORING)  # frozen weights: the numbers below are its own
     social = visible_values(VALUES, VIEWS["mash_social_worker"])
     health = visible_values(VALUES, VIEWS["mash_health_practitioner"])
     assert visible_reasons(scoring, [("health.emergency_attendance", "HEALTH", 0, social)]) == [
@@ -57,7 +58,7 @@ LEE = ["two-agencies-within-7-days", "emergency-attendance-injury-pattern", "eme
 def test_a_score_resting_on_a_withheld_value_is_not_shown_nor_what_it_hides() -> None:
     """Health sees the attendance in full and nothing of the school's report: the number (and any
     count) would give away the +20 for missing education; the social worker sees every reason."""
-    scoring = load_scoring()
+    scoring = load_scoring(MECHANICS_SCORING)  # frozen weights: the numbers below are its own
     attendance = {"payload": {"safeguarding_concern": True, "injury_pattern_concern": True}}
     school = {"payload": {"concern_kind": "CHILD_MISSING_EDUCATION"}}
 
@@ -77,7 +78,7 @@ def test_a_score_resting_on_a_withheld_value_is_not_shown_nor_what_it_hides() ->
 def test_whether_the_score_shows_does_not_say_whether_a_withheld_field_raised_it() -> None:
     """A school report withheld from the police officer raised nothing (concern kind OTHER): had the
     score shown, the officer would learn it was no attendance drop. Hidden just the same."""
-    scoring = load_scoring()
+    scoring = load_scoring(MECHANICS_SCORING)  # frozen weights: the numbers below are its own
     police = seen_event("police.public_protection_notification", "POLICE", 0,
                         {"payload": {"risk_grading": "HIGH"}}, ["payload.risk_grading"])
     quiet = seen_event("education.concern", "EDUCATION", 1000, {"payload": {"concern_kind": "OTHER"}}, [])
