@@ -3,8 +3,9 @@
 Pure. An event's own indicators are found once, when it arrives (`indicators_of`), from the
 values the sharing stage let leave it: a field no role may see cannot raise a rating, and the
 scorer never needs the event again. A child's rating is then assessed over the indicators of
-their recent events plus patterns across events (two or more agencies within days), each
-indicator counted once, because "three attendance drops" is one concern, not three.
+their recent events plus patterns across events (two or more agencies within days; a concern
+again, weeks or months after an earlier one), each indicator counted once, because "three
+attendance drops" is one concern, not three.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ class PatternIndicator:
 
 
 @dataclass(frozen=True)
+class RepeatIndicator:
+    """Found across a child's events: concerns (events showing an indicator weighing at least
+    `concern_weight`) more than `apart_days` and at most `within_days` apart: a further concern,
+    not the same one told again within days."""
+
+    id: str
+    reason: str
+    weight: int
+    concern_weight: int
+    apart_days: int
+    within_days: int
+
+
+@dataclass(frozen=True)
 class Scoring:
     name: str
     version: str  # SHA-256 of the file: stamped on every alert it rated
@@ -61,6 +76,7 @@ class Scoring:
     red_at: int
     events: tuple[EventIndicator, ...]
     patterns: tuple[PatternIndicator, ...]
+    repeats: tuple[RepeatIndicator, ...] = ()
 
     def weight(self, indicator_id: str) -> int:
         return self._by_id[indicator_id][0]
@@ -71,7 +87,8 @@ class Scoring:
     @cached_property
     def _by_id(self) -> dict[str, tuple[int, str]]:  # made once: every assessment looks weights up
         found: dict[str, tuple[int, str]] = {i.id: (i.weight, i.reason) for i in self.events}
-        return found | {p.id: (p.weight, p.reason) for p in self.patterns}
+        found |= {p.id: (p.weight, p.reason) for p in self.patterns}
+        return found | {r.id: (r.weight, r.reason) for r in self.repeats}
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,7 @@ def assess(scoring: Scoring, events: Sequence[Scored]) -> Assessment:
     """The score, rating and reasons of a set of one child's events."""
     found = {i for e in events for i in e.indicators}
     found |= {p.id for p in scoring.patterns if _pattern_found(p, events)}
+    found |= {r.id for r in scoring.repeats if repeat_found(scoring, r, events)}
     ranked = tuple(sorted(found, key=lambda i: (-scoring.weight(i), i)))
     score = sum(scoring.weight(i) for i in ranked)
     return Assessment(score, rating_for(scoring, score), ranked,
@@ -153,6 +171,24 @@ def _pattern_found(pattern: PatternIndicator, events: Sequence[Scored]) -> bool:
         in_window[first.agency] -= 1
         if not in_window[first.agency]:
             del in_window[first.agency]
+    return False
+
+
+def is_concern(scoring: Scoring, repeat: RepeatIndicator, event: Scored) -> bool:
+    return any(scoring.weight(i) >= repeat.concern_weight for i in event.indicators)
+
+
+def repeat_found(scoring: Scoring, repeat: RepeatIndicator, events: Sequence[Scored]) -> bool:
+    """Two concerns more than `apart_days` and at most `within_days` apart: for each concern in time
+    order, the earliest one still within reach is the furthest back (one pass)."""
+    times = sorted(e.occurred_ms for e in events if is_concern(scoring, repeat, e))
+    apart, within = repeat.apart_days * DAY_MS, repeat.within_days * DAY_MS
+    first = 0
+    for when in times:
+        while when - times[first] > within:
+            first += 1
+        if when - times[first] > apart:
+            return True
     return False
 
 

@@ -16,7 +16,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.sharing.fields import EVENT_TYPES, all_fields
-from services.triage.scoring import EventIndicator, PatternIndicator, Prior, Scored, Scoring, assess, indicators_of
+from services.triage.scoring import (
+    EventIndicator,
+    PatternIndicator,
+    Prior,
+    RepeatIndicator,
+    Scored,
+    Scoring,
+    assess,
+    indicators_of,
+)
 
 EventType = Literal["police.public_protection_notification", "health.emergency_attendance", "education.concern",
                     "social_care.case_event"]
@@ -44,6 +53,12 @@ class AcrossSpec(_Strict):
     within_days: int = Field(ge=1, le=365)
 
 
+class RepeatSpec(_Strict):
+    concern_weight: int = Field(ge=1)  # an event is a concern when one of its indicators weighs this much
+    apart_days: int = Field(ge=1, le=365)  # further apart than this: another concern, not the same one retold
+    within_days: int = Field(ge=1, le=3650)
+
+
 class IndicatorSpec(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     reason: str = Field(min_length=1, max_length=200)
@@ -52,13 +67,20 @@ class IndicatorSpec(_Strict):
     where: dict[str, tuple[str, ...]] = {}
     prior: PriorSpec | None = None
     across_events: AcrossSpec | None = None
+    repeated: RepeatSpec | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> IndicatorSpec:
-        if self.across_events and (self.event_types or self.where or self.prior):
-            raise ValueError("an across_events indicator reads no single event: drop event_types, where, prior")
-        if not self.across_events and not (self.event_types or self.where or self.prior):
-            raise ValueError("an indicator needs event_types, where, prior or across_events")
+        across = self.across_events or self.repeated
+        if self.across_events and self.repeated:
+            raise ValueError("an indicator is across_events or repeated, not both")
+        if across and (self.event_types or self.where or self.prior):
+            raise ValueError("an across_events or repeated indicator reads no single event: "
+                             "drop event_types, where, prior")
+        if not across and not (self.event_types or self.where or self.prior):
+            raise ValueError("an indicator needs event_types, where, prior, across_events or repeated")
+        if self.repeated and self.repeated.within_days <= self.repeated.apart_days:
+            raise ValueError("a repeat's within_days must exceed its apart_days")
         unknown = sorted(set(self.where) - all_fields())
         if unknown:
             raise ValueError(f"unknown field(s) in where: {', '.join(unknown)}")
@@ -96,9 +118,12 @@ class ScoringSpec(_Strict):
 def load_scoring(path: Path = DEFAULT_SCORING) -> Scoring:
     raw = _read(path)
     spec = _validate(ScoringSpec, raw, path)
-    events, patterns = [], []
+    events, patterns, repeats = [], [], []
     for i in spec.indicators:
-        if i.across_events:
+        if i.repeated:
+            r = i.repeated
+            repeats.append(RepeatIndicator(i.id, i.reason, i.weight, r.concern_weight, r.apart_days, r.within_days))
+        elif i.across_events:
             patterns.append(PatternIndicator(i.id, i.reason, i.weight, i.across_events.agencies_at_least,
                                              i.across_events.within_days))
         else:
@@ -107,7 +132,7 @@ def load_scoring(path: Path = DEFAULT_SCORING) -> Scoring:
             events.append(EventIndicator(i.id, i.reason, i.weight, frozenset(i.event_types), where, prior))
     t = spec.thresholds
     return Scoring(spec.scoring, hashlib.sha256(raw).hexdigest(), spec.window_days, t.alert, t.AMBER, t.RED,
-                   tuple(events), tuple(patterns))
+                   tuple(events), tuple(patterns), tuple(repeats))
 
 
 class CaseEvent(_Strict):

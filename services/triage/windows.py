@@ -6,7 +6,9 @@ square of a child's events close together (a child may have thousands remembered
 windows are slid instead: event indicators are counted in and out as the window moves, and for
 each pattern (`at_least` agencies within `within_days`) the time at which the events from each
 start first reach it is worked out once; a window holds the pattern when one of the starts in it
-reaches it before the window ends. The score of a window is then exactly `assess`'s.
+reaches it before the window ends. A repeat (two concerns more than `apart_days` apart) is in a
+window when its first and last concerns are that far apart and within the repeat's reach (a
+window longer than that reach is searched in full). The score of a window is then exactly `assess`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from services.triage.scoring import DAY_MS, PatternIndicator, Scored, Scoring, rating_for
+from services.triage.scoring import (
+    DAY_MS,
+    PatternIndicator,
+    RepeatIndicator,
+    Scored,
+    Scoring,
+    is_concern,
+    rating_for,
+    repeat_found,
+)
 
 T = TypeVar("T")
 
@@ -29,6 +40,7 @@ def first_scoring_window(scoring: Scoring, events: Sequence[T], scored: Callable
     facts = [scored(e) for e in order]
     times = [f.occurred_ms for f in facts]
     patterns = [(p.weight, _suffix_min(_reach(facts, p))) for p in scoring.patterns]
+    repeats = [(r, *_concerns(scoring, r, facts)) for r in scoring.repeats]
     counts: Counter[str] = Counter()
     score = held = 0
     start = end = 0
@@ -41,8 +53,10 @@ def first_scoring_window(scoring: Scoring, events: Sequence[T], scored: Callable
             held += holding(order[end])
             end += 1
         if held:
-            total = score + sum(weight for weight, reach in patterns if reach[start] <= ends)
-            if rating_for(scoring, total) is not None:
+            found = [weight for weight, reach in patterns if reach[start] <= ends]
+            found += [r.weight for r, after, before in repeats
+                      if _repeat_in(scoring, r, facts, times, after, before, start, end)]
+            if rating_for(scoring, score + sum(found)) is not None:
                 return order[start:end]
         first = times[start]
         while start < len(order) and times[start] == first:  # the next start: the next distinct time
@@ -72,6 +86,35 @@ def _reach(facts: Sequence[Scored], pattern: PatternIndicator) -> list[float]:
         if not agencies[first.agency]:
             del agencies[first.agency]
     return reach
+
+
+def _concerns(scoring: Scoring, repeat: RepeatIndicator, facts: Sequence[Scored]) -> tuple[list[int], list[int]]:
+    """For each position: the first concern at or after it, and the last at or before it (-1: none)."""
+    concern = [is_concern(scoring, repeat, f) for f in facts]
+    after, before = [-1] * len(facts), [-1] * len(facts)
+    nxt = -1
+    for i in range(len(facts) - 1, -1, -1):
+        nxt = i if concern[i] else nxt
+        after[i] = nxt
+    last = -1
+    for i in range(len(facts)):
+        last = i if concern[i] else last
+        before[i] = last
+    return after, before
+
+
+def _repeat_in(scoring: Scoring, repeat: RepeatIndicator, facts: Sequence[Scored], times: list[int], after: list[int],
+               before: list[int], start: int, end: int) -> bool:
+    """Whether the events [start, end) hold the repeat."""
+    if end <= start:
+        return False
+    first, last = after[start], before[end - 1]
+    if first < 0 or last < 0 or first >= end or last < start:
+        return False
+    span = times[last] - times[first]
+    if span <= repeat.within_days * DAY_MS:
+        return span > repeat.apart_days * DAY_MS
+    return repeat_found(scoring, repeat, facts[start:end])  # a window longer than the repeat's reach: in full
 
 
 def _suffix_min(values: list[float]) -> list[float]:

@@ -18,8 +18,20 @@ from services.messages import InMessage
 from services.sharing.policy_source import PolicySource
 from services.sharing.stage import Sharer
 from services.sharing.vocabulary import CONSENT_STATES, ROLES
-from services.triage.scoring import Assessment, PatternIndicator, Scored, _pattern_found, assess, indicators_of
+from services.triage.scoring import (
+    Assessment,
+    EventIndicator,
+    PatternIndicator,
+    RepeatIndicator,
+    Scored,
+    Scoring,
+    _pattern_found,
+    assess,
+    indicators_of,
+    repeat_found,
+)
 from services.triage.scoring_file import DEFAULT_SCORING, ScoringError, load_cases, load_scoring, run_case
+from services.triage.windows import first_scoring_window
 from tests.unit.test_correlation import MECHANICS_SCORING
 
 SCORING = load_scoring()  # the shipped, calibrated scoring
@@ -133,3 +145,75 @@ def test_a_cross_agency_pattern_is_found_exactly_when_enough_agencies_fall_withi
     pattern = PatternIndicator("p", "reason", 10, at_least, within_days)
     scored = [Scored(agency, when, ()) for agency, when in events]
     assert _pattern_found(pattern, scored) == _pattern_found_by_every_start(pattern, scored)
+
+
+# -- a further concern within 12 months: the repeat indicator --------------------------------------------------
+
+DAY_MS = 86_400_000
+REPEAT = RepeatIndicator("again", "a further concern", 60, concern_weight=30, apart_days=7, within_days=365)
+WITH_REPEAT = Scoring("t", "v", 30, 30, 90, 300,
+                      (EventIndicator("concern", "a concern", 30, frozenset({"education.concern"})),
+                       EventIndicator("minor", "a minor one", 10, frozenset({"education.concern"}))),
+                      (), (REPEAT,))
+
+
+def _repeat_by_every_pair(events: list[Scored]) -> bool:
+    """The definition, pair by pair (quadratic): what the one-pass search must agree with."""
+    concerns = [e.occurred_ms for e in events if "concern" in e.indicators]
+    return any(7 * DAY_MS < later - earlier <= 365 * DAY_MS for earlier in concerns for later in concerns)
+
+
+def test_a_further_concern_months_later_is_a_repeat_and_one_told_twice_within_days_is_not() -> None:
+    concern = ("concern",)
+    assert repeat_found(WITH_REPEAT, REPEAT, [Scored("POLICE", 0, concern), Scored("EDUCATION", 60 * DAY_MS, concern)])
+    assert not repeat_found(WITH_REPEAT, REPEAT, [Scored("POLICE", 0, concern), Scored("HEALTH", 7 * DAY_MS, concern)])
+    far = [Scored("POLICE", 0, concern), Scored("HEALTH", 366 * DAY_MS, concern)]
+    assert not repeat_found(WITH_REPEAT, REPEAT, far)
+    assert not repeat_found(WITH_REPEAT, REPEAT, [Scored("EDUCATION", 0, ("minor",)),
+                                                  Scored("EDUCATION", 60 * DAY_MS, ("minor",))])  # not concerns
+    rated = assess(WITH_REPEAT, [Scored("POLICE", 0, concern), Scored("EDUCATION", 60 * DAY_MS, concern)])
+    assert (rated.rag, rated.score, rated.indicators) == ("AMBER", 90, ("again", "concern"))
+
+
+EVENTS = st.lists(st.tuples(st.sampled_from([(), ("concern",), ("minor",), ("concern", "minor")]),
+                            st.integers(0, 800 * DAY_MS)), max_size=25)
+
+
+@given(EVENTS)
+def test_a_repeat_is_found_exactly_when_two_concerns_are_more_than_apart_and_within_reach(
+        events: list[tuple[tuple[str, ...], int]]) -> None:
+    scored = [Scored("EDUCATION", when, found) for found, when in events]
+    assert repeat_found(WITH_REPEAT, REPEAT, scored) == _repeat_by_every_pair(scored)
+
+
+@given(EVENTS, st.sampled_from([30, 200, 400]))
+def test_the_first_scoring_window_with_repeats_is_the_first_a_fresh_assessment_finds(
+        events: list[tuple[tuple[str, ...], int]], window_days: int) -> None:
+    """Slid windows count repeats in and out; each window tried afresh (quadratic) must agree, also
+    when the window is longer than the repeat's reach."""
+    scoring = Scoring("t", "v", window_days, 40, 90, 300, WITH_REPEAT.events, (), (REPEAT,))
+    scored = sorted((Scored("EDUCATION", when, found) for found, when in events), key=lambda e: e.occurred_ms)
+    span = window_days * DAY_MS
+    expected = next(([e for e in scored if first.occurred_ms <= e.occurred_ms <= first.occurred_ms + span]
+                     for first in scored
+                     if assess(scoring, [e for e in scored
+                                         if first.occurred_ms <= e.occurred_ms <= first.occurred_ms + span]).rag),
+                    None)
+    found = first_scoring_window(scoring, scored, lambda e: e, span, lambda e: True)
+    assert (found is None) == (expected is None)
+    if found is not None and expected is not None:
+        assert [e.occurred_ms for e in found] == [e.occurred_ms for e in expected]
+
+
+@pytest.mark.parametrize(("repeated", "message"), [
+    ("repeated: {concern_weight: 30, apart_days: 7, within_days: 7}", "within_days must exceed its apart_days"),
+    ("event_types: [education.concern]\n    repeated: {concern_weight: 30, apart_days: 7, within_days: 365}",
+     "reads no single event"),
+    ("repeated: {concern_weight: 30, apart_days: 7, within_days: 365}\n"
+     "    across_events: {agencies_at_least: 2, within_days: 7}", "not both"),
+])
+def test_a_repeat_that_cannot_mean_anything_is_refused(tmp_path: Path, repeated: str, message: str) -> None:
+    bad = tmp_path / "s.yaml"
+    bad.write_text(MECHANICS_SCORING.read_text() + f"  - id: again\n    reason: r\n    weight: 60\n    {repeated}\n")
+    with pytest.raises(ScoringError, match=message):
+        load_scoring(bad)
