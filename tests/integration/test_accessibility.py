@@ -29,7 +29,16 @@ from services.triage_store.store import TriageStore
 from tests.integration.test_enquiry_browser import log_in
 from tests.integration.test_triage_app import _held_match
 from tests.integration.test_triage_browser import browser  # noqa: F401 - the module's browser fixture
-from tests.support.browser import Api, axe_violations, contrast, described, focus_ring, focused, tab_to
+from tests.support.browser import (
+    Api,
+    axe_violations,
+    contrast,
+    described,
+    focus_ring,
+    focused,
+    send_enquiry,
+    tab_to,
+)
 from tests.support.serving import serving
 from tests.support.triage_data import NOW, PASSWORD, alert, shared
 
@@ -193,13 +202,7 @@ def test_refused_forms_and_a_changed_alert_have_no_wcag_violation(
     ruby = {k: v for k, v in data["ruby"].items() if k not in ("police", "health")}  # the alert alone
     page = log_in(browser, base_url, "alice", "Triage queue")
     found: list[str] = []
-    page.goto(f"/alerts/{ruby['alert_id']}")
-    page.locator("#claim").click()
-    page.locator("#open-enquiry").click()
-    page.get_by_label("Purpose: what the MASH needs to know, and why").fill("Is Ruby safe at home?")
-    page.get_by_label("not sought: seeking it would place the child at risk").check()
-    page.get_by_label("Police").check()
-    page.locator("#send-requests").click()
+    send_enquiry(page, ruby["alert_id"], "not sought: seeking it would place the child at risk", ("Police",))
     expect(page.locator("#error")).to_contain_text("manager")
     check(page, "enquiry refused (422)", found)
 

@@ -18,6 +18,7 @@ from services.triage_app.accounts import create_user
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.integration.test_triage_browser import SHOTS, browser  # noqa: F401 - the module's browser fixture
+from tests.support.browser import send_enquiry
 from tests.support.serving import serving
 from tests.support.triage_data import NOW, PASSWORD
 
@@ -49,14 +50,7 @@ def test_an_enquiry_is_opened_answered_in_the_portal_and_closed_with_the_thresho
     SHOTS.mkdir(parents=True, exist_ok=True)
     ruby = data["ruby"]["alert_id"]
     worker = log_in(browser, base_url, "alice", "Triage queue")
-    worker.goto(f"/alerts/{ruby}")
-    worker.locator("#claim").click()
-    worker.locator("#open-enquiry").click()
-    worker.get_by_label("Purpose: what the MASH needs to know, and why").fill("Is Ruby safe at home?")
-    worker.get_by_label("sought, and given").check()
-    worker.get_by_label("Police").check()
-    worker.get_by_label("Health").check()
-    worker.locator("#send-requests").click()
+    send_enquiry(worker, ruby, "sought, and given", ("Police", "Health"))
     expect(worker.locator("#requests tbody tr")).to_have_count(2)
     enquiry_url = worker.url
     worker.screenshot(path=str(SHOTS / "enquiry.png"), full_page=True)

@@ -133,3 +133,16 @@ class Api:
 
     def close(self) -> None:
         self.context.close()
+
+
+def send_enquiry(page: Page, alert_id: str, consent: str, agencies: tuple[str, ...],
+                 purpose: str = "Is Ruby safe at home?") -> None:
+    """Claim the alert, open an enquiry and send its requests, as a worker does (labels as shown)."""
+    page.goto(f"/alerts/{alert_id}")
+    page.locator("#claim").click()
+    page.locator("#open-enquiry").click()
+    page.get_by_label("Purpose: what the MASH needs to know, and why").fill(purpose)
+    page.get_by_label(consent).check()
+    for agency in agencies:
+        page.get_by_label(agency).check()
+    page.locator("#send-requests").click()
