@@ -12,6 +12,7 @@ from subprocess import Popen
 from typing import Any
 
 import orjson
+import pytest
 from kafka import KafkaProducer
 from sqlalchemy import Engine, select
 
@@ -26,6 +27,15 @@ from services.triage_app.accounts import User
 from services.triage_app.queue import alert_page
 from services.triage_app.views import visible_event
 from tests.integration.conftest import publish_record, wait_for
+from tests.unit.test_correlation import MECHANICS_SCORING
+
+
+@pytest.fixture(autouse=True)
+def mechanics_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are of how records live (revisions, withdrawals, decisions), written with the
+    frozen weights of tests/support/scoring_mechanics.yaml (CHILD_AT_RISK 30, police HIGH 80 more):
+    the hub workers they start score with them (MASH_TRIAGE_SCORING), not the calibrated scoring."""
+    monkeypatch.setenv("MASH_TRIAGE_SCORING", str(MECHANICS_SCORING))
 
 
 def ppn(ppn_id: str, child: str, grading: str, updated_at: str | None, *, day: int = 10,
@@ -104,7 +114,7 @@ def test_a_re_graded_ppn_revises_its_record_and_raises_the_childs_alert_to_red(
     assert outcome(engine, control["event_id"]).kind == "NEW"
     with session_factory(engine)() as session:  # the timeline says what the revision changed
         page = alert_page(session, User("mo", "Mo", "triage_manager", "triage_manager"), alert.alert_id,
-                          load_scoring(), datetime.now(UTC))
+                          load_scoring(MECHANICS_SCORING), datetime.now(UTC))
     amended = {e.event_id: e.amended for e in page.timeline}
     assert amended[regraded["event_id"]] == "police amended: risk grading STANDARD -> HIGH"
 

@@ -6,6 +6,7 @@ import signal
 from collections.abc import Callable
 from subprocess import Popen
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import Engine, func, select
 
@@ -15,6 +16,7 @@ from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import Settings
 from mash.topics import AGENCIES, DEADLETTER, inbound, topic_name
 from tests.integration.conftest import mash, wait_for
+from tests.unit.test_correlation import MECHANICS_SCORING
 
 SAMPLE_EVENTS = 23  # distinct events in the shipped samples (24 messages: one resubmission)
 SAMPLE_ALERTS = 7  # six children reported by two or more agencies within a week, and one high-risk exploitation alone
@@ -22,6 +24,14 @@ SAMPLE_ALERTS = 7  # six children reported by two or more agencies within a week
 # postcode matched a child it knew (e.g. Noah Bennett's police record carries no NHS number).
 SAMPLE_PROBABILISTIC_LINKS = 4
 EDUCATION_EVENTS = 6
+
+
+@pytest.fixture(autouse=True)
+def mechanics_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The alerts counted here (SAMPLE_ALERTS) are the pipeline's mechanics with the frozen weights of
+    tests/support/scoring_mechanics.yaml, which the hub workers these tests start score with
+    (MASH_TRIAGE_SCORING), not the calibrated scoring."""
+    monkeypatch.setenv("MASH_TRIAGE_SCORING", str(MECHANICS_SCORING))
 
 
 def run_connectors(settings: Settings, agencies: tuple[str, ...] = AGENCIES) -> None:

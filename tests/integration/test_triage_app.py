@@ -23,6 +23,7 @@ from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
 from tests.support.triage_data import ALL_MASH, HOSTILE, NAME_FIELDS, NOW, PASSWORD, Clock, alert, shared
+from tests.unit.test_correlation import MECHANICS_SCORING
 
 
 @pytest.fixture
@@ -32,7 +33,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client_for(sessions: sessionmaker[Session], data: Any, clock: Clock) -> Iterator[Any]:
-    app = create_app(AppConfig(sessions, load_scoring(), "test-secret-" * 4, clock=clock,
+    # The alerts below were scored with the frozen weights of tests/support/scoring_mechanics.yaml
+    # (Lee 135: +50 +40 +25 +20): the app re-finds reasons with the same file, not the calibrated one.
+    app = create_app(AppConfig(sessions, load_scoring(MECHANICS_SCORING), "test-secret-" * 4, clock=clock,
                                profile=load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml")))
     clients: list[TestClient] = []
 
