@@ -37,7 +37,7 @@ LONDON = ZoneInfo("Europe/London")
 UK_REGIONS = sorted(r for r in REGIONS if r != "none")  # "none": a service that works bank holidays
 RAPID = PROFILES_DIR / "rapid-2h-6h-24h.yaml"
 STANDARD = PROFILES_DIR / "standard-4h-24h-72h.yaml"
-CALENDAR_TAIL = "  region: england-and-wales\n  extra_closures: []\n"
+CALENDAR_TAIL = "  region: england-and-wales\n  extra_closures: []\n  open_days: []\n"
 
 # The England and Wales list the shipped profiles carried before the commit (gov.uk, 2025-2027).
 OLD_ENGLAND_LIST = ("[2025-01-01, 2025-04-18, 2025-04-21, 2025-05-05, 2025-05-26, 2025-08-25, 2025-12-25, "
