@@ -33,4 +33,4 @@ def test_the_how_to_produces_a_connector_that_passes_the_contract_kit(bootstrap:
     kit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "my_force/test_contract.py"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert kit.returncode == 0, kit.stdout[-3000:] + kit.stderr[-2000:]
-    assert "3 passed" in kit.stdout
+    assert "4 passed" in kit.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 from subprocess import STDOUT, Popen
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from connectors.synth.generate import generate
@@ -26,12 +27,21 @@ from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import AGENCIES
 from tests.integration.conftest import env_for, mash, publish_record, wait_for
+from tests.unit.test_correlation import MECHANICS_SCORING
 
 KAI = {"forename": "Kai", "surname": "Dunn", "sex": "M", "incident_type": "CHILD_AT_RISK", "child_role": "VICTIM",
        "children_present": True, "risk_grading": "MEDIUM", "summary": None, "consent": "NOT_SOUGHT"}
 KAI_CASE = {"first_name": "Kai", "last_name": "Dunn", "gender": "M", "case_reference": "C-9", "kind": "REFERRAL",
             "referral_source": "School", "plan_category": None, "detail": None, "consent": "GIVEN"}
 NHS, UPN = "9434765919", "B801200005001"
+
+
+@pytest.fixture(autouse=True)
+def mechanics_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub workers score with the frozen weights these tests were written with
+    (tests/support/scoring_mechanics.yaml: CHILD_AT_RISK alone alerts): they test linking and
+    re-keying, not the calibrated ratings."""
+    monkeypatch.setenv("MASH_TRIAGE_SCORING", str(MECHANICS_SCORING))
 
 
 def police(n: int, person_ref: str, nhs: str | None, dob: str, postcode: str, day: int) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from tests.integration.conftest import mash, ready_engine
 from tests.integration.test_identity import police
 from tests.integration.test_sharing import DEFAULT_POLICY, enriched
 from tests.support.triage_data import NOW, add_users
+from tests.unit.test_correlation import MECHANICS_SCORING  # the rows' mechanics, not the calibration
 
 CODEC = Codec()
 ALICE = User("alice", "Alice", "triage_worker", "mash_social_worker")
@@ -66,8 +67,8 @@ def _worked(engine: Engine, tmp_path: Path) -> tuple[sessionmaker[Session], list
     out = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY), keys=keys).process(
         enriched(sessions, _feed(), tmp_path))
     shared = [InMessage("mash.shared.v1", n % 2, n, m.key, m.value) for n, m in enumerate(out) if m.topic == SHARED]
-    sent = Triage(CODEC, Rules(load_scoring(), load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml")), sessions,
-                  keys=keys).process_batch(shared)
+    rules = Rules(load_scoring(MECHANICS_SCORING), load_profile(PROFILES_DIR / "rapid-2h-6h-24h.yaml"))
+    sent = Triage(CODEC, rules, sessions, keys=keys).process_batch(shared)
     assert any(m.topic == AUDIT for m in sent)  # the seals go to the topic, where they anchor the chain
     with sessions() as session:
         alert_ids = list(session.scalars(select(AlertRecord.alert_id).order_by(AlertRecord.alert_id)))
