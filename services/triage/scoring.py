@@ -5,7 +5,9 @@ values the sharing stage let leave it: a field no role may see cannot raise a ra
 scorer never needs the event again. A child's rating is then assessed over the indicators of
 their recent events plus patterns across events (two or more agencies within days; a concern
 again, weeks or months after an earlier one), each indicator counted once, because "three
-attendance drops" is one concern, not three.
+attendance drops" is one concern, not three. Indicators of one `family` count once too, the
+heaviest of them: an early-help concern told by police, the school and the hospital is one
+concern told three times, not three concerns (the others are listed, at +0, with the reason).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class EventIndicator:
     event_types: frozenset[str] = frozenset()  # empty: any
     where: Mapping[str, frozenset[str]] | None = None  # field -> allowed values (as text; booleans "true")
     prior: Prior | None = None
+    family: str | None = None  # of one family, only the heaviest found counts
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,13 @@ class Scoring:
     def reason(self, indicator_id: str) -> str:
         return self._by_id[indicator_id][1]
 
+    def family(self, indicator_id: str) -> str | None:
+        return self._families.get(indicator_id)
+
+    @cached_property
+    def _families(self) -> dict[str, str]:
+        return {i.id: i.family for i in self.events if i.family}
+
     @cached_property
     def _by_id(self) -> dict[str, tuple[int, str]]:  # made once: every assessment looks weights up
         found: dict[str, tuple[int, str]] = {i.id: (i.weight, i.reason) for i in self.events}
@@ -119,9 +129,24 @@ def assess(scoring: Scoring, events: Sequence[Scored]) -> Assessment:
     found |= {p.id for p in scoring.patterns if _pattern_found(p, events)}
     found |= {r.id for r in scoring.repeats if repeat_found(scoring, r, events)}
     ranked = tuple(sorted(found, key=lambda i: (-scoring.weight(i), i)))
-    score = sum(scoring.weight(i) for i in ranked)
-    return Assessment(score, rating_for(scoring, score), ranked,
-                      tuple(f"{scoring.reason(i)} (+{scoring.weight(i)})" for i in ranked))
+    counted = counted_weights(scoring, ranked)
+    reasons = tuple(f"{scoring.reason(i)} (+{counted[i]})" if counted[i] or not scoring.family(i) else
+                    f"{scoring.reason(i)} (+0: {scoring.family(i)} counts once)" for i in ranked)
+    score = sum(counted.values())
+    return Assessment(score, rating_for(scoring, score), ranked, reasons)
+
+
+def counted_weights(scoring: Scoring, found: Sequence[str]) -> dict[str, int]:
+    """What each indicator found adds: its weight, except that of each family only the heaviest
+    (the first by weight, then id) counts."""
+    counted: dict[str, int] = {}
+    families: set[str] = set()
+    for i in sorted(found, key=lambda i: (-scoring.weight(i), i)):
+        family = scoring.family(i)
+        counted[i] = 0 if family in families else scoring.weight(i)
+        if family:
+            families.add(family)
+    return counted
 
 
 def rating_for(scoring: Scoring, score: int) -> str | None:

@@ -68,10 +68,13 @@ class IndicatorSpec(_Strict):
     prior: PriorSpec | None = None
     across_events: AcrossSpec | None = None
     repeated: RepeatSpec | None = None
+    family: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9 -]*$", max_length=60)  # counted once: the heaviest
 
     @model_validator(mode="after")
     def _one_kind(self) -> IndicatorSpec:
         across = self.across_events or self.repeated
+        if across and self.family:
+            raise ValueError("a family groups event indicators: drop family from an across_events or repeated one")
         if self.across_events and self.repeated:
             raise ValueError("an indicator is across_events or repeated, not both")
         if across and (self.event_types or self.where or self.prior):
@@ -129,7 +132,7 @@ def load_scoring(path: Path = DEFAULT_SCORING) -> Scoring:
         else:
             prior = Prior(i.prior.agency, i.prior.within_days, i.prior.at_least) if i.prior else None
             where = {f: frozenset(v) for f, v in i.where.items()} or None
-            events.append(EventIndicator(i.id, i.reason, i.weight, frozenset(i.event_types), where, prior))
+            events.append(EventIndicator(i.id, i.reason, i.weight, frozenset(i.event_types), where, prior, i.family))
     t = spec.thresholds
     return Scoring(spec.scoring, hashlib.sha256(raw).hexdigest(), spec.window_days, t.alert, t.AMBER, t.RED,
                    tuple(events), tuple(patterns), tuple(repeats))

@@ -6,9 +6,11 @@ square of a child's events close together (a child may have thousands remembered
 windows are slid instead: event indicators are counted in and out as the window moves, and for
 each pattern (`at_least` agencies within `within_days`) the time at which the events from each
 start first reach it is worked out once; a window holds the pattern when one of the starts in it
-reaches it before the window ends. A repeat (two concerns more than `apart_days` apart) is in a
-window when its first and last concerns are that far apart and within the repeat's reach (a
-window longer than that reach is searched in full). The score of a window is then exactly `assess`'s.
+reaches it before the window ends. Indicators of one family add only the heaviest present, so a
+family's share is worked out again when one of its members comes into or leaves the window. A
+repeat (two concerns more than `apart_days` apart) is in a window when its first and last
+concerns are that far apart and within the repeat's reach (a window longer than that reach is
+searched in full). The score of a window is then exactly `assess`'s.
 """
 
 from __future__ import annotations
@@ -42,14 +44,24 @@ def first_scoring_window(scoring: Scoring, events: Sequence[T], scored: Callable
     patterns = [(p.weight, _suffix_min(_reach(facts, p))) for p in scoring.patterns]
     repeats = [(r, *_concerns(scoring, r, facts)) for r in scoring.repeats]
     counts: Counter[str] = Counter()
+    members = _members(scoring)
     score = held = 0
     start = end = 0
+
+    def share(indicator: str) -> int:
+        """What the indicator's family (or the indicator alone) adds with the window as counted."""
+        family = scoring.family(indicator)
+        if family is None:
+            return scoring.weight(indicator) if counts[indicator] else 0
+        return max((scoring.weight(m) for m in members[family] if counts[m]), default=0)
+
     while start < len(order):
         ends = times[start] + span_ms
         while end < len(order) and times[end] <= ends:
             for indicator in set(facts[end].indicators):
+                before = share(indicator)
                 counts[indicator] += 1
-                score += scoring.weight(indicator) if counts[indicator] == 1 else 0
+                score += share(indicator) - before
             held += holding(order[end])
             end += 1
         if held:
@@ -61,11 +73,20 @@ def first_scoring_window(scoring: Scoring, events: Sequence[T], scored: Callable
         first = times[start]
         while start < len(order) and times[start] == first:  # the next start: the next distinct time
             for indicator in set(facts[start].indicators):
+                before = share(indicator)
                 counts[indicator] -= 1
-                score -= scoring.weight(indicator) if counts[indicator] == 0 else 0
+                score += share(indicator) - before
             held -= holding(order[start])
             start += 1
     return None
+
+
+def _members(scoring: Scoring) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for indicator in scoring.events:
+        if indicator.family:
+            found.setdefault(indicator.family, []).append(indicator.id)
+    return found
 
 
 def _reach(facts: Sequence[Scored], pattern: PatternIndicator) -> list[float]:
