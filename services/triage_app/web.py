@@ -16,18 +16,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from mash import metrics
 from services.triage_app import api, enquiries, enquiry_api, enquiry_pages, pages
 from services.triage_app.actions import OUTCOMES
 from services.triage_app.queue import open_alert_counts
-from services.triage_app.web_session import AppConfig
+from services.triage_app.web_session import AppConfig, session_user
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -64,7 +67,40 @@ def create_app(config: AppConfig) -> FastAPI:
     app.add_api_route("/readyz", _readyz, include_in_schema=False)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
     app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _http_error)
     return app
+
+
+ERROR_HEADINGS = {401: "Logged out", 403: "Not allowed", 404: "Not found", 409: "Changed meanwhile",
+                  422: "Not accepted"}
+NOT_UNDERSTOOD = "The address or the form sent is not one the app understands: go back and try again."
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A refusal (401, 403, 404, 409, 422...) as a page for a browser that asked for a page: titled,
+    in English, with the app's header and a way back (WCAG 2.4.2, 3.1.1); as JSON for the API, the
+    queue's script and any other client, as before."""
+    wants_page = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith(
+        ("/api/", "/queue/rows", "/static/"))
+    if not wants_page:
+        if isinstance(exc, RequestValidationError):
+            return await request_validation_exception_handler(request, exc)
+        assert isinstance(exc, StarletteHTTPException)
+        return await http_exception_handler(request, exc)
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 422
+    message = str(exc.detail) if isinstance(exc, StarletteHTTPException) else NOT_UNDERSTOOD
+    if status == 404 and message == "Not Found":  # no route: Starlette's own words
+        message = "There is no page at this address."
+    try:
+        user = session_user(request, touch=False)
+    except Exception:  # noqa: BLE001 - the page says what went wrong whoever is asking
+        request.state.web_session, user = None, None
+    response = pages.page(request, "error.html", status, user=user, message=message,
+                          heading=ERROR_HEADINGS.get(status, "Something went wrong"))
+    if isinstance(exc, StarletteHTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -11,6 +11,7 @@
   var pause = document.getElementById("queue-pause");
   var said = document.getElementById("queue-live");
   var running = said ? said.textContent : "";
+  var counts = summary();
   if (pause) {
     pause.hidden = false;
     pause.addEventListener("click", function () {
@@ -28,9 +29,17 @@
     var row = active.closest("tr[data-alert-id]");
     return row ? row.getAttribute("data-alert-id") : "";
   }
+  function summary() {
+    var found = document.getElementById("queue-summary");
+    return found ? found.textContent.trim() : "";
+  }
   function replace(html) {
     var alertId = focusedAlert();
     rows.innerHTML = html;
+    // The counts are a status message (WCAG 4.1.3): said in the live region when they change, and only then.
+    var now = summary();
+    if (said && now !== counts) { said.textContent = "Queue updated: " + now + "."; }
+    counts = now;
     if (alertId === null) { return; }
     var link = null;
     var row = Array.prototype.find.call(rows.querySelectorAll("tr[data-alert-id]"), function (r) {
