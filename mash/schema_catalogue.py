@@ -8,6 +8,12 @@ The common types have versions of their own. Every other schema is expanded once
 version ("generation"): a message written when the envelope was v1 carries the fingerprint of
 that expansion, and stays readable after the envelope moves to v2. The latest of a schema is its
 highest version expanded with the newest common types.
+
+An agency's payload has versions too, and the hub's records carry it inside them (an enriched
+event holds the social care payload): when a new version of an agency schema is loaded, the hub's
+schemas are first expanded with the agency types as they stood before it, so a hub record written
+before the agency's new version keeps its fingerprint and stays readable. The hub's latest is
+expanded with every agency's newest.
 """
 
 from __future__ import annotations
@@ -73,8 +79,15 @@ class SchemaCatalogue:
 def load_catalogue(root: Path = SCHEMAS_DIR) -> SchemaCatalogue:
     common = sorted(((_version_of(p), p) for p in (root / LOAD_ORDER[0]).glob("*.avsc")), key=lambda vp: vp[0])
     generations = sorted({v for v, _ in common}) or [1]
-    others = [p for folder in LOAD_ORDER[1:] for p in sorted((root / folder).glob("*.avsc"))]
+    agencies = [p for folder in LOAD_ORDER[1:-1] for p in sorted((root / folder).glob("*.avsc"), key=_order)]
+    hub = sorted((root / LOAD_ORDER[-1]).glob("*.avsc"), key=_order)
     versions: dict[bytes, SchemaVersion] = {}
+
+    def load(paths: list[Path], named: dict[str, Any], named_reading: dict[str, Any], generation: int) -> None:
+        for path in paths:
+            item = _load_file(path, named, named_reading, generation)
+            versions.setdefault(item.fingerprint, item)  # unchanged by this generation: keep the first
+
     for generation in generations:
         named: dict[str, Any] = {}
         named_reading: dict[str, Any] = {}
@@ -82,10 +95,23 @@ def load_catalogue(root: Path = SCHEMAS_DIR) -> SchemaCatalogue:
             if version <= generation:
                 item = _load_file(path, named, named_reading, generation=version)
                 versions.setdefault(item.fingerprint, item)
-        for path in others:
-            item = _load_file(path, named, named_reading, generation)
-            versions.setdefault(item.fingerprint, item)  # unchanged by this generation: keep the first
+        stems: set[str] = set()
+        for path in agencies:
+            stem = _FILE_NAME.match(path.name)["stem"]  # type: ignore[index]  # _order checked the name
+            if stem in stems:  # a newer version of an agency's schema: the hub as it was before it first
+                load(hub, dict(named), dict(named_reading), generation)
+            stems.add(stem)
+            load([path], named, named_reading, generation)
+        load(hub, named, named_reading, generation)
     return SchemaCatalogue(list(versions.values()))
+
+
+def _order(path: Path) -> tuple[str, int]:
+    """A folder's files by name, each name's versions in number order (v10 after v9)."""
+    match = _FILE_NAME.match(path.name)
+    if match is None:
+        raise SchemaError(f"{path}: schema files are named <name>.v<N>.avsc")
+    return match["stem"], int(match["version"])
 
 
 def _version_of(path: Path) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from connectors.sdk import (
     Mapped,
+    MappingError,
     SubjectFields,
     optional,
     parse_consent,
@@ -21,6 +22,9 @@ from connectors.sdk.http_push_connector import HttpPushConnector
 
 KINDS = frozenset({"REFERRAL", "CP_PLAN_STARTED", "CP_PLAN_ENDED", "LOOKED_AFTER_STARTED",
                    "LOOKED_AFTER_ENDED", "OTHER"})
+REFERRAL_CATEGORIES = frozenset({"NEGLECT", "PHYSICAL", "EMOTIONAL", "SEXUAL", "DOMESTIC_ABUSE", "EXPLOITATION",
+                                 "MISSING", "OTHER"})
+LEVELS_OF_NEED = frozenset("1234")  # the local continuum of need: 1 universal .. 4 specialist or statutory
 
 
 class SocialCareConnector(HttpPushConnector):
@@ -51,6 +55,20 @@ class SocialCareConnector(HttpPushConnector):
                 "kind": parse_symbol(fields, "kind", KINDS),
                 "referral_source": optional(fields, "referral_source"),
                 "plan_category": optional(fields, "plan_category"),
+                "referral_category": (parse_symbol(fields, "referral_category", REFERRAL_CATEGORIES)
+                                      if optional(fields, "referral_category") else None),
+                "level_of_need": parse_level(fields, "level_of_need"),
                 "detail": optional(fields, "detail"),
             },
         )
+
+
+def parse_level(fields: dict[str, Any], name: str) -> int | None:
+    """A referral's level of need, 1 to 4 (a whole number or its digit as text), or None when absent."""
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    if text not in LEVELS_OF_NEED:
+        raise MappingError(f"field {name!r} must be a level of need from 1 to 4, got {str(value)[:40]!r}")
+    return int(text)

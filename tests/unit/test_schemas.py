@@ -1,6 +1,7 @@
 """Every schema under schemas/ parses, and every version reads data written by its predecessor."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,20 @@ def test_events_written_with_an_older_envelope_stay_readable() -> None:
     versions = FAMILIES["uk.mash.police.PublicProtectionNotification"]
     assert [(v.version, v.generation) for v in versions] == [(1, 1), (1, 2), (1, 3), (1, 4)]
     assert len({v.fingerprint for v in versions}) == 4
+
+
+def test_hub_records_written_before_an_agency_payload_changed_stay_readable(tmp_path: Path) -> None:
+    """The social care payload gained v2 (a referral's category and level of need); an enriched event
+    written before it embeds the v1 payload, and every fingerprint the catalogue knew then is still known."""
+    before = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS_DIR, before)
+    (before / "social_care" / "social_care_event.v2.avsc").unlink()
+    then, now = load_catalogue(before), default_catalogue()
+    unreadable = [(name, v.version, v.generation) for name, versions in then.families().items() for v in versions
+                  if now.by_fingerprint(v.fingerprint) is None]
+    assert unreadable == []
+    latest = now.latest("uk.mash.hub.EnrichedEvent").expanded
+    payloads = {branch["name"]: branch for branch in {f["name"]: f["type"] for f in latest["fields"]}["payload"]}
+    details = payloads.get("uk.mash.social_care.CaseEventDetails") or payloads["CaseEventDetails"]
+    assert "level_of_need" in {f["name"] for f in details["fields"]}
+    assert then.latest("uk.mash.hub.EnrichedEvent").fingerprint != now.latest("uk.mash.hub.EnrichedEvent").fingerprint
