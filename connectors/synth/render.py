@@ -10,7 +10,7 @@ from connectors.synth.episodes import police_grading
 from connectors.synth.feed import Event
 from connectors.synth.names import typo, variant
 from connectors.synth.population import Child
-from connectors.synth.rag_rules import Facts
+from connectors.synth.rag_rules import RATINGS, Facts, rate_episode
 
 # How often each agency knows a child's strong identifiers (the rest are missing).
 KNOWS_NHS = {"police": 0.35, "health": 0.97, "education": 0.25, "social_care": 0.9}
@@ -180,20 +180,67 @@ def education(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
     }
 
 
+# How referrers fill in the multi-agency referral form: the level of need is left blank on some, and
+# where given it is the referrer's own reading of the threshold document, more often a level too
+# high than too low (more contacts are referred than meet the threshold). Fixed here from what
+# referral forms are like, never fitted to the hub's scoring.
+LEVEL_LEFT_BLANK = 0.3
+LEVEL_TOO_HIGH = 0.25
+LEVEL_TOO_LOW = 0.1
+
+
+def referral_category(f: Facts) -> str:
+    """The main category of concern a referrer ticks: the gravest thing they know of."""
+    if f.sexual_abuse:
+        return "SEXUAL"
+    if f.injury or f.abuse_disclosed:
+        return "PHYSICAL"
+    if f.exploitation:
+        return "EXPLOITATION"
+    if f.domestic_abuse:
+        return "DOMESTIC_ABUSE"
+    if f.neglect != "NONE":
+        return "NEGLECT"
+    if f.missing:
+        return "MISSING"
+    return "EMOTIONAL" if f.emotional or f.self_harm else "OTHER"
+
+
+def referrer_level(f: Facts, rng: random.Random) -> int | None:
+    """The level of need on the referral form: the episode's own level by the threshold rules (no
+    history: the referrer sees the one episode), read a level high or low now and then, or blank."""
+    if rng.random() < LEVEL_LEFT_BLANK:
+        return None
+    rag = rate_episode(f).rag
+    level = 1 if rag is None else 2 + RATINGS.index(rag)
+    roll = rng.random()
+    if roll < LEVEL_TOO_HIGH:
+        level += 1
+    elif roll < LEVEL_TOO_HIGH + LEVEL_TOO_LOW:
+        level -= 1
+    return min(4, max(1, level))
+
+
 def social_care(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
     s = subject(child, event, rng)
     # an episode reaches children's social care as a referral; otherwise a plan or care ending
-    kind = "REFERRAL" if event.facts is not None else rng.choice(("LOOKED_AFTER_ENDED", "CP_PLAN_ENDED"))
-    return {
+    f = event.facts
+    kind = "REFERRAL" if f is not None else rng.choice(("LOOKED_AFTER_ENDED", "CP_PLAN_ENDED"))
+    record = {
         "case_event_id": record_id(event), "lcs_person_id": s["local_id"], "nhs_number": s["nhs_number"],
         "upn": s["upn"], "first_name": s["given_name"], "last_name": s["family_name"], "dob": s["dob"],
         "gender": s["sex"], "address": s["address"], "postcode": s["postcode"],
         "case_reference": f"C-{child.person:07d}",
         "kind": kind, "referral_source": rng.choice(("School", "Police", "Health visitor", "GP", "Neighbour")),
         "plan_category": None,
+        "referral_category": referral_category(f) if f is not None else None,
+        "level_of_need": None,
         "occurred_at": event.occurred.isoformat().replace("+00:00", "Z"), "detail": None,
         "consent": rng.choice(("GIVEN", "REFUSED", "NOT_SOUGHT")),
     }
+    if f is not None:  # drawn last, so the rest of the record is as it was before forms had a level
+        record["level_of_need"] = referrer_level(f, rng)
+    return record
 
 
 RENDERERS = {"police": police, "health": health, "education": education, "social_care": social_care}
