@@ -18,8 +18,10 @@ expanded with every agency's newest.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -79,11 +81,14 @@ class SchemaCatalogue:
 def load_catalogue(root: Path = SCHEMAS_DIR) -> SchemaCatalogue:
     common = sorted(((_version_of(p), p) for p in (root / LOAD_ORDER[0]).glob("*.avsc")), key=lambda vp: vp[0])
     generations = sorted({v for v, _ in common}) or [1]
-    agencies = [p for folder in LOAD_ORDER[1:-1] for p in sorted((root / folder).glob("*.avsc"), key=_order)]
+    agencies: dict[tuple[str, str], list[Path]] = {}  # (folder, name) -> its versions, oldest first
+    for folder in LOAD_ORDER[1:-1]:
+        for path in sorted((root / folder).glob("*.avsc"), key=_order):
+            agencies.setdefault((folder, _order(path)[0]), []).append(path)
     hub = sorted((root / LOAD_ORDER[-1]).glob("*.avsc"), key=_order)
     versions: dict[bytes, SchemaVersion] = {}
 
-    def load(paths: list[Path], named: dict[str, Any], named_reading: dict[str, Any], generation: int) -> None:
+    def load(paths: Iterable[Path], named: dict[str, Any], named_reading: dict[str, Any], generation: int) -> None:
         for path in paths:
             item = _load_file(path, named, named_reading, generation)
             versions.setdefault(item.fingerprint, item)  # unchanged by this generation: keep the first
@@ -95,14 +100,14 @@ def load_catalogue(root: Path = SCHEMAS_DIR) -> SchemaCatalogue:
             if version <= generation:
                 item = _load_file(path, named, named_reading, generation=version)
                 versions.setdefault(item.fingerprint, item)
-        stems: set[str] = set()
-        for path in agencies:
-            stem = _FILE_NAME.match(path.name)["stem"]  # type: ignore[index]  # _order checked the name
-            if stem in stems:  # a newer version of an agency's schema: the hub as it was before it first
-                load(hub, dict(named), dict(named_reading), generation)
-            stems.add(stem)
-            load([path], named, named_reading, generation)
-        load(hub, named, named_reading, generation)
+        # The hub's records embed agency payloads. Which agency changed first is not known from the
+        # files, so the hub is expanded with every combination of agency versions (a record written
+        # between two agencies' changes stays readable whichever came first); the last combination
+        # is every agency's newest, so it is the hub's latest.
+        for chosen in itertools.product(*agencies.values()):
+            scope, scope_reading = dict(named), dict(named_reading)
+            load(chosen, scope, scope_reading, generation)
+            load(hub, scope, scope_reading, generation)
     return SchemaCatalogue(list(versions.values()))
 
 
