@@ -68,7 +68,13 @@ def parse_level(fields: dict[str, Any], name: str) -> int | None:
     value = fields.get(name)
     if value is None or value == "":
         return None
-    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        text = None
+    elif isinstance(value, int):
+        text = str(value) if 0 <= value <= 9 else None  # never str() of a huge int: Python refuses one
+    else:
+        text = value.strip()
     if text not in LEVELS_OF_NEED:
-        raise MappingError(f"field {name!r} must be a level of need from 1 to 4, got {str(value)[:40]!r}")
+        shown = value[:40] if isinstance(value, str) else type(value).__name__ if text is None else text
+        raise MappingError(f"field {name!r} must be a level of need from 1 to 4, got {shown!r}")
     return int(text)

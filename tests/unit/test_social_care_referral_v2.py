@@ -51,3 +51,11 @@ def test_a_level_of_need_outside_1_to_4_is_a_dead_letter_naming_the_field(tmp_pa
 def test_an_unknown_referral_category_is_a_dead_letter_naming_the_field(tmp_path: Path, category: str) -> None:
     [(payload, error)] = _outcomes(tmp_path, [{"referral_category": category}])
     assert payload is None and error is not None and "'referral_category'" in error
+
+
+def test_a_level_too_long_for_python_to_print_is_a_dead_letter_naming_the_field() -> None:
+    from connectors.sdk import MappingError
+    from connectors.social_care.connector import parse_level
+
+    with pytest.raises(MappingError, match="'level_of_need'"):
+        parse_level({"level_of_need": 10**5000}, "level_of_need")
