@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import APIRouter, Form, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
@@ -35,6 +35,7 @@ from services.triage_app.web_session import (
     csrf,
     log_in,
     log_out,
+    seconds_left,
     session_user,
     set_cookies,
     web_session,
@@ -100,7 +101,7 @@ templates.env.globals.update(outcomes=actions.OUTCOMES, app_roles=APP_ROLES, sho
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, {"csrf": csrf(request),
+    response = templates.TemplateResponse(request, name, {"csrf": csrf(request), "session_left": seconds_left(request),
                                                           "refresh": cfg(request).refresh_seconds, **context},
                                           status_code=status)
     set_cookies(request, response)
@@ -135,6 +136,18 @@ def logout(request: Request, token: Annotated[str, Form(alias="csrf")]) -> Respo
     response = RedirectResponse("/login", 303)
     log_out(request, response)
     return response
+
+
+@router.post("/session/extend")
+def extend_session(request: Request, token: Annotated[str, Form(alias="csrf")]) -> Response:
+    """Stay logged in: the warning's button (WCAG 2.2.1). Records a use now and says how long the
+    session has; 401 when it has already ended."""
+    if web_session(request, touch=False) is None:
+        return JSONResponse({"detail": "the session has ended: log in again"}, 401)
+    checked_csrf(request, token)  # before the use is recorded: another site cannot keep a session alive
+    del request.state.web_session  # looked up again, this time recording the use
+    web_session(request, extend=True)
+    return JSONResponse({"seconds_left": seconds_left(request)})
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -34,6 +34,7 @@ class Timeouts:
 class WebSession:
     username: str
     csrf_token: str
+    expires_at: datetime  # when it ends unless used again: the page warns before it (WCAG 2.2.1)
 
 
 def expired(created_at: datetime, last_seen_at: datetime, now: datetime, timeouts: Timeouts) -> bool:
@@ -51,9 +52,10 @@ def start(session: Session, username: str, now: datetime, timeouts: Timeouts) ->
 
 
 def find(sessions: sessionmaker[Session], token: str | None, now: datetime, timeouts: Timeouts,
-         touch: bool = True) -> WebSession | None:
+         touch: bool = True, extend: bool = False) -> WebSession | None:
     """The live session this cookie names, or None. `touch` records a use (keeps it from idling out):
-    false for what the page fetches by itself, which is no sign that anyone is there."""
+    false for what the page fetches by itself, which is no sign that anyone is there. `extend`
+    records it now, however recently the last was (the user asked to stay logged in)."""
     if not token or not _TOKEN.match(token):
         return None
     with sessions.begin() as session:
@@ -63,9 +65,10 @@ def find(sessions: sessionmaker[Session], token: str | None, now: datetime, time
         if expired(_aware(row.created_at), _aware(row.last_seen_at), now, timeouts):
             session.delete(row)
             return None
-        if touch and now - _aware(row.last_seen_at) >= TOUCH_EVERY:
+        if extend or (touch and now - _aware(row.last_seen_at) >= TOUCH_EVERY):
             row.last_seen_at = now
-        return WebSession(row.username, row.csrf_token)
+        ends = min(_aware(row.last_seen_at) + timeouts.idle, _aware(row.created_at) + timeouts.absolute)
+        return WebSession(row.username, row.csrf_token, ends)
 
 
 def end(session: Session, token: str) -> None:

@@ -70,14 +70,22 @@ def cfg(request: Request) -> AppConfig:
     return config
 
 
-def web_session(request: Request, touch: bool = True) -> session_store.WebSession | None:
+def web_session(request: Request, touch: bool = True, extend: bool = False) -> session_store.WebSession | None:
     """The request's live session, if any (looked up once per request)."""
     if not hasattr(request.state, "web_session"):
         config = cfg(request)
         request.state.web_session = session_store.find(config.sessions, request.cookies.get(session_store.COOKIE),
-                                                       config.clock(), config.timeouts, touch)
+                                                       config.clock(), config.timeouts, touch, extend)
     found: session_store.WebSession | None = request.state.web_session
     return found
+
+
+def seconds_left(request: Request) -> int | None:
+    """How long the request's session has before it ends unless used, for the page's warning."""
+    found = web_session(request)
+    if found is None:
+        return None
+    return max(0, int((found.expires_at - cfg(request).clock()).total_seconds()))
 
 
 def session_user(request: Request, touch: bool = True) -> User | None:
