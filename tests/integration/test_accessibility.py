@@ -273,13 +273,7 @@ def test_the_queues_live_updates_can_be_paused_and_resumed_by_keyboard(
     page.keyboard.press("Space")
     expect(page.locator("#queue-pause")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#queue-live")).to_contain_text("paused")
-    child = "00000000-0000-4000-8000-00000000cafe"
-    event = shared(child, "police.public_protection_notification", "POLICE", NOW - timedelta(minutes=5),
-                   {"subject": {"given_name": "Zed", "family_name": "Late"}},
-                   {"triage_manager": ["subject.given_name"]})
-    TriageStore(sessions).apply([alert(child, "RED", [event], NOW, NOW + timedelta(minutes=5), NOW - timedelta(1),
-                                       80, ["police-high-risk"], ["police graded the incident high risk (+80)"])],
-                                [], [event])
+    add_late_red_alert(sessions, "00000000-0000-4000-8000-00000000cafe")
     page.wait_for_timeout(2500)  # two ticks of the refresh, paused
     expect(page.locator("tr.alert")).to_have_count(3)
     page.keyboard.press("Enter")
@@ -376,3 +370,13 @@ def test_the_rating_is_said_in_words_wherever_it_is_shown(browser: Browser, base
     for request, rating in ((scene["police_first"], "RED"), (scene["police_second"], "AMBER")):
         pc.goto(f"/portal/requests/{request}")
         assert ratings_shown(pc) == [rating]
+
+
+def add_late_red_alert(sessions: sessionmaker[Session], child: str) -> None:
+    """A RED alert arriving while the queue is open (Zed Late, seen by the manager by name)."""
+    event = shared(child, "police.public_protection_notification", "POLICE", NOW - timedelta(minutes=5),
+                   {"subject": {"given_name": "Zed", "family_name": "Late"}},
+                   {"triage_manager": ["subject.given_name"]})
+    TriageStore(sessions).apply([alert(child, "RED", [event], NOW, NOW + timedelta(minutes=5), NOW - timedelta(1),
+                                       80, ["police-high-risk"], ["police graded the incident high risk (+80)"])],
+                                [], [event])

@@ -27,6 +27,7 @@ from services.triage_store.store import TriageStore
 from tests.integration.test_accessibility import (  # noqa: F401 - the fixtures, by name
     HOMES,
     _app,
+    add_late_red_alert,
     assert_none,
     base_url,
     check,
@@ -285,13 +286,7 @@ def test_a_new_alert_arriving_in_the_live_queue_is_announced_as_a_status_message
     expect(live).to_have_count(1)
     before = live.inner_text()
     assert "open alerts" not in before, before
-    child = "00000000-0000-4000-8000-00000000beef"
-    event = shared(child, "police.public_protection_notification", "POLICE", NOW - timedelta(minutes=5),
-                   {"subject": {"given_name": "Zed", "family_name": "Late"}},
-                   {"triage_manager": ["subject.given_name"]})
-    TriageStore(sessions).apply([alert(child, "RED", [event], NOW, NOW + timedelta(minutes=5), NOW - timedelta(1),
-                                       80, ["police-high-risk"], ["police graded the incident high risk (+80)"])],
-                                [], [event])
+    add_late_red_alert(sessions, "00000000-0000-4000-8000-00000000beef")
     expect(page.locator("tr.alert")).to_have_count(4)
     expect(live).to_contain_text("4 open alerts")
     expect(live).to_contain_text(page.locator("#queue-summary").inner_text())
@@ -316,10 +311,7 @@ def short_session_url(sessions: sessionmaker[Session], data: Any) -> Iterator[st
 
 def test_the_user_is_warned_before_the_session_idles_out_and_can_extend_it(
         browser: Browser, short_session_url: str, data: Any) -> None:  # noqa: F811
-    page = log_in(browser, short_session_url, "alice", HOMES["alice"])
-    page.goto(f"/alerts/{data['ruby']['alert_id']}")
-    page.locator("#claim").click()
-    page.locator("#rationale").fill("A long rationale, written over more than the idle limit.")
+    page = _writing_a_rationale(browser, short_session_url, data, "A long rationale, written over more than the limit.")
     warning = page.locator("[role=alertdialog], [role=alert]").filter(has_text="logged out in")
     logged_in_at = time.monotonic()
     while time.monotonic() - logged_in_at < IDLE.total_seconds() + 3:  # past when it would have ended
@@ -338,13 +330,19 @@ def test_the_user_is_warned_before_the_session_idles_out_and_can_extend_it(
 
 def test_a_session_left_to_idle_out_says_so_and_keeps_what_was_typed(
         browser: Browser, short_session_url: str, data: Any) -> None:  # noqa: F811
-    page = log_in(browser, short_session_url, "alice", HOMES["alice"])
-    page.goto(f"/alerts/{data['ruby']['alert_id']}")
-    page.locator("#claim").click()
-    page.locator("#rationale").fill("Written and never sent.")
+    page = _writing_a_rationale(browser, short_session_url, data, "Written and never sent.")
     ended = page.get_by_role("alertdialog").filter(has_text="You have been logged out")
     expect(ended).to_be_visible(timeout=(IDLE.total_seconds() + 5) * 1000)
     expect(ended.get_by_role("link", name="Log in again")).to_be_visible()
     expect(ended.get_by_role("button")).to_be_hidden()
     assert page.locator("#rationale").input_value() == "Written and never sent."
     assert axe_violations(page) == []
+
+
+def _writing_a_rationale(in_browser: Browser, url: str, data: Any, rationale: str) -> Page:
+    """Alice, logged in, has claimed Ruby's alert and is writing her decision's rationale."""
+    page = log_in(in_browser, url, "alice", HOMES["alice"])
+    page.goto(f"/alerts/{data['ruby']['alert_id']}")
+    page.locator("#claim").click()
+    page.locator("#rationale").fill(rationale)
+    return page
