@@ -239,11 +239,12 @@ def refused_consent_needs_an_override_reason(case: Case) -> bool:
 
 Property = Callable[[Case], bool]
 PROPERTIES: dict[str, tuple[Property, float]] = {  # each property and the least share of examples it checks
+    # (floors about half the least share seen over five fresh runs each: a guard against a vacuous property)
     "outside the allowed set": (no_field_outside_the_allowed_set, 0.4),  # seen: about 0.6
     "allowed but not shown": (every_allowed_field_shown, 0.15),  # 0.30 to 0.54 over 16 runs; one CI run 0.24
-    "absent not blanked": (withheld_means_absent_not_blanked, 0.12),  # about 0.2: some shown, some withheld
-    "special category": (special_category_needs_article_9_and_a_reason, 0.18),  # about 0.28
-    "refused consent": (refused_consent_needs_an_override_reason, 0.15),  # about 0.25
+    "absent not blanked": (withheld_means_absent_not_blanked, 0.08),  # 0.21 to 0.36: some shown, some withheld
+    "special category": (special_category_needs_article_9_and_a_reason, 0.12),  # 0.25 to 0.39; one run below 0.18
+    "refused consent": (refused_consent_needs_an_override_reason, 0.1),  # 0.20 to 0.36
 }
 
 
