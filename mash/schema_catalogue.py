@@ -10,10 +10,10 @@ that expansion, and stays readable after the envelope moves to v2. The latest of
 highest version expanded with the newest common types.
 
 An agency's payload has versions too, and the hub's records carry it inside them (an enriched
-event holds the social care payload): when a new version of an agency schema is loaded, the hub's
-schemas are first expanded with the agency types as they stood before it, so a hub record written
-before the agency's new version keeps its fingerprint and stays readable. The hub's latest is
-expanded with every agency's newest.
+event holds the social care payload): the hub's schemas are expanded with every combination of
+the agencies' versions, so a hub record written before an agency's new version keeps its
+fingerprint and stays readable. The hub's latest is expanded with every agency's newest. (The
+combinations multiply: fine for a few versions each; past that, record which were ever live.)
 """
 
 from __future__ import annotations
@@ -120,10 +120,7 @@ def _order(path: Path) -> tuple[str, int]:
 
 
 def _version_of(path: Path) -> int:
-    match = _FILE_NAME.match(path.name)
-    if match is None:
-        raise SchemaError(f"{path}: schema files are named <name>.v<N>.avsc")
-    return int(match["version"])
+    return _order(path)[1]
 
 
 def _load_file(path: Path, named: dict[str, Any], named_reading: dict[str, Any], generation: int) -> SchemaVersion:
