@@ -18,6 +18,7 @@ from connectors.sdk.offsets import OffsetStore
 from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
 from connectors.sdk.sources.base import Source
 from mash.codec import Codec
+from mash.kafka_security import kafka_python_options
 from mash.settings import Settings, get_settings
 
 
@@ -92,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     offsets = OffsetStore(state_url, connector.name)
     bootstrap = resolve_bootstrap(settings)
     try:
-        producer = make_producer(bootstrap)
+        producer = make_producer(bootstrap, kafka_python_options(settings, connector.principal))
     except KafkaError:
         print(f"mash: no Kafka broker answers at {bootstrap}; start one (`mash kafka start`) or set "
               "MASH_BOOTSTRAP_SERVERS", file=sys.stderr)
@@ -148,7 +149,8 @@ def _answer(args: argparse.Namespace) -> int:
     agency = connector.enquiry_agency
     answerer = RequestAnswerer(resolve_bootstrap(settings), agency, topic_name(requests_topic(agency), settings),
                                topic_name(RETURNS, settings), topic_name(DEADLETTER, settings),
-                               f"{settings.app_id}.answer.{agency}", answer, f"{connector.name}-connector")
+                               f"{settings.app_id}.answer.{agency}", answer, f"{connector.name}-connector",
+                               client=kafka_python_options(settings, connector.principal))
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     try:

@@ -56,6 +56,11 @@ def _add_kafka(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     actions.add_parser("fetch", help="fetch the broker's jars from Maven Central").set_defaults(handler=_kafka_fetch)
     actions.add_parser("start", help="start the broker in the background").set_defaults(handler=_kafka_start)
     actions.add_parser("stop", help="stop the background broker").set_defaults(handler=_kafka_stop)
+    acls = actions.add_parser("acls", help="print each service principal's Kafka ACLs (what it may read and write); "
+                              "--apply makes the broker's ACLs exactly these")
+    acls.add_argument("--apply", action="store_true", help="create what is missing and delete what a declared "
+                      "principal holds beyond the declaration (as the operator principal)")
+    acls.set_defaults(handler=_kafka_acls)
 
 
 def _add_topics(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -107,6 +112,31 @@ def _kafka_start(_: argparse.Namespace) -> int:
 
     broker = start_detached(get_settings())
     print(f"kafka: {broker.bootstrap} (pid {broker.pid}); stop with `mash kafka stop`")
+    return 0
+
+
+def _kafka_acls(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from mash.acl_sync import sync_acls
+    from mash.kafka_acls import render
+    from mash.local_kafka import resolve_bootstrap
+
+    settings = get_settings()
+    print(render(settings))
+    if not args.apply:
+        return 0
+    try:
+        changes = sync_acls(resolve_bootstrap(settings), settings)
+    except KafkaError as exc:
+        print(f"mash: the broker refused ({type(exc).__name__}: {exc}); --apply connects as the operator "
+              "principal: check MASH_KAFKA_USERNAME / MASH_KAFKA_PASSWORD name the cluster's ACL admin",
+              file=sys.stderr)
+        return 2
+    print(f"\nkafka acls: created {len(changes.created)}, deleted {len(changes.deleted)}")
+    for verb, grants in (("+", changes.created), ("-", changes.deleted)):
+        for grant in grants:
+            print(f"  {verb} {grant.line()}")
     return 0
 
 

@@ -11,9 +11,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaProducer
 from sqlalchemy import Engine, func, select
@@ -30,9 +31,11 @@ class FeedMessage:
 
 
 def publish(bootstrap: str, messages: Iterable[FeedMessage], per_second: float | None = None,
+            client: Mapping[str, Any] | None = None,
             progress: Callable[[int], None] | None = None) -> int:
     """Send every message (acks=all), paced at `per_second` when given; returns how many were sent."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024,
+                             **(client or {}))
     started, sent = time.monotonic(), 0
     try:
         for message in messages:

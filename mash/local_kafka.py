@@ -18,14 +18,20 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from mash.kafka_acls import SERVICE_PRINCIPALS, SUPER_USERS
+from mash.kafka_security import BROKER, OPERATOR, secured, write_passwords
+from mash.local_tls import TlsFiles, make_tls
 from mash.settings import PROJECT_ROOT, Settings
 
+BROKER_CN = "mash-embedded-broker"  # the broker certificate's subject: the controllers' only client
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
 START_TIMEOUT_S = 90.0
+AUTHORIZER_LOG = "authorizer.log"  # every refused operation and failed log-in, one line each
 
 
 class KafkaSetupError(RuntimeError):
@@ -74,20 +80,53 @@ class Node:
         return f"127.0.0.1:{self.port}"
 
 
-def _server_properties(data_dir: Path, node: Node, voters: Sequence[Node], min_insync_replicas: int = 1) -> str:
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """A secured embedded broker: TLS everywhere, SCRAM-SHA-512 for clients, ACLs enforced.
+
+    Clients connect to SASL_SSL (TLS and a SCRAM principal); the brokers among themselves too, as
+    `broker`. The controller listener takes TLS with a client certificate only (the broker's own),
+    so no client can reach the controllers. Both `broker` and `operator` are super users; every
+    other principal has only what `mash.kafka_acls` grants it."""
+
+    tls: TlsFiles
+    passwords: Mapping[str, str] = field(repr=False)  # principal -> SCRAM password; never in a repr or traceback
+
+    def properties(self) -> list[str]:
+        jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
+                f'username="{BROKER}" password="{self.passwords[BROKER]}";')
+        return [
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.tls.broker_keystore}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.tls.ca_cert}",
+            "listener.name.controller.ssl.client.auth=required",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=" + ";".join([*(f"User:{u}" for u in SUPER_USERS), f"User:CN={BROKER_CN}"]),
+            "allow.everyone.if.no.acl.found=false",
+        ]
+
+
+def _server_properties(data_dir: Path, node: Node, voters: Sequence[Node], min_insync_replicas: int = 1,
+                       security: BrokerSecurity | None = None) -> str:
     """A node's configuration. Every topic (the hub's, the group offsets, transaction state) is
     replicated to every voter and acknowledged with `acks=all` once `min_insync_replicas` hold it."""
     replication = len(voters)
+    listener, controller = ("SASL_SSL", "SSL") if security else ("PLAINTEXT", "PLAINTEXT")
     return "\n".join(
         [
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             "controller.quorum.voters=" + ",".join(f"{v.node_id}@127.0.0.1:{v.controller_port}" for v in voters),
-            f"listeners=PLAINTEXT://{node.address},CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{node.address}",
+            f"listeners={listener}://{node.address},CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners={listener}://{node.address}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"inter.broker.listener.name={listener}",
+            f"listener.security.protocol.map={listener}:{listener},CONTROLLER:{controller}",
+            *(security.properties() if security else ()),
             f"log.dirs={data_dir / 'log'}",
             "num.partitions=1",
             f"default.replication.factor={replication}",
@@ -112,6 +151,13 @@ log4j.appender.file.layout=org.apache.log4j.PatternLayout
 log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.KafkaServer=INFO
 log4j.logger.kafka.server.KafkaRaftServer=INFO
+log4j.appender.authorizer=org.apache.log4j.FileAppender
+log4j.appender.authorizer.File={authorizer}
+log4j.appender.authorizer.layout=org.apache.log4j.PatternLayout
+log4j.appender.authorizer.layout.ConversionPattern=[%d] %p %m%n
+log4j.logger.kafka.authorizer.logger=INFO, authorizer
+log4j.additivity.kafka.authorizer.logger=false
+log4j.logger.org.apache.kafka.common.network.Selector=INFO, authorizer
 """
 
 
@@ -123,6 +169,7 @@ class BrokerProcess:
     pid: int
     data_dir: Path
     process: subprocess.Popen[bytes] | None = None  # None when started by another command
+    security: BrokerSecurity | None = None
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop cleanly (SIGTERM lets Kafka close its logs), then force if it hangs."""
@@ -185,11 +232,19 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def start_broker(data_dir: Path, jars_dir: Path) -> BrokerProcess:
-    """Format KRaft storage in `data_dir`, start the broker and wait until it answers."""
+def start_broker(data_dir: Path, jars_dir: Path, secure: bool = False) -> BrokerProcess:
+    """Format KRaft storage in `data_dir`, start the broker and wait until it answers.
+
+    `secure`: TLS and SCRAM with ACLs enforced (`BrokerSecurity`); a throwaway CA under
+    `data_dir/tls` and one password per principal under `data_dir/credentials`, made afresh."""
     node = Node(1, free_port(), free_port())
-    _prepare(data_dir, jars_dir, node, [node], new_cluster_id())
-    return _launch(data_dir, jars_dir, node.address)
+    security = None
+    if secure:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        security = BrokerSecurity(make_tls(data_dir / "tls", BROKER_CN),
+                                  write_passwords(data_dir / "credentials", (*SUPER_USERS, *SERVICE_PRINCIPALS)))
+    _prepare(data_dir, jars_dir, node, [node], new_cluster_id(), security=security)
+    return _launch(data_dir, jars_dir, node.address, security)
 
 
 def start_cluster(data_dir: Path, jars_dir: Path, brokers: int = 3, min_insync_replicas: int = 2) -> Cluster:
@@ -215,24 +270,42 @@ def start_cluster(data_dir: Path, jars_dir: Path, brokers: int = 3, min_insync_r
 
 
 def _prepare(data_dir: Path, jars_dir: Path, node: Node, voters: Sequence[Node], cluster_id: str,
-             min_insync_replicas: int = 1) -> None:
+             min_insync_replicas: int = 1, security: BrokerSecurity | None = None) -> None:
     """Write a node's configuration in `data_dir` and format its KRaft storage as part of `cluster_id`."""
     if shutil.which("java") is None:
         raise KafkaSetupError("Java 17 is needed to run Kafka: apt-get install openjdk-17-jre")
     ensure_jars(jars_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "server.properties"
-    config.write_text(_server_properties(data_dir, node, voters, min_insync_replicas))
-    (data_dir / "log4j.properties").write_text(_LOG4J.format(path=data_dir / "broker.log"))
+    config.unlink(missing_ok=True)  # written afresh, owner-only: it holds the broker's own password
+    config.touch(mode=0o600)
+    config.write_text(_server_properties(data_dir, node, voters, min_insync_replicas, security))
+    (data_dir / "log4j.properties").write_text(_LOG4J.format(path=data_dir / "broker.log",
+                                                             authorizer=data_dir / AUTHORIZER_LOG))
     # No --standalone: the voters are named in the configuration (controller.quorum.voters).
     fmt = subprocess.run(
         [*_java(data_dir), "-cp", f"{jars_dir}/*", "kafka.tools.StorageTool", "format", "-t", cluster_id,
-         "-c", str(config), "--ignore-formatted"],
+         "-c", str(config), "--ignore-formatted", *_scram_arguments(data_dir, security)],
         capture_output=True,
         text=True,
     )
     if fmt.returncode != 0:
         raise KafkaSetupError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+
+
+def _scram_arguments(data_dir: Path, security: BrokerSecurity | None) -> list[str]:
+    """The principals' SCRAM credentials for the storage tool, in an argument file (`@file`, mode 0600,
+    one argument a line, read by the tool's argument parser) so that no password is on a command line
+    another local user could read."""
+    if security is None:
+        return []
+    argfile = data_dir / "scram.args"
+    argfile.unlink(missing_ok=True)
+    fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        for principal, password in sorted(security.passwords.items()):
+            out.write(f"--add-scram\nSCRAM-SHA-512=[name={principal},password={password}]\n")
+    return [f"@{argfile}"]
 
 
 def _java(data_dir: Path) -> list[str]:
@@ -241,14 +314,14 @@ def _java(data_dir: Path) -> list[str]:
 
 def restart_broker(broker: BrokerProcess, jars_dir: Path) -> BrokerProcess:
     """Start a stopped broker again on its own data and ports (a fault test's broker comes back)."""
-    return _launch(broker.data_dir, jars_dir, broker.bootstrap)
+    return _launch(broker.data_dir, jars_dir, broker.bootstrap, broker.security)
 
 
-def _launch(data_dir: Path, jars_dir: Path, bootstrap: str) -> BrokerProcess:
+def _launch(data_dir: Path, jars_dir: Path, bootstrap: str, security: BrokerSecurity | None = None) -> BrokerProcess:
     proc = _spawn(data_dir, jars_dir)
-    broker = BrokerProcess(bootstrap=bootstrap, pid=proc.pid, data_dir=data_dir, process=proc)
+    broker = BrokerProcess(bootstrap=bootstrap, pid=proc.pid, data_dir=data_dir, process=proc, security=security)
     try:
-        wait_until_ready(broker.bootstrap, START_TIMEOUT_S, [proc])
+        wait_until_ready(broker.bootstrap, START_TIMEOUT_S, [proc], client=operator_options(broker))
     except BaseException:
         broker.stop()
         raise
@@ -268,8 +341,16 @@ def _spawn(data_dir: Path, jars_dir: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def operator_options(broker: BrokerProcess) -> dict[str, Any]:
+    """kafka-python options for the operator's connection to `broker` (plaintext or secured)."""
+    if broker.security is None:
+        return {}
+    return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": OPERATOR,
+            "sasl_plain_password": broker.security.passwords[OPERATOR], "ssl_cafile": str(broker.security.tls.ca_cert)}
+
+
 def wait_until_ready(bootstrap: str, timeout_s: float, procs: Sequence[subprocess.Popen[bytes]] = (),
-                     brokers: int = 1) -> None:
+                     brokers: int = 1, client: Mapping[str, Any] | None = None) -> None:
     """Block until every address in `bootstrap` accepts a connection and a metadata request names
     at least `brokers` live brokers; fail at once if one of `procs` (the brokers started) exits."""
     from kafka import KafkaAdminClient
@@ -287,7 +368,7 @@ def wait_until_ready(bootstrap: str, timeout_s: float, procs: Sequence[subproces
                 host, port = address.rsplit(":", 1)
                 socket.create_connection((host, int(port)), timeout=1).close()
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                     client_id="mash-readiness")
+                                     client_id="mash-readiness", **(client or {}))
             try:
                 if len(admin.describe_cluster().get("brokers") or ()) >= brokers:
                     return
@@ -313,8 +394,12 @@ def start_detached(settings: Settings) -> BrokerProcess:
     data_dir = settings.state_dir / "kafka"
     if data_dir.exists():
         shutil.rmtree(data_dir)  # a stale broker's data: the embedded stack starts clean
-    broker = start_broker(data_dir, settings.kafka_jars_dir)
+    broker = start_broker(data_dir, settings.kafka_jars_dir, secure=secured(settings))
     _state_file(settings).write_text(f"{broker.bootstrap}\n{broker.pid}\n")
+    if broker.security is not None:
+        from mash.acl_sync import sync_acls
+
+        sync_acls(broker.bootstrap, settings)  # every service can do its work, and only that
     return broker
 
 

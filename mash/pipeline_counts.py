@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from mash.codec import Codec
 from mash.consumer_lag import group_lag
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.models import AlertRecord, EventOutcomeRecord
 from mash.settings import Settings
 from mash.topics import AGENCIES, DEADLETTER, HUB_STAGE_INPUTS, INBOUND_SCHEMAS, inbound, stage_group, topic_name
@@ -42,7 +43,8 @@ def count(bootstrap: str, settings: Settings, engine: Engine, codec: Codec | Non
     codec = codec or Codec()
     counts = PipelineCounts()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=1000, client_id="mash-counter")
+                             consumer_timeout_ms=1000, client_id="mash-counter",
+                             **kafka_python_options(settings, OPERATOR))
     try:
         event_ids: set[str] = set()
         for agency in AGENCIES:
@@ -92,7 +94,8 @@ def _group_lag(bootstrap: str, consumer: KafkaConsumer, settings: Settings) -> i
     """What every hub stage has yet to commit, over all its inputs; None until each has committed."""
     total = 0
     for stage, inputs in HUB_STAGE_INPUTS.items():
-        lag = group_lag(bootstrap, stage_group(stage, settings), [topic_name(t, settings) for t in inputs], consumer)
+        lag = group_lag(bootstrap, stage_group(stage, settings), [topic_name(t, settings) for t in inputs], consumer,
+                        kafka_python_options(settings, OPERATOR))
         if lag is None:
             return None
         total += sum(lag.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,24 @@ class Settings(BaseSettings):
         "",
         description="Kafka bootstrap servers (host:port,...). Empty means: use the embedded "
         "broker recorded in `state_dir` by `mash kafka start`.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every client connects to Kafka: SASL_SSL is TLS and SCRAM-SHA-512 as the "
+        "service's own principal (`mash kafka acls` lists what each may do); `mash kafka start` then starts the "
+        "embedded broker secured, with a throwaway CA and a password per principal. PLAINTEXT: no encryption and "
+        "no authentication, for development only.",
+    )
+    kafka_username: str = Field(
+        "", description="The SASL/SCRAM principal this process connects as. Empty: its service's own principal "
+        "(hub, triage-app, connector-<agency>, operator), as the embedded broker creates them.",
+    )
+    kafka_password: SecretStr = Field(
+        SecretStr(""), description="The principal's SCRAM password. Empty: the embedded broker's, from "
+        "`state_dir/kafka/credentials/`. Secret: never printed.",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA the brokers' certificates chain to. Unset: the embedded broker's "
+        "throwaway CA when it runs secured, else the system's trust store.",
     )
     state_dir: Path = Field(
         PROJECT_ROOT / ".mash",

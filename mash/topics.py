@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ PROVISION_TIMEOUT_S = 60.0
 
 
 def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_TIMEOUT_S,
-              specs: tuple[TopicSpec, ...] = CATALOGUE) -> list[str]:
+              specs: tuple[TopicSpec, ...] = CATALOGUE, service: str = OPERATOR) -> list[str]:
     """Create every catalogue topic (or every one of `specs`) that does not exist yet; the ones created.
 
     A cluster that has just started can name as controller a broker the client has not yet seen
@@ -124,7 +125,7 @@ def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_T
     created: list[str] = []
     while True:
         try:
-            created += _create_missing(bootstrap, settings, specs)
+            created += _create_missing(bootstrap, settings, specs, service)
             return created
         except KafkaError as exc:
             settling = exc.retriable or isinstance(exc, UnknownBrokerIdError)
@@ -134,12 +135,13 @@ def provision(bootstrap: str, settings: Settings, timeout_s: float = PROVISION_T
             time.sleep(0.5)
 
 
-def _create_missing(bootstrap: str, settings: Settings, specs: tuple[TopicSpec, ...]) -> list[str]:
+def _create_missing(bootstrap: str, settings: Settings, specs: tuple[TopicSpec, ...], service: str) -> list[str]:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-provision")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-provision",
+                             **kafka_python_options(settings, service))
     try:
         existing = set(admin.list_topics())
         wanted = [

@@ -14,7 +14,7 @@ on the same topic (ReferrerFeedback) are counted and passed to `feedback`, never
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -72,7 +72,9 @@ class RequestAnswerer:
     def __init__(self, bootstrap: str, agency: str, requests_topic: str, returns_topic: str, deadletter_topic: str,
                  group: str, answer: Callable[[dict[str, Any]], Draft | None], answered_by: str,
                  feedback: Callable[[dict[str, Any]], None] = lambda _: None, codec: Codec | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 client: Mapping[str, Any] | None = None) -> None:
+        self._client = dict(client or {})  # the connector's Kafka connection options (`mash.kafka_security`)
         self.agency, self._answer, self._answered_by, self._feedback = agency, answer, answered_by, feedback
         self._topics = (requests_topic, returns_topic, deadletter_topic)
         self._bootstrap, self._group, self._codec, self._clock = bootstrap, group, codec or Codec(), clock
@@ -142,9 +144,9 @@ class RequestAnswerer:
 
             self._consumer = KafkaConsumer(self._topics[0], bootstrap_servers=self._bootstrap, group_id=self._group,
                                            enable_auto_commit=False, auto_offset_reset="earliest",
-                                           client_id=f"mash-answer-{self.agency}")
+                                           client_id=f"mash-answer-{self.agency}", **self._client)
             self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True,
-                                           client_id=f"mash-answer-{self.agency}")
+                                           client_id=f"mash-answer-{self.agency}", **self._client)
         return self._consumer
 
     def assigned(self) -> bool:

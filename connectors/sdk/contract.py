@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors.sdk.config import ConnectorConfig
+from mash.kafka_security import connector as connector_principal
 from mash.limits import ENVELOPE_CHARS
 from mash.topics import INBOUND_SCHEMAS, inbound
 
@@ -165,6 +166,11 @@ class Connector(ABC):
     @property
     def topic(self) -> str:
         return inbound(self.feeds or self.name)
+
+    @property
+    def principal(self) -> str:
+        """The Kafka principal the connector writes as: one per agency feed (`mash.kafka_acls`)."""
+        return connector_principal(self.feeds or self.name)
 
     @property
     def schema(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,8 +70,9 @@ class TrackedFields(dict[str, Any]):
         return super().__getitem__(key)
 
 
-def make_producer(bootstrap: str) -> KafkaProducer:
-    """Durable, ordered, idempotent: acks from every in-sync replica and no duplicate on retry."""
+def make_producer(bootstrap: str, client: Mapping[str, Any] | None = None) -> KafkaProducer:
+    """Durable, ordered, idempotent: acks from every in-sync replica and no duplicate on retry.
+    `client`: the connector's Kafka connection options (`mash.kafka_security`)."""
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -80,6 +81,7 @@ def make_producer(bootstrap: str) -> KafkaProducer:
         batch_size=256 * 1024,
         max_request_size=2 * 1024 * 1024,
         client_id="mash-connector",
+        **(client or {}),
     )
 
 

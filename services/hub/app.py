@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash import metrics
 from mash.codec import Codec
 from mash.db import WalCheckpoints, engine_for, session_factory
+from mash.kafka_security import HUB, aiokafka_options
 from mash.settings import Settings
 from mash.topics import (
     ALERTS,
@@ -111,7 +112,7 @@ class Hub:
                          stage_group(stage, self.settings), self.bootstrap, process, self.emit, self.guarded,
                          self.observer.batch, BATCH_SIZE, BATCH_WAIT_S,
                          {"rebalance_timeout_ms": patience_ms, "max_poll_interval_ms": patience_ms,
-                          "fetch_max_wait_ms": FETCH_WAIT_MS})
+                          "fetch_max_wait_ms": FETCH_WAIT_MS, **aiokafka_options(self.settings, HUB)})
         self.loops.append(loop)
         return loop
 
@@ -119,7 +120,7 @@ class Hub:
         """Run every stage until SIGTERM or SIGINT, then finish the batches in hand and leave the groups."""
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=f"{self.settings.app_id}.producer",
-            acks="all", enable_idempotence=True,
+            acks="all", enable_idempotence=True, **aiokafka_options(self.settings, HUB),
             # A batch of outputs goes out in a few produce requests, not one request per message.
             linger_ms=5, max_batch_size=256 * 1024, max_request_size=2 * 1024 * 1024)
         await self.producer.start()

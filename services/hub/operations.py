@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mash import metrics
 from mash.consumer_lag import group_lag
 from mash.health import broker_answers, database_answers
+from mash.kafka_security import HUB, kafka_python_options
 from mash.metrics import MetricsServer
 from mash.models import Person
 from mash.settings import Settings
@@ -27,8 +29,9 @@ PERSONS_EVERY_S = 30.0
 class LagSampler:
     """Every few seconds, each stage group's lag per input partition, as a gauge."""
 
-    def __init__(self, bootstrap: str, groups: Mapping[str, Sequence[str]]) -> None:
-        self._bootstrap, self._groups = bootstrap, groups
+    def __init__(self, bootstrap: str, groups: Mapping[str, Sequence[str]],
+                 client: Mapping[str, Any] | None = None) -> None:
+        self._bootstrap, self._groups, self._client = bootstrap, groups, client
         self._stop = threading.Event()
         threading.Thread(target=self._loop, name="lag-sampler", daemon=True).start()
 
@@ -39,7 +42,7 @@ class LagSampler:
         while not self._stop.is_set():
             for group, topics in self._groups.items():
                 try:
-                    lag = group_lag(self._bootstrap, group, list(topics))
+                    lag = group_lag(self._bootstrap, group, list(topics), client=self._client)
                     if lag is not None:
                         for (topic, partition), behind in lag.items():
                             metrics.CONSUMER_LAG.labels(group, topic, str(partition)).set(behind)
@@ -82,7 +85,7 @@ def start(settings: Settings, bootstrap: str, sessions: sessionmaker[Session],
           loops: Sequence[StageLoop]) -> tuple[MetricsServer, LagSampler]:
     groups = {stage_group(loop.stage, settings): [topic_name(t, settings) for t in HUB_STAGE_INPUTS[loop.stage]]
               for loop in loops}
-    lag = LagSampler(bootstrap, groups)
+    lag = LagSampler(bootstrap, groups, kafka_python_options(settings, HUB))
     metrics.PERSONS.set_function(PersonCount(sessions))
     stages = [loop.stage for loop in loops]
     name = "hub" if len(stages) != 1 else f"hub-{stages[0]}"  # a worker's stage processes each announce themselves

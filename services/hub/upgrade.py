@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -21,6 +22,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.models import AlertRecord, TriageStateRecord
 from mash.settings import Settings
 from mash.topics import HUB_STAGE_INPUTS, stage_group, topic_name
@@ -56,7 +58,7 @@ def check(sessions: sessionmaker[Session]) -> None:
 
 
 def upgrade_state(settings: Settings, bootstrap: str, sessions: sessionmaker[Session]) -> Upgraded:
-    states = _load_changelog(bootstrap, changelog_topic(settings))
+    states = _load_changelog(bootstrap, changelog_topic(settings), kafka_python_options(settings, OPERATOR))
     now = datetime.now(UTC)
     with sessions.begin() as session:
         present = set(session.scalars(select(TriageStateRecord.person_id)))
@@ -67,9 +69,9 @@ def upgrade_state(settings: Settings, bootstrap: str, sessions: sessionmaker[Ses
     return Upgraded(len(rows), _carry_offsets(settings, bootstrap))
 
 
-def _load_changelog(bootstrap: str, topic: str) -> dict[str, dict[str, object]]:
+def _load_changelog(bootstrap: str, topic: str, client: dict[str, Any]) -> dict[str, dict[str, object]]:
     """The table as Faust left it: the last value per key (JSON key and value; None deletes)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
@@ -97,7 +99,8 @@ def _load_changelog(bootstrap: str, topic: str) -> dict[str, dict[str, object]]:
 
 def _carry_offsets(settings: Settings, bootstrap: str) -> dict[str, int]:
     """Each stage group starts where the old group (`app_id`) committed, unless it has commits of its own."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-upgrade")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-upgrade",
+                             **kafka_python_options(settings, OPERATOR))
     try:
         old = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
         carried: dict[str, int] = {}

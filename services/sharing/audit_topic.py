@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -21,7 +22,7 @@ def encoded(codec: Codec, entry: Sealed, decisions: str | None = None, check_typ
 
 def read_topic(bootstrap: str, topic: str, codec: Codec, timeout_s: float = 30.0,
                legacy_through: Mapping[str, int] | None = None,
-               unreadable: list[str] | None = None) -> Iterator[Sealed]:
+               unreadable: list[str] | None = None, client: Mapping[str, Any] | None = None) -> Iterator[Sealed]:
     """Every record on the topic, partition by partition in offset order (a chain lives on one).
 
     Which unsigned records predate signing (`legacy`): with `legacy_through` (the database's record
@@ -29,7 +30,7 @@ def read_topic(bootstrap: str, topic: str, codec: Codec, timeout_s: float = 30.0
     records before its first signed one (the log only grows at its end). A message that is not an
     audit record at all is named in `unreadable` (partition, offset, why) and read past."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=int(timeout_s * 1000))
+                             consumer_timeout_ms=int(timeout_s * 1000), **(client or {}))
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         for number in partitions:

@@ -104,10 +104,12 @@ def _audit_topic(settings: Any) -> str:
 
 def _topic_records(settings: Any, **how: Any) -> Any:
     from mash.codec import Codec
+    from mash.kafka_security import OPERATOR, kafka_python_options
     from mash.local_kafka import resolve_bootstrap
     from services.sharing.audit_topic import read_topic
 
-    return read_topic(resolve_bootstrap(settings), _audit_topic(settings), Codec(), **how)
+    return read_topic(resolve_bootstrap(settings), _audit_topic(settings), Codec(),
+                      client=kafka_python_options(settings, OPERATOR), **how)
 
 
 def _unreadable(messages: list[str]) -> int:

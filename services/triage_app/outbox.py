@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -57,9 +57,12 @@ class Outbox:
     def __init__(self, sessions: sessionmaker[Session], bootstrap: str, decisions_topic: str, answers_topic: str,
                  codec: Codec, audit_topic: str | None = None, keys: AuditKeys | None = None,
                  requests_topic: Callable[[str], str] | None = None,
-                 provision: Callable[[list[str]], object] | None = None, catalogue: Catalogue | None = None) -> None:
+                 provision: Callable[[list[str]], object] | None = None, catalogue: Catalogue | None = None,
+                 client: Mapping[str, Any] | None = None) -> None:
         """`requests_topic`: an agency's requests topic (its name as deployed); `provision`: creates the
-        requests topics of the agencies named, if missing, before the first send to each."""
+        requests topics of the agencies named, if missing, before the first send to each; `client`: the
+        app's Kafka connection options (`mash.kafka_security`)."""
+        self._client = dict(client or {})
         self._requests_topic = requests_topic
         self._provision = provision
         self._provisioned: set[str] = set()
@@ -301,7 +304,7 @@ class Outbox:
                                            client_id="mash-triage-app", max_block_ms=CONNECT_TIMEOUT_MS,
                                            bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
                                            request_timeout_ms=REQUEST_TIMEOUT_MS,
-                                           delivery_timeout_ms=DELIVERY_TIMEOUT_MS)
+                                           delivery_timeout_ms=DELIVERY_TIMEOUT_MS, **self._client)
         return self._producer
 
     def _disconnect(self) -> None:

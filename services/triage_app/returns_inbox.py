@@ -11,7 +11,7 @@ a crash re-reads, and the duplicate check keeps a re-read from recording twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -111,7 +111,9 @@ class ReturnsInbox:
 
     def __init__(self, sessions: sessionmaker[Session], bootstrap: str, topic: str, deadletter_topic: str,
                  group: str, codec: Codec, catalogue: Catalogue, policy: Callable[[], Policy],
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 client: Mapping[str, Any] | None = None) -> None:
+        self._client = dict(client or {})  # the app's Kafka connection options (`mash.kafka_security`)
         self._sessions, self._bootstrap, self._topic = sessions, bootstrap, topic
         self._deadletter_topic, self._group, self._codec = deadletter_topic, group, codec
         self._catalogue, self._policy, self._clock = catalogue, policy, clock
@@ -157,9 +159,9 @@ class ReturnsInbox:
 
             self._consumer = KafkaConsumer(self._topic, bootstrap_servers=self._bootstrap, group_id=self._group,
                                            enable_auto_commit=False, auto_offset_reset="earliest",
-                                           client_id="mash-triage-app-returns")
+                                           client_id="mash-triage-app-returns", **self._client)
             self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
-                                           client_id="mash-triage-app-returns")
+                                           client_id="mash-triage-app-returns", **self._client)
         return self._consumer
 
     def close(self) -> None:

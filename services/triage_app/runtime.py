@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mash.codec import Codec
 from mash.db import engine_for, session_factory
+from mash.kafka_security import TRIAGE_APP, kafka_python_options
 from mash.local_kafka import resolve_bootstrap
 from mash.settings import Settings
 from mash.topics import (
@@ -57,7 +58,7 @@ def returns_inbox(settings: Settings, config: AppConfig) -> ReturnsInbox:
     """Agencies' connectors' answers, read in the app's own consumer group."""
     return ReturnsInbox(config.sessions, resolve_bootstrap(settings), topic_name(RETURNS, settings),
                         topic_name(DEADLETTER, settings), f"{settings.app_id}.triage-app.returns", Codec(),
-                        config.catalogue, config.policy)
+                        config.catalogue, config.policy, client=kafka_python_options(settings, TRIAGE_APP))
 
 
 def app_outbox(sessions: sessionmaker[Session], settings: Settings, bootstrap: str, catalogue: Catalogue,
@@ -67,7 +68,8 @@ def app_outbox(sessions: sessionmaker[Session], settings: Settings, bootstrap: s
                   Codec(), topic_name(AUDIT, settings), keys,
                   requests_topic=lambda agency: topic_name(requests_topic(agency), settings),
                   provision=lambda agencies: provision(bootstrap, settings, specs=tuple(
-                      request_topic_spec(a) for a in agencies)), catalogue=catalogue)
+                      request_topic_spec(a) for a in agencies), service=TRIAGE_APP), catalogue=catalogue,
+                  client=kafka_python_options(settings, TRIAGE_APP))
 
 
 def build(settings: Settings) -> tuple[FastAPI, Outbox]:

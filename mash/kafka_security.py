@@ -1,0 +1,116 @@
+"""How a process of the bus connects to Kafka: in plaintext, or over TLS as its own SASL/SCRAM principal.
+
+Every Kafka client the bus makes takes its connection options from here, for kafka-python
+(connectors, tools) or aiokafka (the hub), so one setting moves the whole bus:
+
+- `MASH_KAFKA_SECURITY_PROTOCOL=SASL_SSL`: TLS, and SCRAM-SHA-512 as the service's principal;
+- the principal and its password: `MASH_KAFKA_USERNAME` / `MASH_KAFKA_PASSWORD` in production
+  (one pair per service, from a secret store); on the embedded stack each service connects as its
+  own principal (`mash.kafka_acls`) with the password the embedded broker made for it at start,
+  kept under `state_dir/kafka/credentials/` readable by its owner only;
+- the CA the brokers' certificates chain to: `MASH_KAFKA_SSL_CAFILE`, else the embedded broker's
+  throwaway CA, else the system's trust store.
+
+Passwords are never logged or printed; an error names the principal and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import ssl
+from pathlib import Path
+from typing import Any
+
+from mash.settings import Settings
+
+MECHANISM = "SCRAM-SHA-512"
+
+# The principals: each service connects as its own (what each may do: `mash.kafka_acls`).
+HUB = "hub"
+TRIAGE_APP = "triage-app"
+OPERATOR = "operator"  # operators' tools: the broker's super user (provisioning, ACLs, lag, audit)
+BROKER = "broker"  # the brokers among themselves; never a service's identity
+
+
+def connector(agency: str) -> str:
+    return f"connector-{agency}"
+
+
+class KafkaCredentialsMissing(RuntimeError):
+    """A secured bus and no password for this process's principal; the message says where to set one."""
+
+
+def credentials_dir(settings: Settings) -> Path:
+    """Where the embedded broker keeps one password file per principal (made at each start)."""
+    return settings.state_dir / "kafka" / "credentials"
+
+
+def embedded_ca(settings: Settings) -> Path:
+    return settings.state_dir / "kafka" / "tls" / "ca.pem"
+
+
+def write_passwords(directory: Path, principals: tuple[str, ...]) -> dict[str, str]:
+    """A fresh random password per principal, each in a file of `directory` only its owner can read."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    passwords: dict[str, str] = {}
+    for principal in principals:
+        path = directory / principal
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(passwords.setdefault(principal, secrets.token_urlsafe(24)))
+    return passwords
+
+
+def principal_of(settings: Settings, service: str) -> str:
+    """The principal this process connects as: the configured one, else its service's own."""
+    return settings.kafka_username or service
+
+
+def password_of(settings: Settings, service: str) -> str:
+    configured = settings.kafka_password.get_secret_value()
+    if configured:
+        return configured
+    path = credentials_dir(settings) / principal_of(settings, service)
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise KafkaCredentialsMissing(
+            f"Kafka is secured (SASL_SSL) and there is no password for principal "
+            f"{principal_of(settings, service)!r}: set MASH_KAFKA_USERNAME and MASH_KAFKA_PASSWORD, or start the "
+            f"embedded broker with `mash kafka start` (it writes {path})") from None
+
+
+def cafile(settings: Settings) -> Path | None:
+    if settings.kafka_ssl_cafile is not None:
+        return settings.kafka_ssl_cafile
+    embedded = embedded_ca(settings)
+    return embedded if embedded.exists() else None
+
+
+def secured(settings: Settings) -> bool:
+    return settings.kafka_security_protocol == "SASL_SSL"
+
+
+def kafka_python_options(settings: Settings, service: str) -> dict[str, Any]:
+    """Keyword arguments for a kafka-python client (producer, consumer, admin) of `service`."""
+    if not secured(settings):
+        return {"security_protocol": "PLAINTEXT"}
+    ca = cafile(settings)
+    return {"security_protocol": "SASL_SSL", "sasl_mechanism": MECHANISM,
+            "sasl_plain_username": principal_of(settings, service),
+            "sasl_plain_password": password_of(settings, service),
+            "ssl_check_hostname": True, **({"ssl_cafile": str(ca)} if ca else {})}
+
+
+def aiokafka_options(settings: Settings, service: str) -> dict[str, Any]:
+    """Keyword arguments for an aiokafka client of `service` (the hub's stages)."""
+    if not secured(settings):
+        return {"security_protocol": "PLAINTEXT"}
+    ca = cafile(settings)
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    return {"security_protocol": "SASL_SSL", "sasl_mechanism": MECHANISM,
+            "sasl_plain_username": principal_of(settings, service),
+            "sasl_plain_password": password_of(settings, service), "ssl_context": context}
