@@ -28,6 +28,10 @@ from mash.local_kafka import start_broker
 from mash.settings import Settings
 from mash.topics import provision, topic_name
 
+# The broker a benchmark starts is plaintext, as its baselines are (the bus itself defaults to
+# SASL_SSL): set before any Settings is made, and passed on to the workers it starts.
+os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

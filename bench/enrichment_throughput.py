@@ -50,6 +50,10 @@ from services.enrichment.person_index import PersonIndex
 from services.enrichment.stage import event_to_link
 from services.hub.app import BATCH_SIZE
 
+# The broker a benchmark starts is plaintext, as its baselines are (the bus itself defaults to
+# SASL_SSL): set before any Settings is made, and passed on to the workers it starts.
+os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 50_000
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)

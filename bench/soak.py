@@ -13,6 +13,7 @@ a hub slower than its feed as lag that keeps growing. It stops by itself.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -30,6 +31,10 @@ from mash.hub_run import publish
 from mash.local_kafka import start_broker
 from mash.settings import Settings
 from mash.topics import HUB_STAGE_INPUTS, OUTCOMES, stage_group, topic_name
+
+# The broker a benchmark starts is plaintext, as its baselines are (the bus itself defaults to
+# SASL_SSL): set before any Settings is made, and passed on to the workers it starts.
+os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
 
 WARM_UP_S = 60.0
 

@@ -25,9 +25,11 @@ from types import FrameType
 from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
+from mash.acl_sync import sync_acls
 from mash.alert_truth import alert_truth
 from mash.db import db_upgrade, engine_for
 from mash.demo_enquiry import add_agency_users, run_enquiry
+from mash.kafka_security import secured
 from mash.local_kafka import BrokerProcess, start_broker
 from mash.models import AlertRecord
 from mash.pipeline_counts import PipelineCounts, count
@@ -47,8 +49,10 @@ def run_demo(base: Settings) -> int:
     try:
         step("starting Apache Kafka (KRaft, loopback)")
         started = time.monotonic()
-        broker = start_broker(demo_dir / "kafka", base.kafka_jars_dir)
-        step(f"broker ready at {broker.bootstrap} in {time.monotonic() - started:.1f} s")
+        broker = start_broker(demo_dir / "kafka", base.kafka_jars_dir, secure=secured(base))
+        security = ("TLS and SASL/SCRAM-SHA-512, one principal per service" if broker.security
+                    else "PLAINTEXT: no encryption, no authentication (MASH_KAFKA_SECURITY_PROTOCOL)")
+        step(f"broker ready at {broker.bootstrap} in {time.monotonic() - started:.1f} s ({security})")
         settings = base.model_copy(update={
             "bootstrap_servers": broker.bootstrap,
             "database_url": SecretStr(f"sqlite:///{demo_dir / 'mash.db'}"),
@@ -61,6 +65,10 @@ def run_demo(base: Settings) -> int:
         engine = engine_for(settings)
         created = provision(broker.bootstrap, settings)
         step(f"provisioned {len(created)} topics")
+        if broker.security:
+            acls = sync_acls(broker.bootstrap, settings)
+            step(f"Kafka ACLs applied: {len(acls.created)} grants; each service may use only its own topics "
+                 "(`mash kafka acls`)")
         children.append(_spawn(["hub", "worker"], env, demo_dir / "hub.log"))
         step(f"hub worker started (log: {demo_dir / 'hub.log'})")
         app_url, users = _start_triage_app(env, demo_dir, children)

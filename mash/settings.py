@@ -28,10 +28,10 @@ class Settings(BaseSettings):
         "broker recorded in `state_dir` by `mash kafka start`.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", description="How every client connects to Kafka: SASL_SSL is TLS and SCRAM-SHA-512 as the "
-        "service's own principal (`mash kafka acls` lists what each may do); `mash kafka start` then starts the "
-        "embedded broker secured, with a throwaway CA and a password per principal. PLAINTEXT: no encryption and "
-        "no authentication, for development only.",
+        "SASL_SSL", description="How every client connects to Kafka: SASL_SSL is TLS and SCRAM-SHA-512 as the "
+        "service's own principal (`mash kafka acls` lists what each may do); `mash kafka start` and `mash demo` "
+        "start the embedded broker so, with a throwaway CA and a password per principal. PLAINTEXT: no "
+        "encryption and no authentication, for development only (the test suite's shared broker uses it).",
     )
     kafka_username: str = Field(
         "", description="The SASL/SCRAM principal this process connects as. Empty: its service's own principal "

@@ -8,6 +8,10 @@ import pytest
 # stages it runs in-process sign and verify alike, whatever state directory each test uses.
 os.environ.setdefault("MASH_AUDIT_SIGNING_KEY", secrets.token_urlsafe(48))
 
+# The session's shared broker is plaintext (an explicit development setting; tests that start processes
+# pass it on through the environment). tests/integration/test_kafka_security.py runs a secured broker.
+os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+
 INTEGRATION = Path(__file__).parent / "integration"
 
 

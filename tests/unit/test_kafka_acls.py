@@ -79,14 +79,17 @@ def test_every_service_principal_is_printed_with_its_grants() -> None:
     assert Grant(HUB, "GROUP", "app.triage", "READ") in grants(SETTINGS)
 
 
-def test_plaintext_unless_secured() -> None:
-    assert kafka_python_options(Settings(), HUB) == {"security_protocol": "PLAINTEXT"}
-    assert aiokafka_options(Settings(), HUB) == {"security_protocol": "PLAINTEXT"}
+def test_plaintext_only_when_set_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
+    plaintext = Settings(kafka_security_protocol="PLAINTEXT")
+    assert kafka_python_options(plaintext, HUB) == {"security_protocol": "PLAINTEXT"}
+    assert aiokafka_options(plaintext, HUB) == {"security_protocol": "PLAINTEXT"}
+    monkeypatch.delenv("MASH_KAFKA_SECURITY_PROTOCOL", raising=False)  # the suite's shared broker sets it
+    assert Settings().kafka_security_protocol == "SASL_SSL"
 
 
 def test_a_secured_process_without_a_password_is_told_where_to_set_one(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path, kafka_security_protocol="SASL_SSL")
-    with pytest.raises(KafkaCredentialsMissing, match="MASH_KAFKA_PASSWORD.*mash kafka start"):
+    with pytest.raises(KafkaCredentialsMissing, match=r"MASH_KAFKA_PASSWORD.*mash kafka start"):
         kafka_python_options(settings, HUB)
 
 
