@@ -61,6 +61,13 @@ def _add_kafka(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     acls.add_argument("--apply", action="store_true", help="create what is missing and delete what a declared "
                       "principal holds beyond the declaration (as the operator principal)")
     acls.set_defaults(handler=_kafka_acls)
+    credentials = actions.add_parser(
+        "credentials", help="set a service principal's SCRAM password on the running cluster (rotation, without "
+        "stopping the bus; docs/runbook.md): the new password is read from standard input, never the command line")
+    credentials.add_argument("principal", help="hub, triage-app or connector-<agency>")
+    credentials.add_argument("--generate", action="store_true", help="the embedded stack: make a random password and "
+                             "write it where the principal's processes read it (state_dir/kafka/credentials)")
+    credentials.set_defaults(handler=_kafka_credentials)
 
 
 def _add_topics(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -137,6 +144,30 @@ def _kafka_acls(args: argparse.Namespace) -> int:
     for verb, grants in (("+", changes.created), ("-", changes.deleted)):
         for grant in grants:
             print(f"  {verb} {grant.line()}")
+    return 0
+
+
+def _kafka_credentials(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from mash.local_kafka import resolve_bootstrap
+    from mash.scram_credentials import CredentialError, rotate_embedded, set_password
+
+    settings = get_settings()
+    try:
+        if args.generate:
+            rotate_embedded(resolve_bootstrap(settings), settings, args.principal)
+        else:
+            set_password(resolve_bootstrap(settings), settings, args.principal, sys.stdin.readline().rstrip("\n"))
+    except CredentialError as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        print(f"mash: the broker refused ({type(exc).__name__}); this connects as the operator principal: check "
+              "MASH_KAFKA_USERNAME / MASH_KAFKA_PASSWORD name the cluster's admin", file=sys.stderr)
+        return 2
+    print(f"kafka: new password set for {args.principal}; its processes use it from their next connection "
+          "(restart them one at a time: docs/runbook.md)")
     return 0
 
 

@@ -52,16 +52,23 @@ def embedded_ca(settings: Settings) -> Path:
 
 def write_passwords(directory: Path, principals: tuple[str, ...]) -> dict[str, str]:
     """A fresh random password per principal, each in a file of `directory` only its owner can read."""
+    passwords = {principal: secrets.token_urlsafe(24) for principal in principals}
+    for principal, password in passwords.items():
+        write_password(directory, principal, password)
+    return passwords
+
+
+def write_password(directory: Path, principal: str, password: str) -> None:
+    """Replace `principal`'s password file in one step: a reader sees the old password or the new one,
+    and no one but the owner ever can (the file is made 0600 before a byte is written)."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
-    passwords: dict[str, str] = {}
-    for principal in principals:
-        path = directory / principal
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(passwords.setdefault(principal, secrets.token_urlsafe(24)))
-    return passwords
+    staged = directory / f".{principal}.new"
+    staged.unlink(missing_ok=True)
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(password)
+    staged.replace(directory / principal)
 
 
 def principal_of(settings: Settings, service: str) -> str:

@@ -263,3 +263,17 @@ def test_the_hub_and_a_connector_run_the_samples_as_their_own_principals(secured
         hub.terminate()
         hub.wait(timeout=60)
         engine.dispose()
+
+
+def test_a_services_password_is_rotated_on_the_running_broker(secured: Secured) -> None:
+    from mash.scram_credentials import CredentialError, rotate_embedded, set_password
+
+    who = connector("health")
+    old = secured.client(who)
+    rotate_embedded(secured.settings.bootstrap_servers, secured.settings, who)
+    write(secured, who, topic_name("mash.inbound.health.v1", secured.settings))  # as its processes next connect
+    refused(old)
+    with pytest.raises(CredentialError, match="at least 24"):
+        set_password(secured.settings.bootstrap_servers, secured.settings, who, "short")
+    with pytest.raises(CredentialError, match="not a service principal"):
+        set_password(secured.settings.bootstrap_servers, secured.settings, OPERATOR, "x" * 30)
