@@ -55,6 +55,7 @@ from connectors.sdk.offsets import OffsetStore
 from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
 from connectors.sdk.sources.base import SourceRecord
 from mash.codec import Codec
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.local_kafka import free_port
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import DEADLETTER, provision, topic_name
@@ -82,7 +83,8 @@ class Kit:
 
     def run(self, connector: Connector) -> RunReport:
         offsets = OffsetStore(f"sqlite:///{self.settings.state_dir / 'connectors.db'}", connector.name)
-        producer = make_producer(self.settings.bootstrap_servers)
+        producer = make_producer(self.settings.bootstrap_servers,
+                                 kafka_python_options(self.settings, connector.principal))
         try:
             return Runner(connector, producer, offsets, self.settings).run(connector.open_source())
         finally:
@@ -90,7 +92,8 @@ class Kit:
             offsets.close()
 
     def messages(self, topic: str) -> list[Any]:
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False)
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False,
+                                 **kafka_python_options(self.settings, OPERATOR))
         name = topic_name(topic, self.settings)
         partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
         consumer.assign(partitions)
@@ -255,7 +258,8 @@ class _EndOffsets:
     """How many records a topic holds, asked of one consumer again and again."""
 
     def __init__(self, kit: Kit, topic: str) -> None:
-        self._consumer = KafkaConsumer(bootstrap_servers=kit.settings.bootstrap_servers)
+        self._consumer = KafkaConsumer(bootstrap_servers=kit.settings.bootstrap_servers,
+                                       **kafka_python_options(kit.settings, OPERATOR))
         name = topic_name(topic, kit.settings)
         self._partitions = [TopicPartition(name, p) for p in self._consumer.partitions_for_topic(name) or ()]
 
