@@ -1,18 +1,23 @@
 """Make the broker's ACLs for the bus's principals exactly the declaration (`mash.kafka_acls`).
 
-Idempotent: what is declared and missing is created; what a declared principal holds beyond the
-declaration (a narrowed grant, a principal's old topic) is deleted, so the broker never keeps a
-right the declaration took away. ACLs of principals the bus does not declare are left alone: they
-belong to someone else on a shared cluster. Runs as the operator (`kafka_python_options`).
+Idempotent: what is declared and missing is created; every other ALLOW that widens a declared
+principal within this deployment is deleted, so the broker never keeps a right the declaration took
+away or never gave: a grant narrowed to one host (the declared one, for any host, replaces it), a
+`User:*` wildcard, a cluster-wide right. Other deployments sharing the cluster (another topic prefix
+and app id) keep theirs, and principals the bus does not declare are left alone. Runs as the operator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mash.kafka_acls import SERVICE_PRINCIPALS, Grant, grants
 from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.settings import Settings
+from mash.topics import topic_name
+
+WILDCARD = "*"
 
 
 @dataclass
@@ -29,22 +34,41 @@ def sync_acls(bootstrap: str, settings: Settings, dry_run: bool = False) -> AclC
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-acls",
                              **kafka_python_options(settings, OPERATOR))
     try:
-        held = {grant: acl for grant, acl in _held(admin).items() if grant.principal in SERVICE_PRINCIPALS}
-        changes = AclChanges(sorted(wanted - held.keys()), sorted(held.keys() - wanted))
+        held = [(grant, acl) for grant, acl in _held(admin)
+                if grant.principal in (*SERVICE_PRINCIPALS, WILDCARD) and touches(grant, settings)]
+        have = {grant for grant, _ in held}
+        extra = sorted(((grant, acl) for grant, acl in held if grant not in wanted), key=lambda pair: pair[0])
+        changes = AclChanges(sorted(wanted - have), [grant for grant, _ in extra])
         if dry_run:
             return changes
         if changes.created:
             result = admin.create_acls([_acl(grant) for grant in changes.created])
             if result["failed"]:
                 raise RuntimeError(f"the broker refused {len(result['failed'])} ACL(s): {result['failed'][0]}")
-        if changes.deleted:
-            admin.delete_acls([held[grant] for grant in changes.deleted])
+        if extra:
+            admin.delete_acls([acl for _, acl in extra])
         return changes
     finally:
         admin.close()
 
 
-def _held(admin: object) -> dict[Grant, object]:
+def touches(grant: Grant, settings: Settings) -> bool:
+    """Whether `grant` can reach this deployment's topics or groups (or is a kind of right no service
+    of the bus is ever given, which it can only widen)."""
+    if grant.resource == "TOPIC":
+        space = topic_name("mash.", settings)
+    elif grant.resource == "GROUP":
+        space = f"{settings.app_id}."
+    else:
+        return True
+    if grant.name == WILDCARD:
+        return True
+    if grant.pattern == "PREFIXED":
+        return grant.name.startswith(space) or space.startswith(grant.name)
+    return grant.name.startswith(space)
+
+
+def _held(admin: Any) -> list[tuple[Grant, Any]]:
     from kafka.admin import (
         ACLFilter,
         ACLOperation,
@@ -57,21 +81,21 @@ def _held(admin: object) -> dict[Grant, object]:
     everything = ACLFilter(principal=None, host=None, operation=ACLOperation.ANY,
                            permission_type=ACLPermissionType.ANY,
                            resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
-    acls, _error = admin.describe_acls(everything)  # type: ignore[attr-defined]
-    held = {}
+    acls, _error = admin.describe_acls(everything)
+    held = []
     for acl in acls:
         if acl.permission_type != ACLPermissionType.ALLOW or not acl.principal.startswith("User:"):
-            continue
+            continue  # a DENY only narrows
         pattern = acl.resource_pattern
-        held[Grant(acl.principal.removeprefix("User:"), pattern.resource_type.name, pattern.resource_name,
-                   acl.operation.name, pattern.pattern_type.name)] = acl
+        held.append((Grant(acl.principal.removeprefix("User:"), pattern.resource_type.name, pattern.resource_name,
+                           acl.operation.name, pattern.pattern_type.name, acl.host), acl))
     return held
 
 
-def _acl(grant: Grant) -> object:
+def _acl(grant: Grant) -> Any:
     from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
 
-    return ACL(principal=f"User:{grant.principal}", host="*", operation=ACLOperation[grant.operation],
+    return ACL(principal=f"User:{grant.principal}", host=grant.host, operation=ACLOperation[grant.operation],
                permission_type=ACLPermissionType.ALLOW,
                resource_pattern=ResourcePattern(ResourceType[grant.resource], grant.name,
                                                 ACLResourcePatternType[grant.pattern]))

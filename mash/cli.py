@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from mash.db import SchemaNotCurrent
     from mash.errors import UnusableFile
+    from mash.kafka_security import KafkaSecurityError
 
     try:
         return int(args.handler(args) or 0)
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mash: {exc}", file=sys.stderr)
         return 2
     except UnusableFile as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
+    except KafkaSecurityError as exc:
         print(f"mash: {exc}", file=sys.stderr)
         return 2
 

@@ -60,10 +60,12 @@ class Grant:
     name: str
     operation: str  # READ, WRITE, CREATE
     pattern: str = "LITERAL"
+    host: str = "*"  # the declaration grants from any host; a broker's ACL may name one
 
     def line(self) -> str:
         wildcard = "*" if self.pattern == "PREFIXED" else ""
-        return f"User:{self.principal:26} {self.operation:7} {self.resource.lower():5} {self.name}{wildcard}"
+        host = f"  (from {self.host} only)" if self.host != "*" else ""
+        return f"User:{self.principal:26} {self.operation:7} {self.resource.lower():5} {self.name}{wildcard}{host}"
 
 
 def grants(settings: Settings) -> list[Grant]:

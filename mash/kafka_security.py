@@ -16,6 +16,7 @@ Passwords are never logged or printed; an error names the principal and what to 
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import ssl
@@ -37,8 +38,32 @@ def connector(agency: str) -> str:
     return f"connector-{agency}"
 
 
-class KafkaCredentialsMissing(RuntimeError):
+class KafkaSecurityError(RuntimeError):
+    """A process cannot connect securely as configured; the message names the setting and what to do."""
+
+
+class KafkaCredentialsMissing(KafkaSecurityError):
     """A secured bus and no password for this process's principal; the message says where to set one."""
+
+
+class _RedactPasswords(logging.Filter):
+    """kafka-python's admin client logs its whole configuration at DEBUG, password included: not ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict):  # a lone mapping argument is kept as the args themselves
+            record.args = _redacted(record.args)
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_redacted(a) for a in record.args)
+        return True
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("sasl_plain_password"):
+        return {**value, "sasl_plain_password": "<redacted>"}
+    return value
+
+
+logging.getLogger("kafka.admin.client").addFilter(_RedactPasswords())
 
 
 def credentials_dir(settings: Settings) -> Path:
@@ -92,6 +117,9 @@ def password_of(settings: Settings, service: str) -> str:
 
 def cafile(settings: Settings) -> Path | None:
     if settings.kafka_ssl_cafile is not None:
+        if not settings.kafka_ssl_cafile.is_file():
+            raise KafkaSecurityError(f"MASH_KAFKA_SSL_CAFILE={settings.kafka_ssl_cafile} is not a readable file: set "
+                                     "it to the PEM file of the CA the brokers' certificates chain to")
         return settings.kafka_ssl_cafile
     embedded = embedded_ca(settings)
     return embedded if embedded.exists() else None

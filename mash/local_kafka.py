@@ -31,6 +31,7 @@ from mash.settings import PROJECT_ROOT, Settings
 BROKER_CN = "mash-embedded-broker"  # the broker certificate's subject: the controllers' only client
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
 START_TIMEOUT_S = 90.0
+SCRAM_ARGFILE = "scram.args"  # the storage tool's credentials, removed as soon as it has run
 AUTHORIZER_LOG = "authorizer.log"  # every refused operation and failed log-in, one line each
 
 
@@ -276,6 +277,9 @@ def _prepare(data_dir: Path, jars_dir: Path, node: Node, voters: Sequence[Node],
         raise KafkaSetupError("Java 17 is needed to run Kafka: apt-get install openjdk-17-jre")
     ensure_jars(jars_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Owner only: the topic logs hold every event, and the metadata log the principals' SCRAM credentials;
+    # no other local user may read around the ACLs on disk.
+    data_dir.chmod(0o700)
     config = data_dir / "server.properties"
     config.unlink(missing_ok=True)  # written afresh, owner-only: it holds the broker's own password
     config.touch(mode=0o600)
@@ -289,6 +293,7 @@ def _prepare(data_dir: Path, jars_dir: Path, node: Node, voters: Sequence[Node],
         capture_output=True,
         text=True,
     )
+    (data_dir / SCRAM_ARGFILE).unlink(missing_ok=True)  # the credentials are in the metadata log now
     if fmt.returncode != 0:
         raise KafkaSetupError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
 
@@ -299,7 +304,7 @@ def _scram_arguments(data_dir: Path, security: BrokerSecurity | None) -> list[st
     another local user could read."""
     if security is None:
         return []
-    argfile = data_dir / "scram.args"
+    argfile = data_dir / SCRAM_ARGFILE
     argfile.unlink(missing_ok=True)
     fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:

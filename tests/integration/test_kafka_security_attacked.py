@@ -177,16 +177,12 @@ def test_sync_acls_deletes_a_declared_principals_broader_prefixed_grant(secured:
         admin.close()
 
 
-@pytest.mark.xfail(strict=True, reason="sync_acls for one deployment (topic prefix) deletes every other deployment's "
-                   "grants on the same cluster: principals are not per deployment, yet the prefix exists for tenants")
 def test_sync_acls_of_another_deployment_leaves_this_ones_grants_alone(secured: Secured) -> None:
     other = secured.settings.model_copy(update={"topic_prefix": "other.", "app_id": "other"})
     changes = sync_acls(secured.settings.bootstrap_servers, other, dry_run=True)
     assert not [g for g in changes.deleted if g.name.startswith("sec.")]
 
 
-@pytest.mark.xfail(strict=True, reason="sync_acls ignores an ACL's host: a declared grant held only from one host "
-                   "counts as held, so --apply neither restores it for '*' nor reports the service's lost access")
 def test_sync_acls_restores_a_declared_grant_narrowed_to_one_host(secured: Secured) -> None:
     who, topic = connector("social_care"), topic_name("mash.inbound.social_care.v1", secured.settings)
 
@@ -206,8 +202,6 @@ def test_sync_acls_restores_a_declared_grant_narrowed_to_one_host(secured: Secur
         admin.close()
 
 
-@pytest.mark.xfail(strict=True, reason="sync_acls keeps a User:* wildcard ALLOW: every declared principal then "
-                   "holds more than its declaration (any service reads the enriched topic) and --apply is silent")
 def test_sync_acls_does_not_let_a_wildcard_grant_widen_the_declared_principals(secured: Secured) -> None:
     topic = topic_name("mash.enriched.v1", secured.settings)
     wildcard = ACL("User:*", "*", ACLOperation.READ, ACLPermissionType.ALLOW,
@@ -242,8 +236,6 @@ def test_no_password_is_on_the_brokers_command_line_environment_or_logs(secured:
             assert password not in text, (principal, where)
 
 
-@pytest.mark.xfail(strict=True, reason="the secured embedded broker's data dir and topic logs (every event, and the "
-                   "SCRAM credentials in __cluster_metadata) are readable by any local user: ACLs bypassed on disk")
 def test_the_brokers_data_is_not_readable_by_other_local_users(secured: Secured) -> None:
     data = secured.broker.data_dir
     reachable = data.stat().st_mode & 0o005 == 0o005

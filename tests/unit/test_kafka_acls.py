@@ -94,6 +94,7 @@ def test_a_secured_process_without_a_password_is_told_where_to_set_one(tmp_path:
 
 
 def test_a_configured_principal_and_password_win_over_the_services_own(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("a CA certificate")
     settings = Settings(state_dir=tmp_path, kafka_security_protocol="SASL_SSL", kafka_username="hub-prod",
                         kafka_password=SecretStr("s3cret-from-the-vault"), kafka_ssl_cafile=tmp_path / "ca.pem")
     options = kafka_python_options(settings, HUB)
