@@ -53,7 +53,7 @@ def test_provisioning_waits_out_a_cluster_still_settling_but_not_a_real_refusal(
     monkeypatch.setattr(topics.time, "sleep", lambda _s: None)
     attempts: list[int] = []
 
-    def settling(_bootstrap: str, _settings: Settings, _specs: object) -> list[str]:
+    def settling(_bootstrap: str, _settings: Settings, _specs: object, _service: str) -> list[str]:
         attempts.append(1)
         if len(attempts) < 3:
             raise UnknownBrokerIdError(3)
@@ -63,7 +63,7 @@ def test_provisioning_waits_out_a_cluster_still_settling_but_not_a_real_refusal(
     assert topics.provision("127.0.0.1:1", Settings()) == ["mash.shared.v1"]
     assert len(attempts) == 3
 
-    def refused(_bootstrap: str, _settings: Settings, _specs: object) -> list[str]:
+    def refused(_bootstrap: str, _settings: Settings, _specs: object, _service: str) -> list[str]:
         raise TopicAuthorizationFailedError()
 
     monkeypatch.setattr(topics, "_create_missing", refused)
