@@ -32,6 +32,10 @@ from mash.db import make_engine, session_factory, upgrade
 from services.triage_app.accounts import create_user
 from services.triage_store.store import TriageStore
 
+# The app this benchmark starts has no broker to reach (the outbox waits): plaintext, so that it does not
+# look for the secured embedded broker's credentials (the bus itself defaults to SASL_SSL).
+os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+
 PASSWORD = "benchmark-password-123"
 RAGS = ("RED", "AMBER", "GREEN")
 AGENCIES = ("POLICE", "HEALTH", "EDUCATION", "SOCIAL_CARE")
