@@ -16,7 +16,6 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,26 +34,14 @@ from sqlalchemy import func, select
 from mash.acl_sync import sync_acls
 from mash.db import db_upgrade, engine_for
 from mash.kafka_acls import SERVICE_PRINCIPALS, grants
-from mash.kafka_security import HUB, OPERATOR, connector, kafka_python_options
-from mash.local_kafka import AUTHORIZER_LOG, BrokerProcess, start_broker
+from mash.kafka_security import HUB, OPERATOR, connector
+from mash.local_kafka import start_broker
 from mash.models import EventOutcomeRecord
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import CATALOGUE, provision, topic_name
+from tests.support.secured_kafka import Secured
 
 TIMEOUT_S = 20.0
-
-
-@dataclass
-class Secured:
-    settings: Settings
-    broker: BrokerProcess
-
-    def client(self, principal: str) -> dict[str, Any]:
-        return {"bootstrap_servers": self.settings.bootstrap_servers, "request_timeout_ms": 10_000,
-                **kafka_python_options(self.settings, principal)}
-
-    def authorizer_log(self) -> str:
-        return (self.broker.data_dir / AUTHORIZER_LOG).read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +79,8 @@ def read(secured: Secured, principal: str, topic: str, group: str | None = None,
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
-        deadline, records = time.monotonic() + wait_s, []
+        deadline = time.monotonic() + wait_s
+        records: list[Any] = []
         while not records and time.monotonic() < deadline:
             records = consumer.poll(timeout_ms=200).get(tp, [])
         if group:

@@ -9,12 +9,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import (
     ACL,
     ACLFilter,
@@ -35,27 +34,12 @@ from pydantic import SecretStr
 from mash.acl_sync import sync_acls
 from mash.kafka_acls import SERVICE_PRINCIPALS, grants
 from mash.kafka_security import HUB, OPERATOR, connector, credentials_dir, kafka_python_options
-from mash.local_kafka import AUTHORIZER_LOG, BrokerProcess, start_broker
+from mash.local_kafka import AUTHORIZER_LOG, start_broker
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import CATALOGUE, provision, topic_name
+from tests.support.secured_kafka import Secured
 
 TIMEOUT_S = 20.0
-
-
-@dataclass
-class Secured:
-    settings: Settings
-    broker: BrokerProcess
-
-    def client(self, principal: str) -> dict[str, Any]:
-        return {"bootstrap_servers": self.settings.bootstrap_servers, "request_timeout_ms": 10_000,
-                **kafka_python_options(self.settings, principal)}
-
-    def admin(self, principal: str) -> KafkaAdminClient:
-        return KafkaAdminClient(**self.client(principal))
-
-    def groups(self) -> dict[str, str]:
-        return {g.principal: g.name for g in grants(self.settings) if g.resource == "GROUP"}
 
 
 def commit(secured: Secured, principal: str, group: str, topic: str) -> None:
