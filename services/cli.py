@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +36,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     estimate.add_argument("--max-review-rate", type=_share, default=None,
                           help="largest share of the index's descriptions the model may hold for review "
                           "(default 0.02)")
+    estimate.add_argument("--no-frequencies", action="store_true",
+                          help="leave out term-frequency adjustment (by default the index's commonest names and "
+                          "postcodes are counted and go with the learned weights)")
     estimate.set_defaults(handler=_estimate)
+    frequencies = model_actions.add_parser(
+        "frequencies", help="add term-frequency adjustment to the model in use: count how common each name and "
+        "postcode is in the person index, so an exact agreement on a rare one weighs more than on a common one; "
+        "written under the same guard rails as estimate")
+    for option in ("--out", "--keys", "--max-review-rate"):
+        action = next(a for a in estimate._actions if option in a.option_strings)
+        frequencies.add_argument(option, type=action.type, default=action.default, help=action.help)
+    frequencies.set_defaults(handler=_frequencies)
     show = model_actions.add_parser("show", help="print the model in use: weights per level, thresholds, version")
     show.set_defaults(handler=_show)
     test = model_actions.add_parser("test", help="decide the labelled cases with the model in use "
@@ -71,8 +83,6 @@ def _estimate(args: argparse.Namespace) -> int:
     from mash.db import engine_for, session_factory
     from mash.settings import get_settings
     from services.enrichment.estimate import estimate, u_from_random_pairs
-    from services.enrichment.guard_rails import MAX_REVIEW_RATE, judge
-    from services.enrichment.match_cases import load_cases
     from services.enrichment.match_model import load_model
     from services.enrichment.training_pairs import blocked_candidates, pair_patterns, random_pair_patterns
 
@@ -83,6 +93,7 @@ def _estimate(args: argparse.Namespace) -> int:
         patterns = pair_patterns(session, args.keys)
         random_pairs = random_pair_patterns(session)
         described = blocked_candidates(session, args.keys)
+        tf = None if args.no_frequencies else _counted_frequencies(session)
     if not patterns or not random_pairs:
         print("mash: the person index has no pairs to learn from yet; run the hub over some events first",
               file=sys.stderr)
@@ -90,7 +101,50 @@ def _estimate(args: argparse.Namespace) -> int:
     result = estimate(patterns, in_use, fixed_u=u_from_random_pairs(random_pairs))
     print(f"estimated from {result.pairs:,} pairs in {result.iterations} iterations; "
           f"{result.match_share:.2%} of pairs look like matches")
-    verdict = judge(result.model, in_use, load_cases(), described,
+    learned = result.model if tf is None else result.model.with_frequencies(tf, result.model.source + _tf_note(tf))
+    return _judge_and_write(args, settings, learned, in_use, described)
+
+
+def _frequencies(args: argparse.Namespace) -> int:
+    from mash.db import engine_for, session_factory
+    from mash.settings import get_settings
+    from services.enrichment.match_model import load_model
+    from services.enrichment.training_pairs import blocked_candidates
+
+    settings = get_settings()
+    in_use = load_model(settings.match_model_in_use())
+    print("mash: counting names and postcodes in the person index ...", file=sys.stderr)
+    with session_factory(engine_for(settings))() as session:
+        tf = _counted_frequencies(session)
+        described = blocked_candidates(session, args.keys)
+    if tf is None:
+        print("mash: the person index describes no children yet; run the hub over some events first",
+              file=sys.stderr)
+        return 1
+    base = in_use.source.split(" + term frequencies")[0]
+    return _judge_and_write(args, settings, in_use.with_frequencies(tf, base + _tf_note(tf)), in_use, described)
+
+
+def _counted_frequencies(session: Any) -> Any:
+    from services.enrichment.term_frequencies import term_frequencies
+    from services.enrichment.training_pairs import value_counts
+
+    counts, persons = value_counts(session)
+    return term_frequencies(counts, persons) if persons else None
+
+
+def _tf_note(tf: Any) -> str:
+    kept = ", ".join(f"{len(tf.shares.get(f, {})):,} {f}" for f in ("given", "family", "postcode"))
+    print(f"term frequencies over {tf.persons:,} persons: {kept} values kept")
+    return f" + term frequencies over {tf.persons} persons"
+
+
+def _judge_and_write(args: argparse.Namespace, settings: Any, learned: Any, in_use: Any, described: Any) -> int:
+    """The guard rails (labelled cases, review rate), and the model written only if it passes them."""
+    from services.enrichment.guard_rails import MAX_REVIEW_RATE, judge
+    from services.enrichment.match_cases import load_cases
+
+    verdict = judge(learned, in_use, load_cases(), described,
                     MAX_REVIEW_RATE if args.max_review_rate is None else args.max_review_rate)
     print(f"labelled cases: {len(verdict.cases) - len(verdict.failed)} of {len(verdict.cases)} decided as expected")
     for failed in verdict.failed:
@@ -99,14 +153,14 @@ def _estimate(args: argparse.Namespace) -> int:
           f"{len(described):,} descriptions (the model in use: {verdict.review_rate_in_use:.2%}; accepted up to "
           f"{verdict.max_review_rate:.2%} or the model in use's rate)")
     if not verdict.accepted:
-        print("mash: the learned model is refused and nothing was written; the hub keeps "
+        print("mash: the new model is refused and nothing was written; the hub keeps "
               f"{in_use.version} ({in_use.source}). Check the failures above, or raise --max-review-rate "
               "if the partnership can answer that many reviews", file=sys.stderr)
         return 1
     out = args.out or settings.learned_match_model()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result.model.to_json(), indent=1, sort_keys=True))
-    print(f"model {result.model.version} accepted and written to {out}; " + (
+    out.write_text(json.dumps(learned.to_json(), indent=1, sort_keys=True))
+    print(f"model {learned.version} accepted and written to {out}; " + (
         "the hub links with it from its next start" if out == settings.learned_match_model() and not
         settings.match_model else f"set MASH_MATCH_MODEL={out} to use it"))
     return 0
@@ -136,6 +190,10 @@ def _show(_: argparse.Namespace) -> int:
           f"review >= {model.review_threshold}, lead over the next candidate >= {model.margin}")
     for field, levels in LEVELS.items():
         print(f"  {field:9} " + "  ".join(f"{lvl} {model.weights[field][lvl]:+.1f}" for lvl in levels))
+    if model.tf is not None:
+        from services.enrichment.term_frequencies import MAX_BITS
+        print(f"  term frequencies over {model.tf.persons:,} persons: an exact name or postcode weighs up to "
+              f"{MAX_BITS:g} bits more if rare, less if common")
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from mash.errors import UnusableFile
 from services.enrichment.comparisons import FIELDS, MISSING, Profile, compare, identifiers_conflict, sibling_evidence
+from services.enrichment.term_frequencies import TF_FIELDS, TermFrequencies
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "given": ("EXACT", "NICKNAME", "FUZZY", "INITIAL", "DISAGREE"),
@@ -65,6 +66,7 @@ class MatchModel:
     review_threshold: float = 12.0
     margin: float = 6.0  # how far the best candidate must lead the next to be linked
     source: str = "default"
+    tf: TermFrequencies | None = None  # shares of names and postcodes in the deployment's index
     weights: dict[str, dict[str, float]] = field(init=False, compare=False, repr=False)
     version: str = field(init=False, compare=False)  # a hash of the parameters
 
@@ -81,8 +83,15 @@ class MatchModel:
         version = hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
         object.__setattr__(self, "version", version)
 
-    def score(self, vector: Sequence[str]) -> float:
-        return sum(self.weights[f][level] for f, level in zip(FIELDS, vector, strict=True) if level != MISSING)
+    def score(self, vector: Sequence[str], profile: Profile | None = None) -> float:
+        """The pair's weight of evidence; with term frequencies and the event's `profile`, an exact
+        agreement on a name or postcode weighs by how common that value is (`term_frequencies`)."""
+        total = sum(self.weights[f][level] for f, level in zip(FIELDS, vector, strict=True) if level != MISSING)
+        if self.tf is not None and profile is not None:
+            for i, f in enumerate(FIELDS):
+                if f in TF_FIELDS and vector[i] == "EXACT":
+                    total += self.tf.bits(f, getattr(profile, f), self.u[f]["EXACT"])
+        return total
 
     def classify(self, score: float) -> str:
         if score >= self.link_threshold:
@@ -90,8 +99,12 @@ class MatchModel:
         return REVIEW if score >= self.review_threshold else NEW
 
     def to_json(self) -> dict[str, Any]:
-        return {"m": self.m, "u": self.u, "link_threshold": self.link_threshold,
-                "review_threshold": self.review_threshold, "margin": self.margin, "source": self.source}
+        saved = {"m": self.m, "u": self.u, "link_threshold": self.link_threshold,
+                 "review_threshold": self.review_threshold, "margin": self.margin, "source": self.source}
+        return saved if self.tf is None else {**saved, "tf": self.tf.to_json()}
+
+    def with_frequencies(self, tf: TermFrequencies, source: str) -> MatchModel:
+        return MatchModel(self.m, self.u, self.link_threshold, self.review_threshold, self.margin, source, tf)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MatchModel:
@@ -99,7 +112,8 @@ class MatchModel:
         fields = {k: data[k] for k in ("m", "u", "link_threshold", "review_threshold", "margin", "source")}
         for name, defaults in (("m", DEFAULT_M), ("u", DEFAULT_U)):
             fields[name] = {**{f: defaults[f] for f in FIELDS if f not in fields[name]}, **fields[name]}
-        return cls(**fields)
+        tf = TermFrequencies.from_json(data["tf"]) if data.get("tf") is not None else None
+        return cls(**fields, tf=tf)
 
 
 def check_parameters(m: Mapping[str, Mapping[str, float]], u: Mapping[str, Mapping[str, float]]) -> None:
@@ -122,7 +136,7 @@ def load_model(path: Path | None) -> MatchModel:
         return DEFAULT_MODEL
     try:
         return MatchModel.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UnusableFile(f"{path}: not a usable match model ({exc}); re-run `mash hub match-model estimate` "
                          "or unset MASH_MATCH_MODEL") from exc
 
@@ -144,6 +158,17 @@ class MatchResult:
     runner_up: float | None
 
 
+def at_most_review(vector: Sequence[str]) -> bool:
+    """Pairs a person must confirm however much the names say (and the rarer a name, the more they
+    say with term frequencies): no name to go on; a date of birth that disagrees outright (a father
+    and son of one name); another town with no address line alike (a namesake born the same day
+    elsewhere, or the child moved: a person can tell which). None of these reaches the link threshold
+    on the shipped weights; the rule keeps it so for learned and frequency-adjusted ones."""
+    given, family, dob, _, postcode, address = vector
+    return (given == family == MISSING or dob == "DISAGREE"
+            or (postcode == "DISAGREE" and address not in ("EXACT", "FUZZY")))
+
+
 def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate]) -> MatchResult:
     """Score every candidate on its best-matching profile and decide.
 
@@ -152,7 +177,7 @@ def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate
     same family name: `sibling_evidence`) scores no higher than just under the review threshold,
     so twins and siblings are never linked nor held for review on it, however much else agrees. A
     profile with neither name to compare is at most held for review: a date and an address alone
-    are a household's, not a child's.
+    are a household's, not a child's (see `at_most_review` for the others).
     Two candidates both close to the top is ambiguity: held for review.
     """
     scored: list[tuple[float, str, tuple[str, ...]]] = []
@@ -163,10 +188,10 @@ def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate
                 best = None
                 break
             vector: tuple[str, ...] = compare(event, profile)
-            score = model.score(vector)
+            score = model.score(vector, event)
             if sibling_evidence(vector):
                 score = min(score, model.review_threshold - SIBLING_MARGIN)
-            elif vector[0] == vector[1] == MISSING:  # no name to go on (none given, or none readable)
+            elif at_most_review(vector):
                 score = min(score, model.link_threshold - SIBLING_MARGIN)
             if best is None or score > best[0]:
                 best = (score, vector)

@@ -18,6 +18,7 @@ from services.enrichment.comparisons import Profile, compare
 from services.enrichment.estimate import Pattern
 from services.enrichment.guard_rails import Described
 from services.enrichment.match_model import Candidate
+from services.enrichment.term_frequencies import TF_FIELDS
 
 Member = tuple[str, Profile, int]  # person id, one description of them, how many events described them so
 
@@ -100,3 +101,16 @@ def random_pair_patterns(session: Session, pairs: int = 50_000) -> Counter[Patte
 
 def _profile(row: tuple[str, str, str, str, str, str, str]) -> Profile:
     return Profile(row[1], row[2], date.fromisoformat(row[3]) if row[3] else None, row[4], row[5], address=row[6])
+
+
+def value_counts(session: Session) -> tuple[dict[str, dict[str, int]], int]:
+    """For term frequencies: per name and postcode, how many persons the index describes with each
+    value (a child described twice the same way counts once), and how many persons it describes."""
+    counts: dict[str, dict[str, int]] = {}
+    for field in TF_FIELDS:
+        column = getattr(PersonProfile, field)
+        counts[field] = dict(session.execute(
+            select(column, func.count(func.distinct(PersonProfile.person_id))).where(column != "").group_by(column)
+        ).tuples().all())
+    persons = session.scalar(select(func.count(func.distinct(PersonProfile.person_id)))) or 0
+    return counts, persons

@@ -292,6 +292,26 @@ def test_an_accepted_learned_model_is_the_one_the_hub_uses_shows_and_tests(setti
     assert load_model(None) == DEFAULT_MODEL
 
 
+def test_term_frequencies_counted_from_the_index_go_with_the_model_in_use_under_the_guard_rails(
+        settings: Settings, engine: Engine) -> None:
+    """`frequencies` counts each name and postcode over the persons the index describes, keeps the
+    model's weights, passes the labelled cases, and writes a model the hub and `show` then use."""
+    index = PersonIndex(session_factory(engine))
+    children = population(random.Random(4), 300, date(2025, 1, 1), 365)
+    index.link_batch([link(f"e-{c.person}", Identifier("nhs", c.nhs),
+                           profile=Profile(c.given.upper(), c.family.upper(), c.dob, c.sex,
+                                           c.addresses[0][2].replace(" ", ""))) for c in children])
+    written = mash(settings, "hub", "match-model", "frequencies", check=False)
+    assert written.returncode == 0, written.stdout + written.stderr
+    assert "term frequencies over 300 persons" in written.stdout and "15 of 15" in written.stdout
+    model = load_model(settings.match_model_in_use())
+    assert model.tf is not None and model.tf.persons == 300 and model.m == DEFAULT_MODEL.m
+    surnames = {c.family.upper() for c in children}
+    commonest = max(surnames, key=lambda f: sum(c.family.upper() == f for c in children))
+    assert model.tf.shares["family"][commonest] == sum(c.family.upper() == commonest for c in children) / 300
+    assert "term frequencies over 300 persons" in mash(settings, "hub", "match-model", "show").stdout
+
+
 def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
     broken = tmp_path / "model.json"
     broken.write_text('{"m": {}}')
