@@ -66,9 +66,10 @@ from mash.db import make_engine
 from mash.models import MatchReview
 from services.enrichment.blocking import lookup_keys, stored_keys
 from services.enrichment.comparisons import Profile, compare, compare_given, sibling_evidence
-from services.enrichment.match_model import DEFAULT_MODEL
+from services.enrichment.match_model import DEFAULT_MODEL, MatchModel
 from services.enrichment.person_index import EventToLink
 from services.enrichment.stage import event_to_link
+from services.enrichment.term_frequencies import TF_FIELDS, term_frequencies
 
 THRESHOLD = 0.5  # Splink: a pair is a match at this match probability or above
 ASSUMED_RECALL = 0.8  # Splink: the share of true matches its deterministic rules are assumed to find
@@ -105,6 +106,9 @@ class Row:
     reviews: int | None = None
 
 
+TF_LABEL = "default weights + term frequencies"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="synthetic feed size")
@@ -118,6 +122,7 @@ def main() -> None:
         work = Path(tmp)
         febrl = febrl4(args.seed)
         febrl_rows = [index_row(work / "febrl.db", febrl),
+                      index_row(work / "febrl-tf.db", febrl, with_frequencies(febrl), TF_LABEL),
                       splink_row("Splink: given, family, dob, postcode", febrl, with_sex=False),
                       splink_row("Splink: + address line", febrl, with_sex=False, address=True)]
         table(febrl, febrl_rows)
@@ -125,6 +130,7 @@ def main() -> None:
         if not args.febrl_only:
             feed = synthetic(work, args.events, args.seed, args.missing_identifiers, args.twins)
             table(feed, [index_row(work / "feed.db", feed),
+                         index_row(work / "feed-tf.db", feed, with_frequencies(feed), TF_LABEL),
                          splink_row("Splink: given, family, dob, sex, postcode", feed, with_sex=True),
                          splink_row("Splink: + NHS number, UPN, local id", feed, with_sex=True, identifiers=True)])
     print("targets: precision >= 0.999 and F1 >= Splink's on every error model; held for review <= 2% of events; "
@@ -211,10 +217,10 @@ def synthetic(work: Path, events: int, seed: int, missing: float, twins: float) 
 
 # ---- our person index -------------------------------------------------------------------------------------
 
-def index_row(db: Path, data: Dataset) -> Row:
-    print(f"  person index (default weights): linking {len(data.links):,} events", flush=True)
+def index_row(db: Path, data: Dataset, model: MatchModel = DEFAULT_MODEL, label: str = "default weights") -> Row:
+    print(f"  person index ({label}): linking {len(data.links):,} events", flush=True)
     started = time.perf_counter()
-    predicted, _ = run_index(db, data.links, DEFAULT_MODEL)
+    predicted, _ = run_index(db, data.links, model)
     seconds = time.perf_counter() - started
     engine = make_engine(f"sqlite:///{db}")
     with sessionmaker(engine)() as session:
@@ -228,8 +234,16 @@ def index_row(db: Path, data: Dataset) -> Row:
                     or stored_keys(x.profile) & lookup_keys(y.profile)
                     or lookup_keys(x.profile) & stored_keys(y.profile))
 
-    return Row("our person index (default weights)", predicted, blocking_recall(data.truth, reached), seconds,
+    return Row(f"our person index ({label})", predicted, blocking_recall(data.truth, reached), seconds,
                reviews)
+
+
+def with_frequencies(data: Dataset) -> MatchModel:
+    """The default weights with term frequencies counted over the data set's records, as Splink
+    counts its own (`mash hub match-model frequencies` counts the index's persons)."""
+    records = _first(data.links).values()
+    counts = {f: Counter(getattr(r.profile, f) for r in records) for f in TF_FIELDS}
+    return DEFAULT_MODEL.with_frequencies(term_frequencies(counts, len(records)), "default + term frequencies")
 
 
 def _first(links: Iterable[EventToLink]) -> dict[str, EventToLink]:
