@@ -83,14 +83,24 @@ class MatchModel:
         version = hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
         object.__setattr__(self, "version", version)
 
-    def score(self, vector: Sequence[str], profile: Profile | None = None) -> float:
-        """The pair's weight of evidence; with term frequencies and the event's `profile`, an exact
-        agreement on a name or postcode weighs by how common that value is (`term_frequencies`)."""
+    def score(self, vector: Sequence[str], event: Profile | None = None, known: Profile | None = None) -> float:
+        """The pair's weight of evidence. With term frequencies and both profiles, an exact agreement
+        on a name or postcode weighs by how common that value is (`term_frequencies`): less if
+        common, never below the field's next level (an exact match must not lose to a slip); more
+        if rare only when the dates of birth agree (rarity tells apart children born the same day,
+        not a father from his son). Names matched across their boxes (given keyed as family) take
+        the average weight: the value was not written in the field its share was counted for."""
         total = sum(self.weights[f][level] for f, level in zip(FIELDS, vector, strict=True) if level != MISSING)
-        if self.tf is not None and profile is not None:
-            for i, f in enumerate(FIELDS):
-                if f in TF_FIELDS and vector[i] == "EXACT":
-                    total += self.tf.bits(f, getattr(profile, f), self.u[f]["EXACT"])
+        if self.tf is None or event is None or known is None:
+            return total
+        same_day = vector[2] in ("EXACT", "SWAPPED")
+        for i, f in enumerate(FIELDS):
+            value = getattr(event, f) if f in TF_FIELDS and vector[i] == "EXACT" else ""
+            if value and value == getattr(known, f):
+                bits = self.tf.bits(f, value, self.u[f]["EXACT"])
+                exact = self.weights[f]["EXACT"]
+                below = max(w for level, w in self.weights[f].items() if level != "EXACT")
+                total += max(below, exact + (bits if same_day else min(bits, 0.0))) - exact
         return total
 
     def classify(self, score: float) -> str:
@@ -136,7 +146,7 @@ def load_model(path: Path | None) -> MatchModel:
         return DEFAULT_MODEL
     try:
         return MatchModel.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise UnusableFile(f"{path}: not a usable match model ({exc}); re-run `mash hub match-model estimate` "
                          "or unset MASH_MATCH_MODEL") from exc
 
@@ -188,7 +198,7 @@ def best_match(model: MatchModel, event: Profile, candidates: Sequence[Candidate
                 best = None
                 break
             vector: tuple[str, ...] = compare(event, profile)
-            score = model.score(vector, event)
+            score = model.score(vector, event, profile)
             if sibling_evidence(vector):
                 score = min(score, model.review_threshold - SIBLING_MARGIN)
             elif at_most_review(vector):

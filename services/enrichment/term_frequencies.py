@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 TF_FIELDS = ("given", "family", "postcode")
@@ -29,6 +29,7 @@ MAX_BITS = 4.0  # at most this many bits more, or less, than the average exact a
 class TermFrequencies:
     shares: Mapping[str, Mapping[str, float]]  # field -> value -> its share among children
     persons: int  # how many children the shares were counted over
+    _rarest: Mapping[str, float] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for f, table in self.shares.items():
@@ -38,13 +39,15 @@ class TermFrequencies:
                 raise ValueError(f"term frequencies for {f}: every share must be a number in (0, 1]")
         if not isinstance(self.persons, int) or self.persons < 0:
             raise ValueError("term frequencies: persons must be a count")
+        rarest = {f: min(t.values()) for f, t in self.shares.items() if t}
+        object.__setattr__(self, "_rarest", rarest)  # looked up on every exact agreement scored
 
     def bits(self, field: str, value: str, u_exact: float) -> float:
         """How many bits to add to `field`'s EXACT weight when both records say `value`."""
         table = self.shares.get(field)
         if not table or not value:
             return 0.0
-        share = table.get(value, min(table.values()))
+        share = table.get(value, self._rarest[field])
         return max(-MAX_BITS, min(MAX_BITS, math.log2(u_exact / max(share, FLOOR))))
 
     def to_json(self) -> dict[str, Any]:

@@ -109,8 +109,8 @@ def value_counts(session: Session) -> tuple[dict[str, dict[str, int]], int]:
     counts: dict[str, dict[str, int]] = {}
     for field in TF_FIELDS:
         column = getattr(PersonProfile, field)
-        counts[field] = dict(session.execute(
-            select(column, func.count(func.distinct(PersonProfile.person_id))).where(column != "").group_by(column)
-        ).tuples().all())
+        rows = session.execute(
+            select(column, func.count(func.distinct(PersonProfile.person_id))).where(column != "").group_by(column))
+        counts[field] = {value: n for value, n in rows}
     persons = session.scalar(select(func.count(func.distinct(PersonProfile.person_id)))) or 0
     return counts, persons

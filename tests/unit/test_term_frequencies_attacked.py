@@ -81,23 +81,17 @@ def test_nan_and_infinite_shares_are_an_unusable_file(tmp_path: Path, tf_text: s
         load_model(_write(tmp_path, None, _raw_with_tf(tf_text)))
 
 
-@pytest.mark.xfail(strict=True, reason="int(inf) raises OverflowError, which load_model does not catch: a "
-                   "traceback instead of UnusableFile")
 def test_an_infinite_persons_count_is_an_unusable_file_not_a_traceback(tmp_path: Path) -> None:
     with pytest.raises(UnusableFile):
         load_model(_write(tmp_path, None, _raw_with_tf('{"shares": {}, "persons": 1e400}')))
 
 
-@pytest.mark.xfail(strict=True, reason="float() of a 400-digit JSON integer raises OverflowError, which "
-                   "load_model does not catch: a traceback instead of UnusableFile")
 def test_a_huge_integer_share_is_an_unusable_file_not_a_traceback(tmp_path: Path) -> None:
     with pytest.raises(UnusableFile):
         load_model(_write(tmp_path, None, _raw_with_tf('{"shares": {"given": {"A": 1' + "0" * 400 + '}}, '
                                                        '"persons": 1}')))
 
 
-@pytest.mark.xfail(strict=True, reason="OverflowError from a hostile tf section escapes `mash hub match-model "
-                   "show` as a traceback (main catches UnusableFile only)")
 def test_show_refuses_an_overflowing_tf_section_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     from mash.cli import main
@@ -200,9 +194,6 @@ def test_a_rare_namesake_born_the_same_day_in_another_town_is_not_linked() -> No
     assert _decide(MODEL, there, here) != LINK
 
 
-@pytest.mark.xfail(strict=True, reason="a father and son of one rare name sharing a birthday's day and month "
-                   "compare dob ONE_PART, not DISAGREE, so at_most_review does not cap them; term frequencies "
-                   "lift them from REVIEW (default weights) to LINK")
 def test_a_rare_named_father_and_son_sharing_day_and_month_are_not_linked_by_term_frequencies() -> None:
     father = Profile("ZEBEDEE", "QUAYLE", date(1990, 3, 4), "M", "ZZ99ZZ")
     son = Profile("ZEBEDEE", "QUAYLE", date(2015, 3, 4), "M", "ZZ99ZZ")
@@ -213,10 +204,6 @@ def test_a_rare_named_father_and_son_sharing_day_and_month_are_not_linked_by_ter
     assert _decide(DEFAULT_MODEL.with_frequencies(tf, "rare"), son, father) != LINK
 
 
-@pytest.mark.xfail(strict=True, reason="with names keyed in each other's boxes compare() crosses them over, but "
-                   "score() looks the event's given name up in the given table and its family name in the "
-                   "family table: a common family name is taken as the rarest given name, and the pair gets the "
-                   "largest boost instead of the common names' penalty")
 def test_crossed_over_common_names_weigh_as_common_not_as_rarest() -> None:
     tf = TermFrequencies({"given": {"JOHN": 0.2, "ZEBEDEE": 0.0001}, "family": {"SMITH": 0.2, "QUAYLE": 0.0001}},
                          10_000)
@@ -229,9 +216,6 @@ def test_crossed_over_common_names_weigh_as_common_not_as_rarest() -> None:
         model.score(compare(straight, known), straight))
 
 
-@pytest.mark.xfail(strict=True, reason="term frequencies can take a common family name's EXACT weight below its "
-                   "FUZZY weight (SINGH at 30%: 5.57-4 = 1.57 bits < FUZZY 3.32), so a candidate with a "
-                   "misspelt name outscores the one whose name is identical")
 def test_an_exact_agreement_never_weighs_less_than_a_fuzzy_one() -> None:
     tf = TermFrequencies({"family": {"SINGH": 0.3}}, 10_000)
     model = DEFAULT_MODEL.with_frequencies(tf, "common")
@@ -267,9 +251,6 @@ def test_value_counts_counts_each_person_once_and_skips_blanks() -> None:
     assert counts["postcode"] == {"LS61AB": 1, "LS61AD": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="value_counts calls Result.tuples(), deprecated in the installed "
-                   "SQLAlchemy 2.1: a warning in production and an error under the project's "
-                   "filterwarnings=error, against 'our own code stays warning-free'")
 def test_value_counts_raises_no_deprecation_warning() -> None:
     with _index() as s:
         value_counts(s)
