@@ -265,3 +265,27 @@ def test_a_services_password_is_rotated_on_the_running_broker(secured: Secured) 
         set_password(secured.settings.bootstrap_servers, secured.settings, who, "short")
     with pytest.raises(CredentialError, match="not a service principal"):
         set_password(secured.settings.bootstrap_servers, secured.settings, OPERATOR, "x" * 30)
+
+
+def test_a_connection_made_before_a_rotation_carries_on_and_a_new_one_needs_the_new_password(
+        secured: Secured) -> None:
+    """The runbook's rotation window: between setting the new password and restarting a service's
+    processes, a process already connected keeps working on its authenticated connection (the bus
+    does not stop); only a new connection is refused with the old password."""
+    from mash.scram_credentials import rotate_embedded
+
+    who = connector("social_care")
+    topic = topic_name("mash.inbound.social_care.v1", secured.settings)
+    before = secured.client(who)
+    producer = KafkaProducer(**before, acks="all", max_block_ms=int(TIMEOUT_S * 1000))
+    try:
+        producer.send(topic, key=b"k", value=b"before the rotation", partition=0).get(timeout=TIMEOUT_S)
+        rotate_embedded(secured.settings.bootstrap_servers, secured.settings, who)
+        assert secured.client(who)["sasl_plain_password"] != before["sasl_plain_password"]
+        producer.send(topic, key=b"k", value=b"after the rotation", partition=0).get(timeout=TIMEOUT_S)
+    finally:
+        producer.close(timeout=5)
+    values = [r.value for r in read(secured, OPERATOR, topic)]
+    assert values[-2:] == [b"before the rotation", b"after the rotation"]
+    refused(before)
+    write(secured, who, topic)  # with the new password, as its processes next connect
