@@ -92,27 +92,14 @@ def test_a_huge_integer_share_is_an_unusable_file_not_a_traceback(tmp_path: Path
                                                        '"persons": 1}')))
 
 
-def test_show_refuses_an_overflowing_tf_section_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("tf", ['{"shares": {}, "persons": 1e400}', '{"shares": {"given": {"A": NaN}}, "persons": 1}'],
+                         ids=["overflowing persons", "NaN share"])
+def test_show_refuses_a_hostile_tf_section_with_a_message(tf: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from mash.cli import main
     from mash.settings import get_settings
 
-    path = _write(tmp_path, None, _raw_with_tf('{"shares": {}, "persons": 1e400}'))
-    monkeypatch.setenv("MASH_MATCH_MODEL", str(path))
-    get_settings.cache_clear()
-    try:
-        assert main(["hub", "match-model", "show"]) == 2
-    finally:
-        get_settings.cache_clear()
-    assert "not a usable match model" in capsys.readouterr().err
-
-
-def test_show_refuses_a_nan_share_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from mash.cli import main
-    from mash.settings import get_settings
-
-    path = _write(tmp_path, None, _raw_with_tf('{"shares": {"given": {"A": NaN}}, "persons": 1}'))
+    path = _write(tmp_path, None, _raw_with_tf(tf))
     monkeypatch.setenv("MASH_MATCH_MODEL", str(path))
     get_settings.cache_clear()
     try:
