@@ -7,7 +7,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mash.settings import Settings
+    from services.enrichment.guard_rails import Described
+    from services.enrichment.match_model import MatchModel
+    from services.enrichment.term_frequencies import TermFrequencies
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,13 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     estimate = model_actions.add_parser(
         "estimate", help="learn m and u from the person index (EM); written only if it passes the labelled cases "
         "and its review rate is within the bound, and then used by the hub from its next start")
-    estimate.add_argument("--out", type=Path, default=None,
-                          help="JSON file to write (default: <state dir>/match-model.json, which the hub uses "
-                          "unless MASH_MATCH_MODEL names another)")
-    estimate.add_argument("--keys", type=int, default=20_000, help="blocking keys to sample pairs from")
-    estimate.add_argument("--max-review-rate", type=_share, default=None,
-                          help="largest share of the index's descriptions the model may hold for review "
-                          "(default 0.02)")
+    _guard_rail_options(estimate)
     estimate.add_argument("--no-frequencies", action="store_true",
                           help="leave out term-frequency adjustment (by default the index's commonest names and "
                           "postcodes are counted and go with the learned weights)")
@@ -44,9 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "frequencies", help="add term-frequency adjustment to the model in use: count how common each name and "
         "postcode is in the person index, so an exact agreement on a rare one weighs more than on a common one; "
         "written under the same guard rails as estimate")
-    for option in ("--out", "--keys", "--max-review-rate"):
-        action = next(a for a in estimate._actions if option in a.option_strings)
-        frequencies.add_argument(option, type=action.type, default=action.default, help=action.help)
+    _guard_rail_options(frequencies)
     frequencies.set_defaults(handler=_frequencies)
     show = model_actions.add_parser("show", help="print the model in use: weights per level, thresholds, version")
     show.set_defaults(handler=_show)
@@ -70,6 +70,17 @@ def _supervise(stages: list[str], loglevel: str) -> int:
         return 2
     engine_for(settings).dispose()  # the schema brought up to date once, before the stage processes start
     return run_stages(settings, stages, loglevel)
+
+
+def _guard_rail_options(parser: argparse.ArgumentParser) -> None:
+    """Where a new model is written, and the sample and bound the guard rails judge it on."""
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON file to write (default: <state dir>/match-model.json, which the hub uses "
+                        "unless MASH_MATCH_MODEL names another)")
+    parser.add_argument("--keys", type=int, default=20_000, help="blocking keys to sample pairs from")
+    parser.add_argument("--max-review-rate", type=_share, default=None,
+                        help="largest share of the index's descriptions the model may hold for review "
+                        "(default 0.02)")
 
 
 def _share(text: str) -> float:
@@ -125,7 +136,7 @@ def _frequencies(args: argparse.Namespace) -> int:
     return _judge_and_write(args, settings, in_use.with_frequencies(tf, base + _tf_note(tf)), in_use, described)
 
 
-def _counted_frequencies(session: Any) -> Any:
+def _counted_frequencies(session: Session) -> TermFrequencies | None:
     from services.enrichment.term_frequencies import term_frequencies
     from services.enrichment.training_pairs import value_counts
 
@@ -133,13 +144,17 @@ def _counted_frequencies(session: Any) -> Any:
     return term_frequencies(counts, persons) if persons else None
 
 
-def _tf_note(tf: Any) -> str:
-    kept = ", ".join(f"{len(tf.shares.get(f, {})):,} {f}" for f in ("given", "family", "postcode"))
+def _tf_note(tf: TermFrequencies) -> str:
+    """Says what was counted, and returns the words the model's source takes for it."""
+    from services.enrichment.term_frequencies import TF_FIELDS
+
+    kept = ", ".join(f"{len(tf.shares.get(f, {})):,} {f}" for f in TF_FIELDS)
     print(f"term frequencies over {tf.persons:,} persons: {kept} values kept")
     return f" + term frequencies over {tf.persons} persons"
 
 
-def _judge_and_write(args: argparse.Namespace, settings: Any, learned: Any, in_use: Any, described: Any) -> int:
+def _judge_and_write(args: argparse.Namespace, settings: Settings, learned: MatchModel, in_use: MatchModel,
+                     described: list[Described]) -> int:
     """The guard rails (labelled cases, review rate), and the model written only if it passes them."""
     from services.enrichment.guard_rails import MAX_REVIEW_RATE, judge
     from services.enrichment.match_cases import load_cases

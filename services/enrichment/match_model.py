@@ -68,6 +68,7 @@ class MatchModel:
     source: str = "default"
     tf: TermFrequencies | None = None  # shares of names and postcodes in the deployment's index
     weights: dict[str, dict[str, float]] = field(init=False, compare=False, repr=False)
+    below_exact: dict[str, float] = field(init=False, compare=False, repr=False)  # each field's next level down
     version: str = field(init=False, compare=False)  # a hash of the parameters
 
     def __post_init__(self) -> None:
@@ -80,6 +81,8 @@ class MatchModel:
             raise ValueError("the review threshold must not be above the link threshold")
         weights = {f: {lvl: math.log2(self.m[f][lvl] / self.u[f][lvl]) for lvl in LEVELS[f]} for f in FIELDS}
         object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "below_exact", {f: max(w for level, w in weights[f].items() if level != "EXACT")
+                                                 for f in FIELDS})
         version = hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
         object.__setattr__(self, "version", version)
 
@@ -99,8 +102,7 @@ class MatchModel:
             if value and value == getattr(known, f):
                 bits = self.tf.bits(f, value, self.u[f]["EXACT"])
                 exact = self.weights[f]["EXACT"]
-                below = max(w for level, w in self.weights[f].items() if level != "EXACT")
-                total += max(below, exact + (bits if same_day else min(bits, 0.0))) - exact
+                total += max(self.below_exact[f], exact + (bits if same_day else min(bits, 0.0))) - exact
         return total
 
     def classify(self, score: float) -> str:
