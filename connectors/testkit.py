@@ -54,8 +54,9 @@ from connectors.sdk.http_push_connector import HttpPushConnector
 from connectors.sdk.offsets import OffsetStore
 from connectors.sdk.runner import Runner, RunReport, make_producer, prepare_all
 from connectors.sdk.sources.base import SourceRecord
+from mash.acl_sync import revoke_acls, sync_acls
 from mash.codec import Codec
-from mash.kafka_security import OPERATOR, kafka_python_options
+from mash.kafka_security import OPERATOR, kafka_python_options, secured
 from mash.local_kafka import free_port
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import DEADLETTER, provision, topic_name
@@ -71,6 +72,8 @@ class Kit:
                                  state_dir=tmp_path / "state")
         self.settings.state_dir.mkdir(parents=True)
         provision(bootstrap, self.settings)
+        if secured(self.settings):  # on a secured bus the connector writes as its own principal
+            sync_acls(bootstrap, self.settings)
         self.config_file = tmp_path / f"{name}.yaml"
         defaults = connector_class(name).defaults(self.settings.state_dir)
         config = {**defaults, **overrides}
@@ -133,11 +136,14 @@ class ConnectorContract(ABC):
         return {}
 
     @pytest.fixture
-    def kit(self, bootstrap: str, tmp_path: Path) -> Kit:
+    def kit(self, bootstrap: str, tmp_path: Path) -> Iterator[Kit]:
         overrides = self.config_overrides(tmp_path)
         if issubclass(connector_class(self.connector_name), HttpPushConnector):
             overrides = {"port": free_port(), "token_env": "MASH_SOCIAL_CARE_PUSH_TOKEN", **overrides}
-        return Kit(self.connector_name, bootstrap, tmp_path, overrides)
+        kit = Kit(self.connector_name, bootstrap, tmp_path, overrides)
+        yield kit
+        if secured(kit.settings):
+            revoke_acls(bootstrap, kit.settings)  # the kit's topics are throwaway; so are their grants
 
     # --- the contract ---------------------------------------------------------------------------
 

@@ -42,12 +42,25 @@ def sync_acls(bootstrap: str, settings: Settings, dry_run: bool = False) -> AclC
         if dry_run:
             return changes
         if changes.created:
-            result = admin.create_acls([_acl(grant) for grant in changes.created])
+            result = admin.create_acls([acl_of(grant) for grant in changes.created])
             if result["failed"]:
                 raise RuntimeError(f"the broker refused {len(result['failed'])} ACL(s): {result['failed'][0]}")
         if extra:
             admin.delete_acls([acl for _, acl in extra])
         return changes
+    finally:
+        admin.close()
+
+
+def revoke_acls(bootstrap: str, settings: Settings) -> None:
+    """Delete this deployment's declared grants (it is retired: its topic prefix and groups are no
+    longer used). Other deployments sharing the cluster keep theirs. Runs as the operator."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-acls",
+                             **kafka_python_options(settings, OPERATOR))
+    try:
+        admin.delete_acls([acl_of(grant) for grant in grants(settings)])
     finally:
         admin.close()
 
@@ -92,7 +105,7 @@ def _held(admin: Any) -> list[tuple[Grant, Any]]:
     return held
 
 
-def _acl(grant: Grant) -> Any:
+def acl_of(grant: Grant) -> Any:
     from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
 
     return ACL(principal=f"User:{grant.principal}", host=grant.host, operation=ACLOperation[grant.operation],

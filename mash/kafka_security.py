@@ -68,7 +68,7 @@ logging.getLogger("kafka.admin.client").addFilter(_RedactPasswords())
 
 def credentials_dir(settings: Settings) -> Path:
     """Where the embedded broker keeps one password file per principal (made at each start)."""
-    return settings.state_dir / "kafka" / "credentials"
+    return settings.kafka_credentials_dir or settings.state_dir / "kafka" / "credentials"
 
 
 def embedded_ca(settings: Settings) -> Path:

@@ -239,31 +239,39 @@ def start_broker(data_dir: Path, jars_dir: Path, secure: bool = False) -> Broker
     `secure`: TLS and SCRAM with ACLs enforced (`BrokerSecurity`); a throwaway CA under
     `data_dir/tls` and one password per principal under `data_dir/credentials`, made afresh."""
     node = Node(1, free_port(), free_port())
-    security = None
-    if secure:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        security = BrokerSecurity(make_tls(data_dir / "tls", BROKER_CN),
-                                  write_passwords(data_dir / "credentials", (*SUPER_USERS, *SERVICE_PRINCIPALS)))
+    security = _make_security(data_dir) if secure else None
     _prepare(data_dir, jars_dir, node, [node], new_cluster_id(), security=security)
     return _launch(data_dir, jars_dir, node.address, security)
 
 
-def start_cluster(data_dir: Path, jars_dir: Path, brokers: int = 3, min_insync_replicas: int = 2) -> Cluster:
+def _make_security(data_dir: Path) -> BrokerSecurity:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return BrokerSecurity(make_tls(data_dir / "tls", BROKER_CN),
+                          write_passwords(data_dir / "credentials", (*SUPER_USERS, *SERVICE_PRINCIPALS)))
+
+
+def start_cluster(data_dir: Path, jars_dir: Path, brokers: int = 3, min_insync_replicas: int = 2,
+                  secure: bool = False) -> Cluster:
     """`brokers` nodes (each a broker and a controller voter, data under `data_dir/node-<id>`), every
     topic replicated to all of them and written once `min_insync_replicas` have it; waits until
-    every node is a live broker. With 3 and 2 the cluster loses nothing when one node dies."""
+    every node is a live broker. With 3 and 2 the cluster loses nothing when one node dies.
+
+    `secure`: as `start_broker`'s, one CA, certificate and set of passwords for every node, under
+    `data_dir/tls` and `data_dir/credentials`."""
     nodes = {data_dir / f"node-{n}": Node(n, free_port(), free_port()) for n in range(1, brokers + 1)}
     cluster_id = new_cluster_id()
+    security = _make_security(data_dir) if secure else None
     for node_dir, node in nodes.items():
-        _prepare(node_dir, jars_dir, node, list(nodes.values()), cluster_id, min_insync_replicas)
+        _prepare(node_dir, jars_dir, node, list(nodes.values()), cluster_id, min_insync_replicas, security)
     cluster = Cluster([])
     try:
         # All at once: no node is ready until a majority of the controllers have elected a leader.
         procs = []
         for node_dir, node in nodes.items():
             procs.append(_spawn(node_dir, jars_dir))
-            cluster.brokers.append(BrokerProcess(node.address, procs[-1].pid, node_dir, procs[-1]))
-        wait_until_ready(cluster.bootstrap, START_TIMEOUT_S, procs, brokers=brokers)
+            cluster.brokers.append(BrokerProcess(node.address, procs[-1].pid, node_dir, procs[-1], security=security))
+        wait_until_ready(cluster.bootstrap, START_TIMEOUT_S, procs, brokers=brokers,
+                         client=operator_options(cluster.brokers[0]))
     except BaseException:
         cluster.stop()
         raise

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
         "SASL_SSL", description="How every client connects to Kafka: SASL_SSL is TLS and SCRAM-SHA-512 as the "
         "service's own principal (`mash kafka acls` lists what each may do); `mash kafka start` and `mash demo` "
         "start the embedded broker so, with a throwaway CA and a password per principal. PLAINTEXT: no "
-        "encryption and no authentication, for development only (the test suite's shared broker uses it).",
+        "encryption and no authentication, for development only.",
     )
     kafka_username: str = Field(
         "", description="The SASL/SCRAM principal this process connects as. Empty: its service's own principal "
@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     kafka_password: SecretStr = Field(
         SecretStr(""), description="The principal's SCRAM password. Empty: the embedded broker's, from "
         "`state_dir/kafka/credentials/`. Secret: never printed.",
+    )
+    kafka_credentials_dir: Path | None = Field(
+        None, description="Where the embedded broker's password files are, one per principal (owner-only). "
+        "Unset: `state_dir/kafka/credentials/`. For processes that share one embedded broker but keep state "
+        "apart (the test suite); ignored where MASH_KAFKA_PASSWORD is set.",
     )
     kafka_ssl_cafile: Path | None = Field(
         None, description="PEM file of the CA the brokers' certificates chain to. Unset: the embedded broker's "

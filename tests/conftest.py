@@ -8,9 +8,7 @@ import pytest
 # stages it runs in-process sign and verify alike, whatever state directory each test uses.
 os.environ.setdefault("MASH_AUDIT_SIGNING_KEY", secrets.token_urlsafe(48))
 
-# The session's shared broker is plaintext (an explicit development setting; tests that start processes
-# pass it on through the environment). tests/integration/test_kafka_security.py runs a secured broker.
-os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+# The bus is secured in tests as in a deployment (tests/support/bus.py): no MASH_KAFKA_* is set here.
 
 INTEGRATION = Path(__file__).parent / "integration"
 

@@ -27,20 +27,36 @@ from mash.local_kafka import start_broker
 from mash.models import Base
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import provision
+from tests.support.bus import PLAINTEXT_FOR_DEVELOPMENT, bus_environment, deployment_acls, operator_client
 
 
 @pytest.fixture(scope="session")
-def bootstrap() -> Iterator[str]:
+def bus() -> Iterator[tuple[str, dict[str, str]]]:
+    """The session's broker, secured as a deployment's is, and the environment that reaches it."""
     external = os.environ.get("MASH_TEST_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
+    if external:  # its security as the environment already says
+        yield external, {}
         return
+    secure = not PLAINTEXT_FOR_DEVELOPMENT
     with tempfile.TemporaryDirectory(prefix="mash-kafka-") as data_dir:
-        broker = start_broker(Path(data_dir), Settings().kafka_jars_dir)
+        broker = start_broker(Path(data_dir), Settings().kafka_jars_dir, secure=secure)
         try:
-            yield broker.bootstrap
+            yield broker.bootstrap, bus_environment(Path(data_dir), secure)
         finally:
             broker.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(bus: tuple[str, dict[str, str]]) -> str:
+    return bus[0]
+
+
+@pytest.fixture(autouse=True)
+def _bus_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test on the session's broker, and every process it starts, connect as a deployment does."""
+    if "bootstrap" in request.fixturenames:
+        for name, value in request.getfixturevalue("bus")[1].items():
+            monkeypatch.setenv(name, value)
 
 
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("MASH_TEST_POSTGRES_URL") else [])
@@ -75,12 +91,14 @@ def ready_engine(settings: Settings) -> Engine:
 
 
 @pytest.fixture
-def settings(bootstrap: str, database_url: str, tmp_path: Path) -> Settings:
-    """Settings for one test: its own topics (prefix), consumer group, state and database."""
+def settings(bootstrap: str, database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for one test: its own topics (prefix), consumer group, state and database, and the
+    declared ACLs for them while the test runs."""
     run = uuid.uuid4().hex[:8]
-    return Settings(bootstrap_servers=bootstrap, topic_prefix=f"t{run}.", app_id=f"mash-test-{run}",
-                    state_dir=tmp_path, database_url=SecretStr(database_url), stage_retry_budget_s=5,
-                    database_owner_url=SecretStr(owner_of(database_url)))
+    with deployment_acls(Settings(bootstrap_servers=bootstrap, topic_prefix=f"t{run}.", app_id=f"mash-test-{run}",
+                                  state_dir=tmp_path, database_url=SecretStr(database_url), stage_retry_budget_s=5,
+                                  database_owner_url=SecretStr(owner_of(database_url)))) as settings:
+        yield settings
 
 
 @pytest.fixture
@@ -154,7 +172,7 @@ def publish_record(settings: Settings, tmp_path: Path, agency: str, record: dict
 
     connector = build_connector(agency, tmp_path / "connectors")
     event = connector.to_event(connector.map(record))
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(settings), acks="all")
     producer.send(topic_name(inbound(agency), settings), key=event["envelope"]["subject"]["local_id"].encode(),
                   value=Codec().encode(event, connector.schema))
     producer.flush()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mash.codec import Codec
 from mash.db import make_engine, session_factory
+from mash.kafka_security import TRIAGE_APP, kafka_python_options
 from mash.models import AuditRecordRow, TriageDecisionRecord
 from mash.settings import Settings, get_settings
 from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, topic_name
@@ -34,6 +35,7 @@ from services.sharing.stage import Sharer
 from services.triage_app.outbox import Outbox
 from tests.integration.conftest import mash, owner_of, ready_engine
 from tests.integration.test_sharing import DEFAULT_POLICY, _drop_guards, enriched, feed
+from tests.support.bus import operator_client
 from tests.support.triage_data import sealed_decision
 
 CODEC = Codec()
@@ -50,7 +52,7 @@ def _shared_and_published(provisioned: Settings, engine: Engine, tmp_path: Path,
     """The sharing stage's decisions for `n` events, committed and their audit records on the topic."""
     sessions = session_factory(engine)
     out = Sharer(CODEC, sessions, PolicySource(DEFAULT_POLICY)).process(enriched(sessions, feed(n), tmp_path))
-    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(provisioned), acks="all")
     for message in out:
         if message.topic == AUDIT:
             producer.send(topic_name(AUDIT, provisioned), key=message.key, value=message.value)
@@ -202,7 +204,8 @@ def test_a_decision_row_edited_by_the_runtime_role_is_named_and_never_sent(
     assert f"DECISION NOT AS SEALED: decision {decision_id}" in result.stderr
     assert "'NO_FURTHER_ACTION', sealed as 'STRATEGY_DISCUSSION_S47'" in result.stderr, result.stderr
     outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned))
+                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned),
+                    client=kafka_python_options(provisioned, TRIAGE_APP))
     try:
         outbox.flush()
     finally:
@@ -223,7 +226,8 @@ def test_the_apps_chain_is_published_and_anchored(provisioned: Settings, engine:
             sealed_decision(session, f"00000000-0000-4000-8000-00000000001{n}", "EARLY_HELP",
                             datetime(2026, 12, 1, 9, tzinfo=UTC) + timedelta(minutes=n))
     outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned))
+                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned),
+                    client=kafka_python_options(provisioned, TRIAGE_APP))
     try:
         assert outbox.flush() == 6  # three audit records and three decisions
         assert outbox.flush() == 0  # each once

@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from mash.codec import Codec
 from mash.db import make_engine, session_factory
+from mash.kafka_security import TRIAGE_APP, kafka_python_options
 from mash.models import AuditTopicCursorRow, Base
 from mash.settings import Settings
 from mash.topics import AUDIT, DECISIONS, MATCH_ANSWERS, topic_name
@@ -104,7 +105,8 @@ def test_a_moved_cursor_leaves_the_apps_chain_unanchored_and_its_deletion_unseen
             sealed_decision(session, f"00000000-0000-4000-8000-00000000005{n}", "EARLY_HELP",
                             datetime(2026, 12, 1, 9, n, tzinfo=UTC))
     outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned))
+                    topic_name(MATCH_ANSWERS, provisioned), CODEC, topic_name(AUDIT, provisioned),
+                    client=kafka_python_options(provisioned, TRIAGE_APP))
     try:
         outbox.flush()
     finally:

@@ -13,14 +13,15 @@ from kafka.admin import NewTopic
 
 from mash.settings import Settings
 from mash.topics import CATALOGUE, provision, topic_name
+from tests.support.bus import operator_aioclient, operator_client
 
 
 def make_topic(bootstrap: str, messages: int) -> str:
     topic = f"t{uuid.uuid4().hex[:8]}.groups"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**operator_client(bootstrap))
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
     admin.close()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(**operator_client(bootstrap), acks="all")
     for i in range(messages):
         producer.send(topic, key=str(i % 7).encode(), value=f"m{i}".encode())
     producer.flush()
@@ -30,7 +31,7 @@ def make_topic(bootstrap: str, messages: int) -> str:
 
 def test_kafka_python_consumer_group_reads_everything_and_commits(bootstrap: str) -> None:
     topic = make_topic(bootstrap, 50)
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"g-{topic}",
+    consumer = KafkaConsumer(topic, **operator_client(bootstrap), group_id=f"g-{topic}",
                              auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=10_000)
     seen = set()
     for record in consumer:
@@ -47,7 +48,7 @@ def test_aiokafka_consumer_group_reads_everything_and_commits(bootstrap: str) ->
     topic = make_topic(bootstrap, 50)
 
     async def consume() -> tuple[int, int]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"g-{topic}",
+        consumer = AIOKafkaConsumer(topic, **operator_aioclient(bootstrap), group_id=f"g-{topic}",
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
         try:
@@ -72,7 +73,7 @@ def test_provisioning_creates_the_catalogue_once(bootstrap: str) -> None:
     second = provision(bootstrap, settings)
     assert sorted(first) == sorted(topic_name(spec.name, settings) for spec in CATALOGUE)
     assert second == []
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**operator_client(bootstrap))
     described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(first)}
     admin.close()
     assert set(described.values()) == {settings.topic_partitions}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mash import metrics
 from mash.codec import Codec
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.models import EnquiryRecord, InformationRequestRecord
 from mash.settings import Settings
 from mash.topics import (
@@ -44,6 +45,7 @@ from services.triage_app.returns_inbox import NotAReturn, ReturnsInbox, record_m
 from services.triage_app.runtime import app_outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
+from tests.support.bus import operator_client
 from tests.support.triage_data import HOSTILE, NOW, PASSWORD, Clock
 
 CODEC = Codec()
@@ -368,7 +370,7 @@ def bus(provisioned: Settings, sessions: sessionmaker[Session],
 
 
 def _read(settings: Settings, topic: str) -> list[tuple[dict[str, Any], str]]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**operator_client(settings), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
@@ -391,7 +393,7 @@ def _read(settings: Settings, topic: str) -> list[tuple[dict[str, Any], str]]:
 def _inbox(settings: Settings, sessions: sessionmaker[Session]) -> ReturnsInbox:
     return ReturnsInbox(sessions, settings.bootstrap_servers, topic_name(RETURNS, settings),
                         topic_name(DEADLETTER, settings), f"{settings.app_id}.returns-attack", CODEC, CATALOGUE,
-                        lambda: POLICY, clock=lambda: LATER)
+                        lambda: POLICY, clock=lambda: LATER, client=kafka_python_options(settings, OPERATOR))
 
 
 def _poll_until(inbox: ReturnsInbox, want: int) -> list[returns_inbox.Settled]:
@@ -409,7 +411,7 @@ def test_a_return_redelivered_after_a_crash_before_the_commit_is_recorded_once(
     make, _ = bus
     _open(make("alice"), data["ruby"]["alert_id"], ["police"])
     request_id = _requests(sessions)["police"].request_id
-    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(provisioned), acks="all")
     producer.send(topic_name(RETURNS, provisioned), key=request_id.encode(),
                   value=_return(request_id)).get(timeout=30)
     producer.close()

@@ -23,6 +23,7 @@ from connectors.education.answers import answer_from
 from connectors.education.connector import EducationConnector
 from connectors.sdk.answering import RequestAnswerer
 from mash.codec import Codec
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.models import InformationRequestRecord
 from mash.settings import Settings
 from mash.topics import (
@@ -41,6 +42,7 @@ from services.triage_app.runtime import app_outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from services.triage_store.store import TriageStore
+from tests.support.bus import operator_client
 from tests.support.topics import read_topic
 from tests.support.triage_data import ALL_MASH, NOW, PASSWORD, Clock, alert, shared
 
@@ -79,7 +81,8 @@ def app(provisioned: Settings, sessions: sessionmaker[Session]) -> Iterator[tupl
     outbox = app_outbox(sessions, provisioned, provisioned.bootstrap_servers, catalogue)
     inbox = ReturnsInbox(sessions, provisioned.bootstrap_servers, topic_name(RETURNS, provisioned),
                          topic_name(DEADLETTER, provisioned), f"{provisioned.app_id}.returns-test", CODEC, catalogue,
-                         lambda: policy, clock=lambda: NOW + timedelta(hours=1))
+                         lambda: policy, clock=lambda: NOW + timedelta(hours=1),
+                         client=kafka_python_options(provisioned, OPERATOR))
     client = TestClient(create_app(AppConfig(
         sessions, load_scoring(), "returns-secret-" * 3, outbox, clock=Clock(), catalogue=catalogue,
         profile=load_profile(PROFILES_DIR / "standard-4h-24h-72h.yaml"), policy=lambda: policy)),
@@ -167,7 +170,7 @@ def test_what_the_app_cannot_take_from_the_returns_topic_is_dead_lettered_and_a_
                   "answered_by": "sims", "answered_at": NOW, **change}
         return CODEC.encode(record, "uk.mash.hub.InformationReturn")
 
-    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(provisioned), acks="all")
     topic = topic_name(RETURNS, provisioned)
     for value in (b"\x00garbage", answer(agency="police"), answer(request_id=str(uuid.uuid4())),
                   answer(systems_searched=[]), answer(), answer(), answer(answer="HELD", answers={"other": "x"})):

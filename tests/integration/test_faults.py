@@ -35,14 +35,17 @@ from sqlalchemy import Engine, select, text
 
 from connectors.synth.generate import generate
 from connectors.synth.replay import published_messages
+from mash.acl_sync import sync_acls
 from mash.codec import Codec
 from mash.db import make_engine, session_factory
 from mash.hub_run import Census, FeedMessage, Workers, census, publish, wait_until, worker_env
+from mash.kafka_security import OPERATOR, kafka_python_options, secured
 from mash.local_kafka import free_port, restart_broker, start_broker, start_cluster
 from mash.models import AlertRecord, Base, EventOutcomeRecord, TriageDecisionRecord
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import CATALOGUE, DECISIONS, OUTCOMES, inbound, provision, topic_name
 from tests.integration.conftest import owner_of, ready_engine, stop_process
+from tests.support.bus import operator_client, secure_environment
 from tests.support.triage_data import PASSWORD, add_users, seed
 
 pytestmark = pytest.mark.slow
@@ -80,6 +83,8 @@ def deployment(bootstrap: str, database_url: str, state_dir: Path, replication_f
                         database_owner_url=SecretStr(owner_url or owner_of(database_url)),
                         stage_retry_budget_s=60, replication_factor=replication_factor)
     provision(bootstrap, settings)
+    if secured(settings):
+        sync_acls(bootstrap, settings)  # the declared ACLs for this deployment's prefix and groups
     return settings
 
 
@@ -100,6 +105,11 @@ def deployed(bootstrap: str, database_url: str, state_dir: Path, replication_fac
         engine.dispose()
 
 
+def send(settings: Settings, feed: Feed) -> None:
+    """Publish the feed onto the deployment's inbound topics, as the operator."""
+    publish(settings.bootstrap_servers, feed_messages(settings, feed), client=kafka_python_options(settings, OPERATOR))
+
+
 def feed_messages(settings: Settings, feed: Feed) -> Iterator[FeedMessage]:
     for agency, key, value in feed.messages:
         yield FeedMessage(topic_name(inbound(agency), settings), key, value)
@@ -107,7 +117,7 @@ def feed_messages(settings: Settings, feed: Feed) -> Iterator[FeedMessage]:
 
 def topic_records(settings: Settings, name: str) -> Iterator[ConsumerRecord]:
     """Every record on one of the deployment's topics, from the beginning to the end it has now."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**operator_client(settings), enable_auto_commit=False)
     topic = topic_name(name, settings)
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     consumer.assign(partitions)
@@ -240,7 +250,7 @@ def test_killing_one_of_three_workers_mid_stream_loses_nothing_duplicates_nothin
         try:
             for _ in range(3):
                 workers.start()
-            publish(bootstrap, feed_messages(settings, feed))
+            send(settings, feed)
             half = len(feed.event_ids) * chooser.uniform(0.3, 0.6)
             assert wait_until(reached(engine, feed, half), timeout_s=300), \
                 f"run {n}: the workers never got half way; logs in {workers.logs}"
@@ -353,7 +363,7 @@ def test_one_two_or_three_workers_and_a_rebalance_mid_stream_account_for_every_e
             workers.start()
             if plan.startswith(("two", "three")):
                 workers.start()
-            publish(bootstrap, feed_messages(settings, feed))
+            send(settings, feed)
             if plan.startswith("three"):
                 assert wait_until(reached(engine, feed, len(feed.event_ids) / 3), timeout_s=300)
                 workers.start()  # joins mid-stream
@@ -377,11 +387,12 @@ def test_one_two_or_three_workers_and_a_rebalance_mid_stream_account_for_every_e
 
 @pytest.mark.timeout(900)
 def test_the_broker_stopped_and_restarted_mid_stream_loses_nothing_and_duplicates_nothing(
-    database_url: str, tmp_path: Path, feed: Feed
+    database_url: str, tmp_path: Path, feed: Feed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A broker of its own, stopped for 15 s while two workers are mid-stream, then started again on
     the same data and port: the workers retry (their guard) and carry on by themselves."""
-    broker = start_broker(tmp_path / "kafka", Settings().kafka_jars_dir)
+    broker = start_broker(tmp_path / "kafka", Settings().kafka_jars_dir, secure=True)
+    secure_environment(monkeypatch, tmp_path / "kafka")
     try:
         settings = deployment(broker.bootstrap, database_url, tmp_path / "run")
         engine = ready_engine(settings)
@@ -389,7 +400,7 @@ def test_the_broker_stopped_and_restarted_mid_stream_loses_nothing_and_duplicate
         try:
             workers.start()
             workers.start()
-            publish(broker.bootstrap, feed_messages(settings, feed))
+            send(settings, feed)
             assert wait_until(reached(engine, feed, len(feed.event_ids) * 0.3), timeout_s=300)
             broker.stop()
             ride_out(workers, 15)
@@ -435,18 +446,19 @@ def open_alerts(engine: Engine, alert_ids: list[str]) -> set[str]:
 
 @pytest.mark.timeout(900)
 def test_decisions_recorded_while_the_broker_is_down_for_30_s_reach_the_hub_once_each_and_close_their_alerts(
-    database_url: str, tmp_path: Path, feed: Feed
+    database_url: str, tmp_path: Path, feed: Feed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A broker of its own, with the hub and the triage app running. A first decision goes out at once
     (the app's producer is connected); then the broker stops for 30 s, and the decisions recorded
     meanwhile are accepted and kept in the app's outbox; the broker comes back on its data and port,
     and the app sends each of them once, by itself, and the hub closes their alerts."""
     jars = Settings().kafka_jars_dir
-    broker = start_broker(tmp_path / "kafka", jars)
+    broker = start_broker(tmp_path / "kafka", jars, secure=True)
+    secure_environment(monkeypatch, tmp_path / "kafka")
     try:
         with deployed(broker.bootstrap, database_url, tmp_path / "run") as (settings, engine, workers):
             workers.start()
-            publish(broker.bootstrap, feed_messages(settings, feed))
+            send(settings, feed)
             assert wait_until(reached(engine, feed, len(feed.event_ids)), timeout_s=600), \
                 f"the hub did not finish the feed; logs in {workers.logs}"
             add_users(session_factory(engine))
@@ -486,7 +498,7 @@ def test_decisions_recorded_while_the_broker_is_down_for_30_s_reach_the_hub_once
 def partitions_of(bootstrap: str, topics: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Every partition of `topics` (leader, replicas, in-sync replicas) and each topic's
     min.insync.replicas as the brokers apply it (the topic's own or the cluster's default)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mash-fault-test")
+    admin = KafkaAdminClient(**operator_client(bootstrap), client_id="mash-fault-test")
     try:
         partitions = [p for topic in admin.describe_topics(topics) for p in topic["partitions"]]
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t, ["min.insync.replicas"])
@@ -498,19 +510,21 @@ def partitions_of(bootstrap: str, topics: list[str]) -> tuple[list[dict[str, Any
 
 @pytest.mark.timeout(900)
 def test_one_of_three_brokers_killed_mid_stream_loses_nothing_duplicates_nothing_and_never_stalls(
-    database_url: str, tmp_path: Path, feed: Feed
+    database_url: str, tmp_path: Path, feed: Feed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cluster of its own: three brokers, every topic (the hub's and the group offsets) on all three
     and written once two have it. The broker leading the most partitions is killed (kill -9) while two
     workers are mid-stream and stays dead: the hub's producer (acks=all, idempotent) and its consumer
     groups carry on with the other two, by themselves."""
-    cluster = start_cluster(tmp_path / "kafka", Settings().kafka_jars_dir, brokers=3, min_insync_replicas=2)
+    cluster = start_cluster(tmp_path / "kafka", Settings().kafka_jars_dir, brokers=3, min_insync_replicas=2,
+                            secure=True)
+    secure_environment(monkeypatch, tmp_path / "kafka")
     try:
         with deployed(cluster.bootstrap, database_url, tmp_path / "run", replication_factor=3) as (
                 settings, engine, workers):
             workers.start()
             workers.start()
-            publish(cluster.bootstrap, feed_messages(settings, feed))
+            send(settings, feed)
             assert wait_until(reached(engine, feed, len(feed.event_ids) * 0.3), timeout_s=300), \
                 f"the workers never got a third of the way; logs in {workers.logs}"
             topics = [topic_name(spec.name, settings) for spec in CATALOGUE] + ["__consumer_offsets"]
@@ -567,7 +581,7 @@ def test_the_database_stopped_for_30_s_mid_stream_loses_nothing_and_the_workers_
             deployed(bootstrap, url, tmp_path / "run", owner_url=owner) as (settings, engine, workers):
         workers.start()
         workers.start()
-        publish(bootstrap, feed_messages(settings, feed))
+        send(settings, feed)
         assert wait_until(reached(engine, feed, len(feed.event_ids) * 0.3), timeout_s=300)
         postgres("pause", cluster)
         ride_out(workers, OUTAGE_S)

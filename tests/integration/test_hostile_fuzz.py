@@ -47,6 +47,7 @@ from connectors.sdk.runner import Runner, RunReport, make_producer
 from connectors.sdk.sources.http_push import HttpPushSource
 from mash.codec import MAGIC, Codec
 from mash.consumer_lag import group_lag
+from mash.kafka_security import kafka_python_options
 from mash.models import EventOutcomeRecord
 from mash.settings import Settings
 from mash.topics import (
@@ -63,6 +64,7 @@ from mash.topics import (
     topic_name,
 )
 from tests.integration.conftest import publish_record, wait_for
+from tests.support.bus import operator_client
 
 T = TypeVar("T")
 SEED = int(os.environ.get("MASH_FUZZ_SEED", "16"))  # another seed: another repeatable run
@@ -215,7 +217,7 @@ def _sample_fields(connector: Connector) -> dict[str, Any]:
 def _run(connector: Connector, settings: Settings, state: Path, source: Any = None) -> RunReport:
     state.mkdir(parents=True, exist_ok=True)
     offsets = OffsetStore(f"sqlite:///{state / 'offsets.db'}", connector.name)
-    producer = make_producer(settings.bootstrap_servers)
+    producer = make_producer(settings.bootstrap_servers, kafka_python_options(settings, connector.principal))
     try:
         return Runner(connector, producer, offsets, settings).run(source or connector.open_source())
     finally:
@@ -476,7 +478,7 @@ class Sent:
 
 
 def send_hostile_messages(settings: Settings, codec: Codec) -> list[Sent]:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", max_request_size=2_000_000)
+    producer = KafkaProducer(**operator_client(settings), acks="all", max_request_size=2_000_000)
     futures = []
     for topic in sorted({t for inputs in HUB_STAGE_INPUTS.values() for t in inputs}):
         for kind, strategy in hub_kinds(codec, topic).items():
@@ -533,7 +535,7 @@ def _event_id(codec: Codec, value: bytes) -> str | None:
 
 
 def ledger(settings: Settings, engine: Engine, codec: Codec) -> Ledger:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**operator_client(settings), enable_auto_commit=False)
     try:
         letters, lettered_events, connector_letters = _dead_letters(consumer, settings, codec)
         with engine.connect() as db:

@@ -20,6 +20,7 @@ from mash.local_kafka import free_port
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import DEADLETTER, inbound, topic_name
 from tests.integration.conftest import env_for, wait_for
+from tests.support.bus import operator_client
 
 TOKEN = "test-token-7c1d"
 
@@ -56,7 +57,7 @@ def status(url: str, body: bytes | None, token: str | None = TOKEN, method: str 
 
 
 def count(settings: Settings, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = KafkaConsumer(**operator_client(settings))
     name = topic_name(topic, settings)
     partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
     total = sum(consumer.end_offsets(partitions).values())

@@ -27,6 +27,7 @@ from services.triage_app.accounts import User
 from services.triage_app.queue import alert_page
 from services.triage_app.views import visible_event
 from tests.integration.conftest import publish_record, wait_for
+from tests.support.bus import operator_client
 from tests.unit.test_correlation import MECHANICS_SCORING
 
 
@@ -217,7 +218,7 @@ def test_a_decision_on_an_earlier_alert_revision_leaves_what_attached_since_in_a
                 "outcome": "STRATEGY_DISCUSSION_S47", "rationale": "High-risk PPN: strategy discussion.",
                 "decided_by": "tester", "decided_role": "triage_manager", "rag_at_decision": "RED",
                 "decided_at": datetime.now(UTC), "audit_ref": "p0:1", "alert_revision": 1}
-    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(provisioned), acks="all")
     producer.send(topic_name(DECISIONS, provisioned), key=person.encode(),
                   value=Codec().encode(decision, "uk.mash.hub.TriageDecision"))
     producer.flush()
@@ -291,7 +292,7 @@ def test_a_decision_on_a_child_retired_by_a_merge_closes_the_survivors_alert(
                 "outcome": "STRATEGY_DISCUSSION_S47", "rationale": "High-risk PPN: strategy discussion.",
                 "decided_by": "tester", "decided_role": "triage_manager", "rag_at_decision": "RED",
                 "decided_at": datetime.now(UTC), "audit_ref": "p0:1", "alert_revision": decided_alert.revision}
-    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(provisioned), acks="all")
     producer.send(topic_name(DECISIONS, provisioned), key=retired.encode(),
                   value=Codec().encode(decision, "uk.mash.hub.TriageDecision"))
     producer.flush()

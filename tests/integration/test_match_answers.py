@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from mash.codec import Codec
 from mash.db import session_factory
+from mash.kafka_security import TRIAGE_APP, kafka_python_options
 from mash.models import AlertRecord, MatchReview, Person, PersonMerge
 from mash.settings import Settings
 from mash.topics import DECISIONS, MATCH_ANSWERS, topic_name
@@ -89,7 +90,8 @@ def test_confirming_in_the_app_merges_in_the_hub_and_joins_the_alerts(
     with sessions.begin() as session:
         create_user(session, "alice", "Alice", "triage_worker", "mash_social_worker", PASSWORD, NOW)
     outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), Codec())
+                    topic_name(MATCH_ANSWERS, provisioned), Codec(),
+                    client=kafka_python_options(provisioned, TRIAGE_APP))
     client = TestClient(create_app(AppConfig(sessions, load_scoring(), "match-secret-" * 4, outbox)))
     token = client.post("/api/login", json={"username": "alice", "password": PASSWORD}).json()["csrf_token"]
     tasks = client.get("/api/matches").json()["matches"]

@@ -16,6 +16,7 @@ from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import Settings
 from mash.topics import AGENCIES, DEADLETTER, inbound, topic_name
 from tests.integration.conftest import mash, wait_for
+from tests.support.bus import operator_client
 from tests.unit.test_correlation import MECHANICS_SCORING
 
 SAMPLE_EVENTS = 23  # distinct events in the shipped samples (24 messages: one resubmission)
@@ -76,7 +77,7 @@ def test_a_foreign_message_on_an_inbound_topic_is_dead_lettered_and_the_stream_g
     provisioned: Settings, engine: Engine, hub_worker: Callable[[], Popen[bytes]]
 ) -> None:
     hub_worker()
-    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(provisioned), acks="all")
     police = topic_name(inbound("police"), provisioned)
     producer.send(police, key=b"x", value=b'{"this is": "json, not avro"}')
     producer.send(police, key=b"y", value=b"\xc3\x01" + b"\x00" * 8 + b"unknown schema")
@@ -125,7 +126,7 @@ def outcome_count(engine: Engine) -> int:
 
 
 def read_dead_letters(settings: Settings) -> list[tuple[dict, dict[str, bytes]]]:  # type: ignore[type-arg]
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**operator_client(settings), enable_auto_commit=False)
     topic = topic_name(DEADLETTER, settings)
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     consumer.assign(partitions)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.registry import build_connector
 from mash.codec import Codec
 from mash.db import make_engine, session_factory
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.models import AuditRecordRow
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import AUDIT, SHARED, inbound, provision, topic_name
@@ -34,6 +35,7 @@ from services.sharing.stage import Sharer
 from services.sharing.vocabulary import ROLES
 from tests.integration.conftest import mash, owner_of, ready_engine, wait_for
 from tests.integration.test_identity import police
+from tests.support.bus import operator_client
 
 DEFAULT_POLICY = PROJECT_ROOT / "policies" / "sharing" / "default.yaml"
 CODEC = Codec()
@@ -294,7 +296,7 @@ def test_audit_explain_says_in_plain_english_why_each_role_saw_what_it_saw(
 
 def publish_police(settings: Settings, tmp_path: Path, records: list[dict[str, Any]]) -> list[str]:
     connector = build_connector("police", tmp_path / "connectors")
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(settings), acks="all")
     ids = []
     for record in records:
         event = connector.to_event(connector.map(record))
@@ -307,7 +309,7 @@ def publish_police(settings: Settings, tmp_path: Path, records: list[dict[str, A
 
 
 def read_all(settings: Settings, name: str) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+    consumer = KafkaConsumer(**operator_client(settings), enable_auto_commit=False,
                              consumer_timeout_ms=3000)
     topic = topic_name(name, settings)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -375,13 +377,14 @@ def test_tampering_with_the_audit_topic_is_named(tamper: str, provisioned: Setti
         values[target], values[target + 1] = values[target + 1], values[target]
     copy = Settings(**{**provisioned.model_dump(), "topic_prefix": provisioned.topic_prefix + "copy."})
     provision(copy.bootstrap_servers, copy)
-    producer = KafkaProducer(bootstrap_servers=provisioned.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(provisioned), acks="all")
     for value in values:  # one partition: the order read is the order written
         producer.send(topic_name(AUDIT, copy), value=value, partition=0)
     producer.flush()
     producer.close()
     seq = CODEC.decode(records[target].value)[0]["seq"]
-    result = verify(read_topic(provisioned.bootstrap_servers, topic_name(AUDIT, copy), CODEC))
+    result = verify(read_topic(provisioned.bootstrap_servers, topic_name(AUDIT, copy), CODEC,
+                                 client=kafka_python_options(copy, OPERATOR)))
     assert result.broken is not None
     assert (result.broken.chain, result.broken.seq) == (chain_of[target], {"edit": seq, "delete": seq + 1,
                                                                            "reorder": seq + 1}[tamper])

@@ -16,6 +16,7 @@ from connectors.synth.generate import generate
 from mash.alert_truth import alert_truth
 from mash.codec import Codec
 from mash.db import session_factory
+from mash.kafka_security import TRIAGE_APP, kafka_python_options
 from mash.models import AlertRecord
 from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import Settings
@@ -26,6 +27,7 @@ from services.triage_app.outbox import Outbox
 from services.triage_app.web import create_app
 from services.triage_app.web_session import AppConfig
 from tests.integration.conftest import mash, wait_for
+from tests.support.bus import operator_client
 from tests.support.triage_data import NOW, PASSWORD, sealed_decision
 
 EVENTS = 3000
@@ -74,7 +76,8 @@ def test_a_decision_in_the_app_reaches_the_hub_and_closes_the_alert(
     with sessions.begin() as session:
         create_user(session, "alice", "Alice", "triage_worker", "mash_social_worker", PASSWORD, NOW)
     topic = topic_name(DECISIONS, provisioned)
-    outbox = Outbox(sessions, provisioned.bootstrap_servers, topic, topic_name(MATCH_ANSWERS, provisioned), Codec())
+    outbox = Outbox(sessions, provisioned.bootstrap_servers, topic, topic_name(MATCH_ANSWERS, provisioned), Codec(),
+                    client=kafka_python_options(provisioned, TRIAGE_APP))
     client = TestClient(create_app(AppConfig(sessions, load_scoring(), "e2e-secret-" * 4, outbox)))
     token = client.post("/api/login", json={"username": "alice", "password": PASSWORD}).json()["csrf_token"]
     headers = {"X-CSRF-Token": token}
@@ -91,7 +94,7 @@ def test_a_decision_in_the_app_reaches_the_hub_and_closes_the_alert(
             return db.scalar(select(AlertRecord.status).where(AlertRecord.alert_id == alert_id)) == "CLOSED"
 
     wait_for(closed, what="the hub to close the alert on the decision")
-    consumer = KafkaConsumer(topic, bootstrap_servers=provisioned.bootstrap_servers, auto_offset_reset="earliest",
+    consumer = KafkaConsumer(topic, **operator_client(provisioned), auto_offset_reset="earliest",
                              consumer_timeout_ms=10_000)
     sent = list(consumer)  # read until 10 s pass with nothing new: a second copy would be here too
     consumer.close()
@@ -121,7 +124,8 @@ def test_one_decision_the_outbox_cannot_encode_is_recorded_and_never_holds_up_th
         for n, outcome in enumerate(("NOT_AN_OUTCOME", "EARLY_HELP")):
             sealed_decision(session, f"00000000-0000-4000-8000-00000000000{n}", outcome, start + timedelta(minutes=n))
     outbox = Outbox(sessions, provisioned.bootstrap_servers, topic_name(DECISIONS, provisioned),
-                    topic_name(MATCH_ANSWERS, provisioned), Codec())
+                    topic_name(MATCH_ANSWERS, provisioned), Codec(),
+                    client=kafka_python_options(provisioned, TRIAGE_APP))
     try:
         assert outbox.flush() == 1
         assert outbox.flush() == 0  # the bad one is not tried again

@@ -18,6 +18,7 @@ from mash.topics import ENRICHED, SHARED, stage_group, topic_name
 from services.triage.correlation import PersonState, SeenEvent
 from services.triage_store.store import TriageStore
 from tests.integration.conftest import mash, wait_for
+from tests.support.bus import operator_client
 
 NOW = int(datetime(2026, 11, 30, 10, tzinfo=UTC).timestamp() * 1000)
 
@@ -31,9 +32,9 @@ def faust_hub_was_here(settings: Settings, engine: Engine) -> None:
         "due_at": None}], [])
     state = PersonState(events=(SeenEvent("e1", "POLICE", NOW, "ALERT_RAISED", "a1", ("police_high_risk",)),))
     changelog = f"{settings.app_id}-triage-state-changelog"
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(**operator_client(settings))
     admin.create_topics([NewTopic(changelog, 2, 1, topic_configs={"cleanup.policy": "compact"})])
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**operator_client(settings), acks="all")
     for key, value in ((b'"p1"', json.dumps(state.to_json()).encode()), (b'"p2"', b'{"events": []}'),
                        (b'"p2"', None)):
         producer.send(changelog, key=key, value=value, partition=0)
@@ -67,7 +68,7 @@ def test_a_faust_hubs_database_is_refused_until_its_state_and_offsets_are_carrie
     assert [r.person_id for r in rows] == ["p1"]  # p2 was deleted from the table
     carried = PersonState.from_json(json.loads(rows[0].state))
     assert [e.event_id for e in carried.events] == ["e1"] and carried.events[0].indicators == ("police_high_risk",)
-    admin = KafkaAdminClient(bootstrap_servers=provisioned.bootstrap_servers)
+    admin = KafkaAdminClient(**operator_client(provisioned))
     sharing = admin.list_group_offsets(stage_group("sharing", provisioned))[stage_group("sharing", provisioned)]
     triage = admin.list_group_offsets(stage_group("triage", provisioned))[stage_group("triage", provisioned)]
     admin.close()

@@ -6,9 +6,11 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from tests.support.bus import operator_client
+
 
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**operator_client(bootstrap), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
