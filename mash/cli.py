@@ -11,6 +11,7 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 from itertools import pairwise
+from pathlib import Path
 
 from mash.settings import get_settings
 
@@ -65,6 +66,14 @@ def _add_kafka(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     acls.add_argument("--apply", action="store_true", help="create what is missing and delete what a declared "
                       "principal holds beyond the declaration (as the operator principal)")
     acls.set_defaults(handler=_kafka_acls)
+    bundle = actions.add_parser(
+        "bundle", help="write what a containerised broker and each service need to reach it securely "
+        "(docker-compose.yml runs this first): TLS files, the broker's configuration with every principal's SCRAM "
+        "credential, and one folder per principal with its password and the CA; left as it is if it exists")
+    bundle.add_argument("out", type=Path, help="the folder to write (broker/ and one folder per principal)")
+    bundle.add_argument("--host", default="kafka", help="the name the services reach the broker by (default kafka)")
+    bundle.add_argument("--port", type=int, default=9092, help="its client port (default 9092)")
+    bundle.set_defaults(handler=_kafka_bundle)
     credentials = actions.add_parser(
         "credentials", help="set a service principal's SCRAM password on the running cluster (rotation, without "
         "stopping the bus; docs/runbook.md): the new password is read from standard input, never the command line")
@@ -148,6 +157,19 @@ def _kafka_acls(args: argparse.Namespace) -> int:
     for verb, grants in (("+", changes.created), ("-", changes.deleted)):
         for grant in grants:
             print(f"  {verb} {grant.line()}")
+    return 0
+
+
+def _kafka_bundle(args: argparse.Namespace) -> int:
+    from mash.broker_bundle import BundleExists, write_bundle
+
+    try:
+        principals = write_bundle(args.out, host=args.host, port=args.port)
+    except BundleExists as exc:
+        print(f"kafka bundle: left as it is: {exc}")
+        return 0
+    print(f"kafka bundle: {args.out}/broker for {args.host}:{args.port}, and a password for each of "
+          f"{', '.join(principals)} in its own folder (passwords are never printed)")
     return 0
 
 

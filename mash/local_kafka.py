@@ -70,15 +70,19 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Node:
-    """One KRaft node (broker and controller in one process) and its loopback ports."""
+    """One KRaft node (broker and controller in one process) and its ports: on loopback for the
+    embedded stack; `host` (the name others reach it by) and `bind` (what it listens on) for a broker
+    in a container (`mash.broker_bundle`)."""
 
     node_id: int
     port: int
     controller_port: int
+    host: str = "127.0.0.1"
+    bind: str = "127.0.0.1"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class BrokerSecurity:
         ]
 
 
-def _server_properties(data_dir: Path, node: Node, voters: Sequence[Node], min_insync_replicas: int = 1,
+def server_properties(data_dir: Path, node: Node, voters: Sequence[Node], min_insync_replicas: int = 1,
                        security: BrokerSecurity | None = None) -> str:
     """A node's configuration. Every topic (the hub's, the group offsets, transaction state) is
     replicated to every voter and acknowledged with `acks=all` once `min_insync_replicas` hold it."""
@@ -121,8 +125,8 @@ def _server_properties(data_dir: Path, node: Node, voters: Sequence[Node], min_i
         [
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
-            "controller.quorum.voters=" + ",".join(f"{v.node_id}@127.0.0.1:{v.controller_port}" for v in voters),
-            f"listeners={listener}://{node.address},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "controller.quorum.voters=" + ",".join(f"{v.node_id}@{v.host}:{v.controller_port}" for v in voters),
+            f"listeners={listener}://{node.bind}:{node.port},CONTROLLER://{node.bind}:{node.controller_port}",
             f"advertised.listeners={listener}://{node.address}",
             "controller.listener.names=CONTROLLER",
             f"inter.broker.listener.name={listener}",
@@ -291,7 +295,7 @@ def _prepare(data_dir: Path, jars_dir: Path, node: Node, voters: Sequence[Node],
     config = data_dir / "server.properties"
     config.unlink(missing_ok=True)  # written afresh, owner-only: it holds the broker's own password
     config.touch(mode=0o600)
-    config.write_text(_server_properties(data_dir, node, voters, min_insync_replicas, security))
+    config.write_text(server_properties(data_dir, node, voters, min_insync_replicas, security))
     (data_dir / "log4j.properties").write_text(_LOG4J.format(path=data_dir / "broker.log",
                                                              authorizer=data_dir / AUTHORIZER_LOG))
     # No --standalone: the voters are named in the configuration (controller.quorum.voters).
@@ -316,9 +320,14 @@ def _scram_arguments(data_dir: Path, security: BrokerSecurity | None) -> list[st
     argfile.unlink(missing_ok=True)
     fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        for principal, password in sorted(security.passwords.items()):
-            out.write(f"--add-scram\nSCRAM-SHA-512=[name={principal},password={password}]\n")
+        out.write(scram_lines(security.passwords))
     return [f"@{argfile}"]
+
+
+def scram_lines(passwords: Mapping[str, str]) -> str:
+    """The storage tool's `--add-scram` arguments for every principal, one argument a line."""
+    return "".join(f"--add-scram\nSCRAM-SHA-512=[name={principal},password={password}]\n"
+                   for principal, password in sorted(passwords.items()))
 
 
 def _java(data_dir: Path) -> list[str]:

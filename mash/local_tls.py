@@ -32,8 +32,9 @@ class TlsFiles:
     broker_keystore: Path  # PEM: the broker's PKCS#8 key, then its certificate and the CA's
 
 
-def make_tls(directory: Path, common_name: str = "mash-embedded-broker") -> TlsFiles:
-    """A new CA and a broker certificate for 127.0.0.1 and localhost, written under `directory`."""
+def make_tls(directory: Path, common_name: str = "mash-embedded-broker", hosts: tuple[str, ...] = (),
+             valid_days: int = VALID_DAYS) -> TlsFiles:
+    """A new CA and a broker certificate for 127.0.0.1, localhost and `hosts`, written under `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -41,7 +42,7 @@ def make_tls(directory: Path, common_name: str = "mash-embedded-broker") -> TlsF
     ca_cert = (
         x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
                                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
@@ -53,8 +54,8 @@ def make_tls(directory: Path, common_name: str = "mash-embedded-broker") -> TlsF
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=VALID_DAYS))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=valid_days))
+        .add_extension(x509.SubjectAlternativeName([*(x509.DNSName(h) for h in ("localhost", *hosts)),
                                                     x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                        critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),

@@ -1,11 +1,15 @@
 """docker-compose.yml describes the same stack as the embedded demo (Docker cannot run here)."""
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from mash.broker_bundle import MOUNTED_AT, write_bundle
+from mash.kafka_acls import SERVICE_PRINCIPALS
+from mash.kafka_security import HUB, OPERATOR, TRIAGE_APP, connector
 from mash.settings import PROJECT_ROOT
 from mash.topics import AGENCIES
 from services.hub.app import STAGES
@@ -21,11 +25,45 @@ def pinned_kafka_version() -> str:
     return match.group(1)
 
 
-def test_kafka_is_the_pinned_version_in_kraft_mode() -> None:
+def test_kafka_is_the_pinned_version_in_kraft_mode_configured_from_the_bundle(tmp_path: Path) -> None:
     kafka = SERVICES["kafka"]
     assert kafka["image"] == f"apache/kafka:{pinned_kafka_version()}"
-    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert "kafka-broker:/etc/kafka/mash:ro" in kafka["volumes"]
+    script = kafka["command"][0]
+    assert f"-c {MOUNTED_AT}/server.properties" in script and f"@{MOUNTED_AT}/scram.args" in script
+    assert script.endswith(f"kafka-server-start.sh {MOUNTED_AT}/server.properties")
+    assert kafka["depends_on"]["kafka-bundle"] == {"condition": "service_completed_successfully"}
+    write_bundle(tmp_path, host="kafka", port=9092)  # what `kafka-bundle` writes into the volume
+    properties = (tmp_path / "broker" / "server.properties").read_text().splitlines()
+    assert {"process.roles=broker,controller", "auto.create.topics.enable=false",
+            "advertised.listeners=SASL_SSL://kafka:9092", "allow.everyone.if.no.acl.found=false"} <= set(properties)
+    assert SERVICES["kafka-bundle"]["command"][0].startswith("mash kafka bundle /bundle --host kafka --port 9092")
+
+
+PRINCIPAL_OF = {"provision": OPERATOR, "operator": OPERATOR, "hub": HUB, "triage-app": TRIAGE_APP,
+                **{f"connector-{a.replace('_', '-')}": connector(a) for a in AGENCIES},
+                "connector-education-answers": connector("education")}
+
+
+def test_every_service_connects_secured_with_only_its_own_principals_folder_of_the_bundle() -> None:
+    """Least privilege in compose: a service mounts one folder of the bundle, its own principal's, so it
+    can neither read another's password nor connect as anyone else."""
+    bundle = SERVICES["kafka-bundle"]
+    for name, service in SERVICES.items():
+        if not service.get("image", "").startswith("mash-bus:") or name in {"kafka-bundle", "migrate"}:
+            continue
+        env = service["environment"]
+        assert env["MASH_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert (env["MASH_KAFKA_CREDENTIALS_DIR"], env["MASH_KAFKA_SSL_CAFILE"]) == (
+            "/run/mash-kafka", "/run/mash-kafka/ca.pem"), name
+        assert "MASH_KAFKA_USERNAME" not in env and "MASH_KAFKA_PASSWORD" not in env, name
+        assert service["volumes"] == [f"kafka-{PRINCIPAL_OF[name]}:/run/mash-kafka:ro"], name
+    for principal in {*SERVICE_PRINCIPALS, OPERATOR}:
+        assert f"kafka-{principal}:/bundle/{principal}" in bundle["volumes"], principal
+        assert f"/bundle/{principal}" in bundle["command"][0], principal  # handed to the image's user
+        assert f"kafka-{principal}" in COMPOSE["volumes"], principal
+    assert "chown -R 1000:1000 /bundle/broker" in bundle["command"][0]  # apache/kafka's appuser
+    assert "mash topics provision && mash kafka acls --apply" in SERVICES["provision"]["command"]
 
 
 def test_every_pipeline_process_is_a_service_of_the_project_image() -> None:
@@ -35,7 +73,8 @@ def test_every_pipeline_process_is_a_service_of_the_project_image() -> None:
     for name in expected:
         assert SERVICES[name]["image"].startswith("mash-bus:")
         assert (PROJECT_ROOT / SERVICES[name]["build"]["dockerfile"]).exists()
-        assert SERVICES[name]["command"][0] in {"db", "topics", "hub", "connector", "triage"}
+        command = SERVICES[name]["command"][0]  # a `mash` command, or a shell line of them
+        assert command.removeprefix("mash ").split()[0] in {"db", "topics", "hub", "connector", "triage"}
 
 
 def test_only_the_migration_step_has_the_schema_owner_and_the_processes_start_after_it() -> None:
@@ -74,6 +113,8 @@ def literal_secrets(compose: dict[str, Any]) -> list[str]:
             environment = dict(item.partition("=")[::2] for item in environment)
         for key, value in environment.items():
             text = "" if value is None else str(value)
+            if key.endswith(("_DIR", "_FILE")):  # where a secret is kept, not the secret
+                continue
             if SECRET_NAME.search(key) and not FROM_THE_ENVIRONMENT.fullmatch(text):
                 found.append(f"{name}: {key}")
             for match in URL_PASSWORD.finditer(text):

@@ -1,0 +1,73 @@
+"""What a broker of the bus in a container needs, and what each service needs to reach it, made once.
+
+`docker-compose.yml` runs Apache Kafka's own image, configured exactly as the embedded broker is
+(`mash.local_kafka`: TLS on every listener, SCRAM-SHA-512 for clients, the controllers reachable
+only with the broker's certificate, ACLs enforced), from a bundle this module writes into volumes
+before the broker starts (`mash kafka bundle`):
+
+    <out>/broker/      server.properties, scram.args (every principal's SCRAM credential, for the
+                       storage format), cluster.id, client.properties (the health check's), tls/
+    <out>/<principal>/ <principal> (its password) and ca.pem, one folder per principal: each
+                       service mounts its own folder only, so no service can read another's password
+
+Made once: a bundle that exists is left as it is (the broker's storage holds its credentials), so
+`docker compose up` again changes nothing. Production uses the partnership's PKI and secret store
+(`MASH_KAFKA_SSL_CAFILE`, `MASH_KAFKA_USERNAME` / `MASH_KAFKA_PASSWORD`) instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from mash.kafka_acls import SERVICE_PRINCIPALS, SUPER_USERS
+from mash.kafka_security import BROKER, MECHANISM, write_password, write_passwords
+from mash.local_kafka import BROKER_CN, BrokerSecurity, Node, new_cluster_id, scram_lines, server_properties
+from mash.local_tls import TlsFiles, make_tls
+
+MOUNTED_AT = Path("/etc/kafka/mash")  # where the broker's container mounts `<out>/broker`
+DATA_DIR = Path("/var/lib/kafka/data")  # the broker's log directory in its container (a volume)
+VALID_DAYS = 825  # the longest a TLS server certificate may be trusted for (CA/Browser Forum, 2018)
+
+
+class BundleExists(RuntimeError):
+    """The bundle is there already; the message says how to make a new one."""
+
+
+def write_bundle(out: Path, host: str = "kafka", port: int = 9092, controller_port: int = 9093,
+                 mounted_at: Path = MOUNTED_AT, data_dir: Path = DATA_DIR) -> list[str]:
+    """Write the bundle under `out` for a broker reached as `host:port`; the principals it made."""
+    broker_dir = out / "broker"
+    if (broker_dir / "cluster.id").exists():
+        raise BundleExists(f"{broker_dir} holds a bundle already (the broker's storage was formatted with its "
+                           "credentials); remove the broker's volumes and the bundle's to make a new one")
+    out.mkdir(parents=True, exist_ok=True)
+    made = make_tls(broker_dir / "tls", BROKER_CN, hosts=(host,), valid_days=VALID_DAYS)
+    principals = (*SUPER_USERS, *SERVICE_PRINCIPALS)
+    passwords = write_passwords(broker_dir / ".passwords", principals)
+    shutil.rmtree(broker_dir / ".passwords")  # each principal's own folder below keeps its password
+    mounted = TlsFiles(mounted_at / "tls" / made.ca_cert.name, mounted_at / "tls" / made.broker_keystore.name)
+    security = BrokerSecurity(mounted, passwords)
+    node = Node(1, port, controller_port, host=host, bind="0.0.0.0")  # inside the container: its network only
+    _write_private(broker_dir / "server.properties", server_properties(data_dir, node, [node], security=security))
+    _write_private(broker_dir / "scram.args", scram_lines(passwords))
+    _write_private(broker_dir / "client.properties", _client_properties(BROKER, passwords[BROKER], mounted.ca_cert))
+    for principal in principals:
+        if principal == BROKER:
+            continue
+        write_password(out / principal, principal, passwords[principal])
+        shutil.copyfile(made.ca_cert, out / principal / "ca.pem")
+    (broker_dir / "cluster.id").write_text(new_cluster_id() + "\n")  # last: its presence means complete
+    return [p for p in principals if p != BROKER]
+
+
+def _client_properties(principal: str, password: str, ca: Path) -> str:
+    jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
+            f'username="{principal}" password="{password}";')
+    return "\n".join(["security.protocol=SASL_SSL", f"sasl.mechanism={MECHANISM}", f"sasl.jaas.config={jaas}",
+                      "ssl.truststore.type=PEM", f"ssl.truststore.location={ca}", ""])
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Owner-only from its first byte: these files hold passwords."""
+    write_password(path.parent, path.name, text)
