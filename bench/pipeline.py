@@ -2,6 +2,7 @@
 passthroughs on the same broker in the same run.
 
     .venv/bin/python bench/pipeline.py [--events 100000] [--workers 1] [--database-url postgresql+psycopg://...]
+                                       [--secure]
 
 Phase 1, throughput: the feed is published to the inbound topics first, then the worker(s) start;
 the rate runs from the first output to the last, so start-up and group joining do not count.
@@ -13,6 +14,8 @@ per event, the inbound message's timestamp (set by the producer as it appends) t
 `mash.outcomes.v1`, and to the moment its batch committed in the triage store (`mash.stored_ms`),
 for the events that raised or joined an alert.
 Peak RSS and CPU seconds are the worker processes' own (/proc), per event of the phase.
+--secure: the broker, both baselines, the hub and the feed all over TLS and SCRAM-SHA-512 with the
+ACLs enforced, as the bus is deployed (each hub process as the `hub` principal, the rest as `operator`).
 """
 
 from __future__ import annotations
@@ -28,21 +31,24 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from connectors.synth.generate import generate
 from connectors.synth.replay import published_messages
+from mash.acl_sync import sync_acls
 from mash.codec import Codec
 from mash.hub_run import FeedMessage, publish, worker_env
+from mash.kafka_security import OPERATOR, aiokafka_options, kafka_python_options, secured
 from mash.local_kafka import start_broker
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import ENRICHED, OUTCOMES, inbound, provision, topic_name
 
-# The broker a benchmark starts is plaintext, as its baselines are (the bus itself defaults to
-# SASL_SSL): set before any Settings is made, and passed on to the workers it starts.
-os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+# The broker a benchmark starts is plaintext, as its baselines are, unless --secure (the bus itself
+# defaults to SASL_SSL): set before any Settings is made, and passed on to the workers it starts.
+os.environ.setdefault("MASH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL" if "--secure" in sys.argv else "PLAINTEXT")
 
 ALERTING = (b"ALERT_RAISED", b"ATTACHED_TO_ALERT")
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
@@ -69,6 +75,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--database-url", help="PostgreSQL for the hub (default: a fresh SQLite file per run)")
     parser.add_argument("--paced-s", type=float, default=60.0, help="length of the paced latency phase")
+    parser.add_argument("--secure", action="store_true", help="TLS + SCRAM-SHA-512 and ACLs, as deployed")
     parser.add_argument("--worker", choices=("bare", "passthrough"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -76,7 +83,10 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="mash-bench-pipeline-") as tmp:
         work = Path(tmp)
-        broker = start_broker(work / "kafka", Settings().kafka_jars_dir)
+        broker = start_broker(work / "kafka", Settings().kafka_jars_dir, secure=args.secure)
+        if args.secure:  # every process finds the broker's CA and its principal's password here
+            os.environ["MASH_KAFKA_SSL_CAFILE"] = str(work / "kafka" / "tls" / "ca.pem")
+            os.environ["MASH_KAFKA_CREDENTIALS_DIR"] = str(work / "kafka" / "credentials")
         try:
             args.broker_pid = broker.pid
             bench(work, broker.bootstrap, args)
@@ -90,7 +100,8 @@ def bench(work: Path, bootstrap: str, args: argparse.Namespace) -> None:
     feed = published_messages(work / "feed")
     distinct = len({m.event_id for m in feed})
     print(f"  {len(feed):,} messages ({distinct:,} distinct events); broker {bootstrap}; {args.workers} worker(s); "
-          f"{args.partitions} partitions; database {'PostgreSQL' if args.database_url else 'SQLite'}", flush=True)
+          f"{args.partitions} partitions; database {'PostgreSQL' if args.database_url else 'SQLite'}; "
+          f"{'TLS + SCRAM-SHA-512 with ACLs' if args.secure else 'plaintext'}", flush=True)
     runs = [throughput(work, bootstrap, args, name, feed) for name in ("bare", "passthrough", "hub")]
     bare, passthrough, hub = runs
     print("\nthroughput (first output to last; feed published beforehand)")
@@ -113,6 +124,8 @@ def deployment(work: Path, bootstrap: str, args: argparse.Namespace, name: str) 
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"{run}.", app_id=f"bench-{run}", state_dir=state,
                         database_url=SecretStr(url), topic_partitions=args.partitions)
     provision(bootstrap, settings)
+    if secured(settings):
+        sync_acls(bootstrap, settings)  # the hub's processes connect as the `hub` principal
     if args.database_url:
         from sqlalchemy import text
 
@@ -127,6 +140,11 @@ def deployment(work: Path, bootstrap: str, args: argparse.Namespace, name: str) 
 
     db_upgrade(settings)  # the migration step a deployment runs before its processes
     return settings
+
+
+def operator_client() -> dict[str, Any]:
+    """The benchmark's own clients (publishing, watching, reading back) connect as the operator."""
+    return kafka_python_options(Settings(), OPERATOR)
 
 
 def messages_for(settings: Settings, feed: list) -> list[FeedMessage]:  # type: ignore[type-arg]
@@ -147,7 +165,7 @@ def start_workers(settings: Settings, name: str, count: int) -> list[subprocess.
 def throughput(work: Path, bootstrap: str, args: argparse.Namespace, name: str, feed: list) -> Run:  # type: ignore[type-arg]
     settings = deployment(work, bootstrap, args, name)
     messages = messages_for(settings, feed)
-    publish(bootstrap, messages)
+    publish(bootstrap, messages, client=operator_client())
     output = topic_name(OUTCOMES if name == "hub" else ENRICHED, settings)
     print(f"  {name}: {len(messages):,} messages published; starting {args.workers} worker(s) ...", flush=True)
     procs = start_workers(settings, name, args.workers)
@@ -164,7 +182,7 @@ def throughput(work: Path, bootstrap: str, args: argparse.Namespace, name: str, 
 
 def watch(bootstrap: str, topic: str, expected: int, procs: list[subprocess.Popen[bytes]],
           name: str) -> tuple[float, int, float]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **operator_client())
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     first: tuple[float, int] | None = None
     shown, moved_at, last_count = 0.0, time.monotonic(), -1
@@ -199,7 +217,7 @@ def latency(work: Path, bootstrap: str, args: argparse.Namespace, feed: list, ra
     procs = start_workers(settings, "hub", args.workers)
     try:
         wait_joined(settings, procs)
-        publish(bootstrap, messages, per_second=rate)
+        publish(bootstrap, messages, per_second=rate, client=operator_client())
         watch(bootstrap, topic_name(OUTCOMES, settings), count, procs, "paced hub")
         rss, cpu = tree_rss_mb(procs), sum(cpu_seconds(pid) for p in procs for pid in tree(p.pid))
     finally:
@@ -228,7 +246,7 @@ def wait_joined(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> Non
     from kafka.errors import KafkaError
 
     from mash.topics import HUB_STAGE_INPUTS, stage_group
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **operator_client())
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -256,7 +274,7 @@ def appended_at(bootstrap: str, settings: Settings) -> dict[str, int]:
 
 
 def read_all(bootstrap: str, topic: str) -> list:  # type: ignore[type-arg]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **operator_client())
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
@@ -331,9 +349,10 @@ async def bare_worker() -> None:
     topics = [topic_name(inbound(a), settings) for a in ("police", "health", "education", "social_care")]
     output = topic_name(ENRICHED, settings)
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers, group_id=settings.app_id,
-                                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=1000)
+                                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=1000,
+                                **aiokafka_options(settings, OPERATOR))
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5,
-                                max_batch_size=256 * 1024)
+                                max_batch_size=256 * 1024, **aiokafka_options(settings, OPERATOR))
     stopping = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     await consumer.start()
