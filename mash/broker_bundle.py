@@ -17,6 +17,7 @@ Made once: a bundle that exists is left as it is (the broker's storage holds its
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -30,6 +31,11 @@ DATA_DIR = Path("/var/lib/kafka/data")  # the broker's log directory in its cont
 VALID_DAYS = 825  # the longest a TLS server certificate may be trusted for (CA/Browser Forum, 2018)
 
 
+# A DNS name or an IPv4 address, and nothing else: it is written into the broker's configuration.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+
+
 class BundleExists(RuntimeError):
     """The bundle is there already; the message says how to make a new one."""
 
@@ -37,6 +43,9 @@ class BundleExists(RuntimeError):
 def write_bundle(out: Path, host: str = "kafka", port: int = 9092, controller_port: int = 9093,
                  mounted_at: Path = MOUNTED_AT, data_dir: Path = DATA_DIR) -> list[str]:
     """Write the bundle under `out` for a broker reached as `host:port`; the principals it made."""
+    if not HOSTNAME.fullmatch(host) or not all(0 < p < 65536 for p in (port, controller_port)):
+        raise ValueError(f"not a host name and ports a broker can be reached by: {host!r}, {port}, {controller_port} "
+                         "(a DNS name such as kafka or an IPv4 address; ports 1-65535)")
     broker_dir = out / "broker"
     if (broker_dir / "cluster.id").exists():
         raise BundleExists(f"{broker_dir} holds a bundle already (the broker's storage was formatted with its "

@@ -168,6 +168,9 @@ def _kafka_bundle(args: argparse.Namespace) -> int:
     except BundleExists as exc:
         print(f"kafka bundle: left as it is: {exc}")
         return 0
+    except ValueError as exc:
+        print(f"mash: {exc}", file=sys.stderr)
+        return 2
     print(f"kafka bundle: {args.out}/broker for {args.host}:{args.port}, and a password for each of "
           f"{', '.join(principals)} in its own folder (passwords are never printed)")
     return 0

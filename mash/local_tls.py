@@ -55,8 +55,7 @@ def make_tls(directory: Path, common_name: str = "mash-embedded-broker", hosts: 
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=valid_days))
-        .add_extension(x509.SubjectAlternativeName([*(x509.DNSName(h) for h in ("localhost", *hosts)),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        .add_extension(x509.SubjectAlternativeName([_subject_name(h) for h in ("localhost", "127.0.0.1", *hosts)]),
                        critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                        critical=False)
@@ -69,6 +68,14 @@ def make_tls(directory: Path, common_name: str = "mash-embedded-broker", hosts: 
                    key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
                    + cert.public_bytes(pem) + ca_cert.public_bytes(pem))
     return files
+
+
+def _subject_name(host: str) -> x509.GeneralName:
+    """An address as an IP subject name (clients check an address against those), a name as a DNS one."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 def _write_private(path: Path, data: bytes) -> None:

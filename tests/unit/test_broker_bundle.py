@@ -24,3 +24,23 @@ def test_a_bundle_is_made_once_so_the_broker_storage_and_the_services_keep_agree
     assert "allow.everyone.if.no.acl.found=false" in properties
     assert "ssl.keystore.location=/etc/kafka/mash/tls/broker-keystore.pem" in properties
     assert password not in properties  # only the broker's own password is in its configuration
+
+
+@pytest.mark.parametrize("host", ["kafka\nallow.everyone.if.no.acl.found=true", "kafka:9092", "", "-kafka", "a b",
+                                  "kafka\x00", "x" * 254])
+def test_a_host_that_is_not_a_plain_name_is_refused_before_anything_is_written(tmp_path: Path, host: str) -> None:
+    with pytest.raises(ValueError, match="not a host name"):
+        write_bundle(tmp_path / "bundle", host=host)
+    assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("host", ["kafka", "broker-1.mash.internal", "10.0.0.5"])
+def test_a_plain_host_name_is_advertised_and_in_the_certificate(tmp_path: Path, host: str) -> None:
+    from cryptography import x509
+
+    write_bundle(tmp_path / "bundle", host=host)
+    assert f"advertised.listeners=SASL_SSL://{host}:9092" in (tmp_path / "bundle/broker/server.properties").read_text()
+    chain = (tmp_path / "bundle/broker/tls/broker-keystore.pem").read_bytes()
+    cert = x509.load_pem_x509_certificates(chain[chain.index(b"-----BEGIN CERTIFICATE-----"):])[0]
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert host in {*names.get_values_for_type(x509.DNSName), *map(str, names.get_values_for_type(x509.IPAddress))}
