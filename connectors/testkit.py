@@ -68,7 +68,8 @@ class Kit:
     """One test's world: its own topics, state folder and connector configuration."""
 
     def __init__(self, name: str, bootstrap: str, tmp_path: Path, overrides: dict[str, Any]) -> None:
-        self.settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"k{uuid.uuid4().hex[:8]}.",
+        run = uuid.uuid4().hex[:8]  # its own topics and groups: nothing shared with a deployment on the broker
+        self.settings = Settings(bootstrap_servers=bootstrap, topic_prefix=f"k{run}.", app_id=f"mash-kit-{run}",
                                  state_dir=tmp_path / "state")
         self.settings.state_dir.mkdir(parents=True)
         provision(bootstrap, self.settings)
@@ -112,7 +113,8 @@ class Kit:
 
     def subprocess(self, log: Path) -> subprocess.Popen[bytes]:
         env = {**os.environ, "MASH_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
-               "MASH_TOPIC_PREFIX": self.settings.topic_prefix, "MASH_STATE_DIR": str(self.settings.state_dir)}
+               "MASH_TOPIC_PREFIX": self.settings.topic_prefix, "MASH_APP_ID": self.settings.app_id,
+               "MASH_STATE_DIR": str(self.settings.state_dir)}
         env.setdefault("MASH_SOCIAL_CARE_PUSH_TOKEN", PUSH_TOKEN)
         with log.open("ab") as out:
             return subprocess.Popen([sys.executable, "-m", "mash.cli", "connector", "run", self.name,

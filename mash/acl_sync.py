@@ -15,7 +15,7 @@ from typing import Any
 from mash.kafka_acls import SERVICE_PRINCIPALS, Grant, grants
 from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.settings import Settings
-from mash.topics import topic_name
+from mash.topics import CATALOGUE, topic_name
 
 WILDCARD = "*"
 
@@ -67,18 +67,21 @@ def revoke_acls(bootstrap: str, settings: Settings) -> None:
 
 def touches(grant: Grant, settings: Settings) -> bool:
     """Whether `grant` can reach this deployment's topics or groups (or is a kind of right no service
-    of the bus is ever given, which it can only widen)."""
-    if grant.resource == "TOPIC":
-        space = topic_name("mash.", settings)
-    elif grant.resource == "GROUP":
-        space = f"{settings.app_id}."
-    else:
+    of the bus is ever given, which it can only widen): it names one of them, falls under one of its
+    declared prefixes, or is a prefix that covers one. Another deployment's names never do, even one
+    whose topic prefix or app id begins with this one's."""
+    if grant.resource not in ("TOPIC", "GROUP"):
         return True
     if grant.name == WILDCARD:
         return True
+    declared = [g for g in grants(settings) if g.resource == grant.resource]
+    names = {g.name for g in declared if g.pattern == "LITERAL"}
+    if grant.resource == "TOPIC":
+        names |= {topic_name(spec.name, settings) for spec in CATALOGUE}
+    prefixes = [g.name for g in declared if g.pattern == "PREFIXED"]
     if grant.pattern == "PREFIXED":
-        return grant.name.startswith(space) or space.startswith(grant.name)
-    return grant.name.startswith(space)
+        return any(name.startswith(grant.name) for name in (*names, *prefixes))
+    return grant.name in names or any(grant.name.startswith(prefix) for prefix in prefixes)
 
 
 def _held(admin: Any) -> list[tuple[Grant, Any]]:

@@ -5,8 +5,8 @@
 only with the broker's certificate, ACLs enforced), from a bundle this module writes into volumes
 before the broker starts (`mash kafka bundle`):
 
-    <out>/broker/      server.properties, scram.args (every principal's SCRAM credential, for the
-                       storage format), cluster.id, client.properties (the health check's), tls/
+    <out>/broker/      server.properties, scram.args (every principal's SCRAM credential, salted, for
+                       the storage format), cluster.id, client.properties (the health check's), tls/
     <out>/<principal>/ <principal> (its password) and ca.pem, one folder per principal: each
                        service mounts its own folder only, so no service can read another's password
 
@@ -17,8 +17,11 @@ Made once: a bundle that exists is left as it is (the broker's storage holds its
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mash.kafka_acls import SERVICE_PRINCIPALS, SUPER_USERS
@@ -43,30 +46,56 @@ class BundleExists(RuntimeError):
 def write_bundle(out: Path, host: str = "kafka", port: int = 9092, controller_port: int = 9093,
                  mounted_at: Path = MOUNTED_AT, data_dir: Path = DATA_DIR) -> list[str]:
     """Write the bundle under `out` for a broker reached as `host:port`; the principals it made."""
-    if not HOSTNAME.fullmatch(host) or not all(0 < p < 65536 for p in (port, controller_port)):
+    if not HOSTNAME.fullmatch(host) or not all(0 < p < 65536 for p in (port, controller_port)) \
+            or port == controller_port:
         raise ValueError(f"not a host name and ports a broker can be reached by: {host!r}, {port}, {controller_port} "
-                         "(a DNS name such as kafka or an IPv4 address; ports 1-65535)")
+                         "(a DNS name such as kafka or an IPv4 address; two different ports, 1-65535)")
     broker_dir = out / "broker"
-    if (broker_dir / "cluster.id").exists():
-        raise BundleExists(f"{broker_dir} holds a bundle already (the broker's storage was formatted with its "
-                           "credentials); remove the broker's volumes and the bundle's to make a new one")
-    out.mkdir(parents=True, exist_ok=True)
+    broker_dir.mkdir(parents=True, exist_ok=True)
+    with _only_run(broker_dir):
+        if complete(out):
+            raise BundleExists(f"{broker_dir} holds a bundle already (the broker's storage was formatted with its "
+                               "credentials); remove the broker's volumes and the bundle's to make a new one")
+        return _write(out, broker_dir, host, Node(1, port, controller_port, host=host, bind="0.0.0.0"),
+                      mounted_at, data_dir)  # bind: inside the container, its network only
+
+
+def complete(out: Path) -> bool:
+    """Whether the bundle under `out` was made whole (its cluster id is written last, in one step)."""
+    try:
+        return bool((out / "broker" / "cluster.id").read_text().strip())
+    except OSError:
+        return False
+
+
+@contextmanager
+def _only_run(broker_dir: Path) -> Iterator[None]:
+    """One run at a time (two at once would leave folders whose passwords the broker was never given)."""
+    with (broker_dir / ".making").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BundleExists(f"another run is making the bundle in {broker_dir} now") from None
+        yield
+
+
+def _write(out: Path, broker_dir: Path, host: str, node: Node, mounted_at: Path, data_dir: Path) -> list[str]:
     made = make_tls(broker_dir / "tls", BROKER_CN, hosts=(host,), valid_days=VALID_DAYS)
     principals = (*SUPER_USERS, *SERVICE_PRINCIPALS)
     passwords = write_passwords(broker_dir / ".passwords", principals)
     shutil.rmtree(broker_dir / ".passwords")  # each principal's own folder below keeps its password
     mounted = TlsFiles(mounted_at / "tls" / made.ca_cert.name, mounted_at / "tls" / made.broker_keystore.name)
     security = BrokerSecurity(mounted, passwords)
-    node = Node(1, port, controller_port, host=host, bind="0.0.0.0")  # inside the container: its network only
     _write_private(broker_dir / "server.properties", server_properties(data_dir, node, [node], security=security))
-    _write_private(broker_dir / "scram.args", scram_lines(passwords))
+    # Salted: the broker's volume keeps no service's password, only what the broker itself stores.
+    _write_private(broker_dir / "scram.args", scram_lines(passwords, salted=True))
     _write_private(broker_dir / "client.properties", _client_properties(BROKER, passwords[BROKER], mounted.ca_cert))
     for principal in principals:
         if principal == BROKER:
             continue
         write_password(out / principal, principal, passwords[principal])
         shutil.copyfile(made.ca_cert, out / principal / "ca.pem")
-    (broker_dir / "cluster.id").write_text(new_cluster_id() + "\n")  # last: its presence means complete
+    _write_private(broker_dir / "cluster.id", new_cluster_id() + "\n")  # last, in one step: the bundle is whole
     return [p for p in principals if p != BROKER]
 
 

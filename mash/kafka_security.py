@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import ssl
 from pathlib import Path
@@ -32,6 +33,10 @@ HUB = "hub"
 TRIAGE_APP = "triage-app"
 OPERATOR = "operator"  # operators' tools: the broker's super user (provisioning, ACLs, lag, audit)
 BROKER = "broker"  # the brokers among themselves; never a service's identity
+
+
+# A principal's name is also its password file's name: nothing that could lead out of the folder.
+PRINCIPAL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 def connector(agency: str) -> str:
@@ -105,7 +110,11 @@ def password_of(settings: Settings, service: str) -> str:
     configured = settings.kafka_password.get_secret_value()
     if configured:
         return configured
-    path = credentials_dir(settings) / principal_of(settings, service)
+    principal = principal_of(settings, service)
+    if not PRINCIPAL_NAME.fullmatch(principal):
+        raise KafkaSecurityError(f"MASH_KAFKA_USERNAME={principal!r} is not a principal's name (letters, digits, "
+                                 "'-', '_' and '.', not starting with '.'): set it to the service's principal")
+    path = credentials_dir(settings) / principal
     try:
         return path.read_text().strip()
     except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -324,10 +325,25 @@ def _scram_arguments(data_dir: Path, security: BrokerSecurity | None) -> list[st
     return [f"@{argfile}"]
 
 
-def scram_lines(passwords: Mapping[str, str]) -> str:
-    """The storage tool's `--add-scram` arguments for every principal, one argument a line."""
-    return "".join(f"--add-scram\nSCRAM-SHA-512=[name={principal},password={password}]\n"
-                   for principal, password in sorted(passwords.items()))
+SCRAM_ITERATIONS = 8192  # Kafka's minimum for SCRAM-SHA-512 is 4096
+
+
+def scram_lines(passwords: Mapping[str, str], salted: bool = False) -> str:
+    """The storage tool's `--add-scram` arguments for every principal, one argument a line.
+
+    `salted`: each credential as the broker stores it (a random salt and the salted password, RFC 5802's
+    Hi()), never the password itself, for a file that outlives the formatting."""
+    lines = []
+    for principal, password in sorted(passwords.items()):
+        if salted:
+            salt = os.urandom(32)
+            hashed = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, SCRAM_ITERATIONS)
+            credential = (f'name={principal},salt="{base64.b64encode(salt).decode()}",'
+                          f'saltedpassword="{base64.b64encode(hashed).decode()}",iterations={SCRAM_ITERATIONS}')
+        else:
+            credential = f"name={principal},password={password}"
+        lines.append(f"--add-scram\nSCRAM-SHA-512=[{credential}]\n")
+    return "".join(lines)
 
 
 def _java(data_dir: Path) -> list[str]:

@@ -20,7 +20,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Settings for every process of the bus; each field documents its `MASH_` variable."""
 
-    model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True, extra="ignore")
+    # An empty MASH_* is unset (as an env file or compose's `${VAR:-}` leaves it), never a value: an empty
+    # path would otherwise be the working directory.
+    model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True, extra="ignore", env_ignore_empty=True)
 
     bootstrap_servers: str = Field(
         "",
@@ -75,7 +77,9 @@ class Settings(BaseSettings):
         description="Prefix for every topic name; lets tests and tenants share one broker.",
     )
     app_id: str = Field("mash-hub", description="The hub's name on the broker: each stage's consumer group is "
-                        "<app_id>.<stage> (workers with the same id share the work).")
+                        "<app_id>.<stage> (workers with the same id share the work). Deployments sharing a cluster "
+                        "differ in both this and the topic prefix: their consumer groups and group ACLs are named "
+                        "from it.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of the hub's topics.")
     replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
     triage_scoring: Path = Field(
