@@ -2,7 +2,8 @@
 declared ACLs (`mash.kafka_acls`) enforced. Each service can do its work; every other read and write
 is refused and the broker logs it; plaintext, a wrong password and an untrusted certificate are refused.
 
-A broker of its own (secured) for this module: the session's broker stays plaintext for the rest."""
+A broker of its own for this module, with one deployment's ACLs applied; the session's broker is
+secured too (tests/support/bus.py)."""
 
 from __future__ import annotations
 
