@@ -23,7 +23,7 @@ from connectors.education.answers import answer_from
 from connectors.education.connector import EducationConnector
 from connectors.sdk.answering import RequestAnswerer
 from mash.codec import Codec
-from mash.kafka_security import OPERATOR, kafka_python_options
+from mash.kafka_security import OPERATOR, connector, kafka_python_options
 from mash.models import InformationRequestRecord
 from mash.settings import Settings
 from mash.topics import (
@@ -118,7 +118,8 @@ def _answerer(provisioned: Settings, school_db: Any) -> RequestAnswerer:
                            topic_name(requests_topic("education"), provisioned), topic_name(RETURNS, provisioned),
                            topic_name(DEADLETTER, provisioned), f"{provisioned.app_id}.answer.education",
                            lambda request: answer_from(school_db, request), "education-connector",
-                           clock=lambda: NOW + timedelta(minutes=30))
+                           clock=lambda: NOW + timedelta(minutes=30),
+                           client=kafka_python_options(provisioned, connector("education")))
 
 
 def test_the_school_system_answers_its_request_over_the_bus_and_the_policy_decides_who_reads_it(

@@ -47,7 +47,7 @@ from connectors.sdk.runner import Runner, RunReport, make_producer
 from connectors.sdk.sources.http_push import HttpPushSource
 from mash.codec import MAGIC, Codec
 from mash.consumer_lag import group_lag
-from mash.kafka_security import kafka_python_options
+from mash.kafka_security import OPERATOR, kafka_python_options
 from mash.models import EventOutcomeRecord
 from mash.settings import Settings
 from mash.topics import (
@@ -595,7 +595,8 @@ def _hub_lag(consumer: KafkaConsumer, settings: Settings) -> int | None:
     total = 0
     for stage, inputs in HUB_STAGE_INPUTS.items():
         lag = group_lag(settings.bootstrap_servers, stage_group(stage, settings),
-                        [topic_name(t, settings) for t in inputs], consumer)
+                        [topic_name(t, settings) for t in inputs], consumer,
+                        client=kafka_python_options(settings, OPERATOR))
         if lag is None:
             return None
         total += sum(lag.values())
