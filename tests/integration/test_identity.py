@@ -27,6 +27,7 @@ from mash.pipeline_counts import PipelineCounts, count
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import AGENCIES
 from tests.integration.conftest import env_for, mash, publish_record, wait_for
+from tests.support.bus import deployment_acls
 from tests.unit.test_correlation import MECHANICS_SCORING
 
 KAI = {"forename": "Kai", "surname": "Dunn", "sex": "M", "incident_type": "CHILD_AT_RISK", "child_role": "VICTIM",
@@ -122,7 +123,13 @@ def test_two_enrichment_workers_racing_over_partitions_give_each_child_one_perso
     join the winner. (Sharing and triage run in a worker of their own.)"""
     feed = tmp_path / "feed"
     generate(feed, 1500, seed=21)
-    enrichment_env = {**env_for(provisioned), "MASH_APP_ID": f"{provisioned.app_id}-enrichment"}
+    enrichment = provisioned.model_copy(update={"app_id": f"{provisioned.app_id}-enrichment"})
+    with deployment_acls(enrichment):  # its consumer groups are named from its own app id
+        race(provisioned, enrichment, engine, feed, tmp_path)
+
+
+def race(provisioned: Settings, enrichment: Settings, engine: Engine, feed: Path, tmp_path: Path) -> None:
+    enrichment_env = {**env_for(provisioned), "MASH_APP_ID": enrichment.app_id}
     workers = [start_worker(enrichment_env, "enrichment", tmp_path / f"enrichment-{n}.log") for n in range(2)]
     workers.append(start_worker(env_for(provisioned), "sharing,triage", tmp_path / "triage.log"))
     try:
