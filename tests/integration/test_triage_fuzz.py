@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mash.kafka_security import OPERATOR, TRIAGE_APP, credentials_dir, write_passwords
 from mash.local_kafka import free_port
 from mash.models import AlertActionRecord, MatchReview, TriageDecisionRecord
 from mash.settings import PROJECT_ROOT, Settings
@@ -72,9 +73,13 @@ BODIES = {
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """The test's database and state; Kafka is a loopback port nothing listens on (the outbox waits)."""
-    return Settings(bootstrap_servers=f"127.0.0.1:{free_port()}", state_dir=tmp_path,
-                    database_url=SecretStr(database_url), database_owner_url=SecretStr(owner_of(database_url)))
+    """The test's database and state; Kafka is a loopback port nothing listens on (the outbox waits),
+    reached as a deployment's app would, secured, with its principal's password where it looks for it."""
+    settings = Settings(bootstrap_servers=f"127.0.0.1:{free_port()}", state_dir=tmp_path,
+                        kafka_security_protocol="SASL_SSL", database_url=SecretStr(database_url),
+                        database_owner_url=SecretStr(owner_of(database_url)))
+    write_passwords(credentials_dir(settings), (TRIAGE_APP, OPERATOR))
+    return settings
 
 
 @dataclass
