@@ -31,7 +31,7 @@ from tests.support.bus import PLAINTEXT_FOR_DEVELOPMENT, bus_environment, deploy
 
 
 @pytest.fixture(scope="session")
-def bus() -> Iterator[tuple[str, dict[str, str]]]:
+def kafka_bus() -> Iterator[tuple[str, dict[str, str]]]:
     """The session's broker, secured as a deployment's is, and the environment that reaches it."""
     external = os.environ.get("MASH_TEST_BOOTSTRAP_SERVERS")
     if external:  # its security as the environment already says
@@ -47,15 +47,15 @@ def bus() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 @pytest.fixture(scope="session")
-def bootstrap(bus: tuple[str, dict[str, str]]) -> str:
-    return bus[0]
+def bootstrap(kafka_bus: tuple[str, dict[str, str]]) -> str:
+    return kafka_bus[0]
 
 
 @pytest.fixture(autouse=True)
 def _bus_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A test on the session's broker, and every process it starts, connect as a deployment does."""
     if "bootstrap" in request.fixturenames:
-        for name, value in request.getfixturevalue("bus")[1].items():
+        for name, value in request.getfixturevalue("kafka_bus")[1].items():
             monkeypatch.setenv(name, value)
 
 
