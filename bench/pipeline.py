@@ -42,7 +42,7 @@ from mash.acl_sync import sync_acls
 from mash.codec import Codec
 from mash.hub_run import FeedMessage, publish, worker_env
 from mash.kafka_security import OPERATOR, aiokafka_options, kafka_python_options, secured
-from mash.local_kafka import start_broker
+from mash.local_kafka import client_environment, start_broker
 from mash.settings import PROJECT_ROOT, Settings
 from mash.topics import ENRICHED, OUTCOMES, inbound, provision, topic_name
 
@@ -85,8 +85,7 @@ def main() -> None:
         work = Path(tmp)
         broker = start_broker(work / "kafka", Settings().kafka_jars_dir, secure=args.secure)
         if args.secure:  # every process finds the broker's CA and its principal's password here
-            os.environ["MASH_KAFKA_SSL_CAFILE"] = str(work / "kafka" / "tls" / "ca.pem")
-            os.environ["MASH_KAFKA_CREDENTIALS_DIR"] = str(work / "kafka" / "credentials")
+            os.environ.update(client_environment(work / "kafka"))
         try:
             args.broker_pid = broker.pid
             bench(work, broker.bootstrap, args)

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mash.kafka_acls import SERVICE_PRINCIPALS, SUPER_USERS
-from mash.kafka_security import BROKER, MECHANISM, write_password, write_passwords
+from mash.kafka_security import BROKER, MECHANISM, new_passwords, write_password
 from mash.local_kafka import BROKER_CN, BrokerSecurity, Node, new_cluster_id, scram_lines, server_properties
 from mash.local_tls import TlsFiles, make_tls
 
@@ -82,8 +82,7 @@ def _only_run(broker_dir: Path) -> Iterator[None]:
 def _write(out: Path, broker_dir: Path, host: str, node: Node, mounted_at: Path, data_dir: Path) -> list[str]:
     made = make_tls(broker_dir / "tls", BROKER_CN, hosts=(host,), valid_days=VALID_DAYS)
     principals = (*SUPER_USERS, *SERVICE_PRINCIPALS)
-    passwords = write_passwords(broker_dir / ".passwords", principals)
-    shutil.rmtree(broker_dir / ".passwords")  # each principal's own folder below keeps its password
+    passwords = new_passwords(principals)  # each kept in its principal's own folder below, and nowhere else
     mounted = TlsFiles(mounted_at / "tls" / made.ca_cert.name, mounted_at / "tls" / made.broker_keystore.name)
     security = BrokerSecurity(mounted, passwords)
     _write_private(broker_dir / "server.properties", server_properties(data_dir, node, [node], security=security))

@@ -80,9 +80,14 @@ def embedded_ca(settings: Settings) -> Path:
     return settings.state_dir / "kafka" / "tls" / "ca.pem"
 
 
+def new_passwords(principals: tuple[str, ...]) -> dict[str, str]:
+    """A fresh random password per principal."""
+    return {principal: secrets.token_urlsafe(24) for principal in principals}
+
+
 def write_passwords(directory: Path, principals: tuple[str, ...]) -> dict[str, str]:
     """A fresh random password per principal, each in a file of `directory` only its owner can read."""
-    passwords = {principal: secrets.token_urlsafe(24) for principal in principals}
+    passwords = new_passwords(principals)
     for principal, password in passwords.items():
         write_password(directory, principal, password)
     return passwords

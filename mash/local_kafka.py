@@ -379,6 +379,13 @@ def _spawn(data_dir: Path, jars_dir: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def client_environment(data_dir: Path) -> dict[str, str]:
+    """The `MASH_KAFKA_*` that let a process reach the secured embedded broker whose data is in `data_dir`
+    whatever its own state directory: the broker's CA and the principals' password files."""
+    return {"MASH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "MASH_KAFKA_SSL_CAFILE": str(data_dir / "tls" / "ca.pem"),
+            "MASH_KAFKA_CREDENTIALS_DIR": str(data_dir / "credentials")}
+
+
 def operator_options(broker: BrokerProcess) -> dict[str, Any]:
     """kafka-python options for the operator's connection to `broker` (plaintext or secured)."""
     if broker.security is None:

@@ -18,6 +18,7 @@ import pytest
 
 from mash.acl_sync import revoke_acls, sync_acls
 from mash.kafka_security import OPERATOR, aiokafka_options, kafka_python_options, secured
+from mash.local_kafka import client_environment
 from mash.settings import Settings
 
 # Development only: MASH_TEST_KAFKA_SECURITY_PROTOCOL=PLAINTEXT runs the suite's broker in plaintext.
@@ -27,10 +28,7 @@ PLAINTEXT_FOR_DEVELOPMENT = os.environ.get("MASH_TEST_KAFKA_SECURITY_PROTOCOL", 
 def bus_environment(broker_dir: Path, secure: bool = True) -> dict[str, str]:
     """The `MASH_KAFKA_*` a process needs to use the embedded broker whose data is in `broker_dir`,
     whatever its own state directory: its CA and the principals' password files."""
-    if not secure:
-        return {"MASH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
-    return {"MASH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "MASH_KAFKA_SSL_CAFILE": str(broker_dir / "tls" / "ca.pem"),
-            "MASH_KAFKA_CREDENTIALS_DIR": str(broker_dir / "credentials")}
+    return client_environment(broker_dir) if secure else {"MASH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
 
 
 def secure_environment(monkeypatch: pytest.MonkeyPatch, broker_dir: Path) -> None:
