@@ -36,7 +36,7 @@ from pydantic import SecretStr
 
 from connectors.synth.generate import generate
 from connectors.synth.replay import published_messages
-from mash.alert_truth import AlertTruth, rating_truth
+from mash.alert_truth import AlertTruth, rating_truth, unreported_of
 from mash.codec import Codec
 from mash.settings import PROJECT_ROOT, Settings
 
@@ -102,7 +102,7 @@ def offline(feed: Path, scoring_path: Path | None, misses: int) -> AlertTruth:
     if misses:
         _show_misses(children, given, found_by, misses)
     return AlertTruth(len(should), len(given), len(should & set(given)), len(given), 0, 0,
-                      rating_truth(expected, given))
+                      rating_truth(expected, given), unreported_of(children))
 
 
 def scored_by_child(feed: Path, scoring: Any) -> dict[int, list[Any]]:
@@ -145,7 +145,8 @@ def scored_by_child(feed: Path, scoring: Any) -> dict[int, list[Any]]:
         facts = SharingFacts(envelope["event_type"], envelope["source_agency"], envelope["sensitivity"],
                              envelope["consent"], {f: bool(context.get(f)) for f in CONTEXT_FLAGS})
         values = fields.nested(plan_of({name for d in decide_all(policy, facts, fields) for name in d.shared}))
-        scored = Scored(envelope["source_agency"], occurred, indicators_of(scoring, envelope["event_type"], values))
+        found = indicators_of(scoring, envelope["event_type"], values, occurred)
+        scored = Scored(envelope["source_agency"], occurred, found)
         latest[record] = (revision, person, None if envelope.get("withdrawn") else scored)
         history[person][record] = (envelope["source_agency"], occurred)
         status[person] = status[person].updated(status_change(schema, event["payload"]))

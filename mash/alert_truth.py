@@ -33,6 +33,10 @@ class AlertTruth:
     mixed: int  # alerts holding events of two children (a wrong link)
     children_with_two_open: int  # one open alert per child, broken
     ratings: RatingTruth = field(default_factory=lambda: rating_truth({}, {}))
+    # children at risk whose concerns reached no agency's record as a concern (e.g. an attendance the
+    # clinician did not flag), by the rating they would have had: no manager could rate them, so the
+    # figures leave them out; shown so that leaving them out is seen
+    unreported: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def precision(self) -> float:
@@ -46,7 +50,19 @@ class AlertTruth:
         return (f"{self.should} children should be alerted, {self.alerted} were ({self.alerts} alerts): "
                 f"precision {self.precision:.3f}, recall {self.recall:.3f}; {self.mixed} alerts joined two "
                 f"children; {self.children_with_two_open} "
-                f"{'child' if self.children_with_two_open == 1 else 'children'} had two open alerts")
+                f"{'child' if self.children_with_two_open == 1 else 'children'} had two open alerts"
+                + (f"; not counted, at risk but told of by no agency: {_counts(self.unreported)}"
+                   if self.unreported else ""))
+
+
+def _counts(by_level: Mapping[str, int]) -> str:
+    return ", ".join(f"{by_level[level]} {level}" for level in LEVELS[:3] if by_level.get(level))
+
+
+def unreported_of(children: Iterable[Mapping[str, object]]) -> dict[str, int]:
+    """How many children of the truth (`children.jsonl` rows) no agency told of, by the rating
+    they would have had."""
+    return dict(Counter(str(c["unreported_rag"]) for c in children if c.get("unreported_rag")))
 
 
 LEVELS = ("RED", "AMBER", "GREEN", "none")  # most urgent first; "none": no alert
@@ -142,4 +158,5 @@ def alert_truth(synth_dir: Path, engine: Engine) -> AlertTruth:
             open_per_child.update(held)
     given = {child: top for child, rags in given_all.items() if (top := highest(rags)) is not None}
     return AlertTruth(len(should), len(alerted), len(should & alerted), len(alerts), mixed,
-                      sum(1 for n in open_per_child.values() if n > 1), rating_truth(expected, given))
+                      sum(1 for n in open_per_child.values() if n > 1), rating_truth(expected, given),
+                      unreported_of(children))

@@ -13,6 +13,7 @@ changed (a PPN re-graded, consent withdrawn, an NHS number added) or retract the
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -101,22 +102,36 @@ def _sent_again(rng: random.Random, first: Event) -> list[Event]:
     return again
 
 
-def rating(events_of_child: list[Event]) -> Rating:
+def rating(events_of_child: list[Event], silent: Collection[tuple[str, int]] = ()) -> Rating:
     """The truth the hub is measured against: the rating a MASH manager would give the child from
-    the facts of their episodes (`rag_rules`). An episode counts when some record of it stands: one
-    its agencies all retracted (entered in error) tells the MASH nothing."""
-    retracted = {(e.agency, e.record_no) for e in events_of_child if e.change == "WITHDRAWN"}
+    the facts of their episodes (`rag_rules`). An episode counts when some record of it stands and
+    tells of a concern: one its agencies all retracted (entered in error), or recorded only as an
+    ordinary contact (`silent`: the clinician did not flag the attendance), never reaches the MASH,
+    and a manager rates only what reaches them. What it would have been is `unreported`."""
+    return rate_child(_reported_episodes(events_of_child, silent))
+
+
+def unreported(events_of_child: list[Event], silent: Collection[tuple[str, int]] = ()) -> Rating:
+    """The rating the child's episodes that never reached the MASH would have had (None when every
+    episode of concern reached it): children at risk that no agency told of, shown beside the figures."""
+    everything = rate_child(_reported_episodes(events_of_child, ()))
+    return everything if rating(events_of_child, silent).rag is None else Rating(None, ())
+
+
+def _reported_episodes(events_of_child: list[Event],
+                       silent: Collection[tuple[str, int]]) -> list[tuple[datetime, Facts]]:
+    untold = {(e.agency, e.record_no) for e in events_of_child if e.change == "WITHDRAWN"} | set(silent)
     began: dict[int, tuple[datetime, Facts]] = {}
     for e in events_of_child:
-        if e.facts is not None and (e.agency, e.record_no) not in retracted:
+        if e.facts is not None and (e.agency, e.record_no) not in untold:
             when = min(e.occurred, began[e.episode][0]) if e.episode in began else e.occurred
             began[e.episode] = (when, e.facts)
-    return rate_child(list(began.values()))
+    return list(began.values())
 
 
-def should_alert(events_of_child: list[Event]) -> bool:
+def should_alert(events_of_child: list[Event], silent: Collection[tuple[str, int]] = ()) -> bool:
     """A child should be alerted when the truth gives them a rating (GREEN or above)."""
-    return rating(events_of_child).rag is not None
+    return rating(events_of_child, silent).rag is not None
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

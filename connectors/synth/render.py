@@ -142,6 +142,15 @@ def health(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def tells_of_concern(agency: str, record: dict[str, Any]) -> bool:
+    """Whether the record tells the MASH of a concern: every police, school and social care record
+    of an episode does; an attendance does only when the clinician flagged it (else it reads as an
+    ordinary attendance, and the episode it saw may reach no one)."""
+    if agency != "health":
+        return True
+    return bool(record["safeguarding_concern"] or record["injury_pattern_concern"] or record["child_protection_flag"])
+
+
 def school_concern(f: Facts) -> tuple[str, str | None]:
     """What the school logs of an episode: the kind of concern and, for a safeguarding concern, its category."""
     if f.sexual_abuse:

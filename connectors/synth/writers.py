@@ -28,9 +28,16 @@ from connectors.sdk.uk_core import (
     VERIFICATION_EXTENSION,
     VERIFIED,
 )
-from connectors.synth.feed import Event, rating
+from connectors.synth.feed import Event, rating, unreported
 from connectors.synth.population import Child
-from connectors.synth.render import ID_FIELD, RENDERERS, rng_for, strip_identifiers, without_strong_identifiers
+from connectors.synth.render import (
+    ID_FIELD,
+    RENDERERS,
+    rng_for,
+    strip_identifiers,
+    tells_of_concern,
+    without_strong_identifiers,
+)
 
 RECORDS_PER_FILE = {"police": 10_000, "health": 500, "social_care": 1_000}
 
@@ -45,6 +52,7 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
                "social_care": _JsonLines(out / "social_care" / "push", "push"),
                "health": _Bundles(out / "health" / "inbox"),
                "education": _SchoolDatabase(out / "education" / "school.db")}
+    silent: set[tuple[str, int]] = set()  # records of an episode that tell no one of a concern
     with (truth_dir / "events.jsonl").open("w") as truth:
         for n, event in enumerate(events, start=1):
             child = by_person[event.person]
@@ -52,13 +60,15 @@ def write_feed(out: Path, seed: int, children: list[Child], events: list[Event],
             strip_identifiers(record, seed, event, without_strong_identifiers(missing_identifiers))
             revise(record, event, child)
             writers[event.agency].add(record, event)
+            if event.facts is not None and not tells_of_concern(event.agency, record):
+                silent.add((event.agency, event.record_no))
             counts[event.agency] += 1
             _truth(truth, event, child, record[ID_FIELD[event.agency]], record_scope(event.agency, record))
             if progress and n % 50_000 == 0:
                 progress(n)
     for writer in writers.values():
         writer.close()
-    _children_truth(truth_dir / "children.jsonl", children, events)
+    _children_truth(truth_dir / "children.jsonl", children, events, silent)
     return dict(counts)
 
 
@@ -102,18 +112,18 @@ def _truth(handle: TextIO, event: Event, child: Child, source_record_id: str, sc
                              "episode": event.episode}) + "\n")
 
 
-def _children_truth(path: Path, children: list[Child], events: list[Event]) -> None:
+def _children_truth(path: Path, children: list[Child], events: list[Event], silent: set[tuple[str, int]]) -> None:
     per_child: dict[int, list[Event]] = defaultdict(list)
     for event in events:
         per_child[event.person].append(event)
     with path.open("w") as handle:
         for child in children:
             mine = per_child.get(child.person, [])
-            truth = rating(mine)
+            truth = rating(mine, silent)
             episodes = {e.episode: e.facts for e in mine if e.facts is not None}
             handle.write(json.dumps({"person": child.person, "household": child.household,
                                      "events": len(mine), "should_alert": truth.rag is not None, "rag": truth.rag,
-                                     "rules": list(truth.rules),
+                                     "rules": list(truth.rules), "unreported_rag": unreported(mine, silent).rag,
                                      "episodes": [asdict(episodes[n]) for n in sorted(episodes)]}) + "\n")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -42,6 +43,11 @@ class EventIndicator:
     where: Mapping[str, frozenset[str]] | None = None  # field -> allowed values (as text; booleans "true")
     prior: Prior | None = None
     family: str | None = None  # of one family, only the heaviest found counts
+    # the child was younger than this many months when it happened (from a shared date of birth)
+    under_months: int | None = None
+    # found only beside another indicator of the same event weighing at least this: a circumstance
+    # that makes a concern graver (a baby), never a concern by itself
+    beside_weight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,9 +124,32 @@ class Assessment:
     reasons: tuple[str, ...]  # "reason (+weight)" for each, in the same order
 
 
-def indicators_of(scoring: Scoring, event_type: str, values: Mapping[str, Any]) -> tuple[str, ...]:
-    """The event indicators one event shows, from its shared values (nested by section)."""
-    return tuple(i.id for i in scoring.events if _matches(i, event_type, values))
+def indicators_of(scoring: Scoring, event_type: str, values: Mapping[str, Any],
+                  occurred_ms: int | None = None) -> tuple[str, ...]:
+    """The event indicators one event shows, from its shared values (nested by section) and when it
+    happened (an age condition needs both the date of birth and the event's time)."""
+    age = age_in_months(_lookup(values, "subject.date_of_birth"), occurred_ms)
+    found = [i for i in scoring.events if i.beside_weight is None and _matches(i, event_type, values, age)]
+    heaviest = max((i.weight for i in found), default=0)
+    found += [i for i in scoring.events
+              if i.beside_weight is not None and heaviest >= i.beside_weight and _matches(i, event_type, values, age)]
+    return tuple(i.id for i in found)
+
+
+def age_in_months(date_of_birth: Any, occurred_ms: int | None) -> int | None:
+    """Whole months from birth to the event (None when either is unknown or unreadable): months as
+    a paediatrician counts them, a month passing on the day of the month the child was born."""
+    if occurred_ms is None or date_of_birth is None:
+        return None
+    try:
+        born = date_of_birth if isinstance(date_of_birth, date) else (
+            date(1970, 1, 1) + timedelta(days=date_of_birth) if isinstance(date_of_birth, int)
+            and not isinstance(date_of_birth, bool) else date.fromisoformat(str(date_of_birth)[:10]))
+        on = datetime.fromtimestamp(occurred_ms / 1000, UTC).date()
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None
+    months = (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)
+    return months if months >= 0 else None
 
 
 def assess(scoring: Scoring, events: Sequence[Scored]) -> Assessment:
@@ -164,8 +193,10 @@ def higher(first: str, second: str | None) -> str:
     return max(first, second, key=RATINGS.index)
 
 
-def _matches(indicator: EventIndicator, event_type: str, values: Mapping[str, Any]) -> bool:
+def _matches(indicator: EventIndicator, event_type: str, values: Mapping[str, Any], age: int | None) -> bool:
     if indicator.event_types and event_type not in indicator.event_types:
+        return False
+    if indicator.under_months is not None and (age is None or age >= indicator.under_months):
         return False
     for field, allowed in (indicator.where or {}).items():
         if _text(_lookup(values, field)) not in allowed:

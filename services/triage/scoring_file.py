@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -69,6 +70,8 @@ class IndicatorSpec(_Strict):
     across_events: AcrossSpec | None = None
     repeated: RepeatSpec | None = None
     family: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9 -]*$", max_length=60)  # counted once: the heaviest
+    under_months: int | None = Field(None, ge=1, le=216)  # the child younger than this at the event
+    beside_weight: int | None = Field(None, ge=1, le=1000)  # only beside an indicator of the event this heavy
 
     @model_validator(mode="after")
     def _one_kind(self) -> IndicatorSpec:
@@ -77,11 +80,11 @@ class IndicatorSpec(_Strict):
             raise ValueError("a family groups event indicators: drop family from an across_events or repeated one")
         if self.across_events and self.repeated:
             raise ValueError("an indicator is across_events or repeated, not both")
-        if across and (self.event_types or self.where or self.prior):
+        if across and (self.event_types or self.where or self.prior or self.under_months or self.beside_weight):
             raise ValueError("an across_events or repeated indicator reads no single event: "
-                             "drop event_types, where, prior")
-        if not across and not (self.event_types or self.where or self.prior):
-            raise ValueError("an indicator needs event_types, where, prior, across_events or repeated")
+                             "drop event_types, where, prior, under_months, beside_weight")
+        if not across and not (self.event_types or self.where or self.prior or self.under_months):
+            raise ValueError("an indicator needs event_types, where, prior, under_months, across_events or repeated")
         if self.repeated and self.repeated.within_days <= self.repeated.apart_days:
             raise ValueError("a repeat's within_days must exceed its apart_days")
         unknown = sorted(set(self.where) - all_fields())
@@ -132,7 +135,8 @@ def load_scoring(path: Path = DEFAULT_SCORING) -> Scoring:
         else:
             prior = Prior(i.prior.agency, i.prior.within_days, i.prior.at_least) if i.prior else None
             where = {f: frozenset(v) for f, v in i.where.items()} or None
-            events.append(EventIndicator(i.id, i.reason, i.weight, frozenset(i.event_types), where, prior, i.family))
+            events.append(EventIndicator(i.id, i.reason, i.weight, frozenset(i.event_types), where, prior, i.family,
+                                         i.under_months, i.beside_weight))
     t = spec.thresholds
     return Scoring(spec.scoring, hashlib.sha256(raw).hexdigest(), spec.window_days, t.alert, t.AMBER, t.RED,
                    tuple(events), tuple(patterns), tuple(repeats))
@@ -140,7 +144,7 @@ def load_scoring(path: Path = DEFAULT_SCORING) -> Scoring:
 
 class CaseEvent(_Strict):
     event_type: EventType
-    hours: float = 0  # when it occurred, in hours after the case's first event
+    hours: float = 0  # when it occurred, in hours after the case's first event (on the case's `starts`)
     values: dict[str, Any] = {}  # shared values, nested by section as on mash.shared.v1
 
 
@@ -151,6 +155,7 @@ class CaseExpectation(_Strict):
 
 class Case(_Strict):
     name: str
+    starts: date = date(2026, 1, 5)  # the day of the first event (a child's age is counted to it)
     events: tuple[CaseEvent, ...] = Field(min_length=1)
     expect: CaseExpectation
 
@@ -172,8 +177,10 @@ def load_cases(path: Path) -> tuple[Case, ...]:
 
 
 def run_case(scoring: Scoring, case: Case) -> CaseResult:
-    events = [Scored(EVENT_TYPES[e.event_type][0], int(e.hours * 3_600_000),
-                     indicators_of(scoring, e.event_type, e.values)) for e in case.events]
+    start_ms = int(datetime.combine(case.starts, time(), UTC).timestamp() * 1000)
+    at = [start_ms + int(e.hours * 3_600_000) for e in case.events]
+    events = [Scored(EVENT_TYPES[e.event_type][0], ms, indicators_of(scoring, e.event_type, e.values, ms))
+              for e, ms in zip(case.events, at, strict=True)]
     result = assess(scoring, events)
     rag = result.rag or "none"
     problems = []

@@ -282,8 +282,10 @@ class Triage:
     def _process(self, state: PersonState, shared: dict[str, Any], now_ms: int, written: _Written,
                  elsewhere: SeenEvent | None = None) -> tuple[PersonState, list[OutMessage], EventFacts]:
         person_id = shared["person_id"]
-        indicators = indicators_of(self.rules.scoring, shared["event_type"], orjson.loads(shared["values"] or "{}"))
-        facts = EventFacts(shared["event_id"], shared["source_agency"], _ms(shared["occurred_at"]),
+        occurred_ms = _ms(shared["occurred_at"])
+        indicators = indicators_of(self.rules.scoring, shared["event_type"], orjson.loads(shared["values"] or "{}"),
+                                   occurred_ms)
+        facts = EventFacts(shared["event_id"], shared["source_agency"], occurred_ms,
                            () if shared.get("withdrawn") else indicators, shared.get("record_id") or "",
                            revision_ms(shared.get("revised_at"), shared["received_at"]),
                            bool(shared.get("withdrawn")))

@@ -97,7 +97,7 @@ def _short(value: Any) -> str:
 
 def visible_reasons(scoring: Scoring, events: Sequence[tuple[str, str, int, Mapping[str, Any]]]) -> list[str]:
     """Reasons found from what the user can see: (event_type, agency, occurred_ms, visible values) each."""
-    scored = [Scored(agency, ms, indicators_of(scoring, event_type or "", values))
+    scored = [Scored(agency, ms, indicators_of(scoring, event_type or "", values, ms))
               for event_type, agency, ms, values in events]
     return list(assess(scoring, scored).reasons)
 
@@ -154,7 +154,8 @@ def score_seen(scoring: Scoring, score: int, indicators: Sequence[str], events: 
       rating it invites the same subtraction against the thresholds, and reads as "this child
       scores low" to the person deciding whether to lower the rating.
     """
-    seen = assess(scoring, [Scored(e.agency, e.occurred_ms, indicators_of(scoring, e.event_type or "", e.values))
+    seen = assess(scoring, [Scored(e.agency, e.occurred_ms,
+                                   indicators_of(scoring, e.event_type or "", e.values, e.occurred_ms))
                             for e in events])
     undecided = any(_reads(i) & e.hidden for e in events for i in scoring.events
                     if not i.event_types or e.event_type in i.event_types)
@@ -165,6 +166,7 @@ def score_seen(scoring: Scoring, score: int, indicators: Sequence[str], events: 
 def _reads(indicator: EventIndicator) -> set[str]:
     """The fields (section.key) an event indicator reads."""
     fields = {".".join(name.split(".")[:2]) for name in (indicator.where or {})}
+    fields |= {"subject.date_of_birth"} if indicator.under_months is not None else set()
     return fields | ({"context.prior_events"} if indicator.prior is not None else set())
 
 

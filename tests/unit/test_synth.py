@@ -130,3 +130,37 @@ def test_households_can_hold_twins_and_brothers_and_sisters_never_share_a_name()
     assert twins > 500 and 0.55 < same_sex / twins < 0.8  # two in three twins are of one sex
     assert population(random.Random(3), 300, date(2025, 11, 25), 365) == \
         population(random.Random(3), 300, date(2025, 11, 25), 365, twins=0.0)
+
+
+def test_an_episode_no_record_told_as_a_concern_is_not_rated_and_is_shown_as_unreported() -> None:
+    """A manager rates only what reaches the MASH: an episode seen only in an attendance the
+    clinician did not flag (`silent`) is not rated; what it would have been is kept beside."""
+    from connectors.synth.feed import unreported
+
+    abuse = Facts(40, sexual_abuse=True)
+    unflagged = [event("health", 0, abuse, 1)]
+    assert rating(unflagged).rag == "RED"
+    assert rating(unflagged, silent={("health", 2)}).rag is None
+    assert not should_alert(unflagged, silent={("health", 2)})
+    assert unreported(unflagged, silent={("health", 2)}).rag == "RED"
+    told_by_police_too = [*unflagged, event("police", 1, abuse, 1)]
+    assert rating(told_by_police_too, silent={("health", 2)}).rag == "RED"
+    assert unreported(told_by_police_too, silent={("health", 2)}).rag is None
+
+
+def test_only_an_unflagged_attendance_tells_no_one_of_a_concern() -> None:
+    from connectors.synth.render import tells_of_concern
+
+    attendance = {"safeguarding_concern": False, "injury_pattern_concern": False, "child_protection_flag": False}
+    assert not tells_of_concern("health", attendance)
+    for flag in attendance:
+        assert tells_of_concern("health", {**attendance, flag: True})
+    for agency in ("police", "education", "social_care"):
+        assert tells_of_concern(agency, {})
+
+
+def test_the_truth_file_names_children_at_risk_no_agency_told_of(feed: Path) -> None:
+    children = [json.loads(line) for line in (feed / "truth" / "children.jsonl").read_text().splitlines()]
+    assert all("unreported_rag" in c for c in children)
+    assert all(c["unreported_rag"] is None for c in children if c["should_alert"])
+    assert all(c["episodes"] for c in children if c["unreported_rag"])
