@@ -51,6 +51,7 @@ class HealthConnector(FileDropConnector):
                 "presenting_complaint": require(fields, "presenting_complaint"),
                 "safeguarding_concern": parse_bool(fields, "safeguarding_concern"),
                 "injury_pattern_concern": parse_bool(fields, "injury_pattern_concern", default=False),
+                "maltreatment_alleged": parse_bool(fields, "maltreatment_alleged", default=False),
                 "child_protection_flag": parse_bool(fields, "child_protection_flag"),
                 "discharge_destination": optional(fields, "discharge_destination"),
             },

@@ -232,6 +232,8 @@ def _flatten(encounter: dict[str, Any], patient: dict[str, Any], flags: list[dic
                                  or legacy.get("safeguarding-concern", False)),
         "injury_pattern_concern": (bool(concepts & codes.injury_pattern_concern)
                                    or legacy.get("injury-pattern-concern", False)),
+        "maltreatment_alleged": (bool(concepts & codes.maltreatment_alleged)
+                                 or legacy.get("maltreatment-alleged", False)),
         "child_protection_flag": any(uk_core.is_child_protection_flag(f, codes, on) for f in flags),
         "discharge_destination": _discharge(encounter),
     }

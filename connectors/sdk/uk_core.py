@@ -32,7 +32,7 @@ CP_IS_CATEGORY = "CP-IS"
 LEGACY_CP_IS_SYSTEM = "https://fhir.nhs.uk/CodeSystem/cp-is"  # this project's own code before UK Core
 LEGACY_EXTENSION_BASE = "https://fhir.mash.example/StructureDefinition/"  # ditto: read as a fallback
 DEFAULT_CODES_PATH = Path(__file__).with_name("fhir_codes.yaml")
-CODE_LISTS = ("safeguarding_concern", "injury_pattern_concern", "child_protection")
+CODE_LISTS = ("safeguarding_concern", "injury_pattern_concern", "child_protection", "maltreatment_alleged")
 CONCEPT_ID = re.compile(r"[1-9][0-9]{5,17}")
 
 NAME_USES = ("official", "usual", None)  # in order of preference; nickname, old, maiden, anonymous: never
@@ -46,6 +46,7 @@ class FhirCodes:
     safeguarding_concern: frozenset[str]
     injury_pattern_concern: frozenset[str]
     child_protection: frozenset[str]
+    maltreatment_alleged: frozenset[str] = frozenset()  # an injury intent of maltreatment by a parent or carer
 
 
 def load_codes(path: Path | None = None) -> FhirCodes:
@@ -72,7 +73,8 @@ def load_codes(path: Path | None = None) -> FhirCodes:
             raise ValueError(f"{path}: {key!r}: not SNOMED CT concept ids (6 to 18 digits): {bad[:5]}")
         return ids
 
-    return FhirCodes(codes("safeguarding_concern"), codes("injury_pattern_concern"), codes("child_protection"))
+    return FhirCodes(codes("safeguarding_concern"), codes("injury_pattern_concern"), codes("child_protection"),
+                     codes("maltreatment_alleged"))
 
 
 def current(element: dict[str, Any], on: str | None) -> bool:

@@ -131,6 +131,9 @@ def health(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
             complaint = rng.choice(("Fever", "Failure to thrive", "Abdominal pain", "Head lice", "Dental pain"))
         concern = rng.random() >= FLAG_MISSED
         pattern = f.injury and not f.injury_explained and rng.random() >= FLAG_MISSED
+    # the injury intent: the child (or a witness) says a parent or carer caused it; drawn last, so the
+    # rest of the record is as it was before attendances carried it
+    alleged = f is not None and f.injury and (f.abuse_disclosed or f.domestic_abuse) and rng.random() >= FLAG_MISSED
     return {
         "attendance_id": record_id(event), "mrn": s["local_id"], "nhs_number": s["nhs_number"],
         "given_name": s["given_name"], "family_name": s["family_name"], "birth_date": s["dob"],
@@ -138,7 +141,7 @@ def health(child: Child, event: Event, rng: random.Random) -> dict[str, Any]:
         "site_code": rng.choice(("RR801", "RR813", "RAE01")),
         "arrived_at": event.occurred.isoformat().replace("+00:00", "Z"),
         "presenting_complaint": complaint, "safeguarding_concern": concern, "injury_pattern_concern": pattern,
-        "child_protection_flag": False, "discharge_destination": "home",
+        "maltreatment_alleged": alleged, "child_protection_flag": False, "discharge_destination": "home",
     }
 
 
@@ -148,7 +151,8 @@ def tells_of_concern(agency: str, record: dict[str, Any]) -> bool:
     ordinary attendance, and the episode it saw may reach no one)."""
     if agency != "health":
         return True
-    return bool(record["safeguarding_concern"] or record["injury_pattern_concern"] or record["child_protection_flag"])
+    return bool(record["safeguarding_concern"] or record["injury_pattern_concern"] or record.get("maltreatment_alleged")
+                or record["child_protection_flag"])
 
 
 def school_concern(f: Facts) -> tuple[str, str | None]:

@@ -199,9 +199,11 @@ def _fhir_entries(r: dict[str, Any]) -> Iterator[dict[str, Any]]:
         "reasonCode": [{"text": r["presenting_complaint"]}, *concern],
         "serviceProvider": {"identifier": {"system": ODS_SYSTEM, "value": r["site_code"]}},
         "hospitalization": {"dischargeDisposition": {"text": r["discharge_destination"]}},
-        # no SNOMED CT concept for it is shipped (connectors/sdk/fhir_codes.yaml): the site's extension
+        # no SNOMED CT concept for either is shipped (connectors/sdk/fhir_codes.yaml): the site's extensions
         "extension": [{"url": LEGACY_EXTENSION_BASE + "injury-pattern-concern",
-                       "valueBoolean": r["injury_pattern_concern"]}]}}
+                       "valueBoolean": r["injury_pattern_concern"]},
+                      {"url": LEGACY_EXTENSION_BASE + "maltreatment-alleged",
+                       "valueBoolean": r["maltreatment_alleged"]}]}}
     if r["child_protection_flag"]:
         yield {"resource": {"resourceType": "Flag", "status": "active", "subject": {"reference": patient_ref},
                             "category": [{"coding": [{"system": FLAG_CATEGORY_SYSTEM, "code": "CP-IS"}]}],

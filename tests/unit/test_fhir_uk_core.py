@@ -258,3 +258,22 @@ def test_the_shipped_sample_is_uk_core_shaped_and_maps() -> None:
     mapped = [f for _, f, e in encounter_records(sample) if e is None]
     assert len(mapped) == 8 and all(f is not None and f["nhs_number_verified"] for f in mapped)
     assert sum(bool(f and f["child_protection_flag"]) for f in mapped) == 1
+
+
+def test_the_injury_intent_of_maltreatment_maps_from_the_deployments_code_or_the_site_extension(
+        tmp_path: Path) -> None:
+    """ECDS records an injury's intent; a maltreatment intent (the history says a parent or carer
+    caused it) is `maltreatment_alleged`. No SNOMED CT concept for it is shipped, so the shipped list
+    finds none; a deployment's code list or the site's boolean extension does."""
+    path = tmp_path / "codes.yaml"
+    path.write_text("safeguarding_concern: []\nmaltreatment_alleged: {'777777777': Local maltreatment intent}\n")
+    coded = encounter(reasonCode=[{"text": "Bruising", "coding": [{"system": SCT, "code": "777777777"}]}])
+    (_, fields, error), = encounter_records(bundle(patient(), coded), load_codes(path))
+    assert error is None and fields is not None and fields["maltreatment_alleged"] is True
+    assert one(patient(), coded)["maltreatment_alleged"] is False  # not in the shipped list
+    base = "https://fhir.mash.example/StructureDefinition/"
+    said = encounter(extension=[{"url": base + "maltreatment-alleged", "valueBoolean": True}])
+    assert one(patient(), said)["maltreatment_alleged"] is True
+    assert one(patient(), encounter())["maltreatment_alleged"] is False
+    (_, error), = read(patient(), encounter(extension=[{"url": base + "maltreatment-alleged", "valueBoolean": "yes"}]))
+    assert "maltreatment-alleged" in str(error)  # "yes" is not a FHIR boolean: refused, never read as false

@@ -74,18 +74,25 @@ def test_events_written_with_an_older_envelope_stay_readable() -> None:
     assert len({v.fingerprint for v in versions}) == 4
 
 
-def test_hub_records_written_before_an_agency_payload_changed_stay_readable(tmp_path: Path) -> None:
-    """The social care payload gained v2 (a referral's category and level of need); an enriched event
-    written before it embeds the v1 payload, and every fingerprint the catalogue knew then is still known."""
+@pytest.mark.parametrize(("newer", "details", "added"), [
+    ("social_care/social_care_event.v2.avsc", "CaseEventDetails", "level_of_need"),
+    ("health/emergency_attendance.v2.avsc", "AttendanceDetails", "maltreatment_alleged"),
+])
+def test_hub_records_written_before_an_agency_payload_changed_stay_readable(
+        tmp_path: Path, newer: str, details: str, added: str) -> None:
+    """An agency payload gained v2 (social care: a referral's category and level of need; health: the
+    injury intent of maltreatment); an enriched event written before it embeds the v1 payload, and
+    every fingerprint the catalogue knew then is still known."""
     before = tmp_path / "schemas"
     shutil.copytree(SCHEMAS_DIR, before)
-    (before / "social_care" / "social_care_event.v2.avsc").unlink()
+    (before / newer).unlink()
     then, now = load_catalogue(before), default_catalogue()
     unreadable = [(name, v.version, v.generation) for name, versions in then.families().items() for v in versions
                   if now.by_fingerprint(v.fingerprint) is None]
     assert unreadable == []
     latest = now.latest("uk.mash.hub.EnrichedEvent").expanded
     payloads = {branch["name"]: branch for branch in {f["name"]: f["type"] for f in latest["fields"]}["payload"]}
-    details = payloads.get("uk.mash.social_care.CaseEventDetails") or payloads["CaseEventDetails"]
-    assert "level_of_need" in {f["name"] for f in details["fields"]}
+    namespace = {"CaseEventDetails": "uk.mash.social_care", "AttendanceDetails": "uk.mash.health"}[details]
+    found = payloads.get(f"{namespace}.{details}") or payloads[details]
+    assert added in {f["name"] for f in found["fields"]}
     assert then.latest("uk.mash.hub.EnrichedEvent").fingerprint != now.latest("uk.mash.hub.EnrichedEvent").fingerprint
