@@ -33,9 +33,9 @@ class AlertTruth:
     mixed: int  # alerts holding events of two children (a wrong link)
     children_with_two_open: int  # one open alert per child, broken
     ratings: RatingTruth = field(default_factory=lambda: rating_truth({}, {}))
-    # children at risk whose concerns reached no agency's record as a concern (e.g. an attendance the
-    # clinician did not flag), by the rating they would have had: no manager could rate them, so the
-    # figures leave them out; shown so that leaving them out is seen
+    # children with a concern no agency's record told of (e.g. an attendance the clinician did not
+    # flag), by the rating that concern alone would have had: no manager could rate it, so the
+    # figures leave it out; shown so that leaving it out is seen
     unreported: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -51,7 +51,8 @@ class AlertTruth:
                 f"precision {self.precision:.3f}, recall {self.recall:.3f}; {self.mixed} alerts joined two "
                 f"children; {self.children_with_two_open} "
                 f"{'child' if self.children_with_two_open == 1 else 'children'} had two open alerts"
-                + (f"; not counted, at risk but told of by no agency: {_counts(self.unreported)}"
+                + (f"; not counted, concerns no agency told of (children, by the rating they would have had): "
+                   f"{_counts(self.unreported)}"
                    if self.unreported else ""))
 
 
@@ -60,8 +61,8 @@ def _counts(by_level: Mapping[str, int]) -> str:
 
 
 def unreported_of(children: Iterable[Mapping[str, object]]) -> dict[str, int]:
-    """How many children of the truth (`children.jsonl` rows) no agency told of, by the rating
-    they would have had."""
+    """How many children of the truth (`children.jsonl` rows) had a concern no agency told of, by the
+    rating it would have had."""
     return dict(Counter(str(c["unreported_rag"]) for c in children if c.get("unreported_rag")))
 
 

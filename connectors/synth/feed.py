@@ -108,25 +108,27 @@ def rating(events_of_child: list[Event], silent: Collection[tuple[str, int]] = (
     tells of a concern: one its agencies all retracted (entered in error), or recorded only as an
     ordinary contact (`silent`: the clinician did not flag the attendance), never reaches the MASH,
     and a manager rates only what reaches them. What it would have been is `unreported`."""
-    return rate_child(_reported_episodes(events_of_child, silent))
+    return rate_child(list(_standing_episodes(events_of_child, silent).values()))
 
 
 def unreported(events_of_child: list[Event], silent: Collection[tuple[str, int]] = ()) -> Rating:
-    """The rating the child's episodes that never reached the MASH would have had (None when every
-    episode of concern reached it): children at risk that no agency told of, shown beside the figures."""
-    everything = rate_child(_reported_episodes(events_of_child, ()))
-    return everything if rating(events_of_child, silent).rag is None else Rating(None, ())
+    """The rating the child's episodes that never reached the MASH would have had on their own (None
+    when every episode of concern reached it): concerns no agency told of, shown beside the figures."""
+    standing = _standing_episodes(events_of_child, ())
+    told = _standing_episodes(events_of_child, silent)
+    return rate_child([began for episode, began in standing.items() if episode not in told])
 
 
-def _reported_episodes(events_of_child: list[Event],
-                       silent: Collection[tuple[str, int]]) -> list[tuple[datetime, Facts]]:
+def _standing_episodes(events_of_child: list[Event],
+                       silent: Collection[tuple[str, int]]) -> dict[int, tuple[datetime, Facts]]:
+    """Each episode some standing record (not retracted, not `silent`) tells of: when it began, its facts."""
     untold = {(e.agency, e.record_no) for e in events_of_child if e.change == "WITHDRAWN"} | set(silent)
     began: dict[int, tuple[datetime, Facts]] = {}
     for e in events_of_child:
         if e.facts is not None and (e.agency, e.record_no) not in untold:
             when = min(e.occurred, began[e.episode][0]) if e.episode in began else e.occurred
             began[e.episode] = (when, e.facts)
-    return list(began.values())
+    return began
 
 
 def should_alert(events_of_child: list[Event], silent: Collection[tuple[str, int]] = ()) -> bool:

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 RATINGS = ("GREEN", "AMBER", "RED")  # rising urgency
 DAY_MS = 86_400_000
+LONDON = ZoneInfo("Europe/London")  # the UK's calendar day, on which a date of birth is counted
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,9 @@ class EventIndicator:
     family: str | None = None  # of one family, only the heaviest found counts
     # the child was younger than this many months when it happened (from a shared date of birth)
     under_months: int | None = None
-    # found only beside another indicator of the same event weighing at least this: a circumstance
-    # that makes a concern graver (a baby), never a concern by itself
+    # found only beside another indicator of the same event weighing at least this, one that reads
+    # what the event says (not the child's standing or history): a circumstance that makes a concern
+    # graver (a baby), never a concern by itself
     beside_weight: int | None = None
 
 
@@ -130,22 +133,31 @@ def indicators_of(scoring: Scoring, event_type: str, values: Mapping[str, Any],
     happened (an age condition needs both the date of birth and the event's time)."""
     age = age_in_months(_lookup(values, "subject.date_of_birth"), occurred_ms)
     found = [i for i in scoring.events if i.beside_weight is None and _matches(i, event_type, values, age)]
-    heaviest = max((i.weight for i in found), default=0)
+    heaviest = max((i.weight for i in found if _tells_a_concern(i)), default=0)
     found += [i for i in scoring.events
               if i.beside_weight is not None and heaviest >= i.beside_weight and _matches(i, event_type, values, age)]
     return tuple(i.id for i in found)
 
 
+def _tells_a_concern(indicator: EventIndicator) -> bool:
+    """Whether the indicator reads what the event itself says (its payload), not the child's standing
+    (context: on a plan, looked after) or history (prior events): only such a concern is made graver
+    by a circumstance such as age."""
+    return indicator.prior is None and not any(f.startswith("context.") for f in indicator.where or {})
+
+
 def age_in_months(date_of_birth: Any, occurred_ms: int | None) -> int | None:
     """Whole months from birth to the event (None when either is unknown or unreadable): months as
-    a paediatrician counts them, a month passing on the day of the month the child was born."""
+    a paediatrician counts them, a month passing on the day of the month the child was born. The
+    event's day is the UK's calendar day, as a date of birth is (00:30 BST on a birthday is the
+    birthday)."""
     if occurred_ms is None or date_of_birth is None:
         return None
     try:
         born = date_of_birth if isinstance(date_of_birth, date) else (
             date(1970, 1, 1) + timedelta(days=date_of_birth) if isinstance(date_of_birth, int)
             and not isinstance(date_of_birth, bool) else date.fromisoformat(str(date_of_birth)[:10]))
-        on = datetime.fromtimestamp(occurred_ms / 1000, UTC).date()
+        on = datetime.fromtimestamp(occurred_ms / 1000, UTC).astimezone(LONDON).date()
     except (ValueError, OverflowError, OSError, TypeError):
         return None
     months = (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)

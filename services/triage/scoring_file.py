@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from services.sharing.fields import EVENT_TYPES, all_fields
 from services.triage.scoring import (
@@ -70,8 +70,8 @@ class IndicatorSpec(_Strict):
     across_events: AcrossSpec | None = None
     repeated: RepeatSpec | None = None
     family: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9 -]*$", max_length=60)  # counted once: the heaviest
-    under_months: int | None = Field(None, ge=1, le=216)  # the child younger than this at the event
-    beside_weight: int | None = Field(None, ge=1, le=1000)  # only beside an indicator of the event this heavy
+    under_months: StrictInt | None = Field(None, ge=1, le=216)  # the child younger than this at the event
+    beside_weight: StrictInt | None = Field(None, ge=1, le=1000)  # only beside a concern of the event this heavy
 
     @model_validator(mode="after")
     def _one_kind(self) -> IndicatorSpec:
@@ -83,8 +83,12 @@ class IndicatorSpec(_Strict):
         if across and (self.event_types or self.where or self.prior or self.under_months or self.beside_weight):
             raise ValueError("an across_events or repeated indicator reads no single event: "
                              "drop event_types, where, prior, under_months, beside_weight")
-        if not across and not (self.event_types or self.where or self.prior or self.under_months):
-            raise ValueError("an indicator needs event_types, where, prior, under_months, across_events or repeated")
+        if not across and not (self.event_types or self.where or self.prior or self.beside_weight):
+            raise ValueError("an indicator needs event_types, where, prior, beside_weight, across_events or repeated"
+                             " (an age alone is no concern: under_months needs one of them)")
+        if self.beside_weight and not (self.under_months or self.event_types or self.where or self.prior):
+            raise ValueError("beside_weight names the circumstance that makes a concern graver: add under_months, "
+                             "where, event_types or prior")
         if self.repeated and self.repeated.within_days <= self.repeated.apart_days:
             raise ValueError("a repeat's within_days must exceed its apart_days")
         unknown = sorted(set(self.where) - all_fields())

@@ -108,7 +108,9 @@ def test_beside_weight_needs_another_indicator_of_the_same_event_that_heavy() ->
      "reads no single event"),
     ("    under_months: 0\n", "under_months"),
     ("    under_months: 300\n", "under_months"),
-    ("    beside_weight: 30\n", "needs event_types, where, prior, under_months"),
+    ("    beside_weight: 30\n", "names the circumstance"),
+    ("    under_months: 12\n", "an age alone is no concern"),
+    ("    under_months: true\n", "under_months"),
 ])
 def test_a_scoring_file_with_a_misused_age_condition_is_refused(tmp_path: Path, extra: str, message: str) -> None:
     path = tmp_path / "scoring.yaml"

@@ -162,5 +162,4 @@ def test_only_an_unflagged_attendance_tells_no_one_of_a_concern() -> None:
 def test_the_truth_file_names_children_at_risk_no_agency_told_of(feed: Path) -> None:
     children = [json.loads(line) for line in (feed / "truth" / "children.jsonl").read_text().splitlines()]
     assert all("unreported_rag" in c for c in children)
-    assert all(c["unreported_rag"] is None for c in children if c["should_alert"])
     assert all(c["episodes"] for c in children if c["unreported_rag"])
