@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from services.triage.scoring import Scored, Scoring, age_in_months, assess, indicators_of
 from services.triage.scoring_file import ScoringError, load_scoring
-from services.triage.windows import first_scoring_window
 from services.triage_app.views import score_seen, seen_event, visible_reasons
+from tests.support.scoring_oracle import assert_first_window_is_the_fresh_one
 
 SCORING = load_scoring()
 LONDON = ZoneInfo("Europe/London")
@@ -182,20 +182,10 @@ def test_the_sliding_window_agrees_with_a_fresh_assessment_with_ages_and_physica
         events: list[tuple[tuple[str, str, dict[str, Any]], str | None, int]], window_days: int) -> None:
     scoring = Scoring(SCORING.name, SCORING.version, window_days, SCORING.alert_at, SCORING.amber_at, SCORING.red_at,
                       SCORING.events, SCORING.patterns, SCORING.repeats)
-    scored = sorted((Scored(agency, START + when, indicators_of(
+    scored = [Scored(agency, START + when, indicators_of(
         scoring, event_type, {"subject": {"date_of_birth": born}, "payload": payload}, START + when))
-        for (event_type, agency, payload), born, when in events), key=lambda e: e.occurred_ms)
-    span = window_days * DAY_MS
-
-    def window(first: Scored) -> list[Scored]:
-        return [e for e in scored if first.occurred_ms <= e.occurred_ms <= first.occurred_ms + span]
-
-    expected = next((window(first) for first in scored if assess(scoring, window(first)).rag), None)
-    found = first_scoring_window(scoring, scored, lambda e: e, span, lambda e: True)
-    assert (found is None) == (expected is None)
-    if found is not None and expected is not None:
-        assert [e.occurred_ms for e in found] == [e.occurred_ms for e in expected]
-        assert assess(scoring, found) == assess(scoring, expected)
+        for (event_type, agency, payload), born, when in events]
+    assert_first_window_is_the_fresh_one(scoring, scored, window_days * DAY_MS)
 
 
 def test_one_physical_harm_told_by_four_agencies_counts_once_and_an_allegation_is_red() -> None:

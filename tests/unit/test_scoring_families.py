@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from services.triage.scoring import EventIndicator, PatternIndicator, Scored, Scoring, assess
 from services.triage.scoring_file import ScoringError, load_scoring
-from services.triage.windows import first_scoring_window
+from tests.support.scoring_oracle import assert_first_window_is_the_fresh_one
 
 DAY_MS = 86_400_000
 EDU = frozenset({"education.concern"})
@@ -59,17 +59,8 @@ EVENTS = st.lists(st.tuples(st.sampled_from(["POLICE", "EDUCATION", "SOCIAL_CARE
 def test_the_sliding_window_counts_families_as_a_fresh_assessment_does(
         events: list[tuple[str, tuple[str, ...], int]], window_days: int, alert_at: int) -> None:
     scoring = Scoring("t", "v", window_days, alert_at, max(alert_at, 90), 300, FAMILY.events, FAMILY.patterns)
-    scored = sorted((Scored(agency, when, found) for agency, found, when in events), key=lambda e: e.occurred_ms)
-    span = window_days * DAY_MS
-
-    def window(first: Scored) -> list[Scored]:
-        return [e for e in scored if first.occurred_ms <= e.occurred_ms <= first.occurred_ms + span]
-
-    expected = next((window(first) for first in scored if assess(scoring, window(first)).rag), None)
-    found = first_scoring_window(scoring, scored, lambda e: e, span, lambda e: True)
-    assert (found is None) == (expected is None)
-    if found is not None and expected is not None:
-        assert [e.occurred_ms for e in found] == [e.occurred_ms for e in expected]
+    scored = [Scored(agency, when, found) for agency, found, when in events]
+    assert_first_window_is_the_fresh_one(scoring, scored, window_days * DAY_MS)
 
 
 def _write(tmp_path: Path, indicator: str) -> Path:
