@@ -41,7 +41,7 @@ def event(i: int) -> dict[str, Any]:
         },
         "payload": {"attendance_id": f"ED{i:07d}", "site_code": "RR801",
                     "presenting_complaint": "Head injury, fall down stairs", "safeguarding_concern": True,
-                    "injury_pattern_concern": True, "child_protection_flag": False,
+                    "injury_pattern_concern": True, "maltreatment_alleged": False, "child_protection_flag": False,
                     "discharge_destination": "home"},
     }
 
